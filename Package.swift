@@ -1,0 +1,57 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "Periscope",
+    products: [
+        .executable(name: "periscoped", targets: ["periscoped"]),
+        .executable(name: "periscope", targets: ["periscope"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libevent, from Debian's libevent-dev.
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent_pthreads",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        // Thin C shims over Linux kernel headers (netlink, sock_diag, proc connector).
+        .target(name: "CPeriscopeLinux"),
+        // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
+        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", logging]),
+        // JSON-RPC 2.0 values and LSP framing. Pure: no I/O.
+        .target(name: "PeriscopeProtocol"),
+        // The topology model: reports, nodes, merges. Pure.
+        .target(name: "PeriscopeTopology"),
+        // Linux kernel access: procfs, sock_diag, process connector, host facts.
+        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeTopology", logging]),
+        // Renderers from a report to the views clients see. Pure.
+        .target(name: "PeriscopeViews", dependencies: ["PeriscopeTopology", "PeriscopeProtocol"]),
+        // Sessions, methods, subscriptions, transports.
+        .target(
+            name: "PeriscopeServer",
+            dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", logging]
+        ),
+        // A small blocking client used by the shell client, the benchmark and tests.
+        .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
+        .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", argumentParser, logging]),
+        .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
+        .executableTarget(name: "periscope-bench", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
+
+        .testTarget(name: "PeriscopeProtocolTests", dependencies: ["PeriscopeProtocol"]),
+        .testTarget(name: "PeriscopeTopologyTests", dependencies: ["PeriscopeTopology"]),
+        .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology"]),
+        .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol"]),
+        .testTarget(
+            name: "PeriscopeServerTests",
+            dependencies: ["PeriscopeServer", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,160 @@
+import Glibc
+import PeriscopeProtocol
+
+/// Why a client call failed without an answer from the daemon.
+public struct ClientError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case notRunning, io, protocolViolation }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// A small blocking JSON-RPC client over a Unix or TCP socket, with LSP framing.
+///
+/// Used by the shell client, the benchmark and tests. One thread at a time; notifications that
+/// arrive while waiting for a response are queued for ``nextNotification(timeoutMillis:)``.
+public final class RPCClient {
+    public let fd: Int32
+    private var decoder = FrameDecoder(mode: .headers)
+    private var nextID: Int64 = 1
+    private var queued: [(method: String, params: JSONValue?)] = []
+    private var buffer = [UInt8](repeating: 0, count: 65536)
+    private let parser = JSONParser(maxDepth: 512)
+
+    /// Connects to the daemon's Unix socket at `path`.
+    public init(socketPath path: String) throws {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw ClientError(.io, "socket path too long: \(path)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (n, byte) in bytes.enumerated() { raw[n] = byte }
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ClientError(.io, "socket: \(String(cString: strerror(errno)))") }
+        let status = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if status != 0 {
+            let code = errno
+            close(fd)
+            if code == ENOENT || code == ECONNREFUSED {
+                throw ClientError(.notRunning, "no daemon is listening on \(path) (start it with `periscoped`, or pass --socket / set PERISCOPE_SOCKET)")
+            }
+            throw ClientError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
+        }
+        self.fd = fd
+    }
+
+    /// Connects to a daemon's TCP endpoint `host:port` (call ``initialize(clientName:token:)`` with the token next).
+    public init(host: String, port: UInt16) throws {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else {
+            throw ClientError(.io, "cannot resolve \(host)")
+        }
+        defer { freeaddrinfo(result) }
+        let fd = socket(info.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ClientError(.io, "socket: \(String(cString: strerror(errno)))") }
+        guard connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else {
+            let code = errno
+            close(fd)
+            throw ClientError(code == ECONNREFUSED ? .notRunning : .io, "cannot connect to \(host):\(port): \(String(cString: strerror(code)))")
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `initialize` (with `token` for TCP) and `initialized`; returns the server's result.
+    @discardableResult
+    public func initialize(clientName: String, token: String? = nil) throws -> JSONValue {
+        var params: [String: JSONValue] = ["clientInfo": ["name": .string(clientName)], "capabilities": [:]]
+        if let token { params["token"] = .string(token) }
+        let result = try call("initialize", .object(params))
+        try notify("initialized", [:])
+        return result
+    }
+
+    /// Sends a request and waits for its response. Throws ``RPCError`` for an error response.
+    public func call(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
+        let id = nextID
+        nextID += 1
+        try send(Message.request(id: .number(id), method: method, params: params).json)
+        while true {
+            let message = try readMessage()
+            switch message {
+            case .response(let responseID, let result) where responseID == .number(id) || responseID == nil:
+                return try result.get()
+            case .notification(let method, let params):
+                queued.append((method, params))
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Sends a notification.
+    public func notify(_ method: String, _ params: JSONValue? = nil) throws {
+        try send(Message.notification(method: method, params: params).json)
+    }
+
+    /// The next notification from the daemon, waiting up to `timeoutMillis` (`nil` on timeout; -1 waits forever).
+    public func nextNotification(timeoutMillis: Int32 = -1) throws -> (method: String, params: JSONValue?)? {
+        while queued.isEmpty {
+            if try decoderHasMessage() == false {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&poller, 1, timeoutMillis)
+                if ready == 0 { return nil }
+            }
+            if case .notification(let method, let params) = try readMessage() { queued.append((method, params)) }
+        }
+        return queued.removeFirst()
+    }
+
+    private func decoderHasMessage() throws -> Bool { decoder.bufferedCount > 0 }
+
+    /// Writes one framed message.
+    public func send(_ message: JSONValue) throws {
+        try writeAll(FrameEncoder.frame(message, mode: .headers))
+    }
+
+    /// Writes raw bytes (tests use it to send malformed input).
+    public func writeAll(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { throw ClientError(.io, "write failed: \(String(cString: strerror(errno)))") }
+            offset += written
+        }
+    }
+
+    /// Reads the next complete message.
+    public func readMessage() throws -> Message {
+        while true {
+            let body: [UInt8]?
+            do { body = try decoder.next() } catch { throw ClientError(.protocolViolation, "bad framing from daemon: \(error)") }
+            if let body {
+                let value: JSONValue
+                do { value = try parser.parse(body) } catch { throw ClientError(.protocolViolation, "bad JSON from daemon: \(error)") }
+                switch Message.decode(value) {
+                case .success(let message): return message
+                case .failure(let failure): throw ClientError(.protocolViolation, "bad message from daemon: \(failure.error.message)")
+                }
+            }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { throw ClientError(.io, "the daemon closed the connection") }
+            buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+}

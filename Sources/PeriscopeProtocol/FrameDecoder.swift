@@ -1,0 +1,208 @@
+/// How a connection frames its messages. Chosen per connection from the first byte the client sends.
+public enum FramingMode: Sendable, Hashable {
+    /// LSP base protocol: `Content-Length: N\r\n\r\n` then N bytes of UTF-8 JSON.
+    case headers
+    /// One JSON message per line (`\n`-terminated), for shells and scripts.
+    case lines
+}
+
+/// A framing violation. Framing cannot resynchronise after one, so the connection is answered with a
+/// −32700/−32600 error (id `null`) and closed.
+public struct FramingError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    public var description: String { message }
+
+    public init(code: Int = ErrorCode.parseError, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Incremental message splitter: a small state machine (`header` → `content(remaining)`) that is
+/// correct whatever the read boundaries are and never reads across a message boundary.
+///
+/// Feed it bytes with ``append(_:)`` as they arrive and pull complete bodies with ``next()``.
+/// The framing mode is detected from the first non-blank byte: `{` or `[` selects ``FramingMode/lines``,
+/// anything else ``FramingMode/headers``. Pure value; owned by one connection.
+public struct FrameDecoder: Sendable {
+    public private(set) var mode: FramingMode?
+    public let maxMessageSize: Int
+    public let maxHeaderSize: Int
+
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var pendingLength: Int?
+    private var scanFrom = 0
+
+    /// - Parameters:
+    ///   - maxMessageSize: largest body accepted, in bytes (default 64 MiB).
+    ///   - maxHeaderSize: largest header block accepted, in bytes.
+    ///   - mode: a fixed mode, or `nil` to detect it from the first byte.
+    public init(maxMessageSize: Int = 64 << 20, maxHeaderSize: Int = 8192, mode: FramingMode? = nil) {
+        self.maxMessageSize = maxMessageSize
+        self.maxHeaderSize = maxHeaderSize
+        self.mode = mode
+    }
+
+    /// Bytes received but not yet returned as a message.
+    public var bufferedCount: Int { buffer.count - start }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: some Sequence<UInt8>) {
+        compactIfNeeded()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete message body, `nil` when more bytes are needed.
+    /// - Throws: ``FramingError`` when the stream violates the framing; the connection must close.
+    public mutating func next() throws(FramingError) -> [UInt8]? {
+        if mode == nil {
+            while start < buffer.count, isBlank(buffer[start]) { start += 1 }
+            guard start < buffer.count else { return nil }
+            let first = buffer[start]
+            mode = (first == UInt8(ascii: "{") || first == UInt8(ascii: "[")) ? .lines : .headers
+            scanFrom = start
+        }
+        switch mode {
+        case .lines: return try nextLine()
+        default: return try nextFramed()
+        }
+    }
+
+    private func isBlank(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
+    private mutating func compactIfNeeded() {
+        if start > 0, start >= buffer.count {
+            buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            scanFrom -= start
+            start = 0
+        } else if start > 65536, start * 2 > buffer.count {
+            buffer.removeSubrange(0..<start)
+            scanFrom -= start
+            start = 0
+        }
+        if scanFrom < 0 { scanFrom = 0 }
+    }
+
+    private mutating func nextLine() throws(FramingError) -> [UInt8]? {
+        while true {
+            if scanFrom < start { scanFrom = start }
+            var newline: Int?
+            var n = scanFrom
+            while n < buffer.count {
+                if buffer[n] == 0x0A { newline = n; break }
+                n += 1
+            }
+            guard let end = newline else {
+                scanFrom = buffer.count
+                if buffer.count - start > maxMessageSize {
+                    throw FramingError(code: ErrorCode.invalidRequest,
+                                       message: "message larger than the limit of \(maxMessageSize) bytes")
+                }
+                return nil
+            }
+            var lineEnd = end
+            if lineEnd > start, buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            let body = Array(buffer[start..<lineEnd])
+            start = end + 1
+            scanFrom = start
+            if body.count > maxMessageSize {
+                throw FramingError(code: ErrorCode.invalidRequest,
+                                   message: "message larger than the limit of \(maxMessageSize) bytes")
+            }
+            if body.allSatisfy(isBlank) { continue }
+            return body
+        }
+    }
+
+    private mutating func nextFramed() throws(FramingError) -> [UInt8]? {
+        if pendingLength == nil {
+            // Tolerate blank lines between messages.
+            while start < buffer.count, buffer[start] == 0x0D || buffer[start] == 0x0A { start += 1 }
+            if scanFrom < start { scanFrom = start }
+            guard let headerEnd = findHeaderEnd() else {
+                if buffer.count - start > maxHeaderSize {
+                    throw FramingError(message: "header block larger than \(maxHeaderSize) bytes or not terminated by CRLF CRLF")
+                }
+                return nil
+            }
+            let length = try parseHeaders(buffer[start..<headerEnd.headersEnd])
+            if length > maxMessageSize {
+                throw FramingError(code: ErrorCode.invalidRequest,
+                                   message: "message of \(length) bytes is larger than the limit of \(maxMessageSize) bytes")
+            }
+            start = headerEnd.bodyStart
+            scanFrom = start
+            pendingLength = length
+        }
+        guard let length = pendingLength, buffer.count - start >= length else { return nil }
+        let body = Array(buffer[start..<(start + length)])
+        start += length
+        scanFrom = start
+        pendingLength = nil
+        return body
+    }
+
+    /// Finds the blank line that ends the header block: CRLF CRLF (LF LF is tolerated).
+    private mutating func findHeaderEnd() -> (headersEnd: Int, bodyStart: Int)? {
+        var n = max(scanFrom, start)
+        while n < buffer.count {
+            if buffer[n] == 0x0A {
+                if n + 1 < buffer.count, buffer[n + 1] == 0x0A { return (n, n + 2) }
+                if n + 2 < buffer.count, buffer[n + 1] == 0x0D, buffer[n + 2] == 0x0A { return (n, n + 3) }
+                if n + 2 >= buffer.count { break }
+            }
+            n += 1
+        }
+        scanFrom = max(start, buffer.count - 3)
+        return nil
+    }
+
+    private func parseHeaders(_ block: ArraySlice<UInt8>) throws(FramingError) -> Int {
+        guard let text = String(validating: block, as: UTF8.self) else {
+            throw FramingError(message: "header block is not valid UTF-8")
+        }
+        var length: Int?
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine[...]
+            if line.isEmpty { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw FramingError(message: "malformed header line: \(line.prefix(80))")
+            }
+            let name = line[..<colon].lowercased()
+            let value = line[line.index(after: colon)...].trimmingBlanks()
+            if name == "content-length" {
+                guard !value.isEmpty, value.count <= 18, value.allSatisfy(\.isASCIIDigit), let parsed = Int(value) else {
+                    throw FramingError(message: "invalid Content-Length: \(value.prefix(40))")
+                }
+                if let length, length != parsed { throw FramingError(message: "conflicting Content-Length headers") }
+                length = parsed
+            }
+            // Content-Type and unknown headers are accepted and ignored.
+        }
+        guard let length else { throw FramingError(message: "missing Content-Length header") }
+        return length
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+extension Substring {
+    fileprivate func trimmingBlanks() -> Substring {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,160 @@
+import Glibc
+import Logging
+import PeriscopeEventLoop
+import PeriscopeProtocol
+
+/// The whole daemon: loop, listeners, signals, services. ``run()`` blocks until shutdown.
+///
+/// Lifecycle: `init` binds every endpoint (so errors surface before anything runs), ``run()`` serves
+/// on the calling thread, SIGTERM/SIGINT start a graceful shutdown — stop accepting, let in-flight
+/// requests finish for up to a second, answer the rest with −32003, flush and close every client,
+/// remove the socket file. SIGHUP logs the current state (a cheap "are you alive").
+public final class Daemon {
+    public let loop: EventLoop
+    public let core: ServerCore
+    private var listeners: [Listener] = []
+    private var signals: [SignalWatcher] = []
+    private var daemonMethods: DaemonMethods?
+    private var services: [AnyObject] = []
+    private var socketPath: String?
+    private var exitCode: Int32 = 0
+    private let logger = Logger(label: "periscope.daemon")
+
+    /// Binds every configured endpoint. Throws with an operator-readable message on failure.
+    public init(configuration: ServerConfiguration) throws {
+        signal(SIGPIPE, SIG_IGN)
+        Daemon.raiseFileLimit()
+        loop = try EventLoop()
+        core = ServerCore(configuration: configuration, loop: loop)
+        daemonMethods = DaemonMethods(core: core)
+        if let path = configuration.socketPath { try listenUnix(path) }
+        if let address = configuration.tcpListen {
+            guard let token = configuration.token, !token.isEmpty else {
+                throw ServerError("--listen needs a token (--token-file): TCP clients must authenticate")
+            }
+            _ = token
+            let (host, port) = try SocketAddress.splitHostPort(address)
+            let (fd, bound) = try SocketAddress.listenTCP(host: host, port: port)
+            let listener = try Listener(loop: loop, fd: fd, address: "\(host):\(bound)", port: bound) { [unowned core] fd, peer in
+                core.accept(fd: fd, peer: peer, transport: .tcp)
+            }
+            listeners.append(listener)
+            core.endpoints.append("tcp:\(host):\(bound)")
+            logger.info("listening on tcp \(host):\(bound) (token required)")
+        }
+        if configuration.stdio {
+            let fd = try StdioBridge.start()
+            core.endpoints.append("stdio")
+            core.onStdioEnded = { [unowned self] clean in
+                self.exitCode = clean ? 0 : 1
+                self.beginShutdown(reason: "stdio client ended")
+            }
+            core.accept(fd: fd, peer: "stdio", transport: .stdio)
+        }
+        for number in [SIGTERM, SIGINT] {
+            signals.append(try SignalWatcher(loop: loop, signal: number) { [unowned self] signo in
+                self.beginShutdown(reason: "signal \(signo)")
+            })
+        }
+        signals.append(try SignalWatcher(loop: loop, signal: SIGHUP) { [unowned self] _ in
+            self.logger.info("SIGHUP: \(self.core.sessions.count) clients, endpoints \(self.core.endpoints)")
+        })
+    }
+
+    /// The bound TCP port, when listening on TCP (useful with port 0).
+    public var tcpPort: UInt16? { listeners.compactMap(\.port).first }
+
+    /// Keeps a service object (topology, subscriptions) alive for the daemon's lifetime.
+    public func retain(_ service: AnyObject) { services.append(service) }
+
+    /// Serves until shutdown; returns the exit code (non-zero when a stdio client exited without `shutdown`).
+    public func run() -> Int32 {
+        logger.info("periscoped \(PeriscopeVersion.daemon) serving \(core.endpoints.joined(separator: ", ")) on \(loop.backendName)")
+        loop.run()
+        cleanUp()
+        return exitCode
+    }
+
+    /// Starts a graceful shutdown. Loop thread.
+    public func beginShutdown(reason: String) {
+        guard !core.isShuttingDown else { return }
+        logger.info("shutting down: \(reason)")
+        core.isShuttingDown = true
+        for listener in listeners { listener.close() }
+        removeSocketFile()
+        daemonMethods?.stop()
+        let inFlightDeadline = monotonicMillis() + 1000
+        shutdownTimer = LoopTimer(loop: loop) { [unowned self] in self.shutdownStep(inFlightDeadline) }
+        shutdownStep(inFlightDeadline)
+    }
+
+    private var shutdownTimer: LoopTimer?
+    private var closingSessions = false
+    private var closeDeadline = 0.0
+
+    /// Waits for in-flight requests (up to the deadline), then flushes and closes every client.
+    private func shutdownStep(_ inFlightDeadline: Double) {
+        let now = monotonicMillis()
+        if !closingSessions {
+            let busy = core.sessions.values.contains { $0.pendingCount > 0 }
+            if busy, now < inFlightDeadline {
+                shutdownTimer?.schedule(afterMillis: 20)
+                return
+            }
+            closingSessions = true
+            closeDeadline = now + 1000
+            for session in core.sessions.values {
+                for request in session.pending.values {
+                    request.cancel(RPCError(code: ErrorCode.shuttingDown, message: "the daemon is shutting down"))
+                }
+                session.disconnectAfterFlush(reason: "daemon shutting down")
+            }
+        }
+        if core.sessions.isEmpty || now >= closeDeadline {
+            loop.stop()
+        } else {
+            shutdownTimer?.schedule(afterMillis: 20)
+        }
+    }
+
+    private func cleanUp() {
+        for session in core.sessions.values { session.disconnect(reason: "daemon stopped") }
+        for watcher in signals { watcher.cancel() }
+        removeSocketFile()
+    }
+
+    private func removeSocketFile() {
+        if let path = socketPath {
+            unlink(path)
+            socketPath = nil
+        }
+    }
+
+    private func listenUnix(_ path: String) throws {
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            let directory = String(path[..<slash])
+            var info = stat()
+            if stat(directory, &info) != 0 {
+                guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                    throw ServerError("cannot create \(directory): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        let fd = try SocketAddress.listenUnix(path: path)
+        let listener = try Listener(loop: loop, fd: fd, address: path) { [unowned core] fd, _ in
+            core.accept(fd: fd, peer: "unix", transport: .unix)
+        }
+        listeners.append(listener)
+        socketPath = path
+        core.endpoints.append("unix:\(path)")
+        logger.info("listening on \(path) (mode 0600)")
+    }
+
+    private static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
+

@@ -1,0 +1,101 @@
+import Glibc
+import PeriscopeEventLoop
+import PeriscopeProtocol
+
+/// `daemon/status` and `daemon/ping`, plus the loop-lag probe that status reports.
+///
+/// - Important: loop thread only.
+final class DaemonMethods {
+    private unowned let core: ServerCore
+    private var lagTimer: LoopTimer?
+    private var lastTick = 0.0
+    private var lastLagMillis = 0.0
+    private var maxLagMillis = 0.0
+    private static let tickMillis = 250
+
+    init(core: ServerCore) {
+        self.core = core
+        core.router.register("daemon/status") { [unowned self] context throws(RPCError) in
+            try context.params.allowOnly([])
+            return .result(self.status())
+        }
+        core.router.register("daemon/ping") { [unowned self] context throws(RPCError) in
+            try self.ping(context)
+        }
+        lastTick = monotonicMillis()
+        lagTimer = LoopTimer(loop: core.loop) { [unowned self] in self.tick() }
+        lagTimer?.scheduleRepeating(everyMillis: DaemonMethods.tickMillis)
+    }
+
+    func stop() { lagTimer?.cancel() }
+
+    private func tick() {
+        let now = monotonicMillis()
+        lastLagMillis = max(0, now - lastTick - Double(DaemonMethods.tickMillis))
+        maxLagMillis = max(maxLagMillis * 0.98, lastLagMillis)
+        lastTick = now
+    }
+
+    private func ping(_ context: MethodContext) throws(RPCError) -> Reply {
+        try context.params.allowOnly(["delayMs", "workDoneToken"])
+        let delay = try context.params.int("delayMs", in: 0...60_000) ?? 0
+        guard delay > 0, let pending = context.pending else { return .result(["pong": true]) }
+        let token = try context.params.value("workDoneToken")
+        if let token { context.session.notify("$/progress", ["token": token, "value": ["kind": "begin", "title": "ping", "cancellable": true]]) }
+        let session = context.session
+        let timer = LoopTimer(loop: core.loop) {
+            if let token { session.notify("$/progress", ["token": token, "value": ["kind": "end"]]) }
+            pending.succeed(["pong": true])
+        }
+        pending.onCancel = { timer.cancel() }
+        timer.schedule(afterMillis: Int(delay))
+        return .deferred
+    }
+
+    private func status() -> JSONValue {
+        let now = ServerCore.now()
+        var byTransport: [String: JSONValue] = [:]
+        for kind in [TransportKind.unix, .tcp, .stdio] {
+            byTransport[kind.rawValue] = JSONValue(core.sessions.values.filter { $0.transport == kind }.count)
+        }
+        var sources: [String: JSONValue] = [:]
+        for (name, probe) in core.health { sources[name] = probe() }
+        return [
+            "version": .string(PeriscopeVersion.daemon),
+            "protocolVersion": .string(PeriscopeVersion.protocolVersion),
+            "pid": JSONValue(getpid()),
+            "uptimeSeconds": JSONValue(((now - core.startedAt) * 1000).rounded() / 1000),
+            "startedAt": JSONValue(core.startedAt),
+            "endpoints": JSONValue(core.endpoints),
+            "clients": [
+                "connected": JSONValue(core.sessions.count),
+                "byTransport": .object(byTransport),
+                "accepted": JSONValue(core.counters.accepted),
+                "rejected": JSONValue(core.counters.rejectedFull),
+                "droppedSlow": JSONValue(core.counters.droppedSlow),
+                "authFailures": JSONValue(core.counters.authFailures),
+            ],
+            "loop": [
+                "backend": .string(core.loop.backendName),
+                "lagMillis": JSONValue((lastLagMillis * 100).rounded() / 100),
+                "maxLagMillis": JSONValue((maxLagMillis * 100).rounded() / 100),
+                "messages": JSONValue(core.counters.messages),
+                "crossThreadTasks": JSONValue(core.loop.tasksRun),
+            ],
+            "collectors": .object(sources),
+            "limits": [
+                "maxMessageBytes": JSONValue(core.configuration.maxMessageSize),
+                "maxClients": JSONValue(core.configuration.maxClients),
+                "maxPendingRequests": JSONValue(core.configuration.maxPendingRequests),
+                "maxOutputBytes": JSONValue(core.configuration.maxOutputBytes),
+            ],
+        ]
+    }
+}
+
+/// Milliseconds on the monotonic clock.
+func monotonicMillis() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+}

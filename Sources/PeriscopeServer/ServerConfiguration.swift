@@ -1,0 +1,50 @@
+import Glibc
+
+/// Everything a daemon is told at start. Plain value; the executable fills it from flags.
+public struct ServerConfiguration: Sendable {
+    /// Unix socket path, or `nil` for no Unix socket.
+    public var socketPath: String?
+    /// TCP `host:port`, or `nil`. Requires ``token``.
+    public var tcpListen: String?
+    /// Token TCP clients must present (in `initialize` or `auth`).
+    public var token: String?
+    /// Serve one client on stdin/stdout.
+    public var stdio = false
+    /// Largest message accepted from a client, in bytes.
+    public var maxMessageSize = 64 << 20
+    /// Most clients connected at once; further connections get an error and are closed.
+    public var maxClients = 4096
+    /// Most requests one client may have in flight at once.
+    public var maxPendingRequests = 1024
+    /// Unsent output above which a client stops being read until it drains (backpressure).
+    public var pauseReadingAbove = 1 << 20
+    /// Unsent output above which a client is disconnected as too slow.
+    public var maxOutputBytes = 16 << 20
+    /// Collector refresh interval, milliseconds.
+    public var refreshMillis = 1000
+    /// Run the kernel collectors (off in protocol-only tests).
+    public var collectors = true
+
+    public init() {}
+
+    /// The default Unix socket: `$PERISCOPE_SOCKET`, else `/run/periscope/periscope.sock` for root,
+    /// else `$XDG_RUNTIME_DIR/periscope.sock`, else `/tmp/periscope-UID/periscope.sock`.
+    /// Clients use the same rule, so they find the daemon without flags.
+    public static func defaultSocketPath() -> String {
+        if let override = getenv("PERISCOPE_SOCKET").map({ String(cString: $0) }), !override.isEmpty {
+            return override
+        }
+        if getuid() == 0 { return "/run/periscope/periscope.sock" }
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty {
+            return runtime + "/periscope.sock"
+        }
+        return "/tmp/periscope-\(getuid())/periscope.sock"
+    }
+}
+
+/// The daemon's version and the protocol version it speaks.
+public enum PeriscopeVersion {
+    public static let daemon = "0.1.0"
+    /// Bumped in the minor for additions, in the major for incompatible changes (see protocol/SPEC.md).
+    public static let protocolVersion = "1.0"
+}

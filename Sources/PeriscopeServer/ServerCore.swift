@@ -1,0 +1,105 @@
+import Glibc
+import Logging
+import PeriscopeEventLoop
+import PeriscopeProtocol
+
+/// Daemon-wide state shared by every session: configuration, router, counters, the session table.
+///
+/// - Important: loop thread only.
+public final class ServerCore {
+    /// Counters shown by `daemon/status`.
+    public struct Counters {
+        public var accepted = 0
+        public var rejectedFull = 0
+        public var droppedSlow = 0
+        public var authFailures = 0
+        public var messages: UInt64 = 0
+    }
+
+    public let configuration: ServerConfiguration
+    public let router = Router()
+    public let loop: EventLoop
+    let parser = JSONParser(maxDepth: 128)
+    public internal(set) var counters = Counters()
+    public private(set) var sessions: [Int: Session] = [:]
+    /// Seconds since the epoch when the daemon started.
+    public let startedAt: Double
+    public internal(set) var isShuttingDown = false
+    /// Addresses served, for `daemon/status`: `unix:/path`, `tcp:host:port`, `stdio`.
+    public internal(set) var endpoints: [String] = []
+    /// Health of each data source, by name, filled by the services (collectors, engines).
+    public var health: [String: () -> JSONValue] = [:]
+    /// Called when the stdio client sends `exit` or disconnects (the daemon then exits).
+    var onStdioEnded: ((_ cleanShutdown: Bool) -> Void)?
+    private var nextSessionID = 1
+    private let logger = Logger(label: "periscope.server")
+
+    public init(configuration: ServerConfiguration, loop: EventLoop) {
+        self.configuration = configuration
+        self.loop = loop
+        self.startedAt = ServerCore.now()
+    }
+
+    /// Wall-clock seconds since the epoch.
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Starts a session for an accepted socket, or refuses it when the daemon is full.
+    func accept(fd: Int32, peer: String, transport: TransportKind) {
+        let connection: Connection
+        do {
+            connection = try Connection(loop: loop, fd: fd, peer: peer)
+        } catch {
+            logger.error("cannot set up connection from \(peer): \(error)")
+            return
+        }
+        if sessions.count >= configuration.maxClients || isShuttingDown {
+            counters.rejectedFull += 1
+            let reason = isShuttingDown ? "the daemon is shutting down" : "too many clients (limit \(configuration.maxClients))"
+            let error = Message.response(id: nil, result: .failure(RPCError(code: ErrorCode.limitExceeded, message: reason)))
+            connection.write(FrameEncoder.frame(error.json, mode: .headers))
+            let holder = ConnectionHolder(connection)
+            connection.onClose = { _ in holder.release() }
+            connection.closeAfterFlush(reason: reason)
+            return
+        }
+        let session = Session(id: nextSessionID, transport: transport, connection: connection, core: self)
+        nextSessionID += 1
+        sessions[session.id] = session
+        counters.accepted += 1
+    }
+
+    func sessionClosed(_ session: Session, reason: String) {
+        sessions.removeValue(forKey: session.id)
+        if session.transport == .stdio { onStdioEnded?(session.shutdownRequested) }
+    }
+
+    func clientExited(_ session: Session) {
+        if session.transport == .stdio { onStdioEnded?(session.shutdownRequested) }
+    }
+
+    /// The `initialize` result: who we are and what we can do.
+    func initializeResult() -> JSONValue {
+        [
+            "serverInfo": ["name": "periscoped", "version": .string(PeriscopeVersion.daemon)],
+            "protocolVersion": .string(PeriscopeVersion.protocolVersion),
+            "capabilities": [
+                "methods": JSONValue(router.methods),
+                "framing": ["content-length", "ndjson"],
+                "batches": true,
+                "cancellation": true,
+                "progress": true,
+            ],
+        ]
+    }
+}
+
+/// Keeps a refused connection alive until it has flushed its error.
+private final class ConnectionHolder {
+    private var connection: Connection?
+    init(_ connection: Connection) { self.connection = connection }
+    func release() { connection = nil }
+}

@@ -1,0 +1,75 @@
+import Glibc
+
+/// Serves stdin/stdout as if they were a socket: a socketpair whose far end two small threads pump
+/// to and from the real stdin and stdout with blocking I/O. The session code then treats the stdio
+/// client exactly like a socket client (same framing, same output bound), and stdin may be a pipe,
+/// a terminal or a regular file.
+///
+/// Stray writes to fd 1 by any library are redirected to stderr, so stdout carries only protocol.
+enum StdioBridge {
+    /// Starts the pumps and returns the daemon-side fd of the socketpair.
+    static func start() throws -> Int32 {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
+            throw ServerError("socketpair: \(String(cString: strerror(errno)))")
+        }
+        let protocolOut = dup(STDOUT_FILENO)
+        guard protocolOut >= 0 else { throw ServerError("dup(stdout): \(String(cString: strerror(errno)))") }
+        _ = fcntl(protocolOut, F_SETFD, FD_CLOEXEC)
+        dup2(STDERR_FILENO, STDOUT_FILENO)
+        let far = fds[1]
+        startThread {
+            pump(from: STDIN_FILENO, to: far)
+            shutdown(far, Int32(SHUT_WR))
+        }
+        startThread {
+            pump(from: far, to: protocolOut)
+            close(protocolOut)
+        }
+        return fds[0]
+    }
+
+    private static func pump(from source: Int32, to destination: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else { return }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return }
+                offset += written
+            }
+        }
+    }
+}
+
+/// Runs `body` on a new detached thread.
+func startThread(_ body: @escaping @Sendable () -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let box = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let status = pthread_create(&thread, nil, { context in
+        guard let context else { return nil }
+        let box = Unmanaged<Box>.fromOpaque(context).takeRetainedValue()
+        box.body()
+        return nil
+    }, box)
+    if status == 0 {
+        pthread_detach(thread)
+    } else {
+        Unmanaged<Box>.fromOpaque(box).release()
+    }
+}
+
+/// A setup failure of the daemon, with a message for the operator.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Glibc
+import PeriscopeClient
+import PeriscopeProtocol
+
+/// `periscope`: the shell client. Each subcommand is one small struct.
+@main
+struct Periscope: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "periscope",
+        abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
+        version: "0.1.0",
+        subcommands: [Status.self, Call.self, Rpc.self]
+    )
+}
+
+/// Options every subcommand shares.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Daemon socket (default: $PERISCOPE_SOCKET, else /run/periscope/periscope.sock as root).")
+    var socket: String?
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    /// Connects and initializes, or exits 69 with a clear message when no daemon runs.
+    func connect() throws -> RPCClient {
+        do {
+            return try DaemonAddress.connect(socketPath: socket)
+        } catch let error as ClientError {
+            printError("periscope: \(error.message)")
+            throw ExitCode(error.kind == .notRunning ? 69 : 74)
+        }
+    }
+}
+
+/// Prints to stderr.
+func printError(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    bytes.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// Runs `body`, turning an error response into a message on stderr and exit code 1.
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as RPCError {
+        printError("periscope: error \(error.code): \(error.message)")
+        throw ExitCode(1)
+    } catch let error as ClientError {
+        printError("periscope: \(error.message)")
+        throw ExitCode(74)
+    }
+}
+
+struct Call: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Call a JSON-RPC method and print its result as JSON.",
+        discussion: "Example: periscope call daemon/ping '{\"delayMs\": 10}'"
+    )
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "Method name, e.g. daemon/status.")
+    var method: String
+
+    @Argument(help: "Params as a JSON object or array.")
+    var params: String?
+
+    func run() throws {
+        var parsed: JSONValue?
+        if let params {
+            do {
+                parsed = try JSONParser().parse(params)
+            } catch {
+                throw ValidationError("params are not valid JSON: \(error)")
+            }
+        }
+        let client = try options.connect()
+        let result = try reportingErrors { try client.call(method, parsed) }
+        print(JSONPretty.string(result))
+    }
+}

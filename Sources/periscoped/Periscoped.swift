@@ -1,0 +1,105 @@
+import ArgumentParser
+import Glibc
+import Logging
+import PeriscopeServer
+
+/// `periscoped`: the long-running daemon. Thin: parses flags, sets up logging, runs ``Daemon``.
+@main
+struct Periscoped: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "periscoped",
+        abstract: "Discover every process, socket and connection on this host and serve the topology over JSON-RPC.",
+        discussion: """
+            Serves JSON-RPC 2.0 (LSP Content-Length framing, or one JSON message per line) on a Unix socket \
+            (owner-only), on stdio with --stdio, and on TCP with --listen plus --token-file. Logs go to stderr.
+            """,
+        version: PeriscopeVersion.daemon
+    )
+
+    @Flag(help: "Serve one client on stdin/stdout (what an editor spawns). No socket unless --socket is given.")
+    var stdio = false
+
+    @Option(help: "Unix socket path (default: $PERISCOPE_SOCKET, else /run/periscope/periscope.sock as root, else $XDG_RUNTIME_DIR/periscope.sock).")
+    var socket: String?
+
+    @Flag(help: "Do not listen on a Unix socket.")
+    var noSocket = false
+
+    @Option(help: "Also listen on TCP HOST:PORT (requires --token-file).")
+    var listen: String?
+
+    @Option(help: "File whose first line is the token TCP clients must present.")
+    var tokenFile: String?
+
+    @Option(help: "Largest message accepted from a client, in bytes.")
+    var maxMessageSize = 64 << 20
+
+    @Option(help: "Most clients connected at once.")
+    var maxClients = 4096
+
+    @Option(help: "Unsent output (bytes) after which a client that does not read is disconnected.")
+    var maxClientOutput = 16 << 20
+
+    @Option(help: "Collector refresh interval in milliseconds.")
+    var refreshMs = 1000
+
+    @Flag(help: "Serve the protocol only, without kernel collectors (for protocol tests).")
+    var noCollectors = false
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        if listen != nil, tokenFile == nil { throw ValidationError("--listen needs --token-file: TCP clients must authenticate") }
+        if maxMessageSize < 1024 { throw ValidationError("--max-message-size must be at least 1024") }
+        if refreshMs < 50 { throw ValidationError("--refresh-ms must be at least 50") }
+        if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var configuration = ServerConfiguration()
+        configuration.stdio = stdio
+        if !noSocket { configuration.socketPath = socket ?? (stdio ? nil : ServerConfiguration.defaultSocketPath()) }
+        configuration.tcpListen = listen
+        if let tokenFile { configuration.token = try Self.readToken(tokenFile) }
+        configuration.maxMessageSize = maxMessageSize
+        configuration.maxClients = maxClients
+        configuration.maxOutputBytes = maxClientOutput
+        configuration.refreshMillis = refreshMs
+        configuration.collectors = !noCollectors
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(configuration: configuration)
+        } catch {
+            Logger(label: "periscoped").critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let code = daemon.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    static func readToken(_ path: String) throws -> String {
+        guard let file = fopen(path, "r") else { throw ValidationError("cannot read token file \(path)") }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        guard fgets(&line, Int32(line.count), file) != nil else { throw ValidationError("token file \(path) is empty") }
+        let token = String(cString: line).trimmingCharacters(in: " \t\r\n")
+        guard token.count >= 16 else { throw ValidationError("the token in \(path) is shorter than 16 characters") }
+        return token
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}
