@@ -167,42 +167,35 @@ public struct FrameDecoder: Sendable {
         return nil
     }
 
+    /// Parses the header block byte by byte (`\r\n` is one `Character` in Swift, so no `String` splitting).
     private func parseHeaders(_ block: ArraySlice<UInt8>) throws(FramingError) -> Int {
-        guard let text = String(validating: block, as: UTF8.self) else {
+        guard String(validating: block, as: UTF8.self) != nil else {
             throw FramingError(message: "header block is not valid UTF-8")
         }
         var length: Int?
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine[...]
+        var lineStart = block.startIndex
+        while lineStart < block.endIndex {
+            var lineEnd = block[lineStart...].firstIndex(of: 0x0A) ?? block.endIndex
+            let next = lineEnd < block.endIndex ? lineEnd + 1 : lineEnd
+            if lineEnd > lineStart, block[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            let line = block[lineStart..<lineEnd]
+            lineStart = next
             if line.isEmpty { continue }
-            guard let colon = line.firstIndex(of: ":") else {
-                throw FramingError(message: "malformed header line: \(line.prefix(80))")
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+                throw FramingError(message: "malformed header line: \(String(decoding: line.prefix(80), as: UTF8.self))")
             }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingBlanks()
-            if name == "content-length" {
-                guard !value.isEmpty, value.count <= 18, value.allSatisfy(\.isASCIIDigit), let parsed = Int(value) else {
-                    throw FramingError(message: "invalid Content-Length: \(value.prefix(40))")
-                }
-                if let length, length != parsed { throw FramingError(message: "conflicting Content-Length headers") }
-                length = parsed
+            let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+            guard name == "content-length" else { continue }  // Content-Type and unknown headers are ignored
+            let value = line[(colon + 1)...].drop { $0 == 0x20 || $0 == 0x09 }
+            let digits = value.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+            guard !digits.isEmpty, digits.count <= 18, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let parsed = Int(String(decoding: digits, as: UTF8.self)) else {
+                throw FramingError(message: "invalid Content-Length: \(String(decoding: value.prefix(40), as: UTF8.self))")
             }
-            // Content-Type and unknown headers are accepted and ignored.
+            if let length, length != parsed { throw FramingError(message: "conflicting Content-Length headers") }
+            length = parsed
         }
         guard let length else { throw FramingError(message: "missing Content-Length header") }
         return length
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
-}
-
-extension Substring {
-    fileprivate func trimmingBlanks() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return s
     }
 }

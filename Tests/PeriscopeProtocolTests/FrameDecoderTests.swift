@@ -1,0 +1,160 @@
+import PeriscopeProtocol
+import Testing
+
+/// Splits `stream` into chunks in three ways and checks the decoder yields the same bodies each time
+/// (the swift-nio `ByteToMessageDecoderVerifier` idea).
+private func decodeAllWays(_ stream: [UInt8], maxMessageSize: Int = 1 << 20) throws -> [[UInt8]] {
+    func run(_ chunks: [[UInt8]]) throws -> [[UInt8]] {
+        var decoder = FrameDecoder(maxMessageSize: maxMessageSize)
+        var bodies: [[UInt8]] = []
+        for chunk in chunks {
+            decoder.append(chunk)
+            while let body = try decoder.next() { bodies.append(body) }
+        }
+        return bodies
+    }
+    let whole = try run([stream])
+    let byteByByte = try run(stream.map { [$0] })
+    var generator = SeededGenerator(seed: 42)
+    var random: [[UInt8]] = []
+    var offset = 0
+    while offset < stream.count {
+        let size = Int.random(in: 1...17, using: &generator)
+        random.append(Array(stream[offset..<min(stream.count, offset + size)]))
+        offset += size
+    }
+    let randomChunks = try run(random)
+    #expect(whole == byteByByte)
+    #expect(whole == randomChunks)
+    return whole
+}
+
+private func framed(_ body: String, header: String = "Content-Length") -> [UInt8] {
+    Array("\(header): \(body.utf8.count)\r\n\r\n\(body)".utf8)
+}
+
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("Content-Length framing")
+struct ContentLengthFramingTests {
+    @Test func splitsMessagesWhateverTheReadBoundaries() throws {
+        let messages = [#"{"jsonrpc":"2.0","id":1,"method":"a"}"#, #"{"x":"ünïcødé ✓"}"#, "{}"]
+        let stream = messages.flatMap { framed($0) }
+        let bodies = try decodeAllWays(stream)
+        #expect(bodies.map { String(decoding: $0, as: UTF8.self) } == messages)
+    }
+
+    @Test func headerNamesAreCaseInsensitiveAndContentTypeIsIgnored() throws {
+        let body = #"{"a":1}"#
+        let stream = Array("content-LENGTH: 7\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n\(body)".utf8)
+        #expect(try decodeAllWays(stream) == [Array(body.utf8)])
+    }
+
+    @Test func bodyIsNeverReadAcrossTheMessageBoundary() throws {
+        var decoder = FrameDecoder()
+        decoder.append(framed("{}") + Array("Content-Len".utf8))
+        #expect(try decoder.next() == Array("{}".utf8))
+        #expect(try decoder.next() == nil)
+        decoder.append(Array("gth: 2\r\n\r\n[]".utf8))
+        #expect(try decoder.next() == Array("[]".utf8))
+        #expect(decoder.mode == .headers)
+    }
+
+    @Test func missingContentLengthIsAnError() {
+        var decoder = FrameDecoder()
+        decoder.append(Array("Content-Type: x\r\n\r\n{}".utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test(arguments: ["abc", "-1", "1e3", "", "99999999999999999999999"])
+    func invalidContentLengthIsAnError(value: String) {
+        var decoder = FrameDecoder()
+        decoder.append(Array("Content-Length: \(value)\r\n\r\n{}".utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func headerLineWithoutColonIsAnError() {
+        var decoder = FrameDecoder()
+        decoder.append(Array("Content-Length 2\r\n\r\n{}".utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func oversizedMessageIsRefusedBeforeItsBodyArrives() {
+        var decoder = FrameDecoder(maxMessageSize: 1024)
+        decoder.append(Array("Content-Length: 1025\r\n\r\n".utf8))
+        do {
+            _ = try decoder.next()
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.code == ErrorCode.invalidRequest)
+            #expect(error.message.contains("1024"))
+        }
+    }
+
+    @Test func unterminatedHeaderBlockIsBounded() {
+        var decoder = FrameDecoder(maxHeaderSize: 64)
+        decoder.append(Array(repeating: UInt8(ascii: "x"), count: 100))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func invalidUTF8InHeadersIsAnError() {
+        var decoder = FrameDecoder()
+        decoder.append([0x43, 0xFF, 0xFE] + Array(": 2\r\n\r\n{}".utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func conflictingContentLengthsAreAnError() {
+        var decoder = FrameDecoder()
+        decoder.append(Array("Content-Length: 2\r\nContent-Length: 3\r\n\r\n{} ".utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func encoderAndDecoderRoundTrip() throws {
+        let value: JSONValue = ["jsonrpc": "2.0", "id": 7, "result": ["ok": true, "list": [1, 2.5, "x", nil]]]
+        let stream = FrameEncoder.frame(value, mode: .headers) + FrameEncoder.frame(value, mode: .headers)
+        let bodies = try decodeAllWays(stream)
+        #expect(bodies.count == 2)
+        #expect(try bodies.map { try JSONParser().parse($0) } == [value, value])
+    }
+}
+
+@Suite("Newline-delimited framing")
+struct LineFramingTests {
+    @Test func detectsLinesFromTheFirstByte() throws {
+        let stream = Array("\n  {\"a\":1}\r\n\n[1,2]\n{\"b\":2}\n".utf8)
+        let bodies = try decodeAllWays(stream)
+        #expect(bodies.map { String(decoding: $0, as: UTF8.self) } == [#"{"a":1}"#, "[1,2]", #"{"b":2}"#])
+    }
+
+    @Test func modeIsDetectedOnce() throws {
+        var decoder = FrameDecoder()
+        decoder.append(Array("{\"a\":1}\n".utf8))
+        _ = try decoder.next()
+        #expect(decoder.mode == .lines)
+        decoder.append(Array("Content-Length: 2\r\n".utf8))
+        // In line mode a header line is just a (bad) message line, passed on for a parse error.
+        #expect(try decoder.next() == Array("Content-Length: 2\r".utf8.dropLast()))
+    }
+
+    @Test func overlongLineIsRefused() {
+        var decoder = FrameDecoder(maxMessageSize: 100)
+        decoder.append(Array(("{" + String(repeating: " ", count: 200)).utf8))
+        #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    @Test func encoderWritesOneLinePerMessage() {
+        let bytes = FrameEncoder.frame(["a": "line\nbreak"], mode: .lines)
+        #expect(bytes.filter { $0 == 0x0A }.count == 1)
+        #expect(bytes.last == 0x0A)
+    }
+}
