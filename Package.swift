@@ -36,7 +36,8 @@ let package = Package(
         // Sessions, methods, subscriptions, transports.
         .target(
             name: "PeriscopeServer",
-            dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", logging]
+            dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeTopology",
+                           "PeriscopeCollectors", "PeriscopeViews", logging]
         ),
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
@@ -45,9 +46,11 @@ let package = Package(
         .executableTarget(name: "periscope-bench", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
 
         .testTarget(name: "PeriscopeProtocolTests", dependencies: ["PeriscopeProtocol"]),
-        .testTarget(name: "PeriscopeTopologyTests", dependencies: ["PeriscopeTopology"]),
+        // Hand-made snapshots shared by the topology and view tests.
+        .target(name: "PeriscopeFixtures", dependencies: ["PeriscopeTopology"], path: "Tests/PeriscopeFixtures"),
+        .testTarget(name: "PeriscopeTopologyTests", dependencies: ["PeriscopeTopology", "PeriscopeFixtures"]),
         .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology"]),
-        .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol"]),
+        .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol", "PeriscopeFixtures"]),
         .testTarget(
             name: "PeriscopeServerTests",
             dependencies: ["PeriscopeServer", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]

@@ -22,6 +22,9 @@ public final class Connection {
     public var onClose: ((String) -> Void)?
     /// Called when the output buffer drains to ``lowWaterMark``.
     public var onWritable: (() -> Void)?
+    /// Called when the peer stops sending (EOF on read) while the connection can still be written:
+    /// the owner finishes what is in flight and then closes. Without a handler the connection closes.
+    public var onEndOfInput: (() -> Void)?
     /// The peer, as `ip:port` or `unix`.
     public let peer: String
     public let fd: Int32
@@ -39,7 +42,7 @@ public final class Connection {
         self.peer = peer
         self.fd = fd
         evutil_make_socket_nonblocking(fd)
-        let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        let options = BEV_OPT_CLOSE_ON_FREE
         guard let bev = bufferevent_socket_new(loop.base, fd, options) else {
             Glibc.close(fd)
             throw EventLoopError("bufferevent_socket_new failed")
@@ -116,6 +119,7 @@ public final class Connection {
         let handler = onClose
         onRead = nil
         onWritable = nil
+        onEndOfInput = nil
         onClose = nil
         handler?(reason)
     }
@@ -148,7 +152,15 @@ public final class Connection {
     private func event(_ what: Int16) {
         let flags = Int32(what)
         if flags & Int32(BEV_EVENT_EOF) != 0 {
-            close(reason: closeWhenFlushed ? pendingReason : "peer closed the connection")
+            if closeWhenFlushed {
+                if outputBufferedCount == 0 { close(reason: pendingReason) }
+            } else if let handler = onEndOfInput {
+                onEndOfInput = nil
+                if let bev { bufferevent_disable(bev, Int16(EV_READ)) }
+                handler()
+            } else {
+                close(reason: "peer closed the connection")
+            }
         } else if flags & Int32(BEV_EVENT_ERROR) != 0 {
             let code = errno
             close(reason: closeWhenFlushed ? pendingReason : "socket error: \(String(cString: strerror(code)))")

@@ -25,7 +25,7 @@ public final class Listener {
             guard let context else { return }
             let me = Unmanaged<Listener>.fromOpaque(context).takeUnretainedValue()
             me.onAccept(fd, Listener.describe(address, length))
-        }, context, flags, -1, fd) else {
+        }, context, flags, 0, fd) else {  // 0: keep the backlog the fd was listened with
             Glibc.close(fd)
             throw EventLoopError("could not listen on \(address)")
         }

@@ -54,7 +54,8 @@ public enum Message: Sendable, Hashable {
             guard case .string(let name) = method else {
                 return .failure(DecodeFailure(id: id, error: .invalidRequest("\"method\" must be a string")))
             }
-            let params = members["params"]
+            // `"params": null` is read as absent: some LSP clients send it for shutdown and exit.
+            let params = members["params"].flatMap { $0.isNull ? nil : $0 }
             if let params {
                 switch params {
                 case .array, .object: break

@@ -18,11 +18,13 @@ public final class Daemon {
     private var services: [AnyObject] = []
     private var socketPath: String?
     private var exitCode: Int32 = 0
+    private var stdioBridge: StdioBridge?
     private let logger = Logger(label: "periscope.daemon")
 
     /// Binds every configured endpoint. Throws with an operator-readable message on failure.
     public init(configuration: ServerConfiguration) throws {
         signal(SIGPIPE, SIG_IGN)
+        Daemon.unblockSignals()
         Daemon.raiseFileLimit()
         loop = try EventLoop()
         core = ServerCore(configuration: configuration, loop: loop)
@@ -43,7 +45,8 @@ public final class Daemon {
             logger.info("listening on tcp \(host):\(bound) (token required)")
         }
         if configuration.stdio {
-            let fd = try StdioBridge.start()
+            let (fd, bridge) = try StdioBridge.start()
+            stdioBridge = bridge
             core.endpoints.append("stdio")
             core.onStdioEnded = { [unowned self] clean in
                 self.exitCode = clean ? 0 : 1
@@ -72,6 +75,7 @@ public final class Daemon {
         logger.info("periscoped \(PeriscopeVersion.daemon) serving \(core.endpoints.joined(separator: ", ")) on \(loop.backendName)")
         loop.run()
         cleanUp()
+        stdioBridge?.waitForOutput(timeoutMillis: 2000)
         return exitCode
     }
 
@@ -135,7 +139,9 @@ public final class Daemon {
             let directory = String(path[..<slash])
             var info = stat()
             if stat(directory, &info) != 0 {
-                guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+                // A private fallback directory (/tmp/periscope-UID) is owner-only; /run/periscope is 0755.
+                let mode: mode_t = directory.hasPrefix("/tmp/") ? 0o700 : 0o755
+                guard mkdir(directory, mode) == 0 || errno == EEXIST else {
                     throw ServerError("cannot create \(directory): \(String(cString: strerror(errno)))")
                 }
             }
@@ -148,6 +154,14 @@ public final class Daemon {
         socketPath = path
         core.endpoints.append("unix:\(path)")
         logger.info("listening on \(path) (mode 0600)")
+    }
+
+    /// A parent may start us with signals blocked (test runners do); libevent needs them deliverable.
+    private static func unblockSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&set, number) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     private static func raiseFileLimit() {

@@ -41,13 +41,19 @@ final class DaemonMethods {
         let delay = try context.params.int("delayMs", in: 0...60_000) ?? 0
         guard delay > 0, let pending = context.pending else { return .result(["pong": true]) }
         let token = try context.params.value("workDoneToken")
+        if let token, token.stringValue == nil, token.intValue == nil {
+            throw RPCError.invalidParams("params.workDoneToken must be a string or an integer, got \(token.typeName)")
+        }
         if let token { context.session.notify("$/progress", ["token": token, "value": ["kind": "begin", "title": "ping", "cancellable": true]]) }
         let session = context.session
         let timer = LoopTimer(loop: core.loop) {
             if let token { session.notify("$/progress", ["token": token, "value": ["kind": "end"]]) }
             pending.succeed(["pong": true])
         }
-        pending.onCancel = { timer.cancel() }
+        pending.onCancel = {
+            timer.cancel()
+            if let token { session.notify("$/progress", ["token": token, "value": ["kind": "end", "message": "cancelled"]]) }
+        }
         timer.schedule(afterMillis: Int(delay))
         return .deferred
     }

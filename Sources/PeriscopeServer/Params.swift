@@ -11,6 +11,7 @@ public struct Params: Sendable {
             switch raw {
             case nil, .null?: return [:]
             case .object(let members)?: return members
+            case .array(let elements)? where elements.isEmpty: return [:]
             default: throw RPCError.invalidParams("params must be an object with named members")
             }
         }

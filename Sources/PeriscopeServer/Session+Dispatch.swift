@@ -75,9 +75,9 @@ extension Session {
     private func handleRequest(id: RequestID, method: String, params: Params,
                                reply: @escaping (Result<JSONValue, RPCError>) -> Void) {
         if !authenticated, method != "initialize", method != "auth" {
+            closeAfterNextSend = "request before authentication"
             reply(.failure(RPCError(code: ErrorCode.unauthorized,
                                     message: "authentication required: send the token in initialize params.token or an auth request")))
-            disconnectAfterFlush(reason: "request before authentication")
             return
         }
         if lifecycle == .shutDown {
@@ -86,6 +86,10 @@ extension Session {
         }
         if core.isShuttingDown {
             reply(.failure(RPCError(code: ErrorCode.shuttingDown, message: "the daemon is shutting down")))
+            return
+        }
+        if lifecycle == .fresh, decoder.mode != .lines, method != "initialize", method != "auth" {
+            reply(.failure(RPCError(code: ErrorCode.serverNotInitialized, message: "the session is not initialized: send initialize first")))
             return
         }
         switch method {
@@ -103,10 +107,6 @@ extension Session {
         default:
             break
         }
-        if lifecycle == .fresh, decoder.mode != .lines {
-            reply(.failure(RPCError(code: ErrorCode.serverNotInitialized, message: "the session is not initialized: send initialize first")))
-            return
-        }
         guard let handler = core.router.handler(for: method) else {
             reply(.failure(.methodNotFound(method)))
             return
@@ -123,6 +123,7 @@ extension Session {
         let request = PendingRequest(id: id, method: method) { [weak self] result in
             self?.pending.removeValue(forKey: id)
             reply(result)
+            self?.closeIfDone()
         }
         do {
             switch try handler(MethodContext(params: params, session: self, pending: request)) {
@@ -147,6 +148,7 @@ extension Session {
     }
 
     private func authenticate(_ params: Params) -> Result<JSONValue, RPCError> {
+        if authenticated { return .success(["authenticated": true]) }  // Unix socket and stdio need no token
         if case .failure(let error) = checkToken(params, required: true) { return .failure(error) }
         return .success(["authenticated": true])
     }
@@ -157,7 +159,7 @@ extension Session {
         guard let offered, let expected = core.configuration.token, TokenCheck.matches(offered, expected) else {
             core.counters.authFailures += 1
             logger.warning("authentication failed from \(peer)")
-            disconnectAfterFlush(reason: "authentication failed")
+            closeAfterNextSend = "authentication failed"
             return .failure(RPCError(code: ErrorCode.unauthorized, message: "invalid or missing token"))
         }
         authenticated = true

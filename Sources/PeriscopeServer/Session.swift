@@ -43,6 +43,11 @@ public final class Session {
     public internal(set) var clientName: String?
     var pending: [RequestID: PendingRequest] = [:]
     private var readingPaused = false
+    /// The client stopped sending (half-close): finish in-flight requests, then close.
+    var inputEnded = false
+    /// When set, the session closes (after flushing) right after its next message is sent — used to
+    /// deliver an authentication error before hanging up.
+    var closeAfterNextSend: String?
     private var closeHandlers: [() -> Void] = []
     public private(set) var isClosed = false
     let logger: Logger
@@ -69,6 +74,10 @@ public final class Session {
         connection.onRead = { [unowned self] bytes in self.received(bytes) }
         connection.onWritable = { [unowned self] in self.resumeIfDrained() }
         connection.onClose = { [unowned self] reason in self.closed(reason) }
+        connection.onEndOfInput = { [unowned self] in
+            self.inputEnded = true
+            self.closeIfDone()
+        }
     }
 
     /// The framing the client chose (known after its first byte).
@@ -96,7 +105,17 @@ public final class Session {
         var output: [UInt8] = []
         FrameEncoder.append(message, mode: decoder.mode ?? .headers, into: &output)
         connection.write(output)
+        if let reason = closeAfterNextSend {
+            disconnectAfterFlush(reason: reason)
+            return
+        }
         applyBackpressure()
+    }
+
+    /// After a half-close: closes once nothing is in flight any more.
+    func closeIfDone() {
+        guard inputEnded, pending.isEmpty, !isClosed else { return }
+        disconnectAfterFlush(reason: "client closed its side")
     }
 
     /// Closes the session now, logging `reason`.

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// Serves stdin/stdout as if they were a socket: a socketpair whose far end two small threads pump
 /// to and from the real stdin and stdout with blocking I/O. The session code then treats the stdio
@@ -6,9 +7,21 @@ import Glibc
 /// a terminal or a regular file.
 ///
 /// Stray writes to fd 1 by any library are redirected to stderr, so stdout carries only protocol.
-enum StdioBridge {
+final class StdioBridge: @unchecked Sendable {
+    private let outputDone = Atomic<Bool>(false)
+
+    /// Waits until everything the daemon wrote has reached stdout (or the timeout passes).
+    func waitForOutput(timeoutMillis: Int) {
+        var waited = 0
+        while !outputDone.load(ordering: .acquiring), waited < timeoutMillis {
+            usleep(5_000)
+            waited += 5
+        }
+    }
+
     /// Starts the pumps and returns the daemon-side fd of the socketpair.
-    static func start() throws -> Int32 {
+    static func start() throws -> (Int32, StdioBridge) {
+        let bridge = StdioBridge()
         var fds: [Int32] = [0, 0]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) == 0 else {
             throw ServerError("socketpair: \(String(cString: strerror(errno)))")
@@ -25,8 +38,9 @@ enum StdioBridge {
         startThread {
             pump(from: far, to: protocolOut)
             close(protocolOut)
+            bridge.outputDone.store(true, ordering: .releasing)
         }
-        return fds[0]
+        return (fds[0], bridge)
     }
 
     private static func pump(from source: Int32, to destination: Int32) {

@@ -49,6 +49,9 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Flag(help: "Print the socket path the daemon would use, and exit.")
+    var printSocket = false
+
     func validate() throws {
         if listen != nil, tokenFile == nil { throw ValidationError("--listen needs --token-file: TCP clients must authenticate") }
         if maxMessageSize < 1024 { throw ValidationError("--max-message-size must be at least 1024") }
@@ -57,6 +60,10 @@ struct Periscoped: ParsableCommand {
     }
 
     func run() throws {
+        if printSocket {
+            print(socket ?? ServerConfiguration.defaultSocketPath())
+            return
+        }
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -89,17 +96,20 @@ struct Periscoped: ParsableCommand {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 4096)
         guard fgets(&line, Int32(line.count), file) != nil else { throw ValidationError("token file \(path) is empty") }
-        let token = String(cString: line).trimmingCharacters(in: " \t\r\n")
+        let bytes = line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: " \t\r\n")
         guard token.count >= 16 else { throw ValidationError("the token in \(path) is shorter than 16 characters") }
         return token
     }
 }
 
 extension String {
+    /// Trims the given characters, compared as Unicode scalars (`"\r\n"` is one `Character`).
     func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
+        let trim = Set(set.unicodeScalars)
+        var s = Substring(self).unicodeScalars
+        while let f = s.first, trim.contains(f) { s = s.dropFirst() }
+        while let l = s.last, trim.contains(l) { s = s.dropLast() }
+        return String(String.UnicodeScalarView(s))
     }
 }

@@ -1,0 +1,34 @@
+/// How the last collection passes went. Plain value, readable from any thread (a copy taken under the
+/// collector's lock).
+public struct CollectorHealth: Sendable, Hashable {
+    /// Passes completed since the collector was created.
+    public var passes: UInt64 = 0
+    /// Wall time of the last pass, milliseconds.
+    public var lastPassMillis: Double = 0
+    /// What went wrong or is missing in the last pass (e.g. not root), nil when all went well.
+    public var lastError: String?
+    /// Whether the collector runs with euid 0.
+    public var isRoot = false
+    /// Network namespaces whose sockets were listed in the last pass.
+    public var namespacesScanned = 0
+    /// Processes seen in the last pass.
+    public var processesSeen = 0
+    /// Sockets listed in the last pass (all namespaces, TCP + UDP).
+    public var socketsSeen = 0
+    /// Sockets whose owner pid is known after the last pass.
+    public var socketsWithOwner = 0
+    /// Socket owners answered from the inode → pid cache in the last pass (no fd read needed).
+    public var ownersResolvedIncrementally = 0
+    /// `/proc/PID/fd` directories walked in the last pass.
+    public var fdWalks = 0
+    /// `readlink`s of `/proc/PID/fd/N` done in the last pass (the cost `ss -p` pays for every fd, every time).
+    public var fdReadlinks = 0
+    /// Total fd readlinks since the collector was created.
+    public var totalFDReadlinks: UInt64 = 0
+    /// Milliseconds of the last pass spent in each phase.
+    public var processMillis: Double = 0
+    public var socketMillis: Double = 0
+    public var ownerMillis: Double = 0
+
+    public init() {}
+}

@@ -1,0 +1,157 @@
+import PeriscopeTopology
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One full pass of discovery: host facts, every process from /proc, every TCP/UDP socket of every network
+/// namespace that has a process (netlink sock_diag), interface addresses, and socket owners.
+///
+/// Stateful across passes (CPU % deltas, the inode → pid cache, per-namespace netlink sockets).
+/// - Important: call ``collect()`` from one worker thread at a time, never from the event loop thread
+///   (a pass does blocking syscalls; concurrent calls are serialized by a lock). ``health`` may be read from
+///   any thread.
+public final class HostCollector: @unchecked Sendable {
+    /// What this collector gathers.
+    public let configuration: CollectorConfiguration
+
+    private let passLock = Mutex<Void>(())
+    private let healthState = Mutex<CollectorHealth>(CollectorHealth())
+    private let executed = Mutex<Set<Int32>>([])
+    // Everything below is touched only while `passLock` is held.
+    private let reader = ProcReader()
+    private let users = UserNames()
+    private let processes: ProcessScanner
+    private let hostFacts: HostFacts
+    private let namespaces: NamespaceSockets
+    private let owners: OwnerResolver
+    private let addressNames = AddressNames()
+    private let isRoot = geteuid() == 0
+
+    /// Creates a collector; no I/O happens until the first ``collect()``.
+    public init(configuration: CollectorConfiguration = .init()) {
+        self.configuration = configuration
+        processes = ProcessScanner(procRoot: configuration.procRoot, reader: reader, users: users,
+                                   detailRefreshPasses: configuration.detailRefreshPasses)
+        hostFacts = HostFacts(procRoot: configuration.procRoot, reader: reader)
+        namespaces = NamespaceSockets(procRoot: configuration.procRoot)
+        owners = OwnerResolver(procRoot: configuration.procRoot)
+        healthState.withLock { $0.isRoot = isRoot }
+    }
+
+    /// A copy of the latest health figures. Any thread.
+    public var health: CollectorHealth {
+        healthState.withLock { $0 }
+    }
+
+    /// Notes that `pid` exec'd (e.g. from a ``ProcessEvent/exec(pid:)`` of ``ProcessEventMonitor``), so the
+    /// next pass re-reads its command line and executable. Cheap; any thread (the monitor's handler included).
+    public func processExecuted(_ pid: Int32) {
+        executed.withLock { _ = $0.insert(pid) }
+    }
+
+    /// Runs one pass and returns what it saw. Never throws: problems are reported in ``health``.
+    /// - Important: blocking; call on a worker thread.
+    public func collect() -> HostSnapshot {
+        passLock.withLock { _ in runPass() }
+    }
+
+    private func runPass() -> HostSnapshot {
+        let timestamp = Clock.realtime()
+        let start = Clock.monotonic()
+        var problems: [String] = []
+
+        users.refresh(using: reader)
+        processes.invalidate(executed.withLock { pids in
+            defer { pids.removeAll() }
+            return pids
+        })
+        var host = hostFacts.read()
+        let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
+        let afterProcesses = Clock.monotonic()
+        if procs.isEmpty { problems.append("no processes readable under \(configuration.procRoot)") }
+
+        // One representative pid per namespace (the lowest), plus the collector's own namespace.
+        var representative: [UInt64: Int32] = [:]
+        if configuration.allNamespaces {
+            for p in procs where p.netns != 0 && representative[p.netns] == nil { representative[p.netns] = p.pid }
+        }
+        representative[namespaces.ownNetns] = getpid()
+
+        var sockets: [SocketRecord] = []
+        var addresses: [InterfaceAddress] = []
+        var scannedNamespaces = Set<UInt64>()
+        for (netns, pid) in representative.sorted(by: { $0.key < $1.key }) {
+            do throws(CollectorError) {
+                let pair = try namespaces.sockets(for: netns, viaPid: pid)
+                let before = sockets.count
+                do throws(CollectorError) {
+                    try SocketDiag.sockets(into: &sockets, diagFD: pair.diag, netns: netns,
+                                           includeUDP: configuration.includeUDP, names: addressNames)
+                    addresses += try SocketDiag.addresses(routeFD: pair.route, netns: netns)
+                    scannedNamespaces.insert(netns)
+                } catch {
+                    sockets.removeSubrange(before...)   // no half-listed namespace
+                    namespaces.discard(netns)
+                    throw error
+                }
+            } catch {
+                problems.append(error.message)
+            }
+        }
+        namespaces.retain(only: scannedNamespaces)
+        host.addresses = addresses
+        let afterSockets = Clock.monotonic()
+
+        owners.resolve(sockets: &sockets, processes: procs)
+        let end = Clock.monotonic()
+
+        if !isRoot {
+            let hidden = procs.count(where: { $0.netns == 0 })
+            problems.insert("not running as root: sockets of other users' processes have no owner (their "
+                + "/proc/PID/fd is unreadable), \(hidden) processes' network namespaces are unreadable, and other "
+                + "namespaces cannot be entered (setns needs CAP_SYS_ADMIN)", at: 0)
+        }
+        let hostNetns = Self.hostNetns(procRoot: configuration.procRoot) ?? namespaces.ownNetns
+        let withOwner = sockets.count(where: { $0.pid != nil })
+        let passes = problems
+        healthState.withLock { h in
+            h.passes += 1
+            h.lastPassMillis = (end - start) * 1000
+            h.processMillis = (afterProcesses - start) * 1000
+            h.socketMillis = (afterSockets - afterProcesses) * 1000
+            h.ownerMillis = (end - afterSockets) * 1000
+            h.lastError = passes.isEmpty ? nil : passes.joined(separator: "; ")
+            h.namespacesScanned = scannedNamespaces.count
+            h.processesSeen = procs.count
+            h.socketsSeen = sockets.count
+            h.socketsWithOwner = withOwner
+            h.ownersResolvedIncrementally = owners.lastCacheHits
+            h.fdWalks = owners.lastFDWalks
+            h.fdReadlinks = owners.lastReadlinks
+            h.totalFDReadlinks += UInt64(owners.lastReadlinks)
+        }
+        return HostSnapshot(timestamp: timestamp, host: host, processes: procs, sockets: sockets, hostNetns: hostNetns)
+    }
+
+    /// The initial network namespace: pid 1's, when readable.
+    private static func hostNetns(procRoot: String) -> UInt64? {
+        var st = stat()
+        return stat("\(procRoot)/1/ns/net", &st) == 0 ? UInt64(st.st_ino) : nil
+    }
+}
+
+/// Clock readings in seconds.
+enum Clock {
+    static func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    static func realtime() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}

@@ -1,0 +1,158 @@
+import PeriscopeTopology
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Maps socket inodes to owning pids incrementally, instead of walking every `/proc/*/fd` each pass.
+///
+/// On each pass, only if some socket inode has no known owner (and was not given up on):
+/// 1. scan the fds of processes that are new (or whose pid was reused) or whose open-fd count changed
+///    since their last scan;
+/// 2. if inodes are still unknown, scan the not-yet-scanned processes of those inodes' namespaces, busiest
+///    socket holders first, stopping as soon as every inode is resolved. Inodes still unresolved after this
+///    (sockets held by processes we cannot see, in flight over `SCM_RIGHTS`, …) are remembered and do not
+///    trigger scans again; that memory is cleared every `retryUnresolvableEvery` passes.
+/// Entries are dropped when their process exits or their socket disappears.
+/// - Important: not thread-safe; owned by ``HostCollector``.
+final class OwnerResolver {
+    private struct Scanned {
+        var startTime: Double
+        var fdCount: Int
+        var inodes: [UInt64]
+    }
+
+    private let procRoot: String
+    private var owner: [UInt64: Int32] = [:]
+    private var scanned: [Int32: Scanned] = [:]
+    private var unresolvable: Set<UInt64> = []
+    private var passes = 0
+    /// Every this many passes the unresolvable set is forgotten, so an owner missed by a race is found.
+    private let retryUnresolvableEvery = 30
+    private let linkBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
+
+    /// Readlinks done by the last ``resolve(sockets:processes:)``.
+    private(set) var lastReadlinks = 0
+    /// Process fd directories walked by the last call.
+    private(set) var lastFDWalks = 0
+    /// Inodes whose owner came from the cache in the last call (no fd read needed).
+    private(set) var lastCacheHits = 0
+    /// fd directories that could not be opened (permission) in the last call.
+    private(set) var lastDenied = 0
+
+    init(procRoot: String) {
+        self.procRoot = procRoot
+    }
+
+    deinit { linkBuffer.deallocate() }
+
+    /// Fills `pid` on every socket it can. `processes` is this pass's process list.
+    func resolve(sockets: inout [SocketRecord], processes: [ProcessRecord]) {
+        lastReadlinks = 0
+        lastFDWalks = 0
+        lastCacheHits = 0
+        lastDenied = 0
+        passes += 1
+        if passes % retryUnresolvableEvery == 0 { unresolvable.removeAll() }
+        forgetExited(processes)
+        var live = Set<UInt64>(minimumCapacity: sockets.count)
+        for s in sockets where s.inode != 0 { live.insert(s.inode) }
+        forgetVanished(live)
+
+        var unknown = Set<UInt64>()
+        var cached = 0
+        for inode in live {
+            if owner[inode] != nil { cached += 1 } else if !unresolvable.contains(inode) { unknown.insert(inode) }
+        }
+        lastCacheHits = cached
+        if !unknown.isEmpty {
+            var done = Set<Int32>()
+            // Step 1: new or changed processes.
+            for p in processes {
+                let previous = scanned[p.pid]
+                if previous == nil || previous?.startTime != p.startTime || previous?.fdCount != p.openFDs {
+                    scan(p)
+                    done.insert(p.pid)
+                }
+            }
+            unknown = unknown.filter { owner[$0] == nil && !unresolvable.contains($0) }
+            // Step 2: processes of the namespaces of the remaining unknown inodes.
+            if !unknown.isEmpty {
+                var namespaces = Set<UInt64>()
+                for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
+                let candidates = processes
+                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
+                    .sorted { (scanned[$0.pid]?.inodes.count ?? 0) > (scanned[$1.pid]?.inodes.count ?? 0) }
+                for p in candidates {
+                    scan(p)
+                    unknown = unknown.filter { owner[$0] == nil }
+                    if unknown.isEmpty { break }
+                }
+                unresolvable.formUnion(unknown)
+            }
+        }
+        for i in sockets.indices where sockets[i].inode != 0 {
+            sockets[i].pid = owner[sockets[i].inode]
+        }
+    }
+
+    private func forgetExited(_ processes: [ProcessRecord]) {
+        var alive: [Int32: Double] = [:]
+        alive.reserveCapacity(processes.count)
+        for p in processes { alive[p.pid] = p.startTime }
+        for (pid, entry) in scanned where alive[pid] != entry.startTime {
+            drop(pid: pid, entry: entry)
+        }
+    }
+
+    private func forgetVanished(_ live: Set<UInt64>) {
+        for inode in owner.keys where !live.contains(inode) { owner[inode] = nil }
+        unresolvable = unresolvable.filter { live.contains($0) }
+    }
+
+    private func drop(pid: Int32, entry: Scanned) {
+        for inode in entry.inodes where owner[inode] == pid { owner[inode] = nil }
+        scanned[pid] = nil
+    }
+
+    /// Reads every `/proc/PID/fd/N` link of one process and records its socket inodes.
+    private func scan(_ p: ProcessRecord) {
+        if let previous = scanned[p.pid] { drop(pid: p.pid, entry: previous) }
+        let fd = open("\(procRoot)/\(p.pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == EACCES || errno == EPERM { lastDenied += 1 }
+            return
+        }
+        guard let dir = fdopendir(fd) else { close(fd); return }
+        defer { closedir(dir) }
+        lastFDWalks += 1
+        var inodes: [UInt64] = []
+        while let entry = readdir(dir) {
+            if entry.pointee.d_name.0 == 0x2E { continue }   // "." and ".."
+            lastReadlinks += 1
+            let n = withUnsafePointer(to: entry.pointee.d_name) { name in
+                name.withMemoryRebound(to: CChar.self, capacity: 256) { readlinkat(fd, $0, linkBuffer, 63) }
+            }
+            guard n > 9 else { continue }
+            if let inode = Self.socketInode(UnsafeRawBufferPointer(start: linkBuffer, count: n)) {
+                inodes.append(inode)
+                if let current = owner[inode], current < p.pid { continue }  // lowest pid wins
+                owner[inode] = p.pid
+            }
+        }
+        scanned[p.pid] = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: inodes)
+    }
+
+    /// Parses `socket:[12345]`.
+    static func socketInode(_ link: UnsafeRawBufferPointer) -> UInt64? {
+        let prefix: [UInt8] = Array("socket:[".utf8)
+        guard link.count > prefix.count + 1, link[link.count - 1] == UInt8(ascii: "]") else { return nil }
+        for i in 0..<prefix.count where link[i] != prefix[i] { return nil }
+        var value: UInt64 = 0
+        for i in prefix.count..<(link.count - 1) {
+            let c = link[i]
+            guard c >= 0x30, c <= 0x39 else { return nil }
+            value = value &* 10 &+ UInt64(c - 0x30)
+        }
+        return value
+    }
+}

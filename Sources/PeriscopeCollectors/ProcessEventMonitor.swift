@@ -1,0 +1,147 @@
+import CPeriscopeLinux
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A process-level event from the kernel's process connector.
+public enum ProcessEvent: Sendable, Hashable {
+    /// A new process (threads are not reported).
+    case fork(parent: Int32, child: Int32)
+    /// A process replaced its program image.
+    case exec(pid: Int32)
+    /// A process ended. `code` is the exit status, or 128 + signal number when it was killed.
+    case exit(pid: Int32, code: Int32)
+}
+
+/// Kernel process connector (`NETLINK_CONNECTOR`, `CN_IDX_PROC`): fork, exec and exit events as they happen,
+/// so new and exited processes show up without waiting for the next /proc walk. Events can be lost under
+/// load (the kernel drops them when the socket buffer is full: counted in ``eventsLost``), so consumers
+/// must still reconcile with ``HostCollector`` passes.
+///
+/// Needs `CAP_NET_ADMIN` (root). ``start(handler:)`` spawns a private thread; the handler runs on it.
+/// All members are safe to call from any thread.
+public final class ProcessEventMonitor: @unchecked Sendable {
+    private final class Runner: @unchecked Sendable {
+        let socket: Int32
+        let wake: Int32
+        let handler: @Sendable (ProcessEvent) -> Void
+        let seen = Atomic<UInt64>(0)
+        let lost = Atomic<UInt64>(0)
+
+        init(socket: Int32, wake: Int32, handler: @escaping @Sendable (ProcessEvent) -> Void) {
+            self.socket = socket
+            self.wake = wake
+            self.handler = handler
+        }
+
+        func run() {
+            let capacity = 64 * 1024
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            defer { buffer.deallocate() }
+            var events = [psc_proc_event](repeating: psc_proc_event(), count: 512)
+            var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
+            while true {
+                let ready = poll(&fds, 2, -1)
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                if fds[1].revents != 0 { return }
+                guard fds[0].revents != 0 else { continue }
+                let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
+                if n < 0 {
+                    if errno == ENOBUFS { lost.add(1, ordering: .relaxed) }
+                    else if errno != EINTR && errno != EAGAIN { return }
+                    continue
+                }
+                let count = events.withUnsafeMutableBufferPointer { out in
+                    psc_proc_connector_parse(buffer, n, out.baseAddress, Int32(out.count))
+                }
+                for i in 0..<Int(max(count, 0)) {
+                    seen.add(1, ordering: .relaxed)
+                    handler(Self.event(events[i]))
+                }
+            }
+        }
+
+        static func event(_ e: psc_proc_event) -> ProcessEvent {
+            switch Int32(e.kind) {
+            case Int32(PSC_PROC_FORK): return .fork(parent: e.other, child: e.pid)
+            case Int32(PSC_PROC_EXEC): return .exec(pid: e.pid)
+            default:
+                let status = e.other
+                let signal = status & 0x7F
+                return .exit(pid: e.pid, code: signal == 0 ? (status >> 8) & 0xFF : 128 + signal)
+            }
+        }
+    }
+
+    private struct Running {
+        var runner: Runner
+        var thread: pthread_t
+    }
+
+    private let running = Mutex<Running?>(nil)
+
+    /// Creates an idle monitor.
+    public init() {}
+
+    deinit { stop() }
+
+    /// Subscribes to the process connector and starts the monitor thread; `handler` is called on that
+    /// thread for every event, in kernel order. Throws ``CollectorError`` (code `connector`) when the
+    /// subscription fails (e.g. not root) or when already started.
+    public func start(handler: @escaping @Sendable (ProcessEvent) -> Void) throws(CollectorError) {
+        try running.withLock { (state: inout Running?) throws(CollectorError) in
+            guard state == nil else { throw CollectorError(.connector, "already started") }
+            let fd = psc_proc_connector_open()
+            guard fd >= 0 else {
+                throw CollectorError(.connector, "process connector: \(NamespaceSockets.describe(-fd))"
+                    + (geteuid() == 0 ? "" : " (needs root / CAP_NET_ADMIN)"))
+            }
+            let wake = psc_eventfd()
+            guard wake >= 0 else {
+                let e = errno
+                close(fd)
+                throw CollectorError(.connector, "eventfd: \(NamespaceSockets.describe(e))")
+            }
+            let runner = Runner(socket: fd, wake: wake, handler: handler)
+            guard let thread = WorkerThread.start(name: "periscope-procev", { runner.run() }) else {
+                close(fd)
+                close(wake)
+                throw CollectorError(.connector, "cannot start the monitor thread")
+            }
+            state = Running(runner: runner, thread: thread)
+        }
+    }
+
+    /// Stops the thread (waits for it unless called from the handler) and unsubscribes. Idempotent.
+    public func stop() {
+        guard let current = running.withLock({ state -> Running? in
+            defer { state = nil }
+            return state
+        }) else { return }
+        var one: UInt64 = 1
+        _ = write(current.runner.wake, &one, 8)
+        if pthread_equal(pthread_self(), current.thread) != 0 {
+            pthread_detach(current.thread)
+        } else {
+            pthread_join(current.thread, nil)
+        }
+        psc_proc_connector_ignore(current.runner.socket)
+        close(current.runner.socket)
+        close(current.runner.wake)
+    }
+
+    /// Events delivered since start. Any thread.
+    public var eventsSeen: UInt64 {
+        running.withLock { $0?.runner.seen.load(ordering: .relaxed) ?? 0 }
+    }
+
+    /// Receive-buffer overruns (`ENOBUFS`): each means one or more events were dropped by the kernel. Any thread.
+    public var eventsLost: UInt64 {
+        running.withLock { $0?.runner.lost.load(ordering: .relaxed) ?? 0 }
+    }
+}

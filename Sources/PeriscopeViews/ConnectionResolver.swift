@@ -1,0 +1,152 @@
+import PeriscopeTopology
+
+/// One side of a connection, resolved to what views draw: a process, or a pseudo node.
+struct Party: Hashable, Sendable {
+    /// Process node id, or pseudo node id.
+    var nodeID: String
+    var kind: NodeKind
+    /// The process node id when `kind == .process`.
+    var processID: String?
+    /// The host the side is on, when known.
+    var hostID: String?
+    /// The peer address, for `.remote` and `.internet`.
+    var address: String?
+
+    static let internetID = "pseudo:internet"
+}
+
+/// A connection of the report with both sides resolved.
+struct ResolvedConnection: Sendable {
+    var id: String
+    var proto: String
+    var client: EndpointID
+    var server: EndpointID
+    var clientParty: Party
+    var serverParty: Party
+    var state: String
+    var closed: Bool
+    var lastSeen: Double?
+    var clientBytesSent: Double?
+    var clientBytesReceived: Double?
+    /// Bytes/s in both directions, when two samples of a counter are known.
+    var bytesPerSecond: Double?
+    var rttMillis: Double?
+}
+
+/// Resolves the connections of a report (connection nodes, plus endpoint adjacency not backed by a
+/// connection node) to pairs of ``Party``.
+///
+/// A side is the process recorded on the connection (`client_process` / `server_process`) or, failing that,
+/// the endpoint's process parent, when that process is in the report. Otherwise it is a pseudo node:
+/// `pseudo:unknown;HOST` for sockets known to be on a host (scoped endpoint, or an endpoint with a host
+/// parent), `pseudo:remote;ADDRESS` for a peer in a private range or a network of one of the report's hosts,
+/// and `pseudo:internet` for everything else.
+struct ConnectionResolver {
+    let report: Report
+    private let endpoints: [String: Node]
+    private let connectionNodes: [String: Node]
+    private let processes: [String: Node]
+    private let localNetworks: [IPNetwork]
+    private var localCache: [String: Bool] = [:]
+
+    init(report: Report) {
+        self.report = report
+        endpoints = report.endpoints.nodes
+        connectionNodes = report.connections.nodes
+        processes = report.processes.nodes
+        var networks: Set<IPNetwork> = []
+        for host in report.hosts.nodes.values {
+            for cidr in host.sets[NodeKey.localNetworks] ?? [] {
+                guard let net = IPNetwork(cidr: cidr), !net.address.isNamespaceLocal, net.prefixLength > 0
+                else { continue }
+                networks.insert(net)
+            }
+        }
+        localNetworks = networks.sorted { $0.description < $1.description }
+    }
+
+    /// Every connection; closed ones only when `includeClosed`.
+    mutating func resolveAll(includeClosed: Bool) -> [ResolvedConnection] {
+        var out: [ResolvedConnection] = []
+        out.reserveCapacity(connectionNodes.count)
+        for node in connectionNodes.values {
+            if let c = resolve(node), includeClosed || !c.closed { out.append(c) }
+        }
+        // Adjacency that no connection node describes (reports from other producers).
+        // Every adjacency the builder writes has a connection node; look for others only when counts differ.
+        var adjacencyCount = 0
+        for endpoint in endpoints.values { adjacencyCount += endpoint.adjacency.count }
+        if adjacencyCount <= connectionNodes.count { return out }
+        for endpoint in endpoints.values where !endpoint.adjacency.isEmpty {
+            for target in endpoint.adjacency {
+                let id = ConnectionID.make(client: endpoint.id, server: target)
+                if connectionNodes[id] != nil { continue }
+                guard let client = EndpointID(endpoint.id), let server = EndpointID(target) else { continue }
+                let node = Node(id: id, topology: .connection,
+                                latest: LatestMap([NodeKey.client: LatestEntry(timestamp: 0, value: endpoint.id),
+                                                   NodeKey.server: LatestEntry(timestamp: 0, value: target),
+                                                   NodeKey.proto: LatestEntry(timestamp: 0, value: client.proto.rawValue)]))
+                if let c = resolve(node, client: client, clientID: endpoint.id, server: server, serverID: target) {
+                    out.append(c)
+                }
+            }
+        }
+        return out
+    }
+
+    mutating func resolve(_ node: Node) -> ResolvedConnection? {
+        guard let clientID = node.latest[NodeKey.client], let serverID = node.latest[NodeKey.server],
+              let c = EndpointID(clientID), let s = EndpointID(serverID) else { return nil }
+        return resolve(node, client: c, clientID: clientID, server: s, serverID: serverID)
+    }
+
+    private mutating func resolve(_ node: Node, client: EndpointID, clientID: String, server: EndpointID,
+                                  serverID: String) -> ResolvedConnection? {
+        let clientParty = party(client, id: clientID, recorded: node.latest[NodeKey.clientProcess])
+        let serverParty = party(server, id: serverID, recorded: node.latest[NodeKey.serverProcess])
+        var rate: Double?, sentTotal: Double?, receivedTotal: Double?, rtt: Double?
+        if !node.metrics.isEmpty {
+            let sent = node.metrics[MetricKey.clientBytesSent]
+            let received = node.metrics[MetricKey.clientBytesReceived]
+            if let r = sent?.ratePerSecond { rate = r }
+            if let r = received?.ratePerSecond { rate = (rate ?? 0) + r }
+            sentTotal = sent?.last?.value
+            receivedTotal = received?.last?.value
+            rtt = node.metrics[MetricKey.rtt]?.last?.value
+        }
+        let closed = node.latest[NodeKey.closed] == "true"
+        return ResolvedConnection(
+            id: node.id, proto: client.proto.rawValue,
+            client: client, server: server, clientParty: clientParty, serverParty: serverParty,
+            state: node.latest[NodeKey.state] ?? "unknown", closed: closed,
+            lastSeen: closed ? node.latest[NodeKey.lastSeen].flatMap(Double.init) : nil,
+            clientBytesSent: sentTotal, clientBytesReceived: receivedTotal, bytesPerSecond: rate, rttMillis: rtt)
+    }
+
+    private mutating func party(_ endpoint: EndpointID, id: String, recorded: String?) -> Party {
+        let pid = recorded ?? endpoints[id]?.parent(.process)
+        if let pid, let host = processes[pid]?.parent(.host) {
+            return Party(nodeID: pid, kind: .process, processID: pid, hostID: host)
+        }
+        if let pid, processes[pid] != nil {
+            return Party(nodeID: pid, kind: .process, processID: pid, hostID: nil)
+        }
+        if let host = endpoint.scopeHost ?? endpoints[id]?.parent(.host) {
+            return Party(nodeID: "pseudo:unknown;\(host)", kind: .unknown, hostID: host)
+        }
+        if isLocalNetwork(endpoint.address) {
+            return Party(nodeID: "pseudo:remote;\(endpoint.address)", kind: .remote, address: endpoint.address)
+        }
+        return Party(nodeID: Party.internetID, kind: .internet, address: endpoint.address)
+    }
+
+    private mutating func isLocalNetwork(_ address: String) -> Bool {
+        if let cached = localCache[address] { return cached }
+        var result = true  // an unparsable address is not evidence of the Internet
+        if let ip = IPAddress(address) {
+            result = ip.isPrivate || localNetworks.contains { $0.contains(ip) }
+        }
+        localCache[address] = result
+        return result
+    }
+}

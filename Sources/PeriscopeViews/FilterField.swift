@@ -1,0 +1,75 @@
+import PeriscopeProtocol
+
+/// The fields a filter term can name, and how each reads a node summary.
+enum FilterField: String, CaseIterable, Sendable, Hashable {
+    case label, kind, id, host, port, pseudo
+    case name, pid, ppid, uid, user, command, cwd, executable, state, threads, cgroup
+    case hostname, os, kernel, address
+    case cpu, memory, connectionsIn, connectionsOut, connections
+
+    /// A value read from a node.
+    enum Value {
+        case text(String)
+        case number(Double)
+
+        var text: String {
+            switch self {
+            case .text(let s): return s
+            case .number(let n): return n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+            }
+        }
+    }
+
+    private static let aliases: [String: FilterField] = [
+        "cmd": .command, "exe": .executable, "mem": .memory, "rss": .memory, "in": .connectionsIn,
+        "out": .connectionsOut, "conns": .connections, "ports": .port, "pids": .pid, "ip": .address,
+        "addr": .address,
+    ]
+
+    /// The field for `key`, ignoring case, `_` and `-`.
+    init?(key: String) {
+        let k = key.lowercased().filter { $0 != "_" && $0 != "-" }
+        if let alias = Self.aliases[k] { self = alias; return }
+        guard let f = Self.allCases.first(where: { $0.rawValue.lowercased() == k }) else { return nil }
+        self = f
+    }
+
+    var isNumeric: Bool {
+        switch self {
+        case .pid, .ppid, .uid, .threads, .port, .cpu, .memory, .connectionsIn, .connectionsOut, .connections:
+            return true
+        default: return false
+        }
+    }
+
+    func values(of node: NodeSummary) -> [Value] {
+        switch self {
+        case .label: return [.text(node.label)]
+        case .kind: return [.text(node.kind.rawValue)]
+        case .id: return [.text(node.id)]
+        case .pseudo: return [.text(node.pseudo ? "true" : "false")]
+        case .host:
+            return (node.parents["host"] ?? []).map(Value.text) + Self.flatten(node.metadata["host"])
+        case .port: return Self.flatten(node.metadata["ports"])
+        case .pid: return Self.flatten(node.metadata["pid"]) + Self.flatten(node.metadata["pids"])
+        case .cpu: return node.metrics.cpu.map { [.number($0)] } ?? []
+        case .memory: return node.metrics.memory.map { [.number($0)] } ?? []
+        case .connectionsIn: return [.number(Double(node.metrics.connectionsIn))]
+        case .connectionsOut: return [.number(Double(node.metrics.connectionsOut))]
+        case .connections: return [.number(Double(node.metrics.connectionsIn + node.metrics.connectionsOut))]
+        default: return Self.flatten(node.metadata[rawValue])
+        }
+    }
+
+    private static func flatten(_ value: JSONValue?) -> [Value] {
+        guard let value else { return [] }
+        switch value {
+        case .string(let s): return [.text(s)]
+        case .int(let i): return [.number(Double(i))]
+        case .double(let d): return [.number(d)]
+        case .bool(let b): return [.text(b ? "true" : "false")]
+        case .array(let a): return a.flatMap { flatten($0) }
+        case .null, .object: return []
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import PeriscopeProtocol
+import PeriscopeTopology
+
+extension ViewRenderer {
+    /// Details of node `id` of `view`, or `nil` when the view has no such node (or the view is unknown).
+    ///
+    /// Looks the node up in the unfiltered view with every process and recently closed connection included,
+    /// so any id a client has seen in a filtered view can be opened.
+    public static func details(report: Report, view: String, id: String,
+                               names: [String: String] = [:]) -> NodeDetails? {
+        guard (try? ViewCatalog.descriptor(named: view)) != nil else { return nil }
+        var assembler = ViewAssembler(report: report, view: view, options: .everything, names: names)
+        assembler.accumulate()
+        let nodes = assembler.candidateNodes()
+        guard let node = nodes[id] else { return nil }
+        let factory = assembler.factory
+
+        var inbound: [ConnectionRow] = [], outbound: [ConnectionRow] = []
+        for c in assembler.connections {
+            let source = assembler.project(c.clientParty)
+            let target = assembler.project(c.serverParty)
+            if source == id {
+                outbound.append(row(c, outbound: true, peer: target, peerLabel: nodes[target]?.label ?? target))
+            }
+            if target == id {
+                inbound.append(row(c, outbound: false, peer: source, peerLabel: nodes[source]?.label ?? source))
+            }
+        }
+        inbound.sort { $0.id < $1.id }
+        outbound.sort { $0.id < $1.id }
+
+        var metadata = node.metadata
+        var metrics: [String: [MetricSample]] = [:]
+        var children: [NodeSummary] = []
+        var parents: [ParentRef] = []
+        switch node.kind {
+        case .process:
+            if let p = report.processes.nodes[id] {
+                addAll(p, to: &metadata)
+                for (k, h) in p.metrics { metrics[k] = h.samples }
+            }
+        case .host:
+            if let h = report.hosts.nodes[id] {
+                addAll(h, to: &metadata)
+                for (k, hist) in h.metrics { metrics[k] = hist.samples }
+            }
+            children = report.processes.nodes.values.filter { $0.parent(.host) == id }.map(factory.processSummary)
+        case .processGroup:
+            let name = node.label
+            children = report.processes.nodes.values
+                .filter { NodeFactory.groupName($0) == name }
+                .map(factory.processSummary)
+            metadata["processCount"] = .int(Int64(children.count))
+        default:
+            break
+        }
+        children.sort { $0.id < $1.id }
+        for hostID in node.parents["host"] ?? [] {
+            parents.append(ParentRef(topology: "host", id: hostID, label: factory.hostLabel(hostID)))
+        }
+        return NodeDetails(view: view, node: node, metadata: metadata, metrics: metrics, inbound: inbound,
+                           outbound: outbound, children: children, parents: parents)
+    }
+
+    private static func addAll(_ n: Node, to metadata: inout [String: JSONValue]) {
+        for (key, entry) in n.latest.entries {
+            let k = NodeFactory.camel(key)
+            if metadata[k] == nil { metadata[k] = .string(entry.value) }
+        }
+        for (key, values) in n.sets { metadata[NodeFactory.camel(key)] = JSONValue(values.sorted()) }
+    }
+
+    private static func row(_ c: ResolvedConnection, outbound: Bool, peer: String, peerLabel: String) -> ConnectionRow {
+        let local = outbound ? c.client : c.server
+        let remote = outbound ? c.server : c.client
+        return ConnectionRow(
+            id: c.id, localAddress: local.address, localPort: Int(local.port), remoteAddress: remote.address,
+            remotePort: Int(remote.port), localProcess: (outbound ? c.clientParty : c.serverParty).processID,
+            peer: peer, peerLabel: peerLabel, proto: c.proto, state: c.state, closed: c.closed,
+            lastSeen: c.lastSeen, bytesSent: outbound ? c.clientBytesSent : c.clientBytesReceived,
+            bytesReceived: outbound ? c.clientBytesReceived : c.clientBytesSent,
+            bytesPerSecond: c.bytesPerSecond, rttMillis: c.rttMillis)
+    }
+}

@@ -1,0 +1,42 @@
+import PeriscopeProtocol
+import PeriscopeTopology
+
+/// Renders views of a ``Report``. Pure functions of their arguments: safe from any thread.
+public enum ViewRenderer {
+    /// Renders `view` of `report`.
+    ///
+    /// Steps: resolve every connection to its client and server (process or pseudo node, see ``NodeKind``);
+    /// project both onto the view's nodes (process, name group, host) and merge connections between the same
+    /// pair into one edge (self-edges are not drawn); then
+    /// 1. hide unconnected nodes (`hideUnconnected`: nodes with no edge in the full view),
+    /// 2. hide pseudo nodes and their edges (`hidePseudo`),
+    /// 3. keep the nodes `filter` matches, and the edges between kept nodes.
+    ///
+    /// - Parameters:
+    ///   - names: reverse-DNS names by IP address, used to label remote peers.
+    /// - Throws: ``ViewError`` for an unknown view or an option the view does not accept.
+    public static func render(report: Report, view: String, options: ViewOptions = ViewOptions(),
+                              filter: FilterExpression? = nil, names: [String: String] = [:]) throws -> RenderedView {
+        let descriptor = try ViewCatalog.descriptor(named: view)
+        let effective = try EffectiveOptions(options, descriptor)
+        var assembler = ViewAssembler(report: report, view: view, options: effective, names: names)
+        assembler.accumulate()
+        return finish(assembler, filter: filter)
+    }
+
+    static func finish(_ assembler: consuming ViewAssembler, filter: FilterExpression?) -> RenderedView {
+        let options = assembler.options
+        var nodes = assembler.candidateNodes()
+        var edges = assembler.edgeSummaries()
+        if options.hideUnconnected {
+            var connected: Set<String> = []
+            connected.reserveCapacity(nodes.count)
+            for e in edges.values { connected.insert(e.source); connected.insert(e.target) }
+            nodes = nodes.filter { connected.contains($0.key) }
+        }
+        if options.hidePseudo { nodes = nodes.filter { !$0.value.pseudo } }
+        if let filter, !filter.terms.isEmpty { nodes = nodes.filter { filter.matches($0.value) } }
+        edges = edges.filter { nodes[$0.value.source] != nil && nodes[$0.value.target] != nil }
+        return RenderedView(view: assembler.view, nodes: nodes, edges: edges)
+    }
+}

@@ -1,0 +1,81 @@
+import Testing
+import PeriscopeCollectors
+import PeriscopeTopology
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension KernelTests {
+    @Test func commandLineWithInvalidUTF8IsEscaped() throws {
+        // `sh -c CMD ARG0`: the shell keeps running (it waits for sleep) with the raw bytes in its argv.
+        let bad: [UInt8] = [0x61, 0xFF, 0xFE, 0x62] + Array("é".utf8)
+        let pid = try TestProcesses.spawn([Array("/bin/sh".utf8), Array("-c".utf8), Array("sleep 30; :".utf8), bad])
+        defer { TestProcesses.kill(pid) }
+        let collector = HostCollector()
+        var record: ProcessRecord?
+        try #require(TestProcesses.eventually {
+            record = collector.collect().processes.first { $0.pid == pid }
+            return record?.command.hasPrefix("/bin/sh") == true
+        })
+        #expect(record?.command == "/bin/sh -c sleep 30; : a\\xFF\\xFEbé")
+        #expect(record?.executable.map { $0.hasSuffix("sh") || $0.hasSuffix("dash") } == true)
+        #expect(record?.ppid == getpid())
+        #expect(record?.cwd != nil)
+        #expect(record?.cgroup.hasPrefix("/") == true)
+        #expect(record?.state.isEmpty == false)
+        #expect(record?.uid == geteuid())
+    }
+
+    @Test func exitedProcessDisappearsAndNewOneAppears() throws {
+        let collector = HostCollector()
+        let first = try TestProcesses.spawn(["/bin/sleep", "30"])
+        try #require(TestProcesses.eventually { collector.collect().processes.contains { $0.pid == first && $0.name == "sleep" } })
+        TestProcesses.kill(first)
+        let second = try TestProcesses.spawn(["/bin/sleep", "30"])
+        defer { TestProcesses.kill(second) }
+        let found = TestProcesses.eventually {
+            let snapshot = collector.collect()
+            return !snapshot.processes.contains { $0.pid == first }
+                && snapshot.processes.contains { $0.pid == second && $0.name == "sleep" }
+        }
+        #expect(found)
+    }
+
+    @Test func cpuPercentFromJiffiesDeltas() throws {
+        let busy = try TestProcesses.spawn(["/bin/sh", "-c", "while :; do :; done"])
+        defer { TestProcesses.kill(busy) }
+        let collector = HostCollector()
+        let first = collector.collect().processes.first { $0.pid == busy }
+        #expect(first?.cpuPercent == 0)   // no previous sample yet
+        usleep(500_000)
+        let second = collector.collect()
+        let cpu = second.processes.first { $0.pid == busy }?.cpuPercent ?? 0
+        #expect(cpu > 20 && cpu <= 110, "busy loop cpu% = \(cpu)")
+        #expect(second.host.cpuPercent > 0)
+    }
+
+    @Test func ownersAreResolvedIncrementally() throws {
+        let collector = HostCollector()
+        let listener = try TestSockets.listen("127.0.0.1")
+        defer { close(listener.fd) }
+        _ = collector.collect()
+        let full = collector.health
+        #expect(full.fdReadlinks > 0)
+
+        // Nothing new: every owner comes from the cache, no fd is read.
+        let again = collector.collect()
+        let cached = collector.health
+        #expect(again.sockets.first { $0.localPort == listener.port }?.pid == getpid())
+        #expect(cached.ownersResolvedIncrementally > 0)
+        #expect(cached.fdReadlinks < full.fdReadlinks / 4, "second pass read \(cached.fdReadlinks) links")
+
+        // A new connection in this process: only processes whose fd count changed are re-read.
+        let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
+        defer { close(pair.client); close(pair.server) }
+        let third = collector.collect()
+        let clientPort = try TestSockets.localPort(pair.client)
+        let client = third.sockets.first { $0.proto == .tcp && $0.localPort == clientPort && $0.remotePort == listener.port }
+        #expect(client?.pid == getpid())
+        #expect(collector.health.fdReadlinks < full.fdReadlinks)
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Spawning real child processes for the tests.
+enum TestProcesses {
+    /// posix_spawn with raw argv bytes (so arguments may be invalid UTF-8). Returns the child pid.
+    static func spawn(_ argv: [[UInt8]], stdout: Int32? = nil) throws -> pid_t {
+        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { bytes in
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+            for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
+            p[bytes.count] = 0
+            return p
+        }
+        cArgs.append(nil)
+        defer { for p in cArgs { p?.deallocate() } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        var pid: pid_t = 0
+        guard let path = cArgs.first ?? nil else { throw TestSockets.Failure(description: "empty argv") }
+        let rc = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
+        guard rc == 0 else { throw TestSockets.Failure(description: "posix_spawn: \(rc)") }
+        return pid
+    }
+
+    static func spawn(_ args: [String], stdout: Int32? = nil) throws -> pid_t {
+        try spawn(args.map { Array($0.utf8) }, stdout: stdout)
+    }
+
+    /// Kills and reaps a child.
+    static func kill(_ pid: pid_t) {
+        _ = Glibc.kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+    }
+
+    /// Runs a command to completion; returns exit status and stdout.
+    @discardableResult
+    static func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = args
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Polls `condition` every 50 ms for up to `seconds`.
+    static func eventually(seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+}

@@ -1,0 +1,47 @@
+import PeriscopeTopology
+
+/// A small seeded generator (SplitMix64) of random reports with many overlaps, for property tests.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
+    mutating func bool() -> Bool { next() & 1 == 1 }
+    mutating func pick<T>(_ xs: [T]) -> T { xs[int(xs.count)] }
+}
+
+enum RandomReports {
+    static let ids = (0..<8).map { "n\($0)" }
+    static let keys = ["a", "b", "c"]
+    static let values = ["x", "y", "z", "w"]
+
+    static func report(_ rng: inout SplitMix64) -> Report {
+        var report = Report()
+        for _ in 0..<rng.int(10) {
+            let kind = rng.pick([TopologyKind.endpoint, .process, .host, .connection])
+            var node = Node(id: rng.pick(ids), topology: kind)
+            for _ in 0..<rng.int(4) {
+                node.set(rng.pick(keys), rng.pick(values), at: Double(rng.int(4)))
+            }
+            for _ in 0..<rng.int(3) { node.sets[rng.pick(keys), default: []].insert(rng.pick(values)) }
+            for _ in 0..<rng.int(3) { node.adjacency.insert(rng.pick(ids)) }
+            for _ in 0..<rng.int(2) { node.addParent(rng.pick([.host, .process]), rng.pick(ids)) }
+            for _ in 0..<rng.int(2) {
+                var history = MetricHistory()
+                // Timestamps 0..<90 so merges overflow the 60-sample bound; values collide on purpose.
+                for _ in 0..<rng.int(50) {
+                    history.append(MetricSample(timestamp: Double(rng.int(90)), value: Double(rng.int(5))))
+                }
+                node.metrics[rng.pick(keys)] = history
+            }
+            report.add(node)
+        }
+        return report
+    }
+}

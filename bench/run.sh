@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Runs every benchmark; each prints its figures. Results are recorded by hand in bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+for script in ping.sh host-map.sh; do
+    [[ -x "$script" ]] && { echo "== $script"; "./$script"; }
+done

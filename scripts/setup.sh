@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Periscope needs and is missing on a Debian 12 machine. Idempotent.
+#   scripts/setup.sh          build + run dependencies (libevent-dev, pkg-config)
+#   scripts/setup.sh --test   also what the tests drive: socat, neovim, iproute2, Python test packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want=(libevent-dev pkg-config)
+if [[ "${1:-}" == "--test" ]]; then
+    want+=(socat neovim iproute2 graphviz)
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}" >&2
+    SUDO=""
+    [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null; then
+    if [[ -x /opt/swift/usr/bin/swift ]]; then
+        echo "setup: Swift is at /opt/swift/usr/bin; add it to PATH" >&2
+    else
+        echo "setup: Swift 6 is required (https://www.swift.org/install/linux/)" >&2
+        exit 1
+    fi
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+    python3 -m pip install -q --disable-pip-version-check -r Tests/integration/requirements.txt
+fi
