@@ -19,6 +19,9 @@ public final class Daemon {
     private var socketPath: String?
     private var exitCode: Int32 = 0
     private var stdioBridge: StdioBridge?
+    /// The host map, unless started with collectors off.
+    public private(set) var topology: TopologyService?
+    private var subscriptions: SubscriptionManager?
     private let logger = Logger(label: "periscope.daemon")
 
     /// Binds every configured endpoint. Throws with an operator-readable message on failure.
@@ -29,6 +32,11 @@ public final class Daemon {
         loop = try EventLoop()
         core = ServerCore(configuration: configuration, loop: loop)
         daemonMethods = DaemonMethods(core: core)
+        if configuration.collectors {
+            let topology = TopologyService(core: core)
+            self.topology = topology
+            subscriptions = SubscriptionManager(topology: topology)
+        }
         if let path = configuration.socketPath { try listenUnix(path) }
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {
@@ -72,6 +80,7 @@ public final class Daemon {
 
     /// Serves until shutdown; returns the exit code (non-zero when a stdio client exited without `shutdown`).
     public func run() -> Int32 {
+        topology?.start()
         logger.info("periscoped \(PeriscopeVersion.daemon) serving \(core.endpoints.joined(separator: ", ")) on \(loop.backendName)")
         loop.run()
         cleanUp()
@@ -87,6 +96,7 @@ public final class Daemon {
         for listener in listeners { listener.close() }
         removeSocketFile()
         daemonMethods?.stop()
+        topology?.stop()
         let inFlightDeadline = monotonicMillis() + 1000
         shutdownTimer = LoopTimer(loop: loop) { [unowned self] in self.shutdownStep(inFlightDeadline) }
         shutdownStep(inFlightDeadline)

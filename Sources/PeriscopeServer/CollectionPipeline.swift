@@ -1,0 +1,57 @@
+import Glibc
+import PeriscopeCollectors
+import PeriscopeTopology
+
+/// One refresh of the host map, done off the loop: kernel collection, then the report build.
+///
+/// - Important: confined to the collection queue of ``TopologyService``; never called concurrently.
+final class CollectionPipeline: @unchecked Sendable {
+    /// What one pass produced, handed to the loop.
+    struct Output: Sendable {
+        var report: Report
+        var names: [String: String]
+        var processCount: Int
+        var socketCount: Int
+        var collectMillis: Double
+        var buildMillis: Double
+    }
+
+    let collector: HostCollector
+    let resolver = ReverseResolver()
+    private var builder: ReportBuilder
+
+    init(hostID: String, retention: Double) {
+        collector = HostCollector()
+        builder = ReportBuilder(hostID: hostID, retention: retention)
+    }
+
+    func pass() -> Output {
+        let start = monotonicMillis()
+        let snapshot = collector.collect()
+        let collected = monotonicMillis()
+        let report = builder.ingest(snapshot)
+        let built = monotonicMillis()
+        return Output(report: report, names: names(for: snapshot), processCount: snapshot.processes.count,
+                      socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
+    }
+
+    /// Reverse-DNS names of remote peers that are already cached; unknown ones are queued for lookup
+    /// (the resolver never blocks), so names appear on a later pass.
+    private func names(for snapshot: HostSnapshot) -> [String: String] {
+        var local: Set<String> = []
+        for address in snapshot.host.addresses { local.insert(address.address) }
+        var names: [String: String] = [:]
+        var asked: Set<String> = []
+        for socket in snapshot.sockets where socket.remotePort != 0 {
+            let address = socket.remoteAddress
+            guard !local.contains(address), !isLoopbackOrUnspecified(address), asked.insert(address).inserted else { continue }
+            if let name = resolver.name(for: address) { names[address] = name }
+            if asked.count >= 4096 { break }
+        }
+        return names
+    }
+
+    private func isLoopbackOrUnspecified(_ address: String) -> Bool {
+        address.hasPrefix("127.") || address == "::1" || address == "0.0.0.0" || address == "::"
+    }
+}

@@ -1,0 +1,176 @@
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeTopology
+import PeriscopeViews
+
+/// `topology/subscribe`, `topology/unsubscribe`, `node/subscribe`: shared views kept current per
+/// report, with each subscriber's filter applied to the changes (see ``FilteredView``).
+///
+/// Per new report, each shared view (one per distinct view + options, whatever the number of
+/// subscribers and filters) is re-rendered once on the render queue and diffed there; the loop then
+/// hands the diff to its subscribers. Subscriptions end with `topology/unsubscribe` or the session.
+///
+/// - Important: loop thread only.
+final class SubscriptionManager {
+    static let maxPerSession = 64
+
+    private unowned let topology: TopologyService
+    private var shared: [String: SharedView] = [:]
+    private var subscriptions: [String: Subscription] = [:]
+    private var nodeSubscriptions: [String: NodeSubscription] = [:]
+    private var nextID = 1
+
+    init(topology: TopologyService) {
+        self.topology = topology
+        let router = topology.core.router
+        router.register("topology/subscribe") { [unowned self] context throws(RPCError) in
+            try self.subscribe(context)
+        }
+        router.register("topology/unsubscribe") { [unowned self] context throws(RPCError) in
+            try context.params.allowOnly(["subscription"])
+            let id = try context.params.requiredString("subscription")
+            guard self.remove(id, owner: context.session) else {
+                throw RPCError.notFound("no subscription '\(id)' on this connection")
+            }
+            return .result(.null)
+        }
+        router.register("node/subscribe") { [unowned self] context throws(RPCError) in
+            try self.subscribeNode(context)
+        }
+        topology.onReport.append { [unowned self] report, revision in self.update(report, revision) }
+        topology.core.health["subscriptions"] = { [unowned self] in
+            [
+                "state": "ok",
+                "summary": .string("\(self.subscriptions.count) view and \(self.nodeSubscriptions.count) node subscriptions over \(self.shared.count) shared views"),
+                "subscriptions": JSONValue(self.subscriptions.count),
+                "nodeSubscriptions": JSONValue(self.nodeSubscriptions.count),
+                "sharedViews": JSONValue(self.shared.count),
+            ]
+        }
+    }
+
+    private func count(of session: Session) -> Int {
+        subscriptions.values.filter { $0.session === session }.count
+            + nodeSubscriptions.values.filter { $0.session === session }.count
+    }
+
+    private func makeID() -> String {
+        defer { nextID += 1 }
+        return "s\(nextID)"
+    }
+
+    private func subscribe(_ context: MethodContext) throws(RPCError) -> Reply {
+        let request = try ViewRequest(context.params, extra: ["minInterval"])
+        let minInterval = Int(try context.params.int("minInterval", in: 0...60_000) ?? 100)
+        guard count(of: context.session) < Self.maxPerSession else {
+            throw RPCError(code: ErrorCode.limitExceeded, message: "too many subscriptions on this connection (limit \(Self.maxPerSession))")
+        }
+        guard let pending = context.pending else { return .deferred }
+        let session = context.session
+        let key = request.view + "|" + JSONWriter.string(request.optionsJSON ?? .null)
+        let view = shared[key] ?? startSharedView(key: key, request: request)
+        let start = { [unowned self] in
+            guard !session.isClosed, !pending.isFinished else { return }
+            let subscription = Subscription(id: self.makeID(), session: session, shared: view, minIntervalMillis: minInterval,
+                                            filter: request.filter, loop: self.topology.core.loop)
+            view.subscriptions.append(subscription)
+            self.subscriptions[subscription.id] = subscription
+            session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
+            pending.succeed(subscription.snapshotJSON())
+        }
+        if view.current == nil { view.waiting.append(start) } else { start() }
+        return .deferred
+    }
+
+    private func startSharedView(key: String, request: ViewRequest) -> SharedView {
+        let view = SharedView(key: key, request: request)
+        shared[key] = view
+        topology.whenReady { [unowned self] in
+            guard let report = self.topology.report else { return }
+            self.render(view, report: report, revision: self.topology.revision, names: self.topology.names)
+        }
+        return view
+    }
+
+    /// A new report: re-render every shared view once.
+    private func update(_ report: Report, _ revision: Int64) {
+        for view in shared.values { render(view, report: report, revision: revision, names: topology.names) }
+        for node in nodeSubscriptions.values { node.refresh(report, revision: revision, names: topology.names) }
+    }
+
+    private func render(_ view: SharedView, report: Report, revision: Int64, names: [String: String]) {
+        let request = view.request
+        let state = view.renderState
+        let bound = LoopBound(view, loop: topology.core.loop)
+        let loop = topology.core.loop
+        topology.renderQueue.async {
+            guard let rendered = try? request.renderUnfiltered(report, names) else { return }
+            let diff = state.previous.map { ViewDiff(from: $0, to: rendered) }
+            state.previous = rendered
+            loop.execute {
+                let view = bound.value
+                guard let diff else {
+                    view.install(rendered, revision: revision)
+                    let waiting = view.waiting
+                    view.waiting.removeAll()
+                    for work in waiting { work() }
+                    return
+                }
+                view.apply(diff, view: rendered, revision: revision)
+                for subscription in view.subscriptions { subscription.absorb(diff, revision: revision) }
+            }
+        }
+    }
+
+    @discardableResult
+    private func remove(_ id: String, owner: Session) -> Bool {
+        if let subscription = subscriptions[id], subscription.session === owner {
+            subscription.cancel()
+            subscriptions[id] = nil
+            let view = subscription.shared
+            view.subscriptions.removeAll { $0 === subscription }
+            if view.subscriptions.isEmpty, view.waiting.isEmpty { shared[view.key] = nil }
+            return true
+        }
+        if let node = nodeSubscriptions[id], node.session === owner {
+            nodeSubscriptions[id] = nil
+            return true
+        }
+        return false
+    }
+
+    private func subscribeNode(_ context: MethodContext) throws(RPCError) -> Reply {
+        try context.params.allowOnly(["view", "id"])
+        let view = try context.params.requiredString("view")
+        let nodeID = try context.params.requiredString("id")
+        _ = try ViewRequest.descriptor(view)
+        guard count(of: context.session) < Self.maxPerSession else {
+            throw RPCError(code: ErrorCode.limitExceeded, message: "too many subscriptions on this connection (limit \(Self.maxPerSession))")
+        }
+        guard let pending = context.pending else { return .deferred }
+        let session = context.session
+        let subscription = NodeSubscription(id: makeID(), session: session, view: view, nodeID: nodeID, topology: topology)
+        topology.whenReady { [unowned self] in
+            guard let report = self.topology.report else { return }
+            subscription.first(report, revision: self.topology.revision, names: self.topology.names) { result in
+                switch result {
+                case .success(let details):
+                    guard !session.isClosed else { return }
+                    self.nodeSubscriptions[subscription.id] = subscription
+                    session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
+                    pending.succeed(["subscription": .string(subscription.id), "revision": .int(self.topology.revision), "node": details])
+                case .failure(let error):
+                    pending.fail(error)
+                }
+            }
+        }
+        return .deferred
+    }
+}
+
+extension ViewRequest {
+    /// The view with its options but without the filter: what a shared view holds.
+    func renderUnfiltered(_ report: Report, _ names: [String: String]) throws -> RenderedView {
+        try ViewRenderer.render(report: report, view: view, options: options, filter: nil, names: names)
+    }
+}

@@ -1,0 +1,195 @@
+import Dispatch
+import Glibc
+import Logging
+import PeriscopeCollectors
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeTopology
+import PeriscopeViews
+
+/// The host map: refreshes the report off the loop (on a timer and early on process exec/exit),
+/// keeps the current revision, and serves `topology/views`, `topology/get`, `node/get`, `report/get`.
+///
+/// Rendering runs on a render queue and answers through ``PendingRequest`` so a large view never
+/// stalls the loop; renders of the same view, options and filter at the same revision are cached.
+///
+/// - Important: loop thread only, except the queues it owns.
+public final class TopologyService {
+    /// The current report and its revision, as the loop sees it.
+    public private(set) var report: Report?
+    public private(set) var revision: Int64 = 0
+    public private(set) var names: [String: String] = [:]
+    /// Called on the loop after every new report is installed (subscriptions hook in here).
+    public var onReport: [(Report, Int64) -> Void] = []
+
+    unowned let core: ServerCore
+    let hostID: String
+    private let pipeline: CollectionPipeline
+    private let collectQueue = DispatchQueue(label: "periscope.collect")
+    let renderQueue = DispatchQueue(label: "periscope.render")
+    private let monitor = ProcessEventMonitor()
+    private var refreshTimer: LoopTimer?
+    private var earlyTimer: LoopTimer?
+    private var passRunning = false
+    private var passWanted = false
+    private var lastPassStart = 0.0
+    private var lastOutput: CollectionPipeline.Output?
+    private var waitingForFirstReport: [() -> Void] = []
+    private var monitorError: String?
+    private var renderCache: [String: JSONValue] = [:]
+    private let logger = Logger(label: "periscope.topology")
+    /// Shortest gap between two passes triggered by process events, milliseconds.
+    static let minimumGapMillis = 100.0
+
+    public init(core: ServerCore, retention: Double = 10) {
+        self.core = core
+        var buffer = [CChar](repeating: 0, count: 256)
+        gethostname(&buffer, buffer.count - 1)
+        hostID = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        pipeline = CollectionPipeline(hostID: hostID, retention: retention)
+        TopologyMethods.register(self)
+        core.health["host-map"] = { [unowned self] in self.healthJSON() }
+        core.health["process-events"] = { [unowned self] in self.monitorHealthJSON() }
+    }
+
+    /// Starts the refresh timer, the process-event monitor and the first pass.
+    public func start() {
+        refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
+        refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
+        earlyTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
+        let bound = LoopBound(self, loop: core.loop)
+        let loop = core.loop
+        let collector = pipeline.collector
+        do {
+            try monitor.start { event in
+                if case .exec(let pid) = event { collector.processExecuted(pid) }
+                loop.execute { bound.value.processEvent() }
+            }
+        } catch {
+            monitorError = "\(error)"
+            logger.warning("process events unavailable, relying on the periodic refresh: \(error)")
+        }
+        requestPass()
+    }
+
+    /// Stops timers and the monitor.
+    public func stop() {
+        refreshTimer?.cancel()
+        earlyTimer?.cancel()
+        monitor.stop()
+    }
+
+    /// A process started or ended: refresh soon, at most once per ``minimumGapMillis``.
+    private func processEvent() {
+        guard let earlyTimer, !earlyTimer.isPending else { return }
+        let sinceLast = monotonicMillis() - lastPassStart
+        earlyTimer.schedule(afterMillis: Int(max(10, Self.minimumGapMillis - sinceLast)))
+    }
+
+    /// Runs a pass now, or right after the running one.
+    func requestPass() {
+        guard !passRunning else {
+            passWanted = true
+            return
+        }
+        passRunning = true
+        lastPassStart = monotonicMillis()
+        let pipeline = self.pipeline
+        let bound = LoopBound(self, loop: core.loop)
+        let loop = core.loop
+        collectQueue.async {
+            let output = pipeline.pass()
+            loop.execute { bound.value.install(output) }
+        }
+    }
+
+    private func install(_ output: CollectionPipeline.Output) {
+        passRunning = false
+        let changed = report != output.report
+        lastOutput = output
+        names = output.names
+        if changed || report == nil {
+            report = output.report
+            revision += 1
+            renderCache.removeAll(keepingCapacity: true)
+            for handler in onReport { handler(output.report, revision) }
+        }
+        let waiting = waitingForFirstReport
+        waitingForFirstReport.removeAll()
+        for work in waiting { work() }
+        if passWanted {
+            passWanted = false
+            requestPass()
+        }
+    }
+
+    /// Runs `work` once a first report exists (at once if it does).
+    func whenReady(_ work: @escaping () -> Void) {
+        if report != nil { work() } else { waitingForFirstReport.append(work) }
+    }
+
+    /// Renders on the render queue and answers `pending` on the loop; caches by `cacheKey` per revision.
+    func answer(_ pending: PendingRequest?, cacheKey: String?, _ render: @escaping @Sendable (Report, [String: String]) throws(RPCError) -> JSONValue) {
+        guard let pending else { return }
+        whenReady { [unowned self] in
+            guard let report = self.report else { return }
+            if let cacheKey, let cached = self.renderCache[cacheKey] {
+                pending.succeed(cached)
+                return
+            }
+            let names = self.names
+            let revision = self.revision
+            let bound = LoopBound((self, pending), loop: self.core.loop)
+            let loop = self.core.loop
+            self.renderQueue.async {
+                let result: Result<JSONValue, RPCError>
+                do throws(RPCError) { result = .success(try render(report, names)) } catch { result = .failure(error) }
+                loop.execute {
+                    let (service, pending) = bound.value
+                    if case .success(let value) = result, let cacheKey, service.revision == revision {
+                        service.renderCache[cacheKey] = value
+                    }
+                    switch result {
+                    case .success(let value): pending.succeed(value)
+                    case .failure(let error): pending.fail(error)
+                    }
+                }
+            }
+        }
+    }
+
+    private func healthJSON() -> JSONValue {
+        let health = pipeline.collector.health
+        var members: [String: JSONValue] = [
+            "state": .string(health.passes == 0 ? "starting" : (health.isRoot ? "ok" : "degraded")),
+            "passes": JSONValue(health.passes),
+            "lastPassMillis": JSONValue((health.lastPassMillis * 100).rounded() / 100),
+            "isRoot": .bool(health.isRoot),
+            "namespaces": JSONValue(health.namespacesScanned),
+            "processes": JSONValue(health.processesSeen),
+            "sockets": JSONValue(health.socketsSeen),
+            "socketsWithOwner": JSONValue(health.socketsWithOwner),
+            "fdReadlinksLastPass": JSONValue(health.fdReadlinks),
+            "revision": .int(revision),
+            "refreshMillis": JSONValue(core.configuration.refreshMillis),
+        ]
+        if let output = lastOutput {
+            members["buildMillis"] = JSONValue((output.buildMillis * 100).rounded() / 100)
+            members["summary"] = .string("\(output.processCount) processes, \(output.socketCount) sockets, "
+                + "pass \(Int(output.collectMillis + output.buildMillis)) ms")
+        }
+        if let error = health.lastError { members["lastError"] = .string(error) }
+        return .object(members)
+    }
+
+    private func monitorHealthJSON() -> JSONValue {
+        var members: [String: JSONValue] = [
+            "state": .string(monitorError == nil ? "ok" : "unavailable"),
+            "eventsSeen": JSONValue(monitor.eventsSeen),
+            "eventsLost": JSONValue(monitor.eventsLost),
+            "summary": .string("process connector: \(monitor.eventsSeen) events, \(monitor.eventsLost) lost"),
+        ]
+        if let monitorError { members["lastError"] = .string(monitorError) }
+        return .object(members)
+    }
+}

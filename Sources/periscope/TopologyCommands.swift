@@ -1,0 +1,91 @@
+import ArgumentParser
+import PeriscopeClient
+import PeriscopeProtocol
+
+/// Options that select what part of a view to fetch.
+struct ViewSelection: ParsableArguments {
+    @Option(help: "Filter expression, e.g. 'name:postgres', 'port:5432', 'cpu>50', '!pseudo:true'.")
+    var filter: String?
+
+    @Flag(help: "Include every process, not only those with connections.")
+    var all = false
+
+    @Flag(help: "Hide pseudo nodes (The Internet, remote peers).")
+    var hidePseudo = false
+
+    func params(view: String) -> JSONValue {
+        var options: [String: JSONValue] = [:]
+        if all { options["all"] = true }
+        if hidePseudo { options["hidePseudo"] = true }
+        var params: [String: JSONValue] = ["view": .string(view)]
+        if !options.isEmpty { params["options"] = .object(options) }
+        if let filter { params["filter"] = .string(filter) }
+        return .object(params)
+    }
+}
+
+struct Views: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the views the daemon serves, with their node and edge counts.")
+
+    @OptionGroup var options: ClientOptions
+
+    func run() throws {
+        let client = try options.connect()
+        let result = try reportingErrors { try client.call("topology/views") }
+        if options.json {
+            print(JSONPretty.string(result))
+            return
+        }
+        var table = TextTable(["VIEW", "NODES", "EDGES", "DESCRIPTION"])
+        for view in result["views"]?.arrayValue ?? [] {
+            table.add([view["name"]?.stringValue ?? "?", view["nodeCount"].map(TopologyText.number) ?? "",
+                       view["edgeCount"].map(TopologyText.number) ?? "", view["description"]?.stringValue ?? ""])
+        }
+        print(table.render())
+    }
+}
+
+struct Get: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a view: its nodes and who talks to whom.",
+        discussion: "Views: processes, processes-by-name, hosts (periscope views lists them)."
+    )
+
+    @OptionGroup var options: ClientOptions
+    @OptionGroup var selection: ViewSelection
+
+    @Argument(help: "View name.")
+    var view: String = "processes"
+
+    func run() throws {
+        let client = try options.connect()
+        let result = try reportingErrors { try client.call("topology/get", selection.params(view: view)) }
+        if options.json {
+            print(JSONPretty.string(result))
+            return
+        }
+        print(TopologyText.render(view: result))
+    }
+}
+
+struct Node: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one node's details: metadata, metrics, connections.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "View name.")
+    var view: String
+
+    @Argument(help: "Node id, as `periscope get` shows it.")
+    var id: String
+
+    func run() throws {
+        let client = try options.connect()
+        let result = try reportingErrors { try client.call("node/get", ["view": .string(view), "id": .string(id)]) }
+        if options.json {
+            print(JSONPretty.string(result))
+            return
+        }
+        print(TopologyText.render(details: result))
+    }
+}
