@@ -33,4 +33,5 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
     python3 -m pip install -q --disable-pip-version-check -r Tests/integration/requirements.txt
+    python3 -m pip install -q --disable-pip-version-check ./clients/python
 fi
