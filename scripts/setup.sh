@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 want=(libevent-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-    want+=(socat neovim iproute2 graphviz)
+    want+=(socat neovim iproute2 graphviz tmux)
 fi
 
 missing=()

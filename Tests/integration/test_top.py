@@ -1,0 +1,62 @@
+"""`periscope top` driven like a person would: under tmux, with keys, reading the screen."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN, Daemon
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (scripts/setup.sh --test installs it)")
+
+
+def screen(session):
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+
+
+def wait_screen(session, predicate, timeout=10):
+    deadline = time.time() + timeout
+    text = ""
+    while time.time() < deadline:
+        text = screen(session)
+        if predicate(text):
+            return text
+        time.sleep(0.1)
+    raise AssertionError("screen never matched:\n" + text)
+
+
+def test_top_shows_live_connections_and_switches_views():
+    daemon = Daemon("--refresh-ms", "200", collectors=True)
+    session = "periscope-top-" + uuid.uuid4().hex[:6]
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+                        f"{BIN}/periscope top --socket {daemon.socket_path}"], check=True)
+        wait_screen(session, lambda s: "periscope top — processes" in s)
+        client = subprocess.Popen(["python3", "-c", f"import socket,time; s=socket.create_connection(('127.0.0.1',{port})); time.sleep(30)"])
+        conn, _ = server.accept()
+        me = f"({os.getpid()}):{port}"  # the client's line: TALKS TO <this process>:<port>
+        text = wait_screen(session, lambda s: me in s and f"({client.pid})" in s)
+        assert "TALKS TO" in text
+        subprocess.run(["tmux", "send-keys", "-t", session, "v"], check=True)
+        wait_screen(session, lambda s: "periscope top — processes-by-name" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "v"], check=True)
+        wait_screen(session, lambda s: "periscope top — hosts" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        deadline = time.time() + 5
+        while time.time() < deadline and subprocess.run(["tmux", "has-session", "-t", session],
+                                                         capture_output=True).returncode == 0:
+            time.sleep(0.1)
+        assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0, "q quits"
+        client.kill()
+        conn.close()
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        server.close()
+        assert daemon.stop() == 0
