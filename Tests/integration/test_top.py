@@ -1,8 +1,9 @@
 """`periscope top` driven like a person would: under tmux, with keys, reading the screen."""
-import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 
@@ -29,20 +30,25 @@ def wait_screen(session, predicate, timeout=10):
 
 
 def test_top_shows_live_connections_and_switches_views():
+    name = "ptop" + uuid.uuid4().hex[:6]          # a unique process name (comm) for the filter
+    python = shutil.copy(sys.executable, f"{tempfile.mkdtemp()}/{name}")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     daemon = Daemon("--refresh-ms", "200", collectors=True)
     session = "periscope-top-" + uuid.uuid4().hex[:6]
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
+    procs = []
     try:
         subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
-                        f"{BIN}/periscope top --socket {daemon.socket_path}"], check=True)
-        wait_screen(session, lambda s: "periscope top — processes" in s)
-        client = subprocess.Popen(["python3", "-c", f"import socket,time; s=socket.create_connection(('127.0.0.1',{port})); time.sleep(30)"])
-        conn, _ = server.accept()
-        me = f"({os.getpid()}):{port}"  # the client's line: TALKS TO <this process>:<port>
-        text = wait_screen(session, lambda s: me in s and f"({client.pid})" in s)
+                        f"{BIN}/periscope top --socket {daemon.socket_path} --filter name:{name}"], check=True)
+        wait_screen(session, lambda s: "periscope top — processes" in s and f"filter 'name:{name}'" in s)
+        server = subprocess.Popen([python, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); "
+                                                 "s.listen(); c=s.accept(); time.sleep(30)"])
+        procs.append(server)
+        time.sleep(0.3)
+        client = subprocess.Popen([python, "-c", f"import socket,time; s=socket.create_connection(('127.0.0.1',{port})); time.sleep(30)"])
+        procs.append(client)
+        text = wait_screen(session, lambda s: f"{name} ({server.pid}):{port}" in s and f"{name} ({client.pid})" in s)
         assert "TALKS TO" in text
         subprocess.run(["tmux", "send-keys", "-t", session, "v"], check=True)
         wait_screen(session, lambda s: "periscope top — processes-by-name" in s)
@@ -54,9 +60,8 @@ def test_top_shows_live_connections_and_switches_views():
                                                          capture_output=True).returncode == 0:
             time.sleep(0.1)
         assert subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0, "q quits"
-        client.kill()
-        conn.close()
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        server.close()
+        for proc in procs:
+            proc.kill()
         assert daemon.stop() == 0
