@@ -30,7 +30,7 @@ let package = Package(
         // The topology model: reports, nodes, merges. Pure.
         .target(name: "PeriscopeTopology"),
         // Linux kernel access: procfs, sock_diag, process connector, host facts.
-        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeTopology", logging]),
+        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeTopology", "PeriscopeProtocol", logging]),
         // Renderers from a report to the views clients see. Pure.
         .target(name: "PeriscopeViews", dependencies: ["PeriscopeTopology", "PeriscopeProtocol"]),
         // Sessions, methods, subscriptions, transports.

@@ -8,6 +8,8 @@ public struct CollectorError: Error, Sendable, Hashable, CustomStringConvertible
         case netlink
         case procfs
         case connector
+        /// Kernel tracing: tracefs, tracepoint formats, perf_event_open (``SocketStateMonitor``).
+        case tracing
     }
 
     public var code: Code

@@ -9,9 +9,11 @@ import Glibc
 /// 1. scan the fds of processes that are new (or whose pid was reused) or whose open-fd count changed
 ///    since their last scan;
 /// 2. if inodes are still unknown, scan the not-yet-scanned processes of those inodes' namespaces, busiest
-///    socket holders first, stopping as soon as every inode is resolved. Inodes still unresolved after this
+///    socket holders first, stopping as soon as every inode is resolved or the pass's readlink budget
+///    (``stepTwoReadlinkBudget``) is spent — the rest continues next pass, so a burst of short-lived
+///    sockets never turns one pass into a full fd walk. Inodes still unresolved after a complete search
 ///    (sockets held by processes we cannot see, in flight over `SCM_RIGHTS`, …) are remembered and do not
-///    trigger scans again; that memory is cleared every `retryUnresolvableEvery` passes.
+///    trigger scans again; that memory is cleared every ``retryUnresolvableSeconds``.
 /// Entries are dropped when their process exits or their socket disappears.
 /// - Important: not thread-safe; owned by ``HostCollector``.
 final class OwnerResolver {
@@ -19,15 +21,25 @@ final class OwnerResolver {
         var startTime: Double
         var fdCount: Int
         var inodes: [UInt64]
+        /// Monotonic seconds of the scan; step 2 skips processes scanned within ``rescanAfterSeconds``.
+        var at: Double
     }
+
+    /// A process scanned this recently is not scanned again by step 2 (step 1 still rescans it when its
+    /// fd count changes), so budget-limited searches move on to other processes.
+    static let rescanAfterSeconds = 5.0
+    private var clock = 0.0
 
     private let procRoot: String
     private var owner: [UInt64: Int32] = [:]
     private var scanned: [Int32: Scanned] = [:]
     private var unresolvable: Set<UInt64> = []
-    private var passes = 0
-    /// Every this many passes the unresolvable set is forgotten, so an owner missed by a race is found.
-    private let retryUnresolvableEvery = 30
+    private var lastRetry = 0.0
+    /// How often the unresolvable set is forgotten, so an owner missed by a race is found (wall time, not
+    /// passes: event-driven passes can be frequent).
+    static let retryUnresolvableSeconds = 30.0
+    /// Most readlinks step 2 may do in one pass.
+    static let stepTwoReadlinkBudget = 4096
     private let linkBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
 
     /// Readlinks done by the last ``resolve(sockets:processes:)``.
@@ -51,8 +63,14 @@ final class OwnerResolver {
         lastFDWalks = 0
         lastCacheHits = 0
         lastDenied = 0
-        passes += 1
-        if passes % retryUnresolvableEvery == 0 { unresolvable.removeAll() }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let seconds = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        clock = seconds
+        if seconds - lastRetry >= Self.retryUnresolvableSeconds {
+            unresolvable.removeAll()
+            lastRetry = seconds
+        }
         forgetExited(processes)
         var live = Set<UInt64>(minimumCapacity: sockets.count)
         for s in sockets where s.inode != 0 { live.insert(s.inode) }
@@ -80,14 +98,21 @@ final class OwnerResolver {
                 var namespaces = Set<UInt64>()
                 for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
                 let candidates = processes
-                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
+                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns)
+                        && clock - (scanned[$0.pid]?.at ?? -1e9) >= Self.rescanAfterSeconds }
                     .sorted { (scanned[$0.pid]?.inodes.count ?? 0) > (scanned[$1.pid]?.inodes.count ?? 0) }
+                let budgetStart = lastReadlinks
+                var complete = true
                 for p in candidates {
+                    if lastReadlinks - budgetStart >= Self.stepTwoReadlinkBudget {
+                        complete = false  // continue next pass
+                        break
+                    }
                     scan(p)
                     unknown = unknown.filter { owner[$0] == nil }
                     if unknown.isEmpty { break }
                 }
-                unresolvable.formUnion(unknown)
+                if complete { unresolvable.formUnion(unknown) }
             }
         }
         for i in sockets.indices where sockets[i].inode != 0 {
@@ -139,7 +164,7 @@ final class OwnerResolver {
                 owner[inode] = p.pid
             }
         }
-        scanned[p.pid] = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: inodes)
+        scanned[p.pid] = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: inodes, at: clock)
     }
 
     /// Parses `socket:[12345]`.

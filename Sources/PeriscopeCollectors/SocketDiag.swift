@@ -64,6 +64,7 @@ enum SocketDiag {
         case 9: "last-ack"
         case 10: "listen"
         case 11: "closing"
+        case 12: "new-syn-recv"
         default: "unknown-\(state)"
         }
     }

@@ -18,21 +18,45 @@ final class CollectionPipeline: @unchecked Sendable {
 
     let collector: HostCollector
     let resolver = ReverseResolver()
+    let flows = FlowTracker()
+    /// Container discovery, when enabled.
+    var containers: ContainerCollector?
     private var builder: ReportBuilder
+    private var lastSnapshot: HostSnapshot?
+    private var lastNames: [String: String] = [:]
 
     init(hostID: String, retention: Double) {
         collector = HostCollector()
         builder = ReportBuilder(hostID: hostID, retention: retention)
     }
 
+    /// A full pass: the kernel's state, plus flows that started during it.
     func pass() -> Output {
         let start = monotonicMillis()
-        let snapshot = collector.collect()
+        let passStart = ServerCore.now()
+        var snapshot = collector.collect()
+        if let containers { snapshot.containers = containers.collect(processes: snapshot.processes) }
         let collected = monotonicMillis()
+        lastSnapshot = snapshot
+        flows.fullPassDone(passStart: passStart)
+        if let patched = flows.patch(snapshot, now: snapshot.timestamp) { snapshot = patched }
         let report = builder.ingest(snapshot)
         let built = monotonicMillis()
-        return Output(report: report, names: names(for: snapshot), processCount: snapshot.processes.count,
+        lastNames = names(for: snapshot)
+        return Output(report: report, names: lastNames, processCount: snapshot.processes.count,
                       socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
+    }
+
+    /// An event-driven update: the last full snapshot patched with the flows seen since, without
+    /// asking the kernel again. `nil` when there is nothing new.
+    func patchPass() -> Output? {
+        guard let last = lastSnapshot else { return nil }
+        let start = monotonicMillis()
+        guard let patched = flows.patch(last, now: ServerCore.now()) else { return nil }
+        let report = builder.ingest(patched)
+        let built = monotonicMillis()
+        return Output(report: report, names: lastNames, processCount: patched.processes.count,
+                      socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)
     }
 
     /// Reverse-DNS names of remote peers that are already cached; unknown ones are queued for lookup

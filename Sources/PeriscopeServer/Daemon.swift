@@ -37,6 +37,7 @@ public final class Daemon {
             self.topology = topology
             subscriptions = SubscriptionManager(topology: topology)
         }
+        services.append(ControlService(core: core, topology: topology))
         if let path = configuration.socketPath { try listenUnix(path) }
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {

@@ -24,6 +24,10 @@ public struct ServerConfiguration: Sendable {
     public var refreshMillis = 1000
     /// Run the kernel collectors (off in protocol-only tests).
     public var collectors = true
+    /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.
+    public var dockerSocket: String?
+    /// Enabled controls (`control/invoke`): nil = none (the default); `["all"]` = every control.
+    public var controls: Set<String>?
 
     public init() {}
 

@@ -24,10 +24,17 @@ public final class TopologyService {
 
     unowned let core: ServerCore
     let hostID: String
-    private let pipeline: CollectionPipeline
+    let pipeline: CollectionPipeline
     private let collectQueue = DispatchQueue(label: "periscope.collect")
     let renderQueue = DispatchQueue(label: "periscope.render")
     private let monitor = ProcessEventMonitor()
+    private let socketEvents = SocketStateMonitor()
+    private var socketEventsError: String?
+    private var patchTimer: LoopTimer?
+    private var patchRunning = false
+    private var patchWanted = false
+    private var lastPatchCost = 0.0
+    private var lastPassCost = 0.0
     private var refreshTimer: LoopTimer?
     private var earlyTimer: LoopTimer?
     private var passRunning = false
@@ -38,8 +45,11 @@ public final class TopologyService {
     private var monitorError: String?
     private var renderCache: [String: JSONValue] = [:]
     private let logger = Logger(label: "periscope.topology")
-    /// Shortest gap between two passes triggered by process events, milliseconds.
+    /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
+    /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
     static let minimumGapMillis = 100.0
+    /// Shortest gap between two event-driven flow updates; also at least 3× the cost of the last one.
+    static let minimumPatchGapMillis = 15.0
 
     public init(core: ServerCore, retention: Double = 10) {
         self.core = core
@@ -50,6 +60,8 @@ public final class TopologyService {
         TopologyMethods.register(self)
         core.health["host-map"] = { [unowned self] in self.healthJSON() }
         core.health["process-events"] = { [unowned self] in self.monitorHealthJSON() }
+        core.health["socket-events"] = { [unowned self] in self.socketEventsHealthJSON() }
+        setUpContainers()
     }
 
     /// Starts the refresh timer, the process-event monitor and the first pass.
@@ -57,6 +69,7 @@ public final class TopologyService {
         refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
         refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
         earlyTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
+        patchTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPatch() }
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         let collector = pipeline.collector
@@ -69,21 +82,74 @@ public final class TopologyService {
             monitorError = "\(error)"
             logger.warning("process events unavailable, relying on the periodic refresh: \(error)")
         }
+        let pipeline = self.pipeline
+        let queue = collectQueue
+        do {
+            try socketEvents.start { events in
+                queue.async { pipeline.flows.record(events) }
+                loop.execute { bound.value.socketEvent() }
+            }
+        } catch {
+            socketEventsError = "\(error)"
+            logger.warning("socket events unavailable, new connections appear on the next refresh: \(error)")
+        }
+        startContainerEvents()
         requestPass()
     }
 
-    /// Stops timers and the monitor.
+    /// Stops timers and the monitors.
     public func stop() {
         refreshTimer?.cancel()
         earlyTimer?.cancel()
         monitor.stop()
+        socketEvents.stop()
+        patchTimer?.cancel()
+        pipeline.containers?.stop()
+    }
+
+    /// A TCP state change: fold the new flows into the model soon.
+    private func socketEvent() {
+        guard let patchTimer, !patchTimer.isPending, !patchRunning else {
+            if patchRunning { patchWanted = true }
+            return
+        }
+        let gap = max(Self.minimumPatchGapMillis, 3 * lastPatchCost)
+        patchTimer.schedule(afterMillis: Int(gap))
+    }
+
+    /// Runs an event-driven update on the collection queue (after any full pass in flight).
+    private func requestPatch() {
+        guard !patchRunning else {
+            patchWanted = true
+            return
+        }
+        patchRunning = true
+        let pipeline = self.pipeline
+        let bound = LoopBound(self, loop: core.loop)
+        let loop = core.loop
+        collectQueue.async {
+            let start = monotonicMillis()
+            let output = pipeline.patchPass()
+            let cost = monotonicMillis() - start
+            loop.execute {
+                let service = bound.value
+                service.patchRunning = false
+                service.lastPatchCost = cost
+                if let output { service.install(output, full: false) }
+                if service.patchWanted {
+                    service.patchWanted = false
+                    service.socketEvent()
+                }
+            }
+        }
     }
 
     /// A process started or ended: refresh soon, at most once per ``minimumGapMillis``.
     private func processEvent() {
         guard let earlyTimer, !earlyTimer.isPending else { return }
         let sinceLast = monotonicMillis() - lastPassStart
-        earlyTimer.schedule(afterMillis: Int(max(10, Self.minimumGapMillis - sinceLast)))
+        let gap = max(Self.minimumGapMillis, 10 * lastPassCost)
+        earlyTimer.schedule(afterMillis: Int(max(10, gap - sinceLast)))
     }
 
     /// Runs a pass now, or right after the running one.
@@ -99,12 +165,15 @@ public final class TopologyService {
         let loop = core.loop
         collectQueue.async {
             let output = pipeline.pass()
-            loop.execute { bound.value.install(output) }
+            loop.execute { bound.value.install(output, full: true) }
         }
     }
 
-    private func install(_ output: CollectionPipeline.Output) {
-        passRunning = false
+    private func install(_ output: CollectionPipeline.Output, full: Bool) {
+        if full {
+            passRunning = false
+            lastPassCost = output.collectMillis + output.buildMillis
+        }
         let changed = report != output.report
         lastOutput = output
         names = output.names
@@ -117,7 +186,7 @@ public final class TopologyService {
         let waiting = waitingForFirstReport
         waitingForFirstReport.removeAll()
         for work in waiting { work() }
-        if passWanted {
+        if full, passWanted {
             passWanted = false
             requestPass()
         }
@@ -190,6 +259,17 @@ public final class TopologyService {
             "summary": .string("process connector: \(monitor.eventsSeen) events, \(monitor.eventsLost) lost"),
         ]
         if let monitorError { members["lastError"] = .string(monitorError) }
+        return .object(members)
+    }
+
+    private func socketEventsHealthJSON() -> JSONValue {
+        var members: [String: JSONValue] = [
+            "state": .string(socketEventsError == nil ? "ok" : "unavailable"),
+            "eventsSeen": JSONValue(socketEvents.eventsSeen),
+            "eventsLost": JSONValue(socketEvents.eventsLost),
+            "summary": .string("tcp state tracepoint: \(socketEvents.eventsSeen) events, \(socketEvents.eventsLost) lost"),
+        ]
+        if let socketEventsError { members["lastError"] = .string(socketEventsError) }
         return .object(members)
     }
 }

@@ -25,6 +25,11 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses dotted-quad IPv4 or RFC 4291 IPv6 text; `nil` when `text` is neither.
     public init?(_ text: String) {
+        switch Self.parseDottedQuad(text.utf8) {
+        case .some(let v4?): self.init(ipv4: v4); return
+        case .some(nil): return nil
+        case nil: break
+        }
         var text = Substring(text)
         if let percent = text.firstIndex(of: "%") { text = text[..<percent] }
         if let v4 = Self.parseIPv4(text) {
@@ -34,6 +39,27 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         } else {
             return nil
         }
+    }
+
+    /// The fast path for text made only of digits and dots (the usual IPv4 address): `.some(address)`, or
+    /// `.some(nil)` when it is not a valid dotted quad (such text is not IPv6 either); `nil` for other text.
+    private static func parseDottedQuad(_ bytes: String.UTF8View) -> UInt32?? {
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0, valid = true
+        for byte in bytes {
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                part = part &* 10 &+ UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                if digits > 3 || part > 255 { valid = false }
+            } else if byte == UInt8(ascii: ".") {
+                if digits == 0 { valid = false }
+                value = value << 8 | part
+                part = 0; digits = 0; dots += 1
+            } else {
+                return nil
+            }
+        }
+        guard valid, dots == 3, digits > 0 else { return .some(nil) }
+        return .some(value << 8 | part)
     }
 
     private static func parseIPv4(_ text: Substring) -> UInt32? {

@@ -51,4 +51,21 @@ public struct LatestMap: Sendable, Hashable, Codable {
     }
 
     public var isEmpty: Bool { entries.isEmpty }
+
+    /// Moves every entry to `timestamp` (values unchanged) and sets `key` to `value`, in place: what a fresh
+    /// map with the same keys written at `timestamp` would hold, without rehashing the keys.
+    mutating func touch(at timestamp: Double, setting key: String, to value: String) {
+        var found = false
+        var i = entries.startIndex
+        while i != entries.endIndex {
+            if !found && entries.keys[i].utf8.count == key.utf8.count && entries.keys[i] == key {
+                entries.values[i] = LatestEntry(timestamp: timestamp, value: value)
+                found = true
+            } else {
+                entries.values[i].timestamp = timestamp
+            }
+            entries.formIndex(after: &i)
+        }
+        if !found { entries[key] = LatestEntry(timestamp: timestamp, value: value) }
+    }
 }

@@ -4,14 +4,14 @@
 /// `address:port` matches a listener of the same namespace, protocol and port whose address is the same or a
 /// wildcard: `0.0.0.0` matches any IPv4 address, `::` matches any address (a dual-stack socket also accepts
 /// IPv4; whether `IPV6_V6ONLY` is set is not visible to sock_diag).
-struct ListenerIndex: Sendable {
+struct ListenerIndex: Sendable, Equatable {
     struct Key: Hashable, Sendable {
         var netns: UInt64
         var proto: TransportProtocol
         var port: UInt16
     }
 
-    struct Listener: Sendable {
+    struct Listener: Sendable, Equatable {
         var address: String
         var pid: Int32?
     }
@@ -24,6 +24,16 @@ struct ListenerIndex: Sendable {
         case .tcp: return socket.state == "listen"
         case .udp: return socket.localPort != 0 && (socket.state == "unconnected" || socket.remotePort == 0)
         }
+    }
+
+    init() {}
+
+    /// The keys whose listeners differ between `self` and `other`.
+    func changedKeys(comparedWith other: ListenerIndex) -> Set<Key> {
+        var changed: Set<Key> = []
+        for (key, list) in listeners where other.listeners[key] != list { changed.insert(key) }
+        for key in other.listeners.keys where listeners[key] == nil { changed.insert(key) }
+        return changed
     }
 
     init(_ sockets: [SocketRecord]) {

@@ -78,6 +78,29 @@ public struct MetricHistory: Sendable, Hashable, Codable {
         MetricHistory(sorted: Array(samples.suffix(max(0, count))))
     }
 
+    /// Adds `sample` and keeps the newest `limit` samples: `append` then ``keepLast(_:)``, but when the history
+    /// is full and the sample is the newest, the samples shift in place instead of reallocating.
+    mutating func push(_ sample: MetricSample, keeping limit: Int) {
+        let count = samples.count
+        guard count > 0, count == limit, limit <= Self.capacity, sample.timestamp.isFinite, sample.value.isFinite,
+              let last = samples.last, last.timestamp < sample.timestamp else {
+            append(sample)
+            keepLast(limit)
+            return
+        }
+        let s = MetricSample(timestamp: sample.timestamp + 0.0, value: sample.value + 0.0)
+        samples.withUnsafeMutableBufferPointer { buffer in
+            for i in 1..<buffer.count { buffer[i - 1] = buffer[i] }
+            buffer[buffer.count - 1] = s
+        }
+    }
+
+    /// Drops all but the newest `count` samples, in place (``suffix(_:)`` without a new buffer).
+    mutating func keepLast(_ count: Int) {
+        let excess = samples.count - max(0, count)
+        if excess > 0 { samples.removeFirst(excess) }
+    }
+
     /// The rate of change per second between the two newest samples, when it is defined and not negative
     /// (a counter reset gives `nil`).
     public var ratePerSecond: Double? {

@@ -27,6 +27,36 @@ public struct EndpointID: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses the text form; fields are taken from the right so a scope may itself contain `;`.
     public init?(_ id: String) {
+        var id = id
+        switch id.withUTF8(Self.parse) {
+        case .some(let parsed?): self = parsed
+        case .some(nil): return nil
+        case nil: self.init(slow: id)
+        }
+    }
+
+    /// The usual case on the UTF-8 bytes: `.some(id)` or `.some(nil)` when the text is not an endpoint id; `nil`
+    /// when the port field is not plain digits (then the general parser decides).
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> EndpointID?? {
+        let semicolon = UInt8(ascii: ";")
+        guard let p3 = bytes.lastIndex(of: semicolon), let p2 = bytes[..<p3].lastIndex(of: semicolon),
+              let p1 = bytes[..<p2].lastIndex(of: semicolon) else { return .some(nil) }
+        guard let proto = TransportProtocol(rawValue: String(decoding: bytes[(p3 + 1)...], as: UTF8.self))
+        else { return .some(nil) }
+        var port: UInt32 = 0
+        let digits = bytes[(p2 + 1)..<p3]
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            port = port * 10 + UInt32(byte - UInt8(ascii: "0"))
+            if port > UInt32(UInt16.max) { return .some(nil) }
+        }
+        if digits.isEmpty { return .some(nil) }
+        return EndpointID(scope: String(decoding: bytes[..<p1], as: UTF8.self),
+                          address: String(decoding: bytes[(p1 + 1)..<p2], as: UTF8.self),
+                          port: UInt16(port), proto: proto)
+    }
+
+    private init?(slow id: String) {
         let utf8 = id.utf8
         let semicolon = UInt8(ascii: ";")
         guard let p3 = utf8.lastIndex(of: semicolon),

@@ -195,12 +195,16 @@ public struct HostSnapshot: Sendable, Hashable, Codable {
     public var sockets: [SocketRecord]
     /// The host's own (initial) network namespace inode.
     public var hostNetns: UInt64
+    /// Containers known to the container engine (empty without one).
+    public var containers: [ContainerRecord]
 
-    public init(timestamp: Double, host: HostRecord, processes: [ProcessRecord], sockets: [SocketRecord], hostNetns: UInt64) {
+    public init(timestamp: Double, host: HostRecord, processes: [ProcessRecord], sockets: [SocketRecord], hostNetns: UInt64,
+                containers: [ContainerRecord] = []) {
         self.timestamp = timestamp
         self.host = host
         self.processes = processes
         self.sockets = sockets
         self.hostNetns = hostNetns
+        self.containers = containers
     }
 }

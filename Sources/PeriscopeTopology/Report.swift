@@ -49,6 +49,11 @@ public struct Report: Sendable, Hashable, Codable {
         return copy
     }
 
+    /// Removes and returns the topology of `kind`, so the caller holds the only reference to its storage.
+    mutating func take(_ kind: TopologyKind) -> Topology {
+        topologies.removeValue(forKey: kind) ?? Topology(kind: kind)
+    }
+
     /// The node with `id` in topology `kind`.
     public func node(_ kind: TopologyKind, _ id: String) -> Node? { topologies[kind]?.nodes[id] }
 

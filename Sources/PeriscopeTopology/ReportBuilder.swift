@@ -12,7 +12,12 @@
 ///   ``retention`` seconds with `closed = "true"` (with their endpoints, and their processes marked
 ///   `exited = "true"` if those have gone).
 ///
-/// A value type with no shared state: keep one per host and call it from one place.
+/// The work is incremental: the builder remembers each socket with what was derived from it, so a socket that
+/// is unchanged since the last snapshot (only its `tcp_info` counters moved) costs a lookup, and the nodes of
+/// the previous report are updated in place. The result is the same as building every node afresh.
+///
+/// A value type: keep one per host and call it from one place. A copy works too, but its first ingest rebuilds
+/// the incremental state (it is shared with the original until then).
 public struct ReportBuilder: Sendable {
     /// The id of the host node, also the prefix of process ids and the scope of host-internal endpoints.
     public let hostID: String
@@ -30,7 +35,9 @@ public struct ReportBuilder: Sendable {
         var nodes: [Node]
     }
 
-    private var retained: [String: Retained] = [:]
+    var retained: [String: Retained] = [:]
+    /// The incremental state that matches ``current``; `nil` before the first ingest.
+    private var engine: EngineBox?
 
     /// A builder for host `hostID`, keeping closed connections for `retention` seconds (default 10).
     public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 8) {
@@ -42,74 +49,129 @@ public struct ReportBuilder: Sendable {
     /// Folds `snapshot` into the state and returns the host's current report.
     public mutating func ingest(_ snapshot: HostSnapshot) -> Report {
         let t = snapshot.timestamp
-        var assembly = ReportAssembly(hostID: hostID, snapshot: snapshot)
-        assembly.build()
-        var report = assembly.report
+        let context = HostContext(snapshot)
+        // Start over on new interfaces, or when a copy of this builder shares the state.
+        let incremental = engine?.engine.context == context && isKnownUniquelyReferenced(&engine)
+        let box = incremental ? engine ?? EngineBox(hostID: hostID, context: context)
+            : EngineBox(hostID: hostID, context: context)
+        engine = box
+        let state = box.engine
+        state.apply(snapshot)
 
-        carryMetrics(into: &report)
-        noteClosedConnections(in: report, at: t)
-        addRetained(to: &report, at: t)
+        var report = current
+        current = Report()
+        var endpoints = report.take(.endpoint)
+        var connections = report.take(.connection)
+        let previousProcesses = report.take(.process)
+        let previousHosts = report.take(.host)
 
+        // Retained connections that reopened or expired; then the ones that closed, from the previous report.
+        let expired = expireRetained(state, at: t)
+        if incremental {
+            for conn in state.closed {
+                noteClosed(conn.id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t)
+            }
+        } else {
+            for id in connections.nodes.keys where state.connections[id] == nil {
+                noteClosed(id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t)
+            }
+        }
+
+        var processes = Topology(kind: .process)
+        processes.nodes.reserveCapacity(snapshot.processes.count)
+        for p in snapshot.processes {
+            var node = SnapshotNodes.process(hostID, p, at: t)
+            SnapshotNodes.carry(from: previousProcesses.nodes[node.id], into: &node, limit: MetricHistory.capacity)
+            processes.nodes[node.id] = node
+        }
+        for s in state.listenerSockets {
+            guard let pid = s.pid else { continue }
+            // Only for processes in the snapshot: a listener whose owner exited mid-scan adds no phantom process.
+            processes.nodes[NodeID.process(hostID: hostID, pid: pid)]?.sets[NodeKey.listening, default: []]
+                .insert(SnapshotNodes.listening(s))
+        }
+        var hosts = Topology(kind: .host)
+        var host = SnapshotNodes.host(hostID, snapshot.host, at: t)
+        SnapshotNodes.carry(from: previousHosts.nodes[host.id], into: &host, limit: MetricHistory.capacity)
+        hosts.nodes[host.id] = host
+
+        if incremental {
+            updateEndpoints(&endpoints, state, expired: expired)
+            updateConnections(&connections, carryingFrom: nil, state, at: t)
+        } else {
+            let previous = connections.nodes
+            endpoints = Topology(kind: .endpoint)
+            connections = Topology(kind: .connection)
+            updateEndpoints(&endpoints, state, expired: expired)
+            updateConnections(&connections, carryingFrom: previous, state, at: t)
+        }
+
+        addRetained(&endpoints, &connections, &processes, state, at: t)
+        report[.endpoint] = endpoints
+        report[.connection] = connections
+        report[.process] = processes
+        report[.host] = hosts
+        ContainerNodes.apply(snapshot, hostID: hostID, to: &report)
         current = report
         return report
     }
 
-    /// Merges the metric histories of the previous report into the nodes that are still present.
-    private func carryMetrics(into report: inout Report) {
-        for kind in [TopologyKind.process, .host, .connection] {
-            var topology = report[kind]
-            let previous = current[kind]
-            let limit = kind == .connection ? connectionHistoryLength : MetricHistory.capacity
-            for (id, var node) in topology.nodes {
-                guard let old = previous.nodes[id], !old.metrics.isEmpty else { continue }
-                for (key, history) in old.metrics {
-                    var merged = history
-                    if let fresh = node.metrics[key] { merged.merge(fresh) }
-                    node.metrics[key] = merged.samples.count > limit ? merged.suffix(limit) : merged
+    /// Writes the endpoints whose counts changed. An endpoint that retained connections were merged into is
+    /// written again (live node, then the retained nodes still kept) when it changed or lost one of them.
+    private func updateEndpoints(_ endpoints: inout Topology, _ state: TopologyEngine, expired: Set<String>) {
+        let generation = state.generation
+        if endpoints.nodes.isEmpty { endpoints.nodes.reserveCapacity(state.endpoints.count) }
+        for (id, contributors) in state.overlayEndpoints {
+            let live = state.endpoints[id]
+            guard live?.dirtyGeneration == generation || contributors.contains(where: expired.contains) else { continue }
+            var node = live.map { $0.node() }
+            let kept = contributors.filter { !expired.contains($0) }
+            for retainedID in kept {
+                for retainedNode in retained[retainedID]?.nodes ?? [] where retainedNode.topology == .endpoint
+                    && retainedNode.id == id {
+                    if node == nil { node = retainedNode } else { node?.merge(retainedNode) }
                 }
-                topology.nodes[id] = node
             }
-            report[kind] = topology
+            endpoints.nodes[id] = node
+            state.overlayEndpoints[id] = kept.isEmpty ? nil : kept
+        }
+        for endpoint in state.dirtyEndpoints where state.overlayEndpoints[endpoint.id] == nil {
+            endpoints.nodes[endpoint.id] = endpoint.references > 0 ? endpoint.node() : nil
         }
     }
 
-    /// Connections open in the previous report and absent now become retained closed connections.
-    private mutating func noteClosedConnections(in report: Report, at t: Double) {
-        for (id, old) in current.connections.nodes where old.latest[NodeKey.closed] != "true" {
-            if report.connections.nodes[id] != nil { continue }
-            var conn = old
-            conn.set(NodeKey.closed, "true", at: t)
-            var nodes = [conn]
-            let client = old.latest[NodeKey.client], server = old.latest[NodeKey.server]
-            if let client, var node = current.endpoints.nodes[client] {
-                node.adjacency = server.map { [$0] } ?? []
-                nodes.append(node)
-            }
-            if let server, var node = current.endpoints.nodes[server] {
-                node.adjacency = []
-                nodes.append(node)
-            }
-            for key in [NodeKey.clientProcess, NodeKey.serverProcess] {
-                if let pid = old.latest[key], let process = current.processes.nodes[pid] { nodes.append(process) }
-            }
-            retained[id] = Retained(closedAt: t, nodes: nodes)
-        }
-    }
-
-    /// Adds unexpired retained connections to `report` and forgets expired or reopened ones.
-    private mutating func addRetained(to report: inout Report, at t: Double) {
-        for (id, entry) in retained {
-            if report.connections.nodes[id] != nil || t - entry.closedAt > retention {
-                retained[id] = nil
+    /// Writes every open connection at `t`: in place when its members are those of the last pass, afresh
+    /// (carrying the history of the node it replaces) otherwise. Then drops the closed ones.
+    private func updateConnections(_ connections: inout Topology, carryingFrom previous: [String: Node]?,
+                                   _ state: TopologyEngine, at t: Double) {
+        let lastSeen = String(t)
+        let limit = connectionHistoryLength
+        let generation = state.generation
+        for conn in state.closed { connections.nodes[conn.id] = nil }
+        if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
+        for conn in state.connections.values {
+            let samples = conn.hasSamples(generation)
+            if !conn.membersChanged || conn.written == conn.shape, connections.nodes[conn.id]?.refreshConnection(
+                conn, at: t, lastSeen: lastSeen, samples: samples, limit: limit) != nil {
+                conn.membersChanged = false
                 continue
             }
-            for var node in entry.nodes {
-                if node.topology == .process {
-                    if report.processes.nodes[node.id] != nil { continue }  // still alive: the live node wins
-                    node.set(NodeKey.exited, "true", at: entry.closedAt)
-                }
-                report.add(node)
-            }
+            let shape = conn.shape
+            var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples)
+            SnapshotNodes.carry(from: previous.map { $0[conn.id] } ?? connections.nodes[conn.id], into: &node, limit: limit)
+            connections.nodes[conn.id] = node
+            conn.written = shape
+            conn.membersChanged = false
         }
+    }
+}
+
+/// Holds the builder's ``TopologyEngine``. The engine is only mutated by a builder that holds the only
+/// reference to the box (checked with `isKnownUniquelyReferenced`), which is what makes sharing it sound.
+final class EngineBox: @unchecked Sendable {
+    let engine: TopologyEngine
+
+    init(hostID: String, context: HostContext) {
+        engine = TopologyEngine(hostID: hostID, context: context)
     }
 }

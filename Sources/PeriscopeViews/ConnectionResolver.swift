@@ -95,31 +95,40 @@ struct ConnectionResolver {
     }
 
     mutating func resolve(_ node: Node) -> ResolvedConnection? {
-        guard let clientID = node.latest[NodeKey.client], let serverID = node.latest[NodeKey.server],
+        let fields = ConnectionFields(node.latest)
+        guard let clientID = fields.client, let serverID = fields.server,
               let c = EndpointID(clientID), let s = EndpointID(serverID) else { return nil }
-        return resolve(node, client: c, clientID: clientID, server: s, serverID: serverID)
+        return resolve(node, fields, client: c, clientID: clientID, server: s, serverID: serverID)
     }
 
-    private mutating func resolve(_ node: Node, client: EndpointID, clientID: String, server: EndpointID,
-                                  serverID: String) -> ResolvedConnection? {
-        let clientParty = party(client, id: clientID, recorded: node.latest[NodeKey.clientProcess])
-        let serverParty = party(server, id: serverID, recorded: node.latest[NodeKey.serverProcess])
+    private mutating func resolve(_ node: Node, _ fields: ConnectionFields? = nil, client: EndpointID,
+                                  clientID: String, server: EndpointID, serverID: String) -> ResolvedConnection? {
+        let fields = fields ?? ConnectionFields(node.latest)
+        let clientParty = party(client, id: clientID, recorded: fields.clientProcess)
+        let serverParty = party(server, id: serverID, recorded: fields.serverProcess)
         var rate: Double?, sentTotal: Double?, receivedTotal: Double?, rtt: Double?
         if !node.metrics.isEmpty {
-            let sent = node.metrics[MetricKey.clientBytesSent]
-            let received = node.metrics[MetricKey.clientBytesReceived]
+            var sent: MetricHistory?, received: MetricHistory?
+            for (key, history) in node.metrics {
+                if ConnectionFields.same(key, MetricKey.clientBytesSent) {
+                    sent = history
+                } else if ConnectionFields.same(key, MetricKey.clientBytesReceived) {
+                    received = history
+                } else if ConnectionFields.same(key, MetricKey.rtt) {
+                    rtt = history.last?.value
+                }
+            }
             if let r = sent?.ratePerSecond { rate = r }
             if let r = received?.ratePerSecond { rate = (rate ?? 0) + r }
             sentTotal = sent?.last?.value
             receivedTotal = received?.last?.value
-            rtt = node.metrics[MetricKey.rtt]?.last?.value
         }
-        let closed = node.latest[NodeKey.closed] == "true"
+        let closed = fields.closed == "true"
         return ResolvedConnection(
             id: node.id, proto: client.proto.rawValue,
             client: client, server: server, clientParty: clientParty, serverParty: serverParty,
-            state: node.latest[NodeKey.state] ?? "unknown", closed: closed,
-            lastSeen: closed ? node.latest[NodeKey.lastSeen].flatMap(Double.init) : nil,
+            state: fields.state ?? "unknown", closed: closed,
+            lastSeen: closed ? fields.lastSeen.flatMap(Double.init) : nil,
             clientBytesSent: sentTotal, clientBytesReceived: receivedTotal, bytesPerSecond: rate, rttMillis: rtt)
     }
 
@@ -149,4 +158,40 @@ struct ConnectionResolver {
         localCache[address] = result
         return result
     }
+}
+
+/// The `latest` values of a connection node that a resolution reads, gathered in one pass over the map: cheaper
+/// than hashing each key (this runs once per connection per render).
+struct ConnectionFields {
+    var client: String?
+    var server: String?
+    var clientProcess: String?
+    var serverProcess: String?
+    var closed: String?
+    var state: String?
+    var lastSeen: String?
+
+    init(_ latest: LatestMap) {
+        for (key, entry) in latest.entries {
+            if Self.same(key, NodeKey.client) {
+                client = entry.value
+            } else if Self.same(key, NodeKey.server) {
+                server = entry.value
+            } else if Self.same(key, NodeKey.clientProcess) {
+                clientProcess = entry.value
+            } else if Self.same(key, NodeKey.serverProcess) {
+                serverProcess = entry.value
+            } else if Self.same(key, NodeKey.closed) {
+                closed = entry.value
+            } else if Self.same(key, NodeKey.state) {
+                state = entry.value
+            } else if Self.same(key, NodeKey.lastSeen) {
+                lastSeen = entry.value
+            }
+        }
+    }
+
+    /// String equality that rejects different lengths first (most keys differ in length).
+    @inline(__always)
+    static func same(_ a: String, _ b: String) -> Bool { a.utf8.count == b.utf8.count && a == b }
 }

@@ -12,6 +12,12 @@ public enum NodeKind: String, Sendable, Hashable, CaseIterable {
     /// Pseudo node for local sockets whose owning process is unknown (not root, or a race): id
     /// `pseudo:unknown;HOSTID`.
     case unknown
+    /// One container: id `container:FULLID`.
+    case container
+    /// Containers merged by image (`image:REFERENCE`) or hostname (`hostname:NAME`).
+    case containerGroup = "container-group"
+    /// Pseudo node for the processes of a host outside any container: id `pseudo:uncontained;HOSTID`.
+    case uncontained
 }
 
 /// Current metrics of a view node.

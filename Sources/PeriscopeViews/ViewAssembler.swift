@@ -7,6 +7,8 @@ struct EffectiveOptions {
     var hideUnconnected: Bool
     var hidePseudo: Bool
     var includeClosed: Bool
+    /// Container views: include system containers.
+    var system = true
 
     init(_ options: ViewOptions, _ descriptor: ViewDescriptor) throws {
         for name in options.setNames where !descriptor.optionNames.contains(name) {
@@ -17,6 +19,7 @@ struct EffectiveOptions {
         hideUnconnected = options.hideUnconnected ?? (all ? false : descriptor.option("hideUnconnected"))
         hidePseudo = options.hidePseudo ?? descriptor.option("hidePseudo")
         includeClosed = options.includeClosed ?? descriptor.option("includeClosed")
+        system = options.system ?? descriptor.option("system")
     }
 
     /// Everything, for node details.
@@ -67,6 +70,7 @@ struct ViewAssembler {
 
     /// The view node a party is drawn as.
     mutating func project(_ party: Party) -> String {
+        if ViewCatalog.isContainerView(view) { return projectToContainer(party) }
         switch (view, party.kind) {
         case (ViewCatalog.processesByName, .process):
             let pid = party.processID ?? party.nodeID
@@ -125,6 +129,8 @@ struct ViewAssembler {
         var nodes: [String: NodeSummary] = [:]
         let processes = report.processes.nodes
         switch view {
+        case ViewCatalog.containers, ViewCatalog.containersByImage, ViewCatalog.containersByHostname:
+            containerCandidates(into: &nodes)
         case ViewCatalog.hosts:
             for h in report.hosts.nodes.values { nodes[h.id] = factory.hostSummary(h) }
             for (hostID, listenPorts) in hostListeningPorts() { ports[hostID, default: []].formUnion(listenPorts) }

@@ -39,6 +39,14 @@ public enum ViewCatalog {
     public static let processes = "processes"
     public static let processesByName = "processes-by-name"
     public static let hosts = "hosts"
+    public static let containers = "containers"
+    public static let containersByImage = "containers-by-image"
+    public static let containersByHostname = "containers-by-hostname"
+
+    /// Whether `view` draws containers (see ``ViewAssembler/projectToContainer(_:)``).
+    static func isContainerView(_ view: String) -> Bool {
+        view == containers || view == containersByImage || view == containersByHostname
+    }
 
     private static func opt(_ name: String, _ value: Bool, _ text: String) -> ViewOptionDescriptor {
         ViewOptionDescriptor(name: name, type: "boolean", defaultValue: value, description: text)
@@ -65,6 +73,22 @@ public enum ViewCatalog {
         ViewDescriptor(name: hosts,
                        description: "Hosts, with edges to other hosts, remote peers and the Internet.",
                        options: [opt("hideUnconnected", false, "Hide hosts without edges.")] + common),
+    ] + containerViews
+
+    private static let containerOptions = [
+        opt("all", false, "Include stopped containers (marked stopped), not only running and paused ones."),
+        opt("system", false, "Include system containers (pod infrastructure, labelled periscope.system=true)."),
+        opt("hideUnconnected", false, "Hide containers without edges."),
+    ] + common
+
+    private static let containerViews: [ViewDescriptor] = [
+        ViewDescriptor(name: containers,
+                       description: "One node per container; host processes outside containers as Uncontained.",
+                       options: containerOptions),
+        ViewDescriptor(name: containersByImage,
+                       description: "Containers merged by image, edges merged.", options: containerOptions),
+        ViewDescriptor(name: containersByHostname,
+                       description: "Containers grouped by container hostname.", options: containerOptions),
     ]
 
     /// The descriptor of `name`.

@@ -11,9 +11,11 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
     public var hidePseudo: Bool?
     /// Show recently closed connections, marked `closed` (default true).
     public var includeClosed: Bool?
+    /// Container views: include system (infrastructure) containers as well as application ones (default false).
+    public var system: Bool?
 
     /// Option names, as in JSON.
-    public static let names = ["all", "hideUnconnected", "hidePseudo", "includeClosed"]
+    public static let names = ["all", "hideUnconnected", "hidePseudo", "includeClosed", "system"]
 
     public init(all: Bool? = nil, hideUnconnected: Bool? = nil, hidePseudo: Bool? = nil, includeClosed: Bool? = nil) {
         self.all = all
@@ -44,6 +46,7 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
             case "hideUnconnected": hideUnconnected = flag
             case "hidePseudo": hidePseudo = flag
             case "includeClosed": includeClosed = flag
+            case "system": system = flag
             default:
                 throw ViewError(.invalidOption,
                                 "unknown option '\(name)'; known options: \(Self.names.joined(separator: ", "))")
@@ -58,6 +61,7 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
         if let hideUnconnected { o["hideUnconnected"] = .bool(hideUnconnected) }
         if let hidePseudo { o["hidePseudo"] = .bool(hidePseudo) }
         if let includeClosed { o["includeClosed"] = .bool(includeClosed) }
+        if let system { o["system"] = .bool(system) }
         return .object(o)
     }
 
@@ -68,6 +72,7 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
         if hideUnconnected != nil { out.append("hideUnconnected") }
         if hidePseudo != nil { out.append("hidePseudo") }
         if includeClosed != nil { out.append("includeClosed") }
+        if system != nil { out.append("system") }
         return out
     }
 }

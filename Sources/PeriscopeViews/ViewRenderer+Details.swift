@@ -51,6 +51,9 @@ extension ViewRenderer {
                 .filter { NodeFactory.groupName($0) == name }
                 .map(factory.processSummary)
             metadata["processCount"] = .int(Int64(children.count))
+        case .container, .containerGroup, .uncontained:
+            containerDetails(node, report: report, factory: factory, metadata: &metadata, metrics: &metrics,
+                             children: &children)
         default:
             break
         }

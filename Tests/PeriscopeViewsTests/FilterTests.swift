@@ -75,7 +75,7 @@ import Testing
     static let bad: [(JSONValue, String)] = [
         (JSONValue.array([]), "options must be an object, got an array"),
         (JSONValue.object(["all": "yes"]), "option 'all' must be a boolean, got a string"),
-        (JSONValue.object(["hideUnconected": true]), "unknown option 'hideUnconected'; known options: all, hideUnconnected, hidePseudo, includeClosed"),
+        (JSONValue.object(["hideUnconected": true]), "unknown option 'hideUnconected'; known options: all, hideUnconnected, hidePseudo, includeClosed, system"),
     ]
 
     @Test(arguments: bad)

@@ -65,13 +65,14 @@ import Testing
     }
 
     @Test func catalogAndListing() throws {
-        #expect(ViewCatalog.all.map(\.name) == ["processes", "processes-by-name", "hosts"])
+        #expect(ViewCatalog.all.map(\.name) == ["processes", "processes-by-name", "hosts", "containers",
+                                                "containers-by-image", "containers-by-hostname"])
         let listing = ViewCatalog.listing(report: scenarioReport())
-        #expect(listing.map(\.nodeCount) == [13, 12, 3])
-        #expect(listing.map(\.edgeCount) == [9, 8, 3])
+        #expect(listing.map(\.nodeCount) == [13, 12, 3, 0, 0, 0])  // no containers: container views are empty
+        #expect(listing.map(\.edgeCount) == [9, 8, 3, 0, 0, 0])
         #expect(listing[0].json["options"]?.arrayValue?.count == 4)
         #expect(listing[0].json["nodeCount"] == 13)
-        #expect(throws: ViewError(.unknownView, "unknown view 'pods'; known views: processes, processes-by-name, hosts")) {
+        #expect(throws: ViewError(.unknownView, "unknown view 'pods'; known views: processes, processes-by-name, hosts, containers, containers-by-image, containers-by-hostname")) {
             try ViewRenderer.render(report: Report(), view: "pods")
         }
     }

@@ -117,3 +117,11 @@ class FramedReader:
             if not chunk:
                 raise EOFError("daemon closed the connection")
             self.buf += chunk
+
+
+@pytest.fixture(scope="module")
+def collector_daemon():
+    """A daemon WITH the kernel collectors, refreshing every 200 ms, shared by the tests of one module."""
+    d = Daemon("--refresh-ms", "200", collectors=True)
+    yield d
+    assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()

@@ -62,11 +62,12 @@ class Step:
 
 
 class Transcript:
-    HEADER_KEYS = {"title", "framing", "transport", "daemon-args", "known-bug"}
+    HEADER_KEYS = {"title", "framing", "transport", "daemon-args", "known-bug", "collectors"}
 
     def __init__(self, path):
         self.path = path
-        self.headers = {"framing": "content-length", "transport": "unix", "daemon-args": "", "title": path.stem}
+        self.headers = {"framing": "content-length", "transport": "unix", "daemon-args": "", "title": path.stem,
+                        "collectors": "off"}
         self.steps = []
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
@@ -103,6 +104,7 @@ class Transcript:
                     self.steps.append(Step(lineno, conn, "expect", "json", json.loads(rest)))
         assert self.headers["framing"] in ("content-length", "ndjson"), path
         assert self.headers["transport"] in ("unix", "tcp", "stdio"), path
+        assert self.headers["collectors"] in ("on", "off"), path
 
 
 REPEAT = re.compile(r'<repeat (\d+) "([^"]*)">')
@@ -365,12 +367,24 @@ def validate_server_message(conn, value, where):
 
 # --------------------------------------------------------------------------- replay
 
+def connect_unix(daemon, timeout=5.0):
+    """daemon.connect(), retried while refused: the socket file appears at bind(), a moment before listen()."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return daemon.connect()
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "periscoped does not accept connections on its socket"
+            time.sleep(0.02)
+
+
 class Replay:
     def __init__(self, transcript):
         self.t = transcript
         self.transport = transcript.headers["transport"]
         self.framing = transcript.headers["framing"]
         self.args = transcript.headers["daemon-args"].split()
+        self.collectors = transcript.headers["collectors"] == "on"
         self.daemon = None
         self.proc = None
         self.stderr_path = None
@@ -382,10 +396,11 @@ class Replay:
             self.stderr_path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"periscope-stdio-{os.getpid()}-{id(self)}.log")
             self.stderr = open(self.stderr_path, "w")
             self.proc = subprocess.Popen(
-                [str(BIN / "periscoped"), "--stdio", "--no-collectors", "--log-level", "warning", *self.args],
+                [str(BIN / "periscoped"), "--stdio", *([] if self.collectors else ["--no-collectors"]),
+                 "--log-level", "warning", *self.args],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         else:
-            self.daemon = Daemon(*self.args, tcp=(self.transport == "tcp"))
+            self.daemon = Daemon(*self.args, tcp=(self.transport == "tcp"), collectors=self.collectors)
             self.token = self.daemon.token
             self.stderr_path = self.daemon.stderr_path
 
@@ -397,7 +412,7 @@ class Replay:
             elif self.transport == "tcp":
                 channel = SocketChannel(socket.create_connection(("127.0.0.1", self.daemon.tcp_port)))
             else:
-                channel = SocketChannel(self.daemon.connect())
+                channel = SocketChannel(connect_unix(self.daemon))
             self.connections[name] = Connection(name, channel)
         return self.connections[name]
 
@@ -506,8 +521,10 @@ def test_schema_is_valid_draft_2020_12():
         assert entry["direction"] in ("client-to-server", "server-to-client"), name
 
 
-def test_every_advertised_method_is_documented(daemon):
-    sock = daemon.connect()
+def test_every_advertised_method_is_documented():
+    # With the collectors on: the topology/* and subscription methods exist only then.
+    daemon = Daemon("--refresh-ms", "200", collectors=True)
+    sock = connect_unix(daemon)
     try:
         conn = Connection("a", SocketChannel(sock))
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -518,6 +535,7 @@ def test_every_advertised_method_is_documented(daemon):
         validate_server_message(conn, reply, "initialize")
     finally:
         sock.close()
+        assert daemon.stop() == 0, "periscoped exited with an error: " + open(daemon.stderr_path).read()
     advertised = set(reply["result"]["capabilities"]["methods"])
     spec = (PROTOCOL / "SPEC.md").read_text()
     documented = set(re.findall(r"^###\s+`([^`]+)`", spec, re.M))

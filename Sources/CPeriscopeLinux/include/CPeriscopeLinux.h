@@ -1,5 +1,6 @@
 /*
- * CPeriscopeLinux: thin C plumbing over Linux netlink (sock_diag, rtnetlink, the process connector).
+ * CPeriscopeLinux: thin C plumbing over Linux netlink (sock_diag, rtnetlink, the process connector)
+ * and perf tracepoint rings (perf_tracepoint.c).
  *
  * Swift cannot use the NLMSG_* / RTA_* macros, so everything that walks netlink messages lives here and
  * hands Swift flat, fixed-size records. All functions are thread-safe (no globals) and never abort on
@@ -124,6 +125,57 @@ void psc_proc_connector_ignore(int fd);
 /* Parses one datagram read from the connector into at most `cap` events (threads are filtered out:
  * only process-level fork, exec and exit are reported). Returns the number of events written. */
 int psc_proc_connector_parse(const void *buf, size_t len, psc_proc_event *out, int cap);
+
+/* ---------- perf tracepoints (perf_event_open, no eBPF) ---------- */
+
+/* Mounts tracefs at `path` (e.g. "/sys/kernel/tracing") in the caller's mount namespace. 0 or -errno. */
+int psc_tracefs_mount(const char *path);
+
+/* Opens a sampling event (created disabled) for tracepoint `id` (from tracefs events/CAT/NAME/id) on one
+ * CPU, all processes (pid = -1): sample_period 1, sample_type TID | TIME | RAW, timestamps on
+ * CLOCK_MONOTONIC, wakeup after `wakeup_events` samples (1 = every sample). Needs CAP_PERFMON or
+ * CAP_SYS_ADMIN (or perf_event_paranoid <= -1). Returns the fd (O_CLOEXEC) or -errno. */
+int psc_perf_tracepoint_open(uint64_t id, int cpu, uint32_t wakeup_events);
+
+/* PERF_EVENT_IOC_ENABLE / _DISABLE. 0 or -errno. */
+int psc_perf_enable(int fd, int enable);
+
+/* An mmapped perf ring buffer: one metadata page followed by 2^k data pages. */
+typedef struct psc_perf_ring {
+    int fd;
+    void *base;            /* the metadata page (struct perf_event_mmap_page) */
+    size_t mapped;         /* total mapped bytes */
+    size_t data_size;      /* bytes of the data area (a power of two) */
+} psc_perf_ring;
+
+/* Maps 1 + 2^`data_pages_log2` pages of `fd`. 0 or -errno (EPERM: over perf_event_mlock_kb). */
+int psc_perf_ring_map(int fd, unsigned data_pages_log2, psc_perf_ring *ring);
+
+/* Unmaps (the fd is not closed). Safe on a zeroed ring; leaves it zeroed. */
+void psc_perf_ring_unmap(psc_perf_ring *ring);
+
+/* Bytes of raw tracepoint data kept per sample; longer payloads are truncated (raw_size tells). */
+#define PSC_PERF_RAW_MAX 128
+
+/* One PERF_RECORD_SAMPLE of an event opened by psc_perf_tracepoint_open. */
+typedef struct psc_perf_sample {
+    uint32_t pid;          /* thread group id of `current` when the tracepoint fired */
+    uint32_t tid;
+    uint64_t time;         /* CLOCK_MONOTONIC nanoseconds */
+    uint32_t raw_size;     /* the tracepoint payload's size as the kernel sent it */
+    uint32_t copied;       /* bytes of it copied into `raw` (min(raw_size, PSC_PERF_RAW_MAX)) */
+    uint8_t raw[PSC_PERF_RAW_MAX];   /* the payload: the tracepoint's fields at the format file's offsets */
+} psc_perf_sample;
+
+/* Copies up to `cap` samples out of the ring, oldest first (records that straddle the ring's end are
+ * reassembled), and releases the space they used. PERF_RECORD_LOST counts are added to `*lost`; other
+ * record types are skipped. A corrupt header (size 0 or beyond the data) discards everything pending
+ * and adds 1 to `*lost`. Returns the number of samples written; when it equals `cap` more may be
+ * pending. Only one thread may drain a given ring. */
+int psc_perf_ring_drain(psc_perf_ring *ring, psc_perf_sample *out, int cap, uint64_t *lost);
+
+/* CLOCK_REALTIME minus CLOCK_MONOTONIC in nanoseconds, from the tightest of a few bracketed readings. */
+int64_t psc_realtime_offset_ns(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,171 @@
+import CPeriscopeLinux
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// TCP state changes as they happen, from the kernel tracepoint `sock:inet_sock_set_state` read through
+/// `perf_event_open` (no eBPF): one sampling event per CPU, each with an mmapped ring, woken on every
+/// sample, so a connection that lives a few milliseconds is still seen, within milliseconds.
+///
+/// Needs root (or `CAP_PERFMON` plus a mounted, readable tracefs). Events can be lost when a ring fills
+/// faster than the reader drains it (counted in ``eventsLost``); consumers must still reconcile with
+/// ``HostCollector`` passes. The tracepoint is host-wide: events come from every network namespace
+/// and do not say which one.
+///
+/// ``start(handler:)`` spawns a private thread (`periscope-sockst`); the handler runs on it. All members
+/// are safe to call from any thread.
+public final class SocketStateMonitor: @unchecked Sendable {
+    private final class Counters: Sendable {
+        let seen = Atomic<UInt64>(0)
+        let lost = Atomic<UInt64>(0)
+    }
+
+    private final class Runner: @unchecked Sendable {
+        let rings: PerfRings
+        let decoder: SocketStateDecoder
+        let wake: Int32
+        let counters: Counters
+        let handler: @Sendable ([SocketStateEvent]) -> Void
+
+        init(rings: PerfRings, decoder: SocketStateDecoder, wake: Int32, counters: Counters,
+             handler: @escaping @Sendable ([SocketStateEvent]) -> Void) {
+            self.rings = rings
+            self.decoder = decoder
+            self.wake = wake
+            self.counters = counters
+            self.handler = handler
+        }
+
+        /// The reader loop. Owns the rings and the wake fd: releases them when it ends.
+        func run() {
+            defer {
+                rings.close()
+                close(wake)
+            }
+            var fds = rings.fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
+            let wakeIndex = fds.count - 1
+            let tracker = SocketStateTracker()
+            var decoded: [(time: UInt64, cpu: Int, order: Int, socket: UInt64, event: SocketStateEvent)] = []
+            var ready: [SocketStateTracker.Held] = []
+            while true {
+                let timeout = tracker.nextDeadline(now: Self.monotonicNow()) ?? -1
+                let polled = poll(&fds, nfds_t(fds.count), timeout)
+                if polled < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                if fds[wakeIndex].revents != 0 { return }
+                for i in 0..<wakeIndex where fds[i].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
+                    fds[i].fd = -1      // event gone: stop polling it (its ring is still drained)
+                }
+                decoded.removeAll(keepingCapacity: true)
+                let lost = rings.drain { cpu, sample in
+                    if let (socket, event) = decoder.decode(sample) {
+                        decoded.append((sample.time, cpu, decoded.count, socket, event))
+                    }
+                }
+                if lost > 0 {
+                    counters.lost.add(lost, ordering: .relaxed)
+                    tracker.forgetOwners()
+                }
+                // Rings are per CPU and each is in time order; merge them into one timeline.
+                decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
+                ready.removeAll(keepingCapacity: true)
+                for d in decoded { tracker.process(socket: d.socket, time: d.time, event: d.event, into: &ready) }
+                tracker.flush(before: Self.monotonicNow(), into: &ready)
+                guard !ready.isEmpty else { continue }
+                let batch = ready.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }
+                counters.seen.add(UInt64(batch.count), ordering: .relaxed)
+                handler(batch.map(\.element.event))
+            }
+        }
+
+        static func monotonicNow() -> UInt64 {
+            var now = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &now)
+            return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+        }
+    }
+
+    private struct Running {
+        var runner: Runner
+        var thread: pthread_t
+    }
+
+    private let running = Mutex<Running?>(nil)
+    private let counters = Mutex<Counters>(Counters())
+
+    /// Creates an idle monitor.
+    public init() {}
+
+    deinit { stop() }
+
+    /// Finds the tracepoint in tracefs (mounting tracefs at /sys/kernel/tracing if none is mounted),
+    /// opens one perf event per online CPU with its ring, and starts the reader thread. `handler` runs on
+    /// that thread with the events of each wakeup (usually one or a few), sorted by timestamp; it should
+    /// return quickly (the rings fill while it runs). Within a socket, events come in kernel order; across
+    /// sockets a batch is in timestamp order, but a `syn-sent` held for its port (see
+    /// ``SocketStateEvent/localPort``) is delivered with its socket's next event, after newer events of
+    /// other sockets. Throws ``CollectorError`` — `permission` when not root / perf is refused, `tracing`
+    /// when tracefs, the tracepoint or a field it needs is missing — and when already started; callers
+    /// then fall back to polling sock_diag. Any thread.
+    public func start(handler: @escaping @Sendable ([SocketStateEvent]) -> Void) throws(CollectorError) {
+        try running.withLock { (state: inout Running?) throws(CollectorError) in
+            guard state == nil else { throw CollectorError(.tracing, "socket state monitor already started") }
+            let name = "sock:inet_sock_set_state"
+            let event = try TraceFS.event("sock", "inet_sock_set_state")
+            let layout = try InetSockSetStateLayout(fields: TracepointFormat.parse(event.format))
+            let rings = try PerfRings(tracepoint: event.id, name: name, wakeupEvents: 1)
+            let wake = psc_eventfd()
+            guard wake >= 0 else {
+                throw CollectorError(.tracing, "eventfd: \(NamespaceSockets.describe(errno))")
+            }
+            let fresh = Counters()
+            counters.withLock { $0 = fresh }
+            let decoder = SocketStateDecoder(layout: layout, realtimeOffsetNs: psc_realtime_offset_ns())
+            let runner = Runner(rings: rings, decoder: decoder, wake: wake, counters: fresh, handler: handler)
+            do throws(CollectorError) {
+                try rings.enable(true)
+            } catch {
+                close(wake)
+                throw error
+            }
+            guard let thread = WorkerThread.start(name: "periscope-sockst", { runner.run() }) else {
+                rings.close()
+                close(wake)
+                throw CollectorError(.tracing, "cannot start the socket state reader thread")
+            }
+            state = Running(runner: runner, thread: thread)
+        }
+    }
+
+    /// Stops sampling and ends the reader thread, which unmaps the rings and closes the perf fds. Waits
+    /// for the thread, unless called from the handler (then the thread ends when the handler returns).
+    /// Idempotent; ``start(handler:)`` may be called again afterwards. Any thread.
+    public func stop() {
+        guard let current = running.withLock({ state -> Running? in
+            defer { state = nil }
+            return state
+        }) else { return }
+        var one: UInt64 = 1
+        _ = write(current.runner.wake, &one, 8)
+        if pthread_equal(pthread_self(), current.thread) != 0 {
+            pthread_detach(current.thread)
+        } else {
+            pthread_join(current.thread, nil)
+        }
+    }
+
+    /// Events delivered to the handler since the last start (kept after stop). Any thread.
+    public var eventsSeen: UInt64 {
+        counters.withLock { $0 }.seen.load(ordering: .relaxed)
+    }
+
+    /// Samples the kernel dropped because a ring was full (sum of `PERF_RECORD_LOST` counts, plus one per
+    /// corrupt ring reset) since the last start. Any thread.
+    public var eventsLost: UInt64 {
+        counters.withLock { $0 }.lost.load(ordering: .relaxed)
+    }
+}

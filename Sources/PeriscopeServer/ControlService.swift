@@ -1,0 +1,141 @@
+import Dispatch
+import Glibc
+import Logging
+import PeriscopeCollectors
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeTopology
+
+/// `control/invoke {node, control, args?}`: container lifecycle (`start`, `stop`, `restart`, `pause`, `unpause`,
+/// `remove`) through the engine, and `signal` (`args.signal`: `TERM` or `KILL`) to a process of this host.
+///
+/// Off unless the daemon was started with `--controls` (all) or `--controls=LIST`; a control that is not enabled
+/// answers ``ErrorCode/controlDisabled`` (−32010) and does nothing. Every invocation, allowed or not, is logged
+/// with the session id, peer credentials, node, control and outcome.
+///
+/// - Important: loop thread; engine calls run on a private queue.
+final class ControlService {
+    static let containerControls: Set<String> = ["start", "stop", "restart", "pause", "unpause", "remove"]
+    static let processControls: Set<String> = ["signal"]
+
+    unowned let core: ServerCore
+    weak var topology: TopologyService?
+    private let enabled: Set<String>?
+    private let queue = DispatchQueue(label: "periscope.controls")
+    private let logger = Logger(label: "periscope.controls")
+    private(set) var invocations = 0
+
+    init(core: ServerCore, topology: TopologyService?) {
+        self.core = core
+        self.topology = topology
+        enabled = core.configuration.controls
+        core.router.register("control/invoke") { [unowned self] context throws(RPCError) in
+            try self.invoke(context)
+        }
+        if topology != nil { registerHealth() }
+    }
+
+    private func registerHealth() {
+        core.health["controls"] = { [unowned self] in
+            var o: [String: JSONValue] = ["state": .string(self.enabled == nil ? "disabled" : "ok"),
+                                          "invocations": JSONValue(self.invocations)]
+            o["enabled"] = JSONValue(self.enabledList)
+            o["summary"] = .string(self.enabled == nil ? "controls disabled (start with --controls to enable)"
+                                   : "enabled: \(self.enabledList.joined(separator: ", "))")
+            return .object(o)
+        }
+    }
+
+    private var enabledList: [String] {
+        guard let enabled else { return [] }
+        if enabled.contains("all") { return Self.containerControls.union(Self.processControls).sorted() }
+        return enabled.sorted()
+    }
+
+    func isEnabled(_ control: String) -> Bool {
+        guard let enabled else { return false }
+        return enabled.contains("all") || enabled.contains(control)
+    }
+
+    private func invoke(_ context: MethodContext) throws(RPCError) -> Reply {
+        try context.params.allowOnly(["node", "control", "args"])
+        let node = try context.params.requiredString("node")
+        let control = try context.params.requiredString("control")
+        let args = try context.params.object("args") ?? [:]
+        let session = context.session
+        let who = "session \(session.id) (\(session.transport.rawValue), pid \(session.peerPID.map(String.init) ?? "?"), "
+            + "uid \(session.peerUID.map(String.init) ?? "?"))"
+        invocations += 1
+        func refuse(_ error: RPCError) -> RPCError {
+            logger.notice("control \(control) on \(node) by \(who): refused: \(error.message)")
+            return error
+        }
+        guard Self.containerControls.contains(control) || Self.processControls.contains(control) else {
+            throw refuse(.invalidParams("params.control: unknown control '\(control)'; known: "
+                + Self.containerControls.union(Self.processControls).sorted().joined(separator: ", ")))
+        }
+        guard isEnabled(control) else {
+            throw refuse(RPCError(code: ErrorCode.controlDisabled,
+                                  message: "control '\(control)' is not enabled on this daemon (start periscoped with "
+                                    + "--controls or --controls=\(control))",
+                                  data: ["control": .string(control)]))
+        }
+        let pending = context.pending
+        let loop = core.loop
+        if Self.containerControls.contains(control) {
+            guard node.hasPrefix("container:"), node.count > 10 else {
+                throw refuse(.invalidParams("params.node: '\(control)' applies to container nodes (container:ID)"))
+            }
+            guard let collector = topology?.containerCollector else {
+                throw refuse(RPCError(code: ErrorCode.notFound, message: "container discovery is not running"))
+            }
+            let id = String(node.dropFirst(10))
+            let engine = collector.engine
+            let bound = LoopBound((self, pending), loop: loop)
+            let logger = self.logger
+            queue.async {
+                var outcome: EngineError?
+                do throws(EngineError) { try engine.perform(control, id: id) } catch { outcome = error }
+                let failure = outcome
+                collector.invalidate(id)
+                if let failure {
+                    logger.notice("control \(control) on \(node) by \(who): failed: \(failure.message)")
+                } else {
+                    logger.notice("control \(control) on \(node) by \(who): done")
+                }
+                loop.execute {
+                    let (service, pending) = bound.value
+                    service.topology?.requestPass()
+                    if let failure {
+                        let code = failure.status == 404 ? ErrorCode.notFound : ErrorCode.internalError
+                        pending?.fail(RPCError(code: code, message: "\(control) failed: \(failure.message)"))
+                    } else {
+                        pending?.succeed(["node": .string(node), "control": .string(control), "ok": true])
+                    }
+                }
+            }
+            return .deferred
+        }
+        // signal
+        let name = (args["signal"]?.stringValue ?? "TERM").uppercased()
+        let number: Int32
+        switch name {
+        case "TERM", "SIGTERM": number = SIGTERM
+        case "KILL", "SIGKILL": number = SIGKILL
+        default: throw refuse(.invalidParams("params.args.signal: TERM or KILL, got '\(name)'"))
+        }
+        guard let topology, let semicolon = node.lastIndex(of: ";"), String(node[..<semicolon]) == topology.hostID,
+              let pid = Int32(node[node.index(after: semicolon)...]), pid > 1 else {
+            throw refuse(.invalidParams("params.node: 'signal' applies to process nodes of this host (HOST;PID)"))
+        }
+        if pid == getpid() { throw refuse(.invalidParams("params.node: refusing to signal the daemon itself")) }
+        if kill(pid, number) != 0 {
+            let why = String(cString: strerror(errno))
+            throw refuse(RPCError(code: errno == ESRCH ? ErrorCode.notFound : ErrorCode.internalError,
+                                  message: "signal \(name) to pid \(pid): \(why)"))
+        }
+        logger.notice("control signal \(name) on \(node) by \(who): done")
+        topology.requestPass()
+        return .result(["node": .string(node), "control": .string(control), "ok": true, "signal": .string(name)])
+    }
+}

@@ -1,0 +1,90 @@
+/// One connection node's inputs in ``TopologyEngine``: the sockets that make it (one per side this host sees)
+/// and the counters of the current pass.
+///
+/// When every side writes a key at the same timestamp, ``LatestMap`` keeps the greatest value and
+/// ``MetricHistory`` the greatest sample, so the node is a function of the set of members, not of their order.
+final class ConnectionState {
+    struct Member {
+        var socket: ObjectIdentifier
+        var state: String
+        var clientProcess: String?
+        var serverProcess: String?
+    }
+
+    /// The member-dependent part of the node's `latest` map.
+    struct Shape: Equatable {
+        var state: String
+        var clientProcess: String?
+        var serverProcess: String?
+    }
+
+    let id: String
+    /// Client and server endpoint ids (the endpoints' own strings, shared).
+    let client: String
+    let server: String
+    let proto: TransportProtocol
+    private(set) var members: [Member] = []
+    /// The shape last written to the report, `nil` until the node has been written.
+    var written: Shape?
+    /// Members came or went since the node was last written.
+    var membersChanged = true
+
+    /// Whether the connection had members when this pass first touched it.
+    private(set) var liveAtStart = false
+    private var passGeneration = -1
+    /// This pass's counters (greatest over the members that have `tcp_info`).
+    private(set) var sent = 0.0, received = 0.0, rtt = 0.0
+    private var sampleGeneration = -1
+
+    init(id: String, client: String, server: String, proto: TransportProtocol) {
+        self.id = id
+        self.client = client
+        self.server = server
+        self.proto = proto
+    }
+
+    var isLive: Bool { !members.isEmpty }
+
+    /// Records, once per pass, whether the connection was live before the pass changed it.
+    func begin(_ generation: Int) {
+        if passGeneration == generation { return }
+        passGeneration = generation
+        liveAtStart = !members.isEmpty
+    }
+
+    func add(_ member: Member) {
+        members.append(member)
+        membersChanged = true
+    }
+
+    func remove(socket: ObjectIdentifier) {
+        if let i = members.firstIndex(where: { $0.socket == socket }) { members.remove(at: i) }
+        membersChanged = true
+    }
+
+    var shape: Shape {
+        var shape = Shape(state: members.first?.state ?? "")
+        for m in members {
+            if m.state > shape.state { shape.state = m.state }
+            if let c = m.clientProcess, shape.clientProcess.map({ c > $0 }) ?? true { shape.clientProcess = c }
+            if let s = m.serverProcess, shape.serverProcess.map({ s > $0 }) ?? true { shape.serverProcess = s }
+        }
+        return shape
+    }
+
+    /// Folds one member's `tcp_info` of pass `generation` into the counters, normalised to the client side.
+    func accumulate(_ info: TCPInfoRecord, inbound: Bool, generation: Int) {
+        let s = Double(inbound ? info.bytesReceived : info.bytesSent)
+        let r = Double(inbound ? info.bytesSent : info.bytesReceived)
+        let t = Double(info.rttMicros) / 1000
+        if sampleGeneration != generation {
+            sampleGeneration = generation
+            sent = s; received = r; rtt = t
+        } else {
+            sent = max(sent, s); received = max(received, r); rtt = max(rtt, t)
+        }
+    }
+
+    /// Whether some member reported `tcp_info` in pass `generation`.
+    func hasSamples(_ generation: Int) -> Bool { sampleGeneration == generation }
+}

@@ -1,0 +1,54 @@
+/// What one endpoint node holds, as reference counts over the sockets that contribute to it, so a socket
+/// that comes or goes updates the node without replaying the other sockets.
+final class EndpointState {
+    enum Kind: UInt8 { case hostParent, processParent, adjacency }
+
+    struct Contribution {
+        var kind: Kind
+        var value: String
+        var count: Int
+    }
+
+    let id: String
+    /// Sockets that name this endpoint (as local or remote side); the node exists while this is positive.
+    var references = 0
+    var contributions: [Contribution] = []
+    /// Listed in the engine's dirty list this pass.
+    var dirtyGeneration = -1
+
+    init(id: String) { self.id = id }
+
+    /// Counts one contribution; true when the node changes (the value is new).
+    func add(_ kind: Kind, _ value: String) -> Bool {
+        for i in contributions.indices where contributions[i].kind == kind && contributions[i].value == value {
+            contributions[i].count += 1
+            return false
+        }
+        contributions.append(Contribution(kind: kind, value: value, count: 1))
+        return true
+    }
+
+    /// Uncounts one contribution; true when the node changes (the value is gone).
+    func remove(_ kind: Kind, _ value: String) -> Bool {
+        for i in contributions.indices where contributions[i].kind == kind && contributions[i].value == value {
+            contributions[i].count -= 1
+            if contributions[i].count > 0 { return false }
+            contributions.remove(at: i)
+            return true
+        }
+        return false
+    }
+
+    /// The endpoint node these counts describe.
+    func node() -> Node {
+        var node = Node(id: id, topology: .endpoint)
+        for c in contributions {
+            switch c.kind {
+            case .hostParent: node.addParent(.host, c.value)
+            case .processParent: node.addParent(.process, c.value)
+            case .adjacency: node.adjacency.insert(c.value)
+            }
+        }
+        return node
+    }
+}

@@ -1,0 +1,271 @@
+import Testing
+import Synchronization
+import PeriscopeCollectors
+import PeriscopeTopology
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Collects what a ``SocketStateMonitor`` delivers, with the delivery latency of each event
+/// (handler call time − event timestamp).
+private final class StateRecorder: Sendable {
+    let events = Mutex<[SocketStateEvent]>([])
+    let latencies = Mutex<[Double]>([])
+    let batches = Atomic<Int>(0)
+
+    func record(_ batch: [SocketStateEvent]) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        batches.add(1, ordering: .relaxed)
+        latencies.withLock { $0.append(contentsOf: batch.map { t - $0.timestamp }) }
+        events.withLock { $0.append(contentsOf: batch) }
+    }
+
+    func matching(_ predicate: (SocketStateEvent) -> Bool) -> [SocketStateEvent] {
+        events.withLock { $0.filter(predicate) }
+    }
+
+    /// p50 and p99 of the recorded latencies, in milliseconds.
+    func percentiles() -> (p50: Double, p99: Double, count: Int) {
+        let sorted = latencies.withLock { $0 }.sorted()
+        guard !sorted.isEmpty else { return (0, 0, 0) }
+        func at(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))] * 1000 }
+        return (at(0.5), at(0.99), sorted.count)
+    }
+}
+
+private let isRoot = geteuid() == 0
+
+extension KernelTests {
+    /// The perf/tracepoint socket state monitor; nested so it runs serialized with the other kernel tests.
+    @Suite struct SocketStateMonitorTests {}
+}
+
+extension KernelTests.SocketStateMonitorTests {
+    @Test(.enabled(if: !isRoot, "checks the unprivileged failure"))
+    func socketStateMonitorFailsClearlyWithoutPrivilege() {
+        let monitor = SocketStateMonitor()
+        do {
+            try monitor.start { _ in }
+            Issue.record("an unprivileged start succeeded (perf_event_paranoid = -1 and tracefs readable?)")
+            monitor.stop()
+        } catch {
+            print("unprivileged start: \(error)")
+            #expect(error.code == .permission || error.code == .tracing)
+        }
+    }
+
+    @Test(.enabled(if: isRoot, "perf_event_open on a tracepoint needs root"))
+    func socketStateMonitorSeesLoopbackConnectAndClose() throws {
+        let recorder = StateRecorder()
+        let monitor = SocketStateMonitor()
+        try monitor.start { recorder.record($0) }
+        defer { monitor.stop() }
+        #expect(throws: CollectorError.self) { try monitor.start { _ in } }
+
+        let listener = try TestSockets.listen("127.0.0.1")
+        defer { close(listener.fd) }
+        let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
+        defer { close(pair.server) }
+        let clientPort = try TestSockets.localPort(pair.client)
+        let me = getpid()
+        let client = { (e: SocketStateEvent) in e.localPort == clientPort && e.remotePort == listener.port }
+
+        #expect(TestProcesses.eventually { !recorder.matching { client($0) && $0.newState == "established" }.isEmpty })
+        let synSent = recorder.matching { client($0) && $0.newState == "syn-sent" }
+        #expect(synSent.count == 1)
+        if let e = synSent.first {
+            #expect(e.pid == me && e.oldState == "close" && e.family == .ipv4 && e.proto == .tcp)
+            #expect(e.localAddress == "127.0.0.1" && e.remoteAddress == "127.0.0.1")
+        }
+        let established = recorder.matching { client($0) && $0.newState == "established" }
+        #expect(established.first?.oldState == "syn-sent")
+        #expect(established.first?.pid == me)           // carried from the socket's connect
+        // The accepted socket is born in softirq: no owner known.
+        let passive = recorder.matching { $0.localPort == listener.port && $0.remotePort == clientPort }
+        #expect(!passive.isEmpty && passive.allSatisfy { $0.pid == nil })
+        if let a = synSent.first, let b = established.first { #expect(a.timestamp <= b.timestamp) }
+        #expect(!recorder.matching { $0.localPort == listener.port && $0.newState == "listen" && $0.pid == me }.isEmpty)
+
+        close(pair.client)
+        #expect(TestProcesses.eventually { !recorder.matching { client($0) && $0.newState == "fin-wait-1" }.isEmpty })
+        let closing = recorder.matching { client($0) && $0.newState == "fin-wait-1" }
+        #expect(closing.first?.pid == me && closing.first?.oldState == "established")
+        #expect(monitor.eventsSeen >= 3)
+        #expect(monitor.eventsLost == 0)
+    }
+
+    @Test(.enabled(if: isRoot, "perf_event_open on a tracepoint needs root"))
+    func socketStateMonitorReportsIPv6() throws {
+        let recorder = StateRecorder()
+        let monitor = SocketStateMonitor()
+        try monitor.start { recorder.record($0) }
+        defer { monitor.stop() }
+        let listener = try TestSockets.listen("::1")
+        defer { close(listener.fd) }
+        let pair = try TestSockets.connectPair(listener: listener.fd, address: "::1", port: listener.port)
+        defer { close(pair.client); close(pair.server) }
+        let clientPort = try TestSockets.localPort(pair.client)
+        let found = TestProcesses.eventually {
+            !recorder.matching { $0.localPort == clientPort && $0.newState == "syn-sent" }.isEmpty
+        }
+        #expect(found)
+        let e = recorder.matching { $0.localPort == clientPort && $0.newState == "syn-sent" }.first
+        #expect(e?.family == .ipv6 && e?.localAddress == "::1" && e?.remoteAddress == "::1")
+        #expect(e?.remotePort == listener.port && e?.pid == getpid())
+    }
+
+    @Test(.enabled(if: isRoot, "perf_event_open on a tracepoint needs root"))
+    func socketStateMonitorCatchesShortLivedConnections() throws {
+        let recorder = StateRecorder()
+        let monitor = SocketStateMonitor()
+        try monitor.start { recorder.record($0) }
+        defer { monitor.stop() }
+        // 200 connections of ~50 ms each (4 threads × 50), from a child with its own listener.
+        let script = """
+        import os, socket, threading, time
+        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1024)
+        port = srv.getsockname()[1]
+        held = []
+        def accept():
+            while True:
+                c, _ = srv.accept(); held.append(c)
+        threading.Thread(target=accept, daemon=True).start()
+        ports = []
+        def work():
+            for _ in range(50):
+                s = socket.create_connection(("127.0.0.1", port)); ports.append(s.getsockname()[1])
+                time.sleep(0.05); s.close()
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(os.getpid(), port, " ".join(map(str, ports)), flush=True)
+        """
+        let result = try TestProcesses.run("/usr/bin/python3", ["-c", script])
+        #expect(result.status == 0)
+        let numbers = result.output.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+        try #require(numbers.count == 202)
+        let child = Int32(numbers[0])
+        let serverPort = UInt16(numbers[1])
+        let ports = Set(numbers.dropFirst(2).map { UInt16($0) })
+        // Distinct unless the kernel reused a loopback port still in TIME_WAIT (tcp_tw_reuse = 2, > 1 s old).
+        #expect(ports.count >= 195)
+
+        let connects = {
+            recorder.matching { $0.pid == child && $0.newState == "syn-sent" && $0.remotePort == serverPort }
+        }
+        _ = TestProcesses.eventually { connects().count >= 200 }
+        #expect(connects().count == 200)                  // every connect, attributed to the child
+        #expect(Set(connects().map(\.localPort)) == ports)  // with the port the child saw
+        // Every connection's close by its owner is attributed as well.
+        let closes = Set(recorder.matching { $0.pid == child && $0.newState == "fin-wait-1" }.map(\.localPort))
+        #expect(closes == ports)
+        #expect(monitor.eventsLost == 0)
+
+        let (p50, p99, count) = recorder.percentiles()
+        print("socket state delivery latency over \(count) events in \(recorder.batches.load(ordering: .relaxed)) "
+              + "batches: p50 \(p50) ms, p99 \(p99) ms")
+        // Issue 4's end-to-end targets; typically 0.1–0.3 ms / 1–25 ms here (2 shared cores under load).
+        #expect(p50 <= 50)
+        #expect(p99 <= 250)
+    }
+
+    @Test(.enabled(if: isRoot, "perf_event_open on a tracepoint needs root"))
+    func socketStateMonitorStopIsIdempotentAndRestarts() throws {
+        let monitor = SocketStateMonitor()
+        monitor.stop()                          // never started
+        let first = StateRecorder()
+        try monitor.start { first.record($0) }
+        monitor.stop()
+        monitor.stop()
+        let second = StateRecorder()
+        try monitor.start { second.record($0) }
+        defer { monitor.stop() }
+        let listener = try TestSockets.listen("127.0.0.1")
+        defer { close(listener.fd) }
+        let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
+        defer { close(pair.client); close(pair.server) }
+        let clientPort = try TestSockets.localPort(pair.client)
+        #expect(TestProcesses.eventually { !second.matching { $0.localPort == clientPort }.isEmpty })
+        #expect(first.matching { $0.localPort == clientPort }.isEmpty)
+        #expect(monitor.eventsSeen > 0)
+
+        // Stopping from inside the handler must not deadlock.
+        let stopped = Atomic<Bool>(false)
+        monitor.stop()
+        try monitor.start { [monitor] _ in
+            monitor.stop()
+            stopped.store(true, ordering: .relaxed)
+        }
+        let again = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
+        defer { close(again.client); close(again.server) }
+        #expect(TestProcesses.eventually { stopped.load(ordering: .relaxed) })
+    }
+}
+
+extension KernelTests.SocketStateMonitorTests {
+    /// Not a timed test: `PERISCOPE_SOCKSTATE_BENCH=1 swift test --filter socketStateDeliveryBenchmark`
+    /// prints the delivery latency of 500 loopback connections (event timestamp → handler, and
+    /// connect() returning → handler holding the connection's established event).
+    @Test(.enabled(if: isRoot && getenv("PERISCOPE_SOCKSTATE_BENCH") != nil, "benchmark; set PERISCOPE_SOCKSTATE_BENCH=1"))
+    func socketStateDeliveryBenchmark() throws {
+        let recorder = StateRecorder()
+        let arrivals = Mutex<[UInt16: Double]>([:])
+        let monitor = SocketStateMonitor()
+        try monitor.start { batch in
+            recorder.record(batch)
+            let t = Self.realtimeNow()
+            arrivals.withLock { for e in batch where e.newState == "established" { $0[e.localPort] = $0[e.localPort] ?? t } }
+        }
+        defer { monitor.stop() }
+        let listener = try TestSockets.listen("127.0.0.1")
+        defer { close(listener.fd) }
+        var connected: [UInt16: Double] = [:]
+        for _ in 0..<500 {
+            let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
+            // connectPair also moved 5 bytes each way; the connect itself returned before that.
+            let port = try TestSockets.localPort(pair.client)
+            connected[port] = Self.realtimeNow()
+            close(pair.client)
+            close(pair.server)
+            usleep(2000)
+        }
+        _ = TestProcesses.eventually { arrivals.withLock { $0.count } >= 500 }
+        let got = arrivals.withLock { $0 }
+        let seeLatency = connected.compactMap { port, t in got[port].map { max(0, $0 - t) * 1000 } }.sorted()
+        let (p50, p99, count) = recorder.percentiles()
+        func q(_ v: [Double], _ f: Double) -> Double { v.isEmpty ? -1 : v[min(v.count - 1, Int(Double(v.count) * f))] }
+        print("benchmark: \(count) events, timestamp→handler p50 \(p50) ms p99 \(p99) ms; "
+              + "connect-return→handler (\(seeLatency.count)/500) p50 \(q(seeLatency, 0.5)) ms p99 \(q(seeLatency, 0.99)) ms "
+              + "max \(seeLatency.last ?? -1) ms; lost \(monitor.eventsLost)")
+
+        // A burst well past the rings' size (~5,000 records per CPU): 4 × 1,500 back-to-back connections.
+        let burst = """
+        import os, socket, threading
+        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4096); port = srv.getsockname()[1]
+        def accept():
+            while True: srv.accept()[0].close()
+        threading.Thread(target=accept, daemon=True).start()
+        def work():
+            for _ in range(1500): socket.create_connection(("127.0.0.1", port)).close()
+        ts = [threading.Thread(target=work) for _ in range(4)]; [t.start() for t in ts]; [t.join() for t in ts]
+        print(os.getpid(), port, flush=True)
+        """
+        let before = monitor.eventsSeen
+        let started = Self.realtimeNow()
+        let result = try TestProcesses.run("/usr/bin/python3", ["-c", burst])
+        let fields = result.output.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
+        try #require(fields.count == 2)
+        // Counted as events, not distinct ports: tcp_tw_reuse = 2 reuses loopback ports in TIME_WAIT.
+        let connects = { recorder.matching { $0.pid == fields[0] && $0.newState == "syn-sent" && $0.localPort != 0 }.count }
+        _ = TestProcesses.eventually { connects() >= 6000 }
+        print("benchmark burst: \(connects())/6000 connects attributed, \(monitor.eventsSeen - before) events in "
+              + "\(Self.realtimeNow() - started) s, lost \(monitor.eventsLost)")
+    }
+
+    static func realtimeNow() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}
