@@ -123,13 +123,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
             defer { state = nil }
             return state
         }) else { return }
-        var one: UInt64 = 1
-        _ = write(current.runner.wake, &one, 8)
-        if pthread_equal(pthread_self(), current.thread) != 0 {
-            pthread_detach(current.thread)
-        } else {
-            pthread_join(current.thread, nil)
-        }
+        WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
         psc_proc_connector_ignore(current.runner.socket)
         close(current.runner.socket)
         close(current.runner.wake)

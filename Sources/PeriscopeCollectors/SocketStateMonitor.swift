@@ -149,13 +149,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
             defer { state = nil }
             return state
         }) else { return }
-        var one: UInt64 = 1
-        _ = write(current.runner.wake, &one, 8)
-        if pthread_equal(pthread_self(), current.thread) != 0 {
-            pthread_detach(current.thread)
-        } else {
-            pthread_join(current.thread, nil)
-        }
+        WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
     }
 
     /// Events delivered to the handler since the last start (kept after stop). Any thread.

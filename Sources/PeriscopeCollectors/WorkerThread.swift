@@ -30,4 +30,16 @@ enum WorkerThread {
         }
         return thread
     }
+
+    /// Wakes a reader blocked in poll() through its eventfd and waits for its thread to end — unless
+    /// called from that very thread (from its handler), where it detaches instead.
+    static func wakeAndJoin(_ thread: pthread_t, eventFD: Int32) {
+        var one: UInt64 = 1
+        _ = write(eventFD, &one, 8)
+        if pthread_equal(pthread_self(), thread) != 0 {
+            pthread_detach(thread)
+        } else {
+            pthread_join(thread, nil)
+        }
+    }
 }

@@ -131,7 +131,11 @@ public enum SocketAddress {
                 unlink(path)  // stale: nobody is listening
             }
         }
-        var address = try unixAddress(path)
+        // Bind and listen under a temporary name, then rename into place: a client that sees the path
+        // can always connect (no window between bind and listen), and the mode is set before anyone can.
+        let temporary = path + ".\(getpid()).tmp"
+        unlink(temporary)
+        var address = try unixAddress(temporary)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw EventLoopError("socket: \(String(cString: strerror(errno)))") }
         let previousMask = umask(0o177)
@@ -146,10 +150,11 @@ public enum SocketAddress {
             close(fd)
             throw EventLoopError("cannot bind \(path): \(message)")
         }
-        chmod(path, 0o600)
-        guard listen(fd, backlog) == 0 else {
+        chmod(temporary, 0o600)
+        guard listen(fd, backlog) == 0, rename(temporary, path) == 0 else {
             let message = String(cString: strerror(errno))
             close(fd)
+            unlink(temporary)
             throw EventLoopError("listen on \(path): \(message)")
         }
         return fd

@@ -7,7 +7,17 @@ public enum FrameEncoder {
             JSONWriter.write(value, into: &output)
             output.append(0x0A)
         case .headers:
-            let body = JSONWriter.bytes(value)
+            appendEncoded(JSONWriter.bytes(value), mode: .headers, into: &output)
+        }
+    }
+
+    /// Appends a message body that is JSON text already, framed for `mode`.
+    public static func appendEncoded(_ body: [UInt8], mode: FramingMode, into output: inout [UInt8]) {
+        switch mode {
+        case .lines:
+            output.append(contentsOf: body)
+            output.append(0x0A)
+        case .headers:
             output.append(contentsOf: "Content-Length: ".utf8)
             JSONWriter.appendInteger(Int64(body.count), into: &output)
             output.append(contentsOf: [0x0D, 0x0A, 0x0D, 0x0A])

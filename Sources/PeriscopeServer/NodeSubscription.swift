@@ -33,21 +33,26 @@ final class NodeSubscription {
                 completion(.failure(.notFound("no node '\(nodeID)' in view '\(view)'")))
                 return
             }
-            last = details
+            if last == nil { last = details }
             completion(.success(details))
         }
     }
 
-    func refresh(_ report: Report, revision: Int64, names: [String: String]) {
-        guard last != nil, !ended else { return }
+    /// Renders the details for a new report; calls `onEnd` when the node is gone (the subscription ends).
+    func refresh(_ report: Report, revision: Int64, names: [String: String], onEnd: @escaping (NodeSubscription) -> Void) {
+        guard !ended else { return }
         render(report, names) { [self] details in
             guard !ended, !session.isClosed else { return }
             guard let details else {
                 ended = true
                 session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "removed": true])
+                onEnd(self)
                 return
             }
-            guard details != last else { return }
+            guard last != nil, details != last else {
+                if last == nil { last = details }
+                return
+            }
             last = details
             session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "node": details])
         }

@@ -14,6 +14,8 @@ public final class PendingRequest {
     public var onCancel: (() -> Void)?
     public private(set) var isFinished = false
     private let deliver: (Result<JSONValue, RPCError>) -> Void
+    /// Writes a result that is already JSON text (set for requests outside a batch).
+    var deliverEncoded: (([UInt8]) -> Void)?
 
     init(id: RequestID, method: String, deliver: @escaping (Result<JSONValue, RPCError>) -> Void) {
         self.id = id
@@ -23,6 +25,19 @@ public final class PendingRequest {
 
     /// Answers with `result`, unless already answered or cancelled.
     public func succeed(_ result: JSONValue) { finish(.success(result)) }
+
+    /// Answers with `result`, whose JSON text `encoded` was produced off the loop (large results:
+    /// the loop then only copies bytes, so other clients are not held up by encoding).
+    public func succeed(_ result: JSONValue, encoded: [UInt8]) {
+        guard !isFinished else { return }
+        guard let deliverEncoded else {
+            finish(.success(result))
+            return
+        }
+        isFinished = true
+        onCancel = nil
+        deliverEncoded(encoded)
+    }
 
     /// Answers with `error`, unless already answered or cancelled.
     public func fail(_ error: RPCError) { finish(.failure(error)) }

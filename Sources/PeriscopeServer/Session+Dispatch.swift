@@ -13,7 +13,7 @@ extension Session {
             return
         }
         guard case .array(let elements) = value else {
-            process(value) { [weak self] reply in
+            process(value, inBatch: false) { [weak self] reply in
                 if let reply { self?.send(reply) }
             }
             return
@@ -26,12 +26,12 @@ extension Session {
             if !replies.isEmpty { self?.send(.array(replies)) }
         }
         for element in elements {
-            process(element) { reply in batch.add(reply) }
+            process(element, inBatch: true) { reply in batch.add(reply) }
         }
     }
 
     /// Handles one message; calls `completion` exactly once with the reply (`nil` when none is due).
-    func process(_ value: JSONValue, completion: @escaping (JSONValue?) -> Void) {
+    func process(_ value: JSONValue, inBatch: Bool, completion: @escaping (JSONValue?) -> Void) {
         let message: Message
         switch Message.decode(value) {
         case .success(let decoded):
@@ -50,7 +50,7 @@ extension Session {
             let reply: (Result<JSONValue, RPCError>) -> Void = { result in
                 completion(Message.response(id: id, result: result).json)
             }
-            handleRequest(id: id, method: method, params: Params(params), reply: reply)
+            handleRequest(id: id, method: method, params: Params(params), inBatch: inBatch, reply: reply)
         }
     }
 
@@ -72,7 +72,7 @@ extension Session {
         }
     }
 
-    private func handleRequest(id: RequestID, method: String, params: Params,
+    private func handleRequest(id: RequestID, method: String, params: Params, inBatch: Bool,
                                reply: @escaping (Result<JSONValue, RPCError>) -> Void) {
         if !authenticated, method != "initialize", method != "auth" {
             closeAfterNextSend = "request before authentication"
@@ -124,6 +124,14 @@ extension Session {
             self?.pending.removeValue(forKey: id)
             reply(result)
             self?.closeIfDone()
+        }
+        if !inBatch {
+            request.deliverEncoded = { [weak self] bytes in
+                guard let self else { return }
+                self.pending.removeValue(forKey: id)
+                self.sendEncodedResult(id: id, result: bytes)
+                self.closeIfDone()
+            }
         }
         do {
             switch try handler(MethodContext(params: params, session: self, pending: request)) {

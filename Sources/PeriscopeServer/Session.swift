@@ -112,6 +112,26 @@ public final class Session {
         applyBackpressure()
     }
 
+    /// Sends a success response whose result is JSON text already (encoded off the loop).
+    func sendEncodedResult(id: RequestID, result: [UInt8]) {
+        guard !isClosed else { return }
+        var body: [UInt8] = []
+        body.reserveCapacity(result.count + 48)
+        body.append(contentsOf: #"{"id":"#.utf8)
+        JSONWriter.write(id.json, into: &body)
+        body.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
+        body.append(contentsOf: result)
+        body.append(UInt8(ascii: "}"))
+        var output: [UInt8] = []
+        FrameEncoder.appendEncoded(body, mode: decoder.mode ?? .headers, into: &output)
+        connection.write(output)
+        if let reason = closeAfterNextSend {
+            disconnectAfterFlush(reason: reason)
+            return
+        }
+        applyBackpressure()
+    }
+
     /// After a half-close: closes once nothing is in flight any more.
     func closeIfDone() {
         guard inputEnded, pending.isEmpty, !isClosed else { return }

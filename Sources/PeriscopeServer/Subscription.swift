@@ -87,6 +87,8 @@ final class Subscription {
             let since = stalledSince ?? now
             stalledSince = since
             if now - since > Limits.stallMillis {
+                session.core.counters.droppedSlow += 1
+                session.logger.warning("dropping subscriber \(session.peer): unread for \(Int(Limits.stallMillis / 1000)) s")
                 session.disconnect(reason: "subscriber stopped reading for \(Int(Limits.stallMillis / 1000)) s")
                 return
             }

@@ -70,7 +70,11 @@ final class SubscriptionManager {
         let key = request.view + "|" + JSONWriter.string(request.optionsJSON ?? .null)
         let view = shared[key] ?? startSharedView(key: key, request: request)
         let start = { [unowned self] in
-            guard !session.isClosed, !pending.isFinished else { return }
+            guard !session.isClosed, !pending.isFinished else {
+                // Cancelled or disconnected before the first render: drop a view nobody uses.
+                if view.subscriptions.isEmpty, view.waiting.isEmpty, self.shared[key] === view { self.shared[key] = nil }
+                return
+            }
             let subscription = Subscription(id: self.makeID(), session: session, shared: view, minIntervalMillis: minInterval,
                                             filter: request.filter, loop: self.topology.core.loop)
             view.subscriptions.append(subscription)
@@ -95,7 +99,11 @@ final class SubscriptionManager {
     /// A new report: re-render every shared view once.
     private func update(_ report: Report, _ revision: Int64) {
         for view in shared.values { render(view, report: report, revision: revision, names: topology.names) }
-        for node in nodeSubscriptions.values { node.refresh(report, revision: revision, names: topology.names) }
+        for node in nodeSubscriptions.values {
+            node.refresh(report, revision: revision, names: topology.names) { [weak self] ended in
+                self?.nodeSubscriptions[ended.id] = nil
+            }
+        }
     }
 
     private func render(_ view: SharedView, report: Report, revision: Int64, names: [String: String]) {
@@ -152,14 +160,20 @@ final class SubscriptionManager {
         let subscription = NodeSubscription(id: makeID(), session: session, view: view, nodeID: nodeID, topology: topology)
         topology.whenReady { [unowned self] in
             guard let report = self.topology.report else { return }
-            subscription.first(report, revision: self.topology.revision, names: self.topology.names) { result in
+            let revision = self.topology.revision
+            // Registered before the first render lands, so a report arriving meanwhile reaches it too.
+            self.nodeSubscriptions[subscription.id] = subscription
+            subscription.first(report, revision: revision, names: self.topology.names) { result in
                 switch result {
                 case .success(let details):
-                    guard !session.isClosed else { return }
-                    self.nodeSubscriptions[subscription.id] = subscription
+                    guard !session.isClosed else {
+                        self.nodeSubscriptions[subscription.id] = nil
+                        return
+                    }
                     session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
-                    pending.succeed(["subscription": .string(subscription.id), "revision": .int(self.topology.revision), "node": details])
+                    pending.succeed(["subscription": .string(subscription.id), "revision": .int(revision), "node": details])
                 case .failure(let error):
+                    self.nodeSubscriptions[subscription.id] = nil
                     pending.fail(error)
                 }
             }

@@ -43,7 +43,7 @@ public final class TopologyService {
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
     private var monitorError: String?
-    private var renderCache: [String: JSONValue] = [:]
+    private var renderCache: [String: (value: JSONValue, encoded: [UInt8])] = [:]
     private let logger = Logger(label: "periscope.topology")
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
@@ -174,7 +174,7 @@ public final class TopologyService {
             passRunning = false
             lastPassCost = output.collectMillis + output.buildMillis
         }
-        let changed = report != output.report
+        let changed = report != output.report || names != output.names
         lastOutput = output
         names = output.names
         if changed || report == nil {
@@ -198,12 +198,13 @@ public final class TopologyService {
     }
 
     /// Renders on the render queue and answers `pending` on the loop; caches by `cacheKey` per revision.
-    func answer(_ pending: PendingRequest?, cacheKey: String?, _ render: @escaping @Sendable (Report, [String: String]) throws(RPCError) -> JSONValue) {
+    func answer(_ pending: PendingRequest?, cacheKey: String?,
+                _ render: @escaping @Sendable (Report, [String: String], Int64) throws(RPCError) -> JSONValue) {
         guard let pending else { return }
         whenReady { [unowned self] in
             guard let report = self.report else { return }
             if let cacheKey, let cached = self.renderCache[cacheKey] {
-                pending.succeed(cached)
+                pending.succeed(cached.value, encoded: cached.encoded)
                 return
             }
             let names = self.names
@@ -211,15 +212,21 @@ public final class TopologyService {
             let bound = LoopBound((self, pending), loop: self.core.loop)
             let loop = self.core.loop
             self.renderQueue.async {
-                let result: Result<JSONValue, RPCError>
-                do throws(RPCError) { result = .success(try render(report, names)) } catch { result = .failure(error) }
+                // Rendered and encoded here, so the loop only copies bytes.
+                let result: Result<(value: JSONValue, encoded: [UInt8]), RPCError>
+                do throws(RPCError) {
+                    let value = try render(report, names, revision)
+                    result = .success((value, JSONWriter.bytes(value)))
+                } catch {
+                    result = .failure(error)
+                }
                 loop.execute {
                     let (service, pending) = bound.value
-                    if case .success(let value) = result, let cacheKey, service.revision == revision {
-                        service.renderCache[cacheKey] = value
+                    if case .success(let rendered) = result, let cacheKey, service.revision == revision {
+                        service.renderCache[cacheKey] = rendered
                     }
                     switch result {
-                    case .success(let value): pending.succeed(value)
+                    case .success(let rendered): pending.succeed(rendered.value, encoded: rendered.encoded)
                     case .failure(let error): pending.fail(error)
                     }
                 }

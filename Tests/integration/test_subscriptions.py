@@ -808,11 +808,6 @@ def test_node_subscribe_follows_connections(daemon, procs):
 # --------------------------------------------------------------------------------------------------
 # Daemon bugs found while writing these tests (Sources/ is not edited here; see the reasons).
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SubscriptionManager.subscribe: when the request is cancelled (or its session closes) before the new shared "
-    "view's first render, the `start` closure returns early and never drops the SharedView it created, so "
-    "`shared` keeps a view with no subscribers that is re-rendered on every report forever. Fix: in that early "
-    "return, `if view.subscriptions.isEmpty && view.waiting.isEmpty { shared[key] = nil }`."))
 def test_cancelled_subscribe_leaves_no_shared_view(daemon):
     observer = Client(daemon)
     observer.call("topology/get", {"view": "hosts"})  # the daemon has a report
@@ -836,11 +831,6 @@ def test_cancelled_subscribe_leaves_no_shared_view(daemon):
     assert after <= before, f"{after - before} shared view(s) left with no subscriber"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "TopologyMethods.swift topology/get (and report/get): `let revision = service.revision` is read when the "
-    "request arrives, but service.answer waits for the first report; a request that arrives before it is "
-    "answered with the first report's content labelled revision 0. Fix: read the revision inside answer's "
-    "whenReady block (pass it to the render closure) instead of capturing it in the handler."))
 def test_get_before_the_first_report_has_its_revision():
     d = Daemon("--refresh-ms", "200", collectors=True)
     try:
