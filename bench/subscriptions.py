@@ -116,7 +116,8 @@ def cmd_subscriber(args):
     out.write(f"READY {sub.topology.revision} {len(sub.topology.nodes)} {len(sub.topology.edges)}\n")
     out.flush()
     deadline = time.monotonic() + args.seconds
-    while time.monotonic() < deadline:
+    parent = os.getppid()
+    while time.monotonic() < deadline and os.getppid() == parent:
         change = sub.next(timeout=1.0)
         if change is None:
             continue
@@ -797,6 +798,8 @@ def main():
     p.add_argument("--specs", required=True)
     p.add_argument("--seconds", type=float, default=900)
     args = ap.parse_args()
+    # SIGTERM (the shell script's trap) unwinds through the finally blocks that reap every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     {"latency": cmd_latency, "capture": cmd_capture, "fanout": cmd_fanout, "_subscriber": cmd_subscriber,
      "_churn": cmd_churn, "_reader": cmd_reader}[args.cmd](args)
 

@@ -71,8 +71,10 @@ SOCK=$TMP/periscope.sock
 DAEMON_PID=""
 LOAD_PID=""
 CHURN_PID=""
+DRIVER_PID=""
 cleanup() {
     set +e
+    [[ -n "$DRIVER_PID" ]] && kill -TERM "$DRIVER_PID" 2>/dev/null && wait "$DRIVER_PID" 2>/dev/null
     [[ -n "$CHURN_PID" ]] && kill -TERM "$CHURN_PID" 2>/dev/null && wait "$CHURN_PID" 2>/dev/null
     [[ -n "$LOAD_PID" ]] && kill -TERM "$LOAD_PID" 2>/dev/null && wait "$LOAD_PID" 2>/dev/null
     [[ -n "$DAEMON_PID" ]] && kill -TERM "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
@@ -81,7 +83,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-D() { python3 bench/subscriptions.py "$@"; }
+# The driver runs in the background and is waited for, so that the INT/TERM trap runs at once and
+# can stop it (it reaps its own children on SIGTERM).
+D() { python3 bench/subscriptions.py "$@" & DRIVER_PID=$!; wait "$DRIVER_PID"; DRIVER_PID=""; }
 wait_daemon() {   # socket up, first report made, >= $1 sockets seen; at most $2 s
     python3 - "$SOCK" "$1" "$2" <<'PY'
 import sys, time
@@ -137,7 +141,8 @@ if [[ ,$ONLY, == *,fanout,* ]]; then
     LOAD_PID=$!
     for _ in $(seq 1 180); do grep -q ready "$TMP/load.out" && break; kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 1; done
     grep -q ready "$TMP/load.out" || { echo "load generator not ready:" >&2; cat "$TMP/load.err" >&2; exit 1; }
-    D _churn --connections $((10 * CHURN)) --rate "$CHURN" --seconds "$BOUND" >"$TMP/churn.out" &
+    : >"$TMP/churn.out"
+    python3 bench/subscriptions.py _churn --connections $((10 * CHURN)) --rate "$CHURN" --seconds "$BOUND" >"$TMP/churn.out" &
     CHURN_PID=$!
     for _ in $(seq 1 120); do grep -q ready "$TMP/churn.out" && break; kill -0 "$CHURN_PID" 2>/dev/null || break; sleep 0.5; done
     PORT=$(awk '/^ready/ { print $2 }' "$TMP/churn.out")

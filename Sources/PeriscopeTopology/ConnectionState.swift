@@ -73,17 +73,31 @@ final class ConnectionState {
     }
 
     /// Folds one member's `tcp_info` of pass `generation` into the counters, normalised to the client side.
+    ///
+    /// Each direction prefers the receiving socket's `bytes_received` (payload only) over the sending
+    /// socket's `bytes_acked`, which also counts the SYN/FIN sequence numbers; when both ends are on this
+    /// host the counts are therefore exact.
     func accumulate(_ info: TCPInfoRecord, inbound: Bool, generation: Int) {
-        let s = Double(inbound ? info.bytesReceived : info.bytesSent)
-        let r = Double(inbound ? info.bytesSent : info.bytesReceived)
+        // Client → server bytes: received by the server socket (exact) or acked to the client socket.
+        let sentExact = inbound, sentValue = Double(inbound ? info.bytesReceived : info.bytesSent)
+        // Server → client bytes: received by the client socket (exact) or acked to the server socket.
+        let receivedExact = !inbound, receivedValue = Double(inbound ? info.bytesSent : info.bytesReceived)
         let t = Double(info.rttMicros) / 1000
         if sampleGeneration != generation {
             sampleGeneration = generation
-            sent = s; received = r; rtt = t
-        } else {
-            sent = max(sent, s); received = max(received, r); rtt = max(rtt, t)
+            sent = sentValue; received = receivedValue; rtt = t
+            sentIsExact = sentExact; receivedIsExact = receivedExact
+            return
         }
+        if sentExact, !sentIsExact { sent = sentValue; sentIsExact = true }
+        else if sentExact == sentIsExact { sent = max(sent, sentValue) }
+        if receivedExact, !receivedIsExact { received = receivedValue; receivedIsExact = true }
+        else if receivedExact == receivedIsExact { received = max(received, receivedValue) }
+        rtt = max(rtt, t)
     }
+
+    private var sentIsExact = false
+    private var receivedIsExact = false
 
     /// Whether some member reported `tcp_info` in pass `generation`.
     func hasSamples(_ generation: Int) -> Bool { sampleGeneration == generation }

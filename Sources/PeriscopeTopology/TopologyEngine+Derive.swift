@@ -9,8 +9,8 @@ extension TopologyEngine {
                                         address: s.localAddress, port: s.localPort, proto: s.proto).id)
         let remote = endpoint(EndpointID(scope: scope(of: s.remoteAddress, e.remoteIP, netns: s.netns),
                                          address: s.remoteAddress, port: s.remotePort, proto: s.proto).id)
-        let inbound = listeners.match(netns: s.netns, proto: s.proto, address: s.localAddress,
-                                      port: s.localPort) != nil
+        let inbound = listeners.match(netns: s.netns, proto: s.proto, address: s.localAddress, port: s.localPort)
+            .map { isAccepted(s, by: $0, remoteIP: e.remoteIP) } ?? false
         let localProcess = s.pid.map { NodeID.process(hostID: hostID, pid: $0) }
         let serverProcess = inbound ? localProcess : serverOfOutbound(s, e.remoteIP)
         let hostNode = NodeID.host(hostID)

@@ -173,13 +173,30 @@ final class TopologyEngine {
     /// in the socket's own namespace for namespace-local peers, otherwise in every namespace that has the peer
     /// address. Needed when the server side has no socket of its own (UDP) or is not owned.
     func serverOfOutbound(_ s: SocketRecord, _ remoteIP: IPAddress?) -> String? {
+        guard let pid = remoteListener(s, remoteIP)?.pid else { return nil }
+        return NodeID.process(hostID: hostID, pid: pid)
+    }
+
+    /// The listener on this host that the peer address of `s` belongs to, if any (same namespace for
+    /// namespace-local peers such as loopback, else every namespace that has the peer address).
+    func remoteListener(_ s: SocketRecord, _ remoteIP: IPAddress?) -> ListenerIndex.Listener? {
         guard let ip = remoteIP else { return nil }
         for netns in ip.isNamespaceLocal ? [s.netns] : namespaces(of: s.remoteAddress) {
             if let listener = listeners.match(netns: netns, proto: s.proto, address: s.remoteAddress,
-                                              port: s.remotePort), let pid = listener.pid {
-                return NodeID.process(hostID: hostID, pid: pid)
+                                              port: s.remotePort), listener.pid != nil {
+                return listener
             }
         }
         return nil
+    }
+
+    /// Whether `s`, whose local address matches `listener`, was accepted by it (is the server side).
+    ///
+    /// Linux hands a connecting socket an ephemeral port that may equal another process's listening port
+    /// (the 4-tuples differ), so a local-port match alone is not proof. When the socket's owner is not the
+    /// listener's and its peer is itself a listener on this host, the socket is the client side.
+    func isAccepted(_ s: SocketRecord, by listener: ListenerIndex.Listener, remoteIP: IPAddress?) -> Bool {
+        guard let pid = s.pid, let listenerPID = listener.pid, pid != listenerPID else { return true }
+        return remoteListener(s, remoteIP) == nil
     }
 }

@@ -544,14 +544,6 @@ def _one_outbound(rpc, client_id, server_id, port, local_port):
     return d
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: bytes are off by one (the client's SYN). SocketDiag.swift:47 takes bytesSent from "
-    "tcpi_bytes_acked, which on the connecting side counts the SYN (and later the FIN); "
-    "ConnectionState.swift:70-79 (accumulate) merges the two local sockets of a connection with max(), so the "
-    "inflated figure wins: 'hello' (5 bytes) shows as 6 received by the server. ss -ti reports bytes_received:5. "
-    "Fix: when the peer socket is local, take the client's bytes sent from the server's tcpi_bytes_received "
-    "(exact, data only) instead of max(); else subtract the SYN (and FIN once acked) from bytes_acked, or "
-    "read tcpi_bytes_sent (Linux >= 4.19; counts retransmissions)."))
 def test_tcp_byte_counts_are_exact(rpc, star):
     """Each client sent exactly 5 bytes ('hello') and the server echoed them: every row says 5 and 5."""
     nodes = processes_by_pid(star_view(rpc, star))
@@ -579,15 +571,14 @@ def test_node_get_unknown_id_is_not_found(rpc, star):
     assert e.value.code == -32602 and "id" in e.value.message, e.value
 
 
-@pytest.mark.xfail(strict=True, reason="daemon bug: Sources/PeriscopeServer/TopologyMethods.swift:90 (ViewRequest.descriptor) "
-                   "answers an unknown view with -32602; SPEC section 12 says -32004 Not found (unknown view, node, "
-                   "subscription). Fix: throw RPCError.notFound(\"unknown view ...\") there, or change the SPEC table.")
-def test_unknown_view_is_not_found(rpc):
-    """SPEC section 12: -32004 Not found is for "a resource the daemon does not have (unknown view, node, …)"."""
+def test_unknown_view_is_invalid_params(rpc):
+    """SPEC: an unknown view is a bad parameter value (-32602, naming params.view and the known views);
+    -32004 is for nodes and subscriptions that do not exist (any more)."""
     for method, params in [("topology/get", {"view": "no-such-view"}), ("node/get", {"view": "no-such-view", "id": "x"})]:
         with pytest.raises(RPCError) as e:
             rpc.call(method, params)
-        assert e.value.code == -32004, (method, e.value)
+        assert e.value.code == -32602, (method, e.value)
+        assert "params.view" in e.value.message
         assert "no-such-view" in e.value.message
 
 
