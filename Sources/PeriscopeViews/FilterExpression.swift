@@ -12,6 +12,9 @@ import PeriscopeProtocol
 /// - `!term` — negation.
 /// Double quotes group spaces into a value or word (`command:"-m http.server"`, `"a:b"` as a plain word).
 /// A field holding a list (a group's `pid`s, a node's `port`s) matches when any element does.
+/// `under:/dir` matches nodes whose working directory or executable is `/dir` or below it (by path
+/// components); `workspace:/dir` matches the same and makes the expression also keep the **direct
+/// peers** of every node it matches — what an editor shows for "this workspace" (``includesPeers``).
 /// Keys are case-insensitive and `_`/`-` are ignored (`connections_in` = `connectionsIn`); see ``keys``.
 public struct FilterExpression: Sendable, Hashable, CustomStringConvertible {
     enum Op: String, Sendable, Hashable { case colon = ":", tilde = "~", equals = "=", gt = ">", ge = ">=", lt = "<", le = "<=" }
@@ -33,6 +36,15 @@ public struct FilterExpression: Sendable, Hashable, CustomStringConvertible {
     let terms: [Term]
 
     public var description: String { text }
+
+    /// Whether the expression also keeps the direct peers (nodes one edge away) of the nodes it matches:
+    /// true when it has a non-negated `workspace:` term.
+    public var includesPeers: Bool {
+        terms.contains { term in
+            if case .field(.workspace, _, _, _) = term.predicate { return !term.negated }
+            return false
+        }
+    }
 
     /// The keys a term may use (canonical spelling).
     public static var keys: [String] { FilterField.allCases.map(\.rawValue) }
@@ -120,9 +132,19 @@ public struct FilterExpression: Sendable, Hashable, CustomStringConvertible {
             if node.label.lowercased().contains(word) { return true }
             if let command = node.metadata["command"]?.stringValue { return command.lowercased().contains(word) }
             return false
+        case .field(let field, _, let value, _) where field == .under || field == .workspace:
+            return field.values(of: node).contains { Self.isPath($0.text.lowercased(), under: value) }
         case .field(let field, let op, let value, let number):
             return field.values(of: node).contains { v in Self.compare(v, op, value, number) }
         }
+    }
+
+    /// `path` is `directory` or inside it, by whole path components (`/src/app` is not under `/src/a`).
+    static func isPath(_ path: String, under directory: String) -> Bool {
+        var base = directory
+        while base.count > 1, base.hasSuffix("/") { base.removeLast() }
+        if base == "/" { return path.hasPrefix("/") }
+        return path == base || path.hasPrefix(base + "/")
     }
 
     private static func compare(_ v: FilterField.Value, _ op: Op, _ value: String, _ number: Double?) -> Bool {

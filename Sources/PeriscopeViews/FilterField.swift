@@ -6,6 +6,9 @@ enum FilterField: String, CaseIterable, Sendable, Hashable {
     case name, pid, ppid, uid, user, command, cwd, executable, state, threads, cgroup
     case hostname, os, kernel, address
     case cpu, memory, connectionsIn, connectionsOut, connections
+    /// `under:/dir` — the node's working directory or executable is `/dir` or below it.
+    /// `workspace:/dir` — the same, and the filter also keeps the direct peers of what it matches.
+    case under, workspace
 
     /// A value read from a node.
     enum Value {
@@ -57,6 +60,8 @@ enum FilterField: String, CaseIterable, Sendable, Hashable {
         case .connectionsIn: return [.number(Double(node.metrics.connectionsIn))]
         case .connectionsOut: return [.number(Double(node.metrics.connectionsOut))]
         case .connections: return [.number(Double(node.metrics.connectionsIn + node.metrics.connectionsOut))]
+        case .under, .workspace:
+            return Self.flatten(node.metadata["cwd"]) + Self.flatten(node.metadata["executable"])
         default: return Self.flatten(node.metadata[rawValue])
         }
     }

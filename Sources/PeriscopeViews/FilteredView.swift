@@ -1,18 +1,31 @@
 /// What one subscriber with a filter sees of a shared view, maintained from the shared view's diffs.
 ///
 /// Subscribers to the same view and options share one rendered view; each applies its own filter to
-/// the *changes* instead of re-rendering. A node is visible when the filter matches it; an edge when
-/// both its ends are visible (the same rule as ``ViewRenderer/render(report:view:options:filter:names:)``).
+/// the *changes* instead of re-rendering. A node is visible when the filter matches it (the *core*) or,
+/// for a filter with ``FilterExpression/includesPeers``, when an edge links it to a core node; an edge
+/// when both its ends are visible — the same rules as ``ViewRenderer/render(report:view:options:filter:names:)``.
 /// Work per change is proportional to the changed nodes and the edges that touch them. Pure value.
 public struct FilteredView: Sendable {
     public let filter: FilterExpression?
     public private(set) var visibleNodes: Set<String> = []
     public private(set) var visibleEdges: Set<String> = []
+    private var core: Set<String> = []
+    /// Ends of every shared edge (kept only with peers, to find the nodes a removed edge touched).
+    private var edgeEnds: [String: (source: String, target: String)] = [:]
+    private var peers: Bool { filter?.includesPeers ?? false }
 
     /// Starts from `shared` (the current unfiltered render).
     public init(filter: FilterExpression?, shared: RenderedView) {
         self.filter = filter.flatMap { $0.terms.isEmpty ? nil : $0 }
-        for (id, node) in shared.nodes where matches(node) { visibleNodes.insert(id) }
+        for (id, node) in shared.nodes where matches(node) { core.insert(id) }
+        visibleNodes = core
+        if peers {
+            for (id, edge) in shared.edges {
+                edgeEnds[id] = (edge.source, edge.target)
+                if core.contains(edge.source), shared.nodes[edge.target] != nil { visibleNodes.insert(edge.target) }
+                if core.contains(edge.target), shared.nodes[edge.source] != nil { visibleNodes.insert(edge.source) }
+            }
+        }
         for (id, edge) in shared.edges where visibleNodes.contains(edge.source) && visibleNodes.contains(edge.target) {
             visibleEdges.insert(id)
         }
@@ -42,33 +55,58 @@ public struct FilteredView: Sendable {
             changes.absorb(diff)
             return
         }
-        var touched: Set<String> = []  // nodes whose visibility changed
+        // 1. Core membership of the changed nodes.
+        var candidates: Set<String> = []
+        var coreChanged: Set<String> = []
         for node in diff.addedNodes + diff.updatedNodes {
-            let was = visibleNodes.contains(node.id)
-            let now = matches(node)
-            switch (was, now) {
-            case (false, true):
-                visibleNodes.insert(node.id)
+            candidates.insert(node.id)
+            if matches(node) ? core.insert(node.id).inserted : core.remove(node.id) != nil { coreChanged.insert(node.id) }
+        }
+        for id in diff.removedNodes {
+            candidates.insert(id)
+            if core.remove(id) != nil { coreChanged.insert(id) }
+        }
+        // 2. With peers, nodes next to a core change or to an added/removed edge may flip too.
+        if peers {
+            for id in diff.removedEdges {
+                if let ends = edgeEnds.removeValue(forKey: id) { candidates.insert(ends.source); candidates.insert(ends.target) }
+            }
+            for edge in diff.addedEdges {
+                edgeEnds[edge.id] = (edge.source, edge.target)
+                candidates.insert(edge.source)
+                candidates.insert(edge.target)
+            }
+            for id in coreChanged {
+                for edgeID in edgesOf[id] ?? [] {
+                    if let ends = edgeEnds[edgeID] { candidates.insert(ends.source); candidates.insert(ends.target) }
+                }
+            }
+        }
+        let updatedNodes = Set(diff.updatedNodes.map(\.id))
+        var flipped: Set<String> = []
+        for id in candidates {
+            let was = visibleNodes.contains(id)
+            let now = isVisible(id, shared: shared, edgesOf: edgesOf)
+            switch (was, now, shared.nodes[id]) {
+            case (false, true, let node?):
+                visibleNodes.insert(id)
                 changes.addNode(node)
-                touched.insert(node.id)
-            case (true, true):
+                flipped.insert(id)
+            case (true, true, let node?) where updatedNodes.contains(id):
                 changes.updateNode(node)
-            case (true, false):
-                visibleNodes.remove(node.id)
-                changes.removeNode(node.id)
-                touched.insert(node.id)
-            case (false, false):
+            case (true, false, _):
+                visibleNodes.remove(id)
+                changes.removeNode(id)
+                flipped.insert(id)
+            default:
                 break
             }
         }
-        for id in diff.removedNodes where visibleNodes.remove(id) != nil {
-            changes.removeNode(id)
-            touched.insert(id)
-        }
-        var candidates = Set(diff.addedEdges.map(\.id)).union(diff.updatedEdges.map(\.id)).union(diff.removedEdges)
-        for id in touched { candidates.formUnion(edgesOf[id] ?? []) }
-        let updated = Set(diff.updatedEdges.map(\.id))
-        for id in candidates {
+        // 3. Edges: the changed ones and those touching a node whose visibility flipped.
+        var edgeCandidates = Set(diff.addedEdges.map(\.id)).union(diff.updatedEdges.map(\.id)).union(diff.removedEdges)
+        for id in flipped { edgeCandidates.formUnion(edgesOf[id] ?? []) }
+        let updatedEdges = Set(diff.updatedEdges.map(\.id))
+        for id in edgeCandidates {
             let was = visibleEdges.contains(id)
             let edge = shared.edges[id]
             let now = edge.map { visibleNodes.contains($0.source) && visibleNodes.contains($0.target) } ?? false
@@ -76,7 +114,7 @@ public struct FilteredView: Sendable {
             case (false, true, let edge?):
                 visibleEdges.insert(id)
                 changes.addEdge(edge)
-            case (true, true, let edge?) where updated.contains(id):
+            case (true, true, let edge?) where updatedEdges.contains(id):
                 changes.updateEdge(edge)
             case (true, false, _):
                 visibleEdges.remove(id)
@@ -85,5 +123,17 @@ public struct FilteredView: Sendable {
                 break
             }
         }
+    }
+
+    private func isVisible(_ id: String, shared: RenderedView, edgesOf: [String: Set<String>]) -> Bool {
+        guard shared.nodes[id] != nil else { return false }
+        if core.contains(id) { return true }
+        guard peers else { return false }
+        for edgeID in edgesOf[id] ?? [] {
+            guard let edge = shared.edges[edgeID] else { continue }
+            let other = edge.source == id ? edge.target : edge.source
+            if core.contains(other) { return true }
+        }
+        return false
     }
 }

@@ -35,7 +35,20 @@ public enum ViewRenderer {
             nodes = nodes.filter { connected.contains($0.key) }
         }
         if options.hidePseudo { nodes = nodes.filter { !$0.value.pseudo } }
-        if let filter, !filter.terms.isEmpty { nodes = nodes.filter { filter.matches($0.value) } }
+        if let filter, !filter.terms.isEmpty {
+            let core = nodes.filter { filter.matches($0.value) }
+            if filter.includesPeers {
+                // The matched nodes and everything one edge away from them.
+                var kept = core
+                for edge in edges.values {
+                    if core[edge.source] != nil, let peer = nodes[edge.target] { kept[edge.target] = peer }
+                    if core[edge.target] != nil, let peer = nodes[edge.source] { kept[edge.source] = peer }
+                }
+                nodes = kept
+            } else {
+                nodes = core
+            }
+        }
         edges = edges.filter { nodes[$0.value.source] != nil && nodes[$0.value.target] != nil }
         return RenderedView(view: assembler.view, nodes: nodes, edges: edges)
     }
