@@ -87,6 +87,14 @@ def mem(pid):
     return out
 
 
+def timewait():
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            n += sum(1 for line in f if line.split()[3:4] == ["06"])
+    return n
+
+
 def health(sock):
     with periscope.connect(sock, name="bench-status") as c:
         return c.status().get("collectors", {})
@@ -455,7 +463,7 @@ def cmd_capture(args):
         os.close(go_r)
         os.close(done_w)
         clients.append((pid, go_w, done_r))
-    watcher = None
+    watcher = zero = None
     try:
         # Wait until the daemon knows all the processes (processes view, all: true).
         want = {node_id(p) for p, _ in servers} | {node_id(p) for p, _, _ in clients}
@@ -471,6 +479,7 @@ def cmd_capture(args):
         print(f"# capture: daemon sees all {len(want)} processes after {time.monotonic() - t_wait:.1f} s; "
               f"load average {loadavg()}", flush=True)
         watcher = Watcher(args.socket, "processes", seconds=args.bound)
+        zero = Watcher(args.socket, "processes", seconds=args.bound, min_interval=0)   # diagnostic
         h0 = health(args.socket)
         before = h0.get("socket-events", {})
         time.sleep(1.0)
@@ -494,6 +503,9 @@ def cmd_capture(args):
               f"(target >= 99 %: {'met' if frac >= 0.99 else 'MISSED'}); {made} connections made in "
               f"{t_done - t_go:.2f} s (~{args.hold_ms} ms each, {args.clients} clients in parallel); "
               f"reversed edges seen: {len(reversed_)}; subscriber resets: {watcher.resets}", flush=True)
+        got0 = expected & zero.keys("E")
+        print(f"    diagnostic, a subscriber with minInterval 0 alongside: {len(got0)} of {total} = "
+              f"{100 * len(got0) / total:.2f} %; seen by either: {len(got | got0)}", flush=True)
         ev = lambda k: after.get(k, 0) - before.get(k, 0)
         print(f"    socket-events during the run: {ev('eventsSeen')} seen, {ev('eventsLost')} lost; "
               f"state {after.get('state')}; load average {loadavg()}", flush=True)
@@ -506,8 +518,9 @@ def cmd_capture(args):
             print(f"    missed edges by client: {sorted(per_client.values(), reverse=True)[:20]}; e.g. {missed[:3]}",
                   flush=True)
     finally:
-        if watcher:
-            watcher.stop()
+        for w in (watcher, zero):
+            if w:
+                w.stop()
         for pid, go_w, done_r in clients:
             os.close(go_w)   # EOF: the client exits
         for pid, _, _ in clients:
@@ -722,7 +735,7 @@ def window(args, label, readers_list):
           f"socket events {se1.get('eventsSeen', 0) - se0.get('eventsSeen', 0)} "
           f"(lost {se1.get('eventsLost', 0) - se0.get('eventsLost', 0)}); sharedViews "
           f"{h1.get('subscriptions', {}).get('sharedViews')}; VmRSS {m['VmRSS']:.1f} MB, VmHWM {m['VmHWM']:.1f} MB; "
-          f"load average {la0} -> {loadavg()}", flush=True)
+          f"load average {la0} -> {loadavg()}; host TCP sockets in TIME-WAIT {timewait()}", flush=True)
     return cpu / wall
 
 

@@ -4,7 +4,8 @@
 #
 #   sudo bench/subscriptions.sh [--trials 200] [--exec-trials 200] [--servers 50] [--clients 20]
 #                               [--hold-ms 50] [--connections 10000] [--churn 100] [--subs 100]
-#                               [--window 30] [--warmup 5] [--only latency,capture,fanout] [--no-build]
+#                               [--window 30] [--warmup 5] [--settle 65] [--only latency,capture,fanout]
+#                               [--no-build]
 #
 # 1. Time to see (p50/p99, time.monotonic() in every process): (a) a fresh forked process per trial
 #    connects to a loopback server; from connect() returning to a subscriber in a separate process
@@ -15,7 +16,8 @@
 # 3. Fan-out: --connections established loopback connections (bench/connections.py holds
 #    connections - 10 x churn, a churn process holds 10 x churn and closes/reopens --churn per second);
 #    daemon CPU (utime+stime, /proc/PID/stat) over --window s with 1 subscriber, with --subs subscribers
-#    (mixed views and filters), then with 1 again; ratio and VmHWM.
+#    (mixed views and filters), then with 1 again; ratio and VmHWM. The first window starts --settle s
+#    after the churn starts (TIME-WAIT sockets from the churn reach their steady state after 60 s).
 # Everything runs on loopback, is bounded in time and is cleaned up on exit. Python 3 stdlib only.
 # Record the figures in bench/RESULTS.md.
 set -euo pipefail
@@ -32,6 +34,7 @@ CHURN=100
 SUBS=100
 WINDOW=30
 WARMUP=5
+SETTLE=65
 ONLY=latency,capture,fanout
 BUILD=1
 while [[ $# -gt 0 ]]; do
@@ -46,9 +49,10 @@ while [[ $# -gt 0 ]]; do
         --subs) SUBS=$2; shift 2 ;;
         --window) WINDOW=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
+        --settle) SETTLE=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -134,7 +138,7 @@ if [[ ,$ONLY, == *,capture,* ]]; then
 fi
 if [[ ,$ONLY, == *,fanout,* ]]; then
     echo "== 3. fan-out"
-    BOUND=$((4 * (WARMUP + WINDOW) + 600))   # the load stops by itself even if this script is killed hard
+    BOUND=$((4 * (WARMUP + WINDOW) + SETTLE + 600))   # the load stops by itself even if this script is killed hard
     HELD=$((CONNECTIONS - 10 * CHURN))
     PROCS=$(( HELD / 50 > 2 ? HELD / 50 : 2 ))
     python3 bench/connections.py --connections "$HELD" --procs "$PROCS" --seconds "$BOUND" >"$TMP/load.out" 2>"$TMP/load.err" &
@@ -150,6 +154,10 @@ if [[ ,$ONLY, == *,fanout,* ]]; then
     echo "load: $HELD connections over $PROCS processes (connections.py) + $((10 * CHURN)) over 5+5 churn processes," \
          "$CHURN closed and reopened per second; host: $(ss -tan state established | tail -n +2 | wc -l) established TCP sockets"
     wait_daemon $((2 * CONNECTIONS - 200)) 180
+    # Churned connections linger 60 s in TIME-WAIT (ownerless sockets the daemon still dumps): let that
+    # population reach its steady state (~60 x churn) before the first window, so the windows compare.
+    echo "settling ${SETTLE} s for TIME-WAIT to reach steady state ($(ss -tan state time-wait | tail -n +2 | wc -l) now)"
+    sleep "$SETTLE"
     D fanout --socket "$SOCK" --pid "$DAEMON_PID" --port "$PORT" --subs "$SUBS" --window "$WINDOW" --warmup "$WARMUP"
 fi
 grep -v '^$' "$TMP/daemon.log" | tail -5 | sed 's/^/daemon log: /' || true

@@ -77,6 +77,7 @@ public final class HostCollector: @unchecked Sendable {
             for p in procs where p.netns != 0 && representative[p.netns] == nil { representative[p.netns] = p.pid }
         }
         representative[namespaces.ownNetns] = getpid()
+        forgetReusedNamespaces(procs)
 
         var sockets: [SocketRecord] = []
         var addresses: [InterfaceAddress] = []
@@ -135,6 +136,32 @@ public final class HostCollector: @unchecked Sendable {
     }
 
     /// The initial network namespace: pid 1's, when readable.
+    /// Processes (pid and start time) seen in each namespace on the previous pass.
+    private var namespaceMembers: [UInt64: Set<ProcessIdentity>] = [:]
+
+    private struct ProcessIdentity: Hashable {
+        var pid: Int32
+        var startTime: Double
+    }
+
+    /// The kernel reuses namespace inode numbers. A cached netlink socket belongs to the namespace it was
+    /// opened in, so it is trusted only while some process seen in that namespace last pass is still in
+    /// it (a namespace cannot end while a process is in it); otherwise the namespace under that inode may
+    /// be a new one, and the cached sockets are dropped and opened again.
+    private func forgetReusedNamespaces(_ procs: [ProcessRecord]) {
+        var members: [UInt64: Set<ProcessIdentity>] = [:]
+        for p in procs where p.netns != 0 {
+            members[p.netns, default: []].insert(ProcessIdentity(pid: p.pid, startTime: p.startTime))
+        }
+        for (netns, previous) in namespaceMembers where netns != namespaces.ownNetns {
+            guard let current = members[netns], !current.isDisjoint(with: previous) else {
+                namespaces.discard(netns)
+                continue
+            }
+        }
+        namespaceMembers = members
+    }
+
     private static func hostNetns(procRoot: String) -> UInt64? {
         var st = stat()
         return stat("\(procRoot)/1/ns/net", &st) == 0 ? UInt64(st.st_ino) : nil

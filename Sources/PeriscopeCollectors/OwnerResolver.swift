@@ -25,8 +25,8 @@ final class OwnerResolver {
         var at: Double
     }
 
-    /// A process scanned this recently is not scanned again by step 2 (step 1 still rescans it when its
-    /// fd count changes), so budget-limited searches move on to other processes.
+    /// Step 2 scans processes scanned this recently last (step 1 still rescans them when their fd count
+    /// changes), so budget-limited searches move on to other processes first.
     static let rescanAfterSeconds = 5.0
     private var clock = 0.0
 
@@ -98,9 +98,15 @@ final class OwnerResolver {
                 var namespaces = Set<UInt64>()
                 for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
                 let candidates = processes
-                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns)
-                        && clock - (scanned[$0.pid]?.at ?? -1e9) >= Self.rescanAfterSeconds }
-                    .sorted { (scanned[$0.pid]?.inodes.count ?? 0) > (scanned[$1.pid]?.inodes.count ?? 0) }
+                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
+                    .sorted { a, b in
+                        // Processes scanned recently go last (so budget-limited searches move on), then the
+                        // busiest socket holders first.
+                        let recentA = clock - (scanned[a.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
+                        let recentB = clock - (scanned[b.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
+                        if recentA != recentB { return !recentA }
+                        return (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
+                    }
                 let budgetStart = lastReadlinks
                 var complete = true
                 for p in candidates {

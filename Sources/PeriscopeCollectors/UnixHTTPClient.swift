@@ -89,7 +89,7 @@ public struct UnixHTTPClient: Sendable {
         }
     }
 
-    private func connect(timeout: Int) throws(EngineError) -> Int32 {
+    func connect(timeout: Int) throws(EngineError) -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw EngineError("socket: \(Self.errnoText())") }
         var addr = sockaddr_un()

@@ -24,6 +24,7 @@ final class CollectionPipeline: @unchecked Sendable {
     private var builder: ReportBuilder
     private var lastSnapshot: HostSnapshot?
     private var lastNames: [String: String] = [:]
+    private var passes = 0
 
     init(hostID: String, retention: Double) {
         collector = HostCollector()
@@ -38,11 +39,13 @@ final class CollectionPipeline: @unchecked Sendable {
         if let containers { snapshot.containers = containers.collect(processes: snapshot.processes) }
         let collected = monotonicMillis()
         lastSnapshot = snapshot
-        flows.fullPassDone(passStart: passStart)
         if let patched = flows.patch(snapshot, now: snapshot.timestamp) { snapshot = patched }
+        flows.fullPassDone(passStart: passStart)
         let report = builder.ingest(snapshot)
         let built = monotonicMillis()
         lastNames = names(for: snapshot)
+        passes += 1
+        if passes % 10 == 0 { MemoryTuning.trim() }  // hand back what renders and dumps freed
         return Output(report: report, names: lastNames, processCount: snapshot.processes.count,
                       socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
     }

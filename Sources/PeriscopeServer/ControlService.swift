@@ -17,6 +17,9 @@ import PeriscopeTopology
 final class ControlService {
     static let containerControls: Set<String> = ["start", "stop", "restart", "pause", "unpause", "remove"]
     static let processControls: Set<String> = ["signal"]
+    /// Streamed controls: answered with a pipe (``PipeService``).
+    static let pipeControls: Set<String> = PipeService.controls
+    static var allControls: Set<String> { containerControls.union(processControls).union(pipeControls) }
 
     unowned let core: ServerCore
     weak var topology: TopologyService?
@@ -24,11 +27,14 @@ final class ControlService {
     private let queue = DispatchQueue(label: "periscope.controls")
     private let logger = Logger(label: "periscope.controls")
     private(set) var invocations = 0
+    private let pipes: PipeService
 
     init(core: ServerCore, topology: TopologyService?) {
         self.core = core
         self.topology = topology
         enabled = core.configuration.controls
+        let streams = core.configuration.controls.map { $0.contains("all") || !$0.isDisjoint(with: PipeService.controls) }
+        pipes = PipeService(core: core, enabled: streams ?? false, health: topology != nil)
         core.router.register("control/invoke") { [unowned self] context throws(RPCError) in
             try self.invoke(context)
         }
@@ -48,7 +54,7 @@ final class ControlService {
 
     private var enabledList: [String] {
         guard let enabled else { return [] }
-        if enabled.contains("all") { return Self.containerControls.union(Self.processControls).sorted() }
+        if enabled.contains("all") { return Self.allControls.sorted() }
         return enabled.sorted()
     }
 
@@ -70,15 +76,29 @@ final class ControlService {
             logger.notice("control \(control) on \(node) by \(who): refused: \(error.message)")
             return error
         }
-        guard Self.containerControls.contains(control) || Self.processControls.contains(control) else {
+        guard Self.allControls.contains(control) else {
             throw refuse(.invalidParams("params.control: unknown control '\(control)'; known: "
-                + Self.containerControls.union(Self.processControls).sorted().joined(separator: ", ")))
+                + Self.allControls.sorted().joined(separator: ", ")))
         }
         guard isEnabled(control) else {
             throw refuse(RPCError(code: ErrorCode.controlDisabled,
                                   message: "control '\(control)' is not enabled on this daemon (start periscoped with "
                                     + "--controls or --controls=\(control))",
                                   data: ["control": .string(control)]))
+        }
+        if Self.pipeControls.contains(control) {
+            guard node.hasPrefix("container:"), node.count > 10 else {
+                throw refuse(.invalidParams("params.node: '\(control)' applies to container nodes (container:ID)"))
+            }
+            guard let collector = topology?.containerCollector else {
+                throw refuse(RPCError(code: ErrorCode.notFound, message: "container discovery is not running"))
+            }
+            do throws(RPCError) {
+                return try pipes.open(control: control, node: node, containerID: String(node.dropFirst(10)), args: args,
+                                      context: context, who: who, engine: collector.engine)
+            } catch {
+                throw refuse(error)
+            }
         }
         let pending = context.pending
         let loop = core.loop

@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import PeriscopeCollectors
 import PeriscopeEventLoop
 import PeriscopeProtocol
 
@@ -27,6 +28,7 @@ public final class Daemon {
     /// Binds every configured endpoint. Throws with an operator-readable message on failure.
     public init(configuration: ServerConfiguration) throws {
         signal(SIGPIPE, SIG_IGN)
+        MemoryTuning.limitArenas()
         Daemon.unblockSignals()
         Daemon.raiseFileLimit()
         loop = try EventLoop()

@@ -6,6 +6,9 @@ import PeriscopeTopology
 /// milliseconds — including connections that live only a few milliseconds, which a periodic dump
 /// would never see.
 ///
+/// Only the client side is added (with the connecting pid): the report builder finds the server of an
+/// outbound socket through the local listener, with the right namespace rules (a loopback peer is in
+/// the client's own namespace).
 /// A flow starts at a `syn-sent` event carrying the connecting pid (process context). It is included
 /// in at least one report; after its close event it is left out, so the report builder marks the
 /// connection closed and keeps it for its retention period. The next full pass is authoritative for
@@ -25,7 +28,10 @@ final class FlowTracker {
         var pid: Int32
         var opened: Double
         var closed: Double?
+        /// Added to a report at least once (as a synthetic socket).
         var included = false
+        /// Seen by a kernel dump as an established socket with its owner: the dump covers it.
+        var confirmed = false
     }
 
     private var flows: [Key: Flow] = [:]
@@ -33,6 +39,8 @@ final class FlowTracker {
     private(set) var flowsPatched: UInt64 = 0
     private static let closingStates: Set<String> = ["fin-wait-1", "fin-wait-2", "close-wait", "last-ack", "time-wait", "close", "closing"]
     private static let maximumFlows = 50_000
+    /// A flow whose process could never be read (it exited at once) is dropped after this many seconds.
+    private static let unseenFlowLifetime = 30.0
 
     /// Folds events into the flow table.
     func record(_ events: [SocketStateEvent]) {
@@ -56,11 +64,10 @@ final class FlowTracker {
     func patch(_ snapshot: HostSnapshot, now: Double) -> HostSnapshot? {
         guard hasWork else { return nil }
         var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
-        var listeners: [UInt16: [SocketRecord]] = [:]
         for socket in snapshot.sockets where socket.proto == .tcp {
-            if socket.state == "listen" {
-                listeners[socket.localPort, default: []].append(socket)
-            } else {
+            if socket.pid != nil, socket.state == "established" {
+                // Only an owned, established socket covers a flow: a closing or ownerless one would lose
+                // the connecting pid the event gave us.
                 present.insert(Key(localAddress: socket.localAddress, localPort: socket.localPort,
                                    remoteAddress: socket.remoteAddress, remotePort: socket.remotePort))
             }
@@ -82,7 +89,11 @@ final class FlowTracker {
                 changed = true
                 continue
             }
-            guard !present.contains(key), let process = processes[flow.pid] else { continue }
+            if present.contains(key) {
+                flows[key]?.confirmed = true
+                continue
+            }
+            guard let process = processes[flow.pid] else { continue }
             flows[key]?.included = true
             flowsPatched &+= 1
             changed = true
@@ -91,26 +102,17 @@ final class FlowTracker {
                 proto: .tcp, family: flow.family, state: "established", localAddress: key.localAddress,
                 localPort: key.localPort, remoteAddress: key.remoteAddress, remotePort: key.remotePort,
                 inode: inode, uid: process.uid, netns: process.netns, pid: flow.pid))
-            if let listener = Self.listener(for: key, among: listeners[key.remotePort] ?? [], netns: process.netns) {
-                patched.sockets.append(SocketRecord(
-                    proto: .tcp, family: flow.family, state: "established", localAddress: key.remoteAddress,
-                    localPort: key.remotePort, remoteAddress: key.localAddress, remotePort: key.localPort,
-                    inode: inode ^ 1, uid: listener.uid, netns: listener.netns, pid: listener.pid))
-            }
         }
         return changed ? patched : nil
     }
 
-    /// A full pass that started at `passStart` saw the kernel's truth for every older flow.
+    /// After a full pass that started at `passStart` (and after its patch): flows older than the pass
+    /// that the dump confirmed, or that already reached a report, are the kernel's business from now
+    /// on; a flow that has not been shown yet is kept until a report has it, however short it was.
     func fullPassDone(passStart: Double) {
-        flows = flows.filter { $0.value.opened >= passStart }
-    }
-
-    private static func listener(for key: Key, among candidates: [SocketRecord], netns: UInt64) -> SocketRecord? {
-        let matching = candidates.filter {
-            $0.localAddress == key.remoteAddress || $0.localAddress == "0.0.0.0" || $0.localAddress == "::"
+        flows = flows.filter { _, flow in
+            flow.opened >= passStart - Self.unseenFlowLifetime && !(flow.opened < passStart && (flow.confirmed || flow.included))
         }
-        return matching.first { $0.netns == netns } ?? matching.first
     }
 
     /// Inodes the kernel never hands out (top bits set), stable per flow.

@@ -45,7 +45,10 @@ final class Subscription {
         sentRevision = shared.revision
         pendingRevision = shared.revision
         lastSent = monotonicMillis()
-        timer = LoopTimer(loop: loop) { [unowned self] in self.flush() }
+        timer = LoopTimer(loop: loop) { [unowned self] in
+            self.timerDue = nil
+            self.flush()
+        }
     }
 
     /// The snapshot returned by `topology/subscribe`.
@@ -73,11 +76,29 @@ final class Subscription {
         schedule()
     }
 
+    /// Pacing: updates (metrics, labels) wait for `minInterval` since the last notification; additions
+    /// and removals wait at most ``structuralPacingMillis`` (or `minInterval` if smaller), so a new
+    /// connection or process is never held back behind a stream of metric updates.
     private func schedule() {
-        guard let timer, !timer.isPending else { return }
-        let wait = Double(minIntervalMillis) - (monotonicMillis() - lastSent)
-        if wait <= 0 { flush() } else { timer.schedule(afterMillis: Int(wait.rounded(.up))) }
+        guard let timer else { return }
+        let interval = needsReset || pending.hasStructuralChange
+            ? min(Double(minIntervalMillis), Self.structuralPacingMillis) : Double(minIntervalMillis)
+        let now = monotonicMillis()
+        let due = lastSent + interval
+        if due <= now {
+            timer.cancel()
+            timerDue = nil
+            flush()
+        } else if timerDue.map({ due < $0 }) ?? true {
+            timerDue = due
+            timer.schedule(afterMillis: Int((due - now).rounded(.up)))
+        }
     }
+
+    private var timerDue: Double?
+
+    /// Longest wait for a notification that adds or removes something.
+    static let structuralPacingMillis = 20.0
 
     /// Sends what is pending, if the client can take it.
     func flush() {
@@ -92,6 +113,7 @@ final class Subscription {
                 session.disconnect(reason: "subscriber stopped reading for \(Int(Limits.stallMillis / 1000)) s")
                 return
             }
+            timerDue = monotonicMillis() + Double(max(50, minIntervalMillis))
             timer?.schedule(afterMillis: max(50, minIntervalMillis))
             return
         }

@@ -22,6 +22,15 @@ public struct ChangeSet: Sendable, Hashable {
 
     public var isEmpty: Bool { nodes.isEmpty && edges.isEmpty }
 
+    /// Whether a node or edge is added or removed (as opposed to only updated: metrics, labels).
+    public var hasStructuralChange: Bool {
+        func structural<Value>(_ change: Change<Value>) -> Bool {
+            if case .updated = change { return false }
+            return true
+        }
+        return nodes.values.contains(where: structural) || edges.values.contains(where: structural)
+    }
+
     public mutating func addNode(_ node: NodeSummary) { Self.merge(&nodes, node.id, .added(node)) }
     public mutating func updateNode(_ node: NodeSummary) { Self.merge(&nodes, node.id, .updated(node)) }
     public mutating func removeNode(_ id: String) { Self.merge(&nodes, id, .removed) }

@@ -14,8 +14,10 @@ host's "Uncontained" node) and `containers-by-image` / `containers-by-hostname` 
 container to a subscriber within a few seconds, refuse controls unless enabled (-32010), and run them when
 enabled. Everything the fixture creates is removed at the end.
 """
+import base64
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -382,3 +384,242 @@ def test_controls_work_when_enabled(stack):
     log = open(d.stderr_path).read()
     assert "control stop on " + f"container:{stack.ids['db3']}" in log and "done" in log, log
     assert "refused" in log
+
+
+# --- Pipes: streamed logs and an interactive exec shell (control/invoke logs|exec, pipe/*) ---
+
+NOT_FOUND = -32004
+INVALID_PARAMS = -32602
+
+
+def b64(text):
+    return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
+
+
+def read_pipe(c, pipe, until=None, timeout=10.0, eof=False):
+    """Collects pipe/data of `pipe` (decoded) until the regular expression `until` (bytes) matches, or its eof
+    when `eof`. Returns (data, eof note or None)."""
+    data = b""
+    end_note = None
+    deadline = time.monotonic() + timeout
+    while True:
+        keep = []
+        for note in c.notes:
+            if note.get("method") == "pipe/data" and note["params"]["pipe"] == pipe:
+                data += base64.b64decode(note["params"]["data"])
+                if note["params"].get("eof"):
+                    end_note = note["params"]
+            else:
+                keep.append(note)
+        c.notes[:] = keep
+        if (until is not None and re.search(until, data)) or (eof and end_note) or (until is None and not eof and data):
+            return data, end_note
+        assert end_note is None, f"pipe {pipe} ended early: {end_note}; got {data[-400:]!r}"
+        assert time.monotonic() < deadline, f"pipe {pipe}: waited for {until or 'eof'!r}, got {data[-400:]!r}"
+        c.pump(deadline - time.monotonic())
+
+
+def host_pid(cid, nspid):
+    """The host pid of the process whose pid inside the container's namespace is `nspid`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cgroup") as f:
+                if cid not in f.read():
+                    continue
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("NSpid:") and line.split()[-1] == str(nspid):
+                        return int(entry)
+        except OSError:
+            pass
+    return None
+
+
+def wait_gone(pid, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}"):
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.05)
+
+
+def wait_no_pipes(c, timeout=8.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        pipes = c.call("daemon/status")["collectors"]["pipes"]
+        if pipes["open"] == 0 and pipes["closing"] == 0:
+            return pipes
+        assert time.monotonic() < deadline, f"pipes still open: {pipes}"
+        time.sleep(0.05)
+
+
+def shell_pid(c, pipe, cid):
+    """Asks the exec shell for its pid; returns its host pid."""
+    c.call("pipe/write", {"pipe": pipe, "data": b64("echo shell-pid=$$-end\n")})
+    data, _ = read_pipe(c, pipe, until=rb"shell-pid=\d+-end")
+    nspid = int(re.search(rb"shell-pid=(\d+)-end", data).group(1))
+    pid = host_pid(cid, nspid)
+    assert pid, f"no process with pid {nspid} in container {cid[:12]}"
+    return pid
+
+
+@pytest.fixture(scope="module")
+def pipes_daemon(stack):
+    d = Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", "--controls", "--log-level", "info",
+               collectors=True)
+    yield d
+    assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()
+
+
+def test_pipes_refused_when_disabled(stack, engine_daemon):
+    c = Client(engine_daemon)
+    node = f"container:{stack.ids['app1']}"
+    for control in ("logs", "exec"):
+        with pytest.raises(RPCError) as err:
+            c.call("control/invoke", {"node": node, "control": control})
+        assert err.value.code == CONTROL_DISABLED, err.value
+    for method, params in (("pipe/write", {"pipe": "p1", "data": b64("x")}), ("pipe/close", {"pipe": "p1"}),
+                           ("pipe/resize", {"pipe": "p1", "rows": 10, "cols": 10})):
+        with pytest.raises(RPCError) as err:
+            c.call(method, params)
+        assert err.value.code == NOT_FOUND, (method, err.value)
+    pipes = c.call("daemon/status")["collectors"]["pipes"]
+    assert pipes["state"] == "disabled" and pipes["open"] == 0 and pipes["opened"] == 0, pipes
+    c.close()
+
+
+def test_exec_pipe(stack, pipes_daemon):
+    cid = stack.ids["app1"]
+    node = f"container:{cid}"
+    c = Client(pipes_daemon)
+    pipe = c.call("control/invoke", {"node": node, "control": "exec"})["pipe"]
+    assert pipe.startswith("p")
+    # A real shell with a TTY: the command runs, its output streams back.
+    c.call("pipe/write", {"pipe": pipe, "data": b64("echo periscope-$((6*7))\n")})
+    read_pipe(c, pipe, until=b"periscope-42")
+    assert c.call("pipe/resize", {"pipe": pipe, "rows": 33, "cols": 99}) is None
+    c.call("pipe/write", {"pipe": pipe, "data": b64("stty size\n")})
+    read_pipe(c, pipe, until=b"33 99")
+    pid = shell_pid(c, pipe, cid)
+
+    # The pipe belongs to this connection.
+    other = Client(pipes_daemon)
+    for method, params in (("pipe/write", {"pipe": pipe, "data": b64("echo hijack\n")}),
+                           ("pipe/resize", {"pipe": pipe, "rows": 5, "cols": 5}), ("pipe/close", {"pipe": pipe})):
+        with pytest.raises(RPCError) as err:
+            other.call(method, params)
+        assert err.value.code == NOT_FOUND, (method, err.value)
+    assert os.path.exists(f"/proc/{pid}")
+    with pytest.raises(RPCError) as err:
+        c.call("pipe/write", {"pipe": pipe, "data": "not base64!"})
+    assert err.value.code == INVALID_PARAMS
+
+    # pipe/close ends it, engine side included (the shell is hung up).
+    assert c.call("pipe/close", {"pipe": pipe}) is None
+    with pytest.raises(RPCError) as err:
+        c.call("pipe/write", {"pipe": pipe, "data": b64("echo late\n")})
+    assert err.value.code == NOT_FOUND
+    wait_gone(pid)
+    wait_no_pipes(other)
+
+    # The process exiting ends the pipe with eof and its exit code.
+    pipe = c.call("control/invoke", {"node": node, "control": "exec", "args": {"rows": 24, "cols": 80}})["pipe"]
+    c.call("pipe/write", {"pipe": pipe, "data": b64("stty size; exit 3\n")})
+    data, end = read_pipe(c, pipe, eof=True)
+    assert b"24 80" in data and end["eof"] is True and end.get("exitCode") == 3, (data, end)
+
+    # Closing the connection closes its pipes, and the shell goes away.
+    pipe = c.call("control/invoke", {"node": node, "control": "exec"})["pipe"]
+    pid = shell_pid(c, pipe, cid)
+    assert other.call("daemon/status")["collectors"]["pipes"]["open"] == 1
+    c.close()
+    wait_gone(pid)
+    pipes = wait_no_pipes(other)
+    assert pipes["state"] == "ok" and pipes["opened"] >= 3
+    # Unknown containers and non-container nodes.
+    with pytest.raises(RPCError) as err:
+        other.call("control/invoke", {"node": "container:0123456789abcdef", "control": "exec"})
+    assert err.value.code == NOT_FOUND
+    with pytest.raises(RPCError) as err:
+        other.call("control/invoke", {"node": "host;1", "control": "logs"})
+    assert err.value.code == INVALID_PARAMS
+    other.close()
+    log = open(pipes_daemon.stderr_path).read()
+    assert f"control exec on {node} by session" in log and "pid" in log and "opened" in log, log
+    assert "closed: client disconnected" in log and "closed: closed by the client" in log
+
+
+def test_logs_pipe(stack, pipes_daemon):
+    name = stack.name("logger")
+    first, second = f"periscope-log-{stack.run}-first", f"periscope-log-{stack.run}-second"
+    cid = podman("run", "-d", *RUN_FLAGS, "--name", name, "--label", f"periscope.test={stack.run}",
+                 stack.images["app"], "sh", "-c", f"echo {first}; echo to-stderr >&2; sleep 2; echo {second}; "
+                 "exec sleep 100000")
+    stack.ids["logger"] = cid
+    c = Client(pipes_daemon)
+    pipe = c.call("control/invoke", {"node": f"container:{cid}", "control": "logs"})["pipe"]
+    data, _ = read_pipe(c, pipe, until=first.encode())
+    # Followed: a line printed later streams too; stdout and stderr are de-multiplexed into plain text.
+    data += read_pipe(c, pipe, until=second.encode())[0]
+    assert b"to-stderr\n" in data and data.startswith(first.encode() + b"\n"), data
+    with pytest.raises(RPCError) as err:
+        c.call("pipe/write", {"pipe": pipe, "data": b64("x")})
+    assert err.value.code == INVALID_PARAMS
+    with pytest.raises(RPCError) as err:
+        c.call("pipe/resize", {"pipe": pipe, "rows": 10, "cols": 10})
+    assert err.value.code == INVALID_PARAMS
+    assert c.call("pipe/close", {"pipe": pipe}) is None
+    # Not followed: the log so far, then eof.
+    pipe = c.call("control/invoke", {"node": f"container:{cid}", "control": "logs",
+                                     "args": {"follow": False, "tail": 1}})["pipe"]
+    data, end = read_pipe(c, pipe, eof=True)
+    assert data == second.encode() + b"\n" and end["eof"] is True, data
+    wait_no_pipes(c)
+    c.close()
+
+
+def test_pipe_backpressure(stack, pipes_daemon):
+    """A client that does not read: the pipe stops reading from the engine; the daemon neither buffers without
+    bound nor drops the client, and output resumes once the client reads."""
+    cid = stack.ids["app2"]
+    c = Client(pipes_daemon)
+    watcher = Client(pipes_daemon)
+    status = watcher.call("daemon/status")
+    dropped = status["clients"]["droppedSlow"]
+    pid = status["pid"]
+
+    def rss_kb():
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+    rss_before = rss_kb()
+    pipe = c.call("control/invoke", {"node": f"container:{cid}", "control": "exec",
+                                     "args": {"command": ["yes", "periscope-flood-" + "x" * 100]}})["pipe"]
+    deadline = time.monotonic() + 15
+    while True:  # not reading c at all
+        pipes = watcher.call("daemon/status")["collectors"]["pipes"]
+        if pipes["paused"] == 1:
+            break
+        assert time.monotonic() < deadline, pipes
+        time.sleep(0.1)
+    time.sleep(1.0)
+    sent = watcher.call("daemon/status")["collectors"]["pipes"]["bytesOut"]
+    time.sleep(1.0)
+    status = watcher.call("daemon/status")
+    assert status["collectors"]["pipes"]["bytesOut"] == sent, "the pipe kept reading while the client did not"
+    assert status["clients"]["droppedSlow"] == dropped
+    assert rss_kb() - rss_before < 64 * 1024, (rss_before, rss_kb())
+    # Reading again resumes the stream.
+    got = 0
+    deadline = time.monotonic() + 15
+    while watcher.call("daemon/status")["collectors"]["pipes"]["bytesOut"] < sent + (4 << 20):
+        assert time.monotonic() < deadline, "the pipe did not resume"
+        c.pump(0.05)
+        got += sum(len(n["params"]["data"]) for n in c.notes if n.get("method") == "pipe/data")
+        c.notes.clear()
+    assert got > 0
+    c.call("pipe/close", {"pipe": pipe}, timeout=30)
+    wait_no_pipes(watcher)
+    c.close()
+    watcher.close()

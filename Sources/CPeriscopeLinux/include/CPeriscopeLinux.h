@@ -177,6 +177,12 @@ int psc_perf_ring_drain(psc_perf_ring *ring, psc_perf_sample *out, int cap, uint
 /* CLOCK_REALTIME minus CLOCK_MONOTONIC in nanoseconds, from the tightest of a few bracketed readings. */
 int64_t psc_realtime_offset_ns(void);
 
+/* ---- malloc tuning (malloc_tuning.c) ---- */
+/* Caps glibc's malloc arenas (mallopt M_ARENA_MAX). Call once, early, before threads start. */
+int psc_malloc_limit_arenas(int arenas);
+/* Returns free heap memory to the kernel (malloc_trim(0)); 1 if memory was released. */
+int psc_malloc_trim(void);
+
 #ifdef __cplusplus
 }
 #endif
