@@ -64,13 +64,11 @@ final class FlowTracker {
     func patch(_ snapshot: HostSnapshot, now: Double) -> HostSnapshot? {
         guard hasWork else { return nil }
         var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
-        for socket in snapshot.sockets where socket.proto == .tcp {
-            if socket.pid != nil, socket.state == "established" {
-                // Only an owned, established socket covers a flow: a closing or ownerless one would lose
-                // the connecting pid the event gave us.
-                present.insert(Key(localAddress: socket.localAddress, localPort: socket.localPort,
-                                   remoteAddress: socket.remoteAddress, remotePort: socket.remotePort))
-            }
+        var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
+        for (index, socket) in snapshot.sockets.enumerated() where socket.proto == .tcp && socket.state != "listen" {
+            let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
+                          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
+            if socket.pid != nil { present.insert(key) } else { ownerless[key] = index }
         }
         var processes: [Int32: ProcessRecord] = [:]
         for process in snapshot.processes { processes[process.pid] = process }
@@ -97,6 +95,11 @@ final class FlowTracker {
             flows[key]?.included = true
             flowsPatched &+= 1
             changed = true
+            if let index = ownerless[key] {
+                // The dump has the socket but not yet its owner: the event tells who connected.
+                patched.sockets[index].pid = flow.pid
+                continue
+            }
             let inode = Self.syntheticInode(key)
             patched.sockets.append(SocketRecord(
                 proto: .tcp, family: flow.family, state: "established", localAddress: key.localAddress,

@@ -47,7 +47,7 @@ public final class TopologyService {
     private let logger = Logger(label: "periscope.topology")
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
-    static let minimumGapMillis = 250.0
+    static let minimumGapMillis = 50.0
     /// Shortest gap between two event-driven flow updates; also at least 3× the cost of the last one.
     static let minimumPatchGapMillis = 15.0
 
