@@ -104,12 +104,7 @@ public final class Session {
         guard !isClosed else { return }
         var output: [UInt8] = []
         FrameEncoder.append(message, mode: decoder.mode ?? .headers, into: &output)
-        connection.write(output)
-        if let reason = closeAfterNextSend {
-            disconnectAfterFlush(reason: reason)
-            return
-        }
-        applyBackpressure()
+        write(output)
     }
 
     /// Sends a success response whose result is JSON text already (encoded off the loop).
@@ -124,6 +119,11 @@ public final class Session {
         body.append(UInt8(ascii: "}"))
         var output: [UInt8] = []
         FrameEncoder.appendEncoded(body, mode: decoder.mode ?? .headers, into: &output)
+        write(output)
+    }
+
+    /// Queues framed bytes, then closes if an authentication error was just sent, else applies backpressure.
+    private func write(_ output: [UInt8]) {
         connection.write(output)
         if let reason = closeAfterNextSend {
             disconnectAfterFlush(reason: reason)
