@@ -37,7 +37,7 @@ final class OwnerResolver {
     private var lastRetry = 0.0
     /// How often the unresolvable set is forgotten, so an owner missed by a race is found (wall time, not
     /// passes: event-driven passes can be frequent).
-    static let retryUnresolvableSeconds = 30.0
+    static let retryUnresolvableSeconds = 10.0
     /// Most readlinks step 2 may do in one pass.
     static let stepTwoReadlinkBudget = 4096
     private let linkBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
@@ -76,13 +76,17 @@ final class OwnerResolver {
         for s in sockets where s.inode != 0 { live.insert(s.inode) }
         forgetVanished(live)
 
-        var unknown = Set<UInt64>()
+        var unowned = Set<UInt64>()
         var cached = 0
         for inode in live {
-            if owner[inode] != nil { cached += 1 } else if !unresolvable.contains(inode) { unknown.insert(inode) }
+            if owner[inode] != nil { cached += 1 } else { unowned.insert(inode) }
         }
         lastCacheHits = cached
-        if !unknown.isEmpty {
+        // Step 1 runs whenever a socket has no owner, even one given up on: it only rescans processes whose
+        // fds changed, and that is how a socket that sat in a listener's accept queue (no fd yet) is found
+        // once the server accepts it. Only the wider step 2 honours the unresolvable set.
+        var unknown = unowned
+        if !unowned.isEmpty {
             var done = Set<Int32>()
             // Step 1: new or changed processes.
             for p in processes {

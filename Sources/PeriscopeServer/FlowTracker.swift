@@ -101,10 +101,14 @@ final class FlowTracker {
                 continue
             }
             let inode = Self.syntheticInode(key)
+            // The namespace now, not at the last pass: a process started as `ip netns exec …` may have
+            // been recorded before it entered its namespace, and a socket in the wrong namespace would be
+            // a different connection (kept as a closed duplicate once the real one shows up).
+            let netns = QuickProcessLookup.netns(pid: flow.pid) ?? process.netns
             patched.sockets.append(SocketRecord(
                 proto: .tcp, family: flow.family, state: "established", localAddress: key.localAddress,
                 localPort: key.localPort, remoteAddress: key.remoteAddress, remotePort: key.remotePort,
-                inode: inode, uid: process.uid, netns: process.netns, pid: flow.pid))
+                inode: inode, uid: process.uid, netns: netns, pid: flow.pid))
         }
         return changed ? patched : nil
     }

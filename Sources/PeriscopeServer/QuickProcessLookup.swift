@@ -20,6 +20,12 @@ enum QuickProcessLookup {
         return ProcessRecord(pid: pid, ppid: ppid, name: name, command: cmdline.isEmpty ? name : cmdline, uid: uid, netns: netns)
     }
 
+    /// The inode of the process's network namespace now.
+    static func netns(pid: Int32, procRoot: String = "/proc") -> UInt64? {
+        var info = stat()
+        return stat("\(procRoot)/\(pid)/ns/net", &info) == 0 ? UInt64(info.st_ino) : nil
+    }
+
     private static func read(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

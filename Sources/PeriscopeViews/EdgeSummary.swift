@@ -12,7 +12,8 @@ public struct EdgeSummary: Sendable, Hashable, JSONRepresentable {
     public var protocols: [String]
     /// Server ports, ascending.
     public var ports: [Int]
-    /// Number of connections (open, plus recently closed when the view includes them).
+    /// Number of open connections; for an edge whose connections have all closed, the number of those
+    /// recently closed ones (closed connections of a live edge are in the node details, not counted here).
     public var connections: Int
     /// Sum over connections of bytes per second in both directions, from the last two tcp_info samples.
     public var bytesPerSecond: Double?

@@ -104,8 +104,10 @@ struct ViewAssembler {
             if source == target { continue }  // a node talking to itself is not drawn
             let port = Int(c.server.port)
             Self.add(c, port: port, to: &edges[EdgeKey(source: source, target: target), default: EdgeAccumulator()])
-            counts[source, default: (0, 0)].out += 1
-            counts[target, default: (0, 0)].in += 1
+            if !c.closed {  // metrics count open connections; closed ones are history (node details)
+                counts[source, default: (0, 0)].out += 1
+                counts[target, default: (0, 0)].in += 1
+            }
             ports[source, default: []].insert(port)
             ports[target, default: []].insert(port)
         }
@@ -176,7 +178,7 @@ struct ViewAssembler {
         out.reserveCapacity(edges.count)
         for (key, acc) in edges {
             let edge = EdgeSummary(source: key.source, target: key.target, protocols: acc.protocols.sorted(),
-                                   ports: acc.ports.sorted(), connections: acc.count,
+                                   ports: acc.ports.sorted(), connections: acc.open > 0 ? acc.open : acc.count,
                                    bytesPerSecond: acc.bytesPerSecond,
                                    rttMillis: acc.rttCount > 0 ? acc.rttSum / Double(acc.rttCount) : nil,
                                    closed: acc.open == 0, lastSeen: acc.open == 0 ? acc.lastSeen : nil)
