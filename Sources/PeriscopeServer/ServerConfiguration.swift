@@ -30,20 +30,6 @@ public struct ServerConfiguration: Sendable {
     public var controls: Set<String>?
 
     public init() {}
-
-    /// The default Unix socket: `$PERISCOPE_SOCKET`, else `/run/periscope/periscope.sock` for root,
-    /// else `$XDG_RUNTIME_DIR/periscope.sock`, else `/tmp/periscope-UID/periscope.sock`.
-    /// Clients use the same rule, so they find the daemon without flags.
-    public static func defaultSocketPath() -> String {
-        if let override = getenv("PERISCOPE_SOCKET").map({ String(cString: $0) }), !override.isEmpty {
-            return override
-        }
-        if getuid() == 0 { return "/run/periscope/periscope.sock" }
-        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !runtime.isEmpty {
-            return runtime + "/periscope.sock"
-        }
-        return "/tmp/periscope-\(getuid())/periscope.sock"
-    }
 }
 
 /// The daemon's version and the protocol version it speaks.

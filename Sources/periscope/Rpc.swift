@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import PeriscopeClient
+import PeriscopeProtocol
 
 /// Bridges stdin/stdout to the daemon's socket byte for byte, so an editor that can only spawn a
 /// process (Neovim's `vim.lsp.rpc.start`) reaches the shared daemon. The editor does the framing.
@@ -13,7 +14,7 @@ struct Rpc: ParsableCommand {
     var socket: String?
 
     func run() throws {
-        let path = socket ?? DaemonAddress.defaultSocketPath()
+        let path = socket ?? DaemonSocket.defaultPath()
         let client: RPCClient
         do {
             client = try RPCClient(socketPath: path)

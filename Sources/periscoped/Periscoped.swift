@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Logging
+import PeriscopeProtocol
 import PeriscopeServer
 
 /// `periscoped`: the long-running daemon. Thin: parses flags, sets up logging, runs ``Daemon``.
@@ -79,7 +80,7 @@ struct Periscoped: ParsableCommand {
 
     func run() throws {
         if printSocket {
-            print(socket ?? ServerConfiguration.defaultSocketPath())
+            print(socket ?? DaemonSocket.defaultPath())
             return
         }
         let level = Logger.Level(rawValue: logLevel) ?? .info
@@ -90,7 +91,7 @@ struct Periscoped: ParsableCommand {
         }
         var configuration = ServerConfiguration()
         configuration.stdio = stdio
-        if !noSocket { configuration.socketPath = socket ?? (stdio ? nil : ServerConfiguration.defaultSocketPath()) }
+        if !noSocket { configuration.socketPath = socket ?? (stdio ? nil : DaemonSocket.defaultPath()) }
         configuration.tcpListen = listen
         if let tokenFile { configuration.token = try Self.readToken(tokenFile) }
         configuration.maxMessageSize = maxMessageSize
