@@ -31,15 +31,22 @@ public enum TextDecoding {
         bytes.withUnsafeBytes { escaped($0) }
     }
 
+    /// Longest command line kept, in bytes: any local user can start processes with huge arguments,
+    /// and every view and reply carries the command.
+    public static let maxCommandLineBytes = 4096
+
     /// A `/proc/PID/cmdline` buffer: NUL-separated arguments joined by single spaces (trailing NULs
-    /// dropped), invalid UTF-8 escaped.
+    /// dropped), invalid UTF-8 escaped, cut to ``maxCommandLineBytes`` with a marker saying how much
+    /// was left out.
     public static func commandLine(_ bytes: UnsafeRawBufferPointer) -> String {
         var end = bytes.count
         while end > 0 && bytes[end - 1] == 0 { end -= 1 }
         guard end > 0 else { return "" }
-        var copy = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
+        let kept = min(end, maxCommandLineBytes)
+        var copy = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[0..<kept]))
         for k in copy.indices where copy[k] == 0 { copy[k] = UInt8(ascii: " ") }
-        return escaped(copy)
+        guard kept < end else { return escaped(copy) }
+        return escaped(copy) + " …[\(end - kept) more bytes]"
     }
 
     /// Length of the well-formed UTF-8 sequence starting at `i` (Unicode Table 3-7), or 0.

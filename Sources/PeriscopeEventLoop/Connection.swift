@@ -84,6 +84,18 @@ public final class Connection {
         bytesOut &+= UInt64(bytes.count)
     }
 
+    /// Queues a slice of bytes for sending. Ignored once closed.
+    public func write(_ bytes: ArraySlice<UInt8>) {
+        guard let bev, !bytes.isEmpty else { return }
+        bytes.withUnsafeBytes { raw in
+            _ = bufferevent_write(bev, raw.baseAddress, raw.count)
+        }
+        bytesOut &+= UInt64(bytes.count)
+    }
+
+    /// Bytes the kernel has accepted so far (sent minus still queued): grows while the peer reads.
+    public var bytesDrained: UInt64 { bytesOut &- UInt64(outputBufferedCount) }
+
     /// Pauses or resumes reading from the peer (backpressure).
     public func setReading(_ enabled: Bool) {
         guard let bev else { return }

@@ -27,7 +27,8 @@ public struct FramingError: Error, Sendable, Hashable, CustomStringConvertible {
 /// anything else ``FramingMode/headers``. Pure value; owned by one connection.
 public struct FrameDecoder: Sendable {
     public private(set) var mode: FramingMode?
-    public let maxMessageSize: Int
+    /// Largest body accepted; a session raises it once the client has authenticated.
+    public var maxMessageSize: Int
     public let maxHeaderSize: Int
 
     private var buffer: [UInt8] = []

@@ -72,8 +72,10 @@ final class ControlService {
         let who = "session \(session.id) (\(session.transport.rawValue), pid \(session.peerPID.map(String.init) ?? "?"), "
             + "uid \(session.peerUID.map(String.init) ?? "?"))"
         invocations += 1
+        // Peer-supplied text is escaped and bounded before it reaches the log.
+        let logged = "control \(LogText.escape(control, limit: 64)) on \(LogText.escape(node))"
         func refuse(_ error: RPCError) -> RPCError {
-            logger.notice("control \(control) on \(node) by \(who): refused: \(error.message)")
+            logger.notice("\(logged) by \(who): refused: \(LogText.escape(error.message))")
             return error
         }
         guard Self.allControls.contains(control) else {
@@ -119,9 +121,9 @@ final class ControlService {
                 let failure = outcome
                 collector.invalidate(id)
                 if let failure {
-                    logger.notice("control \(control) on \(node) by \(who): failed: \(failure.message)")
+                    logger.notice("\(logged) by \(who): failed: \(LogText.escape(failure.message))")
                 } else {
-                    logger.notice("control \(control) on \(node) by \(who): done")
+                    logger.notice("\(logged) by \(who): done")
                 }
                 loop.execute {
                     let (service, pending) = bound.value
@@ -154,7 +156,7 @@ final class ControlService {
             throw refuse(RPCError(code: errno == ESRCH ? ErrorCode.notFound : ErrorCode.internalError,
                                   message: "signal \(name) to pid \(pid): \(why)"))
         }
-        logger.notice("control signal \(name) on \(node) by \(who): done")
+        logger.notice("\(logged) (\(name)) by \(who): done")
         topology.requestPass()
         return .result(["node": .string(node), "control": .string(control), "ok": true, "signal": .string(name)])
     }

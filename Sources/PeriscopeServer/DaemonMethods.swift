@@ -1,6 +1,7 @@
 import Glibc
 import PeriscopeEventLoop
 import PeriscopeProtocol
+import PeriscopeViews
 
 /// `daemon/status` and `daemon/ping`, plus the loop-lag probe that status reports.
 ///
@@ -79,7 +80,10 @@ final class DaemonMethods {
                 "accepted": JSONValue(core.counters.accepted),
                 "rejected": JSONValue(core.counters.rejectedFull),
                 "droppedSlow": JSONValue(core.counters.droppedSlow),
+                "droppedStalled": JSONValue(core.counters.droppedStalled),
                 "authFailures": JSONValue(core.counters.authFailures),
+                "authTimeouts": JSONValue(core.counters.authTimeouts),
+                "unauthenticated": JSONValue(core.unauthenticatedCount),
             ],
             "loop": [
                 "backend": .string(core.loop.backendName),
@@ -94,6 +98,13 @@ final class DaemonMethods {
                 "maxClients": JSONValue(core.configuration.maxClients),
                 "maxPendingRequests": JSONValue(core.configuration.maxPendingRequests),
                 "maxOutputBytes": JSONValue(core.configuration.maxOutputBytes),
+                "maxUnauthenticated": JSONValue(core.configuration.maxUnauthenticated),
+                "maxUnauthenticatedMessageBytes": JSONValue(core.configuration.maxUnauthenticatedMessageSize),
+                "authTimeoutMillis": JSONValue(core.configuration.authTimeoutMillis),
+                "stallMillis": JSONValue(core.configuration.stallMillis),
+                "maxSubscriptions": JSONValue(core.configuration.maxSubscriptionsPerSession),
+                "maxFilterBytes": JSONValue(FilterExpression.maxLength),
+                "maxFilterTerms": JSONValue(FilterExpression.maxTerms),
             ],
         ]
     }

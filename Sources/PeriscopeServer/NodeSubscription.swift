@@ -3,32 +3,45 @@ import PeriscopeProtocol
 import PeriscopeTopology
 import PeriscopeViews
 
-/// Live details of one node: re-rendered per report on the render queue, sent as `node/changed`
-/// when they differ from what the client has. When the node goes away the client gets
+/// Live details of one node: re-rendered per report in its client's render turn, sent as
+/// `node/changed` when they differ from what the client has. When the node goes away the client gets
 /// `node/changed` with `"removed": true` and the subscription ends.
+///
+/// Renders finish later on the render queue, possibly after the client has gone: the subscription
+/// holds its session weakly and does nothing once it has ended.
 ///
 /// - Important: loop thread only (rendering happens on the render queue).
 final class NodeSubscription {
     let id: String
-    unowned let session: Session
+    private(set) weak var session: Session?
     let view: String
     let nodeID: String
-    private unowned let topology: TopologyService
+    private let lane: Int
+    private let topology: TopologyService
+    private let slot: SubscriptionSlot
     private var last: JSONValue?
-    private var ended = false
+    private(set) var ended = false
 
-    init(id: String, session: Session, view: String, nodeID: String, topology: TopologyService) {
+    init(id: String, session: Session, view: String, nodeID: String, slot: SubscriptionSlot, topology: TopologyService) {
         self.id = id
         self.session = session
+        self.lane = session.id
         self.view = view
         self.nodeID = nodeID
+        self.slot = slot
         self.topology = topology
+    }
+
+    /// Ends the subscription: no more renders or notifications; its slot is given back.
+    func end() {
+        ended = true
+        slot.release()
     }
 
     /// Renders the first details and hands them to `completion` on the loop.
     func first(_ report: Report, revision: Int64, names: [String: String],
                completion: @escaping (Result<JSONValue, RPCError>) -> Void) {
-        render(report, names) { [self] details in
+        render(report, names, key: nil) { [self] details in
             guard let details else {
                 completion(.failure(.notFound("no node '\(nodeID)' in view '\(view)'")))
                 return
@@ -38,34 +51,50 @@ final class NodeSubscription {
         }
     }
 
-    /// Renders the details for a new report; calls `onEnd` when the node is gone (the subscription ends).
+    /// Renders the details for a new report; calls `onEnd` when the node or the client is gone.
     func refresh(_ report: Report, revision: Int64, names: [String: String], onEnd: @escaping (NodeSubscription) -> Void) {
         guard !ended else { return }
-        render(report, names) { [self] details in
-            guard !ended, !session.isClosed else { return }
-            guard let details else {
-                ended = true
-                session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "removed": true])
+        guard let session, !session.isClosed else {
+            end()
+            onEnd(self)
+            return
+        }
+        render(report, names, key: "node|" + id) { [weak self] details in
+            guard let self, !self.ended else { return }
+            guard let session = self.session, !session.isClosed else {
+                self.end()
                 onEnd(self)
                 return
             }
-            guard last != nil, details != last else {
-                if last == nil { last = details }
+            guard let details else {
+                self.end()
+                session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "removed": true])
+                onEnd(self)
                 return
             }
-            last = details
-            session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "node": details])
+            guard self.last != nil, details != self.last else {
+                if self.last == nil { self.last = details }
+                return
+            }
+            self.last = details
+            session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "node": details])
         }
     }
 
-    private func render(_ report: Report, _ names: [String: String], _ done: @escaping (JSONValue?) -> Void) {
+    /// Renders in the client's turn; `key` lets a newer refresh replace a queued one (the first render
+    /// has none, so it always runs).
+    private func render(_ report: Report, _ names: [String: String], key: String?, _ done: @escaping (JSONValue?) -> Void) {
         let view = self.view
         let nodeID = self.nodeID
         let bound = LoopBound(done, loop: topology.core.loop)
         let loop = topology.core.loop
-        topology.renderQueue.async {
+        let isCancelled = { [weak self] () -> Bool in
+            guard let self, !self.ended, let session = self.session else { return true }
+            return session.isClosed
+        }
+        topology.renders.submit(RenderScheduler.Job(lane: lane, key: key, isCancelled: isCancelled) {
             let details = ViewRenderer.details(report: report, view: view, id: nodeID, names: names)?.json
             loop.execute { bound.value(details) }
-        }
+        })
     }
 }

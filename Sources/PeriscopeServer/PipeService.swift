@@ -193,9 +193,9 @@ final class PipeService {
             pipe.pending = nil
             pipe.closed = true
             let failure = error ?? EngineError("the engine ended the stream before it opened")
-            logger.notice("control \(pipe.control) on \(pipe.node) by \(pipe.who): failed: \(failure.message)")
+            logger.notice("control \(pipe.control) on \(pipe.node) by \(pipe.who): failed: \(LogText.escape(failure.message))")
             let code = failure.status == 404 ? ErrorCode.notFound : ErrorCode.internalError
-            pending.fail(RPCError(code: code, message: "\(pipe.control) failed: \(failure.message)"))
+            pending.fail(RPCError(code: code, message: "\(pipe.control) failed: \(LogText.escape(failure.message))"))
             return
         }
         guard !pipe.closed else { return }  // closed by the client: no eof notification

@@ -18,8 +18,22 @@ public struct ServerConfiguration: Sendable {
     public var maxPendingRequests = 1024
     /// Unsent output above which a client stops being read until it drains (backpressure).
     public var pauseReadingAbove = 1 << 20
-    /// Unsent output above which a client is disconnected as too slow.
+    /// Unsent output above which a client that has read nothing for ``slowGraceMillis`` is disconnected
+    /// as too slow (a client that keeps reading is never dropped, whatever the size of its replies);
+    /// also the bound on one batch reply.
     public var maxOutputBytes = 16 << 20
+    /// How long a client over ``maxOutputBytes`` may go without reading before it is dropped.
+    public var slowGraceMillis = 2_000
+    /// A client that reads nothing for this long while output waits for it is disconnected.
+    public var stallMillis = 15_000
+    /// TCP peers that have not authenticated yet, at most (each also counts in ``maxClients``).
+    public var maxUnauthenticated = 64
+    /// Largest message accepted before authentication.
+    public var maxUnauthenticatedMessageSize = 64 << 10
+    /// Time a TCP peer has to authenticate before it is disconnected.
+    public var authTimeoutMillis = 10_000
+    /// Subscriptions (view and node, held or being set up) per connection.
+    public var maxSubscriptionsPerSession = 64
     /// Collector refresh interval, milliseconds.
     public var refreshMillis = 1000
     /// Run the kernel collectors (off in protocol-only tests).

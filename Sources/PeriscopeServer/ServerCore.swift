@@ -11,8 +11,13 @@ public final class ServerCore {
     public struct Counters {
         public var accepted = 0
         public var rejectedFull = 0
+        /// Clients dropped for holding more than the output limit unread.
         public var droppedSlow = 0
+        /// Clients dropped for reading nothing for ``ServerConfiguration/stallMillis`` (subscribers included).
+        public var droppedStalled = 0
         public var authFailures = 0
+        /// TCP peers disconnected for not authenticating in time.
+        public var authTimeouts = 0
         public var messages: UInt64 = 0
     }
 
@@ -22,6 +27,8 @@ public final class ServerCore {
     let parser = JSONParser(maxDepth: 128)
     public internal(set) var counters = Counters()
     public private(set) var sessions: [Int: Session] = [:]
+    /// TCP peers connected and not authenticated yet.
+    public private(set) var unauthenticatedCount = 0
     /// Seconds since the epoch when the daemon started.
     public let startedAt: Double
     public internal(set) var isShuttingDown = false
@@ -56,9 +63,12 @@ public final class ServerCore {
             logger.error("cannot set up connection from \(peer): \(error)")
             return
         }
-        if sessions.count >= configuration.maxClients || isShuttingDown {
+        let unauthenticatedFull = transport == .tcp && unauthenticatedCount >= configuration.maxUnauthenticated
+        if sessions.count >= configuration.maxClients || isShuttingDown || unauthenticatedFull {
             counters.rejectedFull += 1
-            let reason = isShuttingDown ? "the daemon is shutting down" : "too many clients (limit \(configuration.maxClients))"
+            let reason = isShuttingDown ? "the daemon is shutting down"
+                : unauthenticatedFull ? "too many unauthenticated TCP connections (limit \(configuration.maxUnauthenticated))"
+                : "too many clients (limit \(configuration.maxClients))"
             let error = Message.response(id: nil, result: .failure(RPCError(code: ErrorCode.limitExceeded, message: reason)))
             connection.write(FrameEncoder.frame(error.json, mode: .headers))
             let holder = ConnectionHolder(connection)
@@ -69,11 +79,18 @@ public final class ServerCore {
         let session = Session(id: nextSessionID, transport: transport, connection: connection, core: self)
         nextSessionID += 1
         sessions[session.id] = session
+        if transport == .tcp { unauthenticatedCount += 1 }
         counters.accepted += 1
+    }
+
+    /// A TCP session authenticated: it no longer counts against ``ServerConfiguration/maxUnauthenticated``.
+    func authenticationChanged(_ session: Session) {
+        if session.transport == .tcp { unauthenticatedCount -= 1 }
     }
 
     func sessionClosed(_ session: Session, reason: String) {
         sessions.removeValue(forKey: session.id)
+        if session.transport == .tcp, !session.authenticated { unauthenticatedCount -= 1 }
         if session.transport == .stdio { onStdioEnded?(session.shutdownRequested) }
     }
 

@@ -9,35 +9,59 @@ extension Session {
         do {
             value = try core.parser.parse(body)
         } catch {
-            send(Message.response(id: nil, result: .failure(RPCError(code: ErrorCode.parseError, message: "parse error: \(error)"))).json)
+            if !authenticated { closeAfterNextSend = "unparseable message before authentication" }
+            sendError(id: nil, RPCError(code: ErrorCode.parseError, message: "parse error: \(error)"))
             return
         }
         guard case .array(let elements) = value else {
-            process(value, inBatch: false) { [weak self] reply in
+            process(value) { [weak self] reply in
                 if let reply { self?.send(reply) }
             }
             return
         }
         guard !elements.isEmpty else {
-            send(Message.response(id: nil, result: .failure(.invalidRequest("empty batch"))).json)
+            if !authenticated { closeAfterNextSend = "empty batch before authentication" }
+            sendError(id: nil, .invalidRequest("empty batch"))
             return
         }
-        let batch = BatchReply(count: elements.count) { [weak self] replies in
-            if !replies.isEmpty { self?.send(.array(replies)) }
+        handleBatch(elements)
+    }
+
+    /// A batch: every request in it takes an in-flight slot before any work is done (replies served
+    /// from the render cache included), and the whole reply is bounded by
+    /// ``ServerConfiguration/maxOutputBytes``. A failed authentication ends the batch and the connection.
+    private func handleBatch(_ elements: [JSONValue]) {
+        let batch = BatchReply(count: elements.count, limit: core.configuration.maxOutputBytes) { [weak self] reply in
+            if let reply { self?.send(reply) }
         }
+        var slots = core.configuration.maxPendingRequests - pending.count
         for element in elements {
-            process(element, inBatch: true) { reply in batch.add(reply) }
+            if closeAfterNextSend != nil || isClosed {
+                batch.add(nil, id: nil)  // authentication failed earlier in this batch: nothing more runs
+                continue
+            }
+            let id = element.objectValue?["id"].flatMap(RequestID.init(json:))
+            if element.objectValue?["method"] != nil, id != nil {
+                guard slots > 0 else {
+                    batch.add(.error(id: id, RPCError(code: ErrorCode.limitExceeded,
+                        message: "too many requests in flight (limit \(core.configuration.maxPendingRequests), batch elements included)")), id: id)
+                    continue
+                }
+                slots -= 1
+            }
+            process(element) { reply in batch.add(reply, id: id) }
         }
     }
 
     /// Handles one message; calls `completion` exactly once with the reply (`nil` when none is due).
-    func process(_ value: JSONValue, inBatch: Bool, completion: @escaping (JSONValue?) -> Void) {
+    func process(_ value: JSONValue, completion: @escaping (EncodedMessage?) -> Void) {
         let message: Message
         switch Message.decode(value) {
         case .success(let decoded):
             message = decoded
         case .failure(let failure):
-            completion(Message.response(id: failure.id, result: .failure(failure.error)).json)
+            if !authenticated { closeAfterNextSend = "invalid message before authentication" }
+            completion(.error(id: failure.id, failure.error))
             return
         }
         switch message {
@@ -47,10 +71,9 @@ extension Session {
             handleNotification(method, Params(params))
             completion(nil)
         case .request(let id, let method, let params):
-            let reply: (Result<JSONValue, RPCError>) -> Void = { result in
-                completion(Message.response(id: id, result: result).json)
+            handleRequest(id: id, method: method, params: Params(params)) { result in
+                completion(.response(id: id, result: result))
             }
-            handleRequest(id: id, method: method, params: Params(params), inBatch: inBatch, reply: reply)
         }
     }
 
@@ -72,51 +95,52 @@ extension Session {
         }
     }
 
-    private func handleRequest(id: RequestID, method: String, params: Params, inBatch: Bool,
-                               reply: @escaping (Result<JSONValue, RPCError>) -> Void) {
+    private func handleRequest(id: RequestID, method: String, params: Params,
+                               reply: @escaping (Result<[UInt8], RPCError>) -> Void) {
+        let replyValue: (Result<JSONValue, RPCError>) -> Void = { result in reply(result.map(JSONWriter.bytes)) }
         if !authenticated, method != "initialize", method != "auth" {
             closeAfterNextSend = "request before authentication"
-            reply(.failure(RPCError(code: ErrorCode.unauthorized,
+            replyValue(.failure(RPCError(code: ErrorCode.unauthorized,
                                     message: "authentication required: send the token in initialize params.token or an auth request")))
             return
         }
         if lifecycle == .shutDown {
-            reply(.failure(.invalidRequest("the session is shut down; only the exit notification is accepted")))
+            replyValue(.failure(.invalidRequest("the session is shut down; only the exit notification is accepted")))
             return
         }
         if core.isShuttingDown {
-            reply(.failure(RPCError(code: ErrorCode.shuttingDown, message: "the daemon is shutting down")))
+            replyValue(.failure(RPCError(code: ErrorCode.shuttingDown, message: "the daemon is shutting down")))
             return
         }
         if lifecycle == .fresh, decoder.mode != .lines, method != "initialize", method != "auth" {
-            reply(.failure(RPCError(code: ErrorCode.serverNotInitialized, message: "the session is not initialized: send initialize first")))
+            replyValue(.failure(RPCError(code: ErrorCode.serverNotInitialized, message: "the session is not initialized: send initialize first")))
             return
         }
         switch method {
         case "initialize":
-            reply(initialize(params))
+            replyValue(initialize(params))
             return
         case "auth":
-            reply(authenticate(params))
+            replyValue(authenticate(params))
             return
         case "shutdown":
             lifecycle = .shutDown
             shutdownRequested = true
-            reply(.success(.null))
+            replyValue(.success(.null))
             return
         default:
             break
         }
         guard let handler = core.router.handler(for: method) else {
-            reply(.failure(.methodNotFound(method)))
+            replyValue(.failure(.methodNotFound(method)))
             return
         }
         guard pending[id] == nil else {
-            reply(.failure(.invalidRequest("a request with id \(id) is already in flight")))
+            replyValue(.failure(.invalidRequest("a request with id \(id) is already in flight")))
             return
         }
         guard pending.count < core.configuration.maxPendingRequests else {
-            reply(.failure(RPCError(code: ErrorCode.limitExceeded,
+            replyValue(.failure(RPCError(code: ErrorCode.limitExceeded,
                                     message: "too many requests in flight (limit \(core.configuration.maxPendingRequests))")))
             return
         }
@@ -124,14 +148,6 @@ extension Session {
             self?.pending.removeValue(forKey: id)
             reply(result)
             self?.closeIfDone()
-        }
-        if !inBatch {
-            request.deliverEncoded = { [weak self] bytes in
-                guard let self else { return }
-                self.pending.removeValue(forKey: id)
-                self.sendEncodedResult(id: id, result: bytes)
-                self.closeIfDone()
-            }
         }
         do {
             switch try handler(MethodContext(params: params, session: self, pending: request)) {
@@ -170,26 +186,39 @@ extension Session {
             closeAfterNextSend = "authentication failed"
             return .failure(RPCError(code: ErrorCode.unauthorized, message: "invalid or missing token"))
         }
-        authenticated = true
+        markAuthenticated()
         return .success(())
     }
 }
 
-/// Collects the replies of a batch and sends them as one array when the last one is in.
+/// Collects the replies of a batch and sends them as one array when the last one is in. The reply is
+/// bounded: a result that would take it past `limit` bytes is replaced by a −32005 error (the first
+/// reply always goes through, so a batch of one large request still works).
 final class BatchReply {
     private var remaining: Int
-    private var replies: [JSONValue] = []
-    private let done: ([JSONValue]) -> Void
+    private var replies: [EncodedMessage] = []
+    private var size = 0
+    private let limit: Int
+    private let done: (EncodedMessage?) -> Void
 
-    init(count: Int, done: @escaping ([JSONValue]) -> Void) {
+    init(count: Int, limit: Int, done: @escaping (EncodedMessage?) -> Void) {
         remaining = count
+        self.limit = limit
         self.done = done
     }
 
-    func add(_ reply: JSONValue?) {
-        if let reply { replies.append(reply) }
+    /// Adds the reply to the request with `id` (`nil` when none is due).
+    func add(_ reply: EncodedMessage?, id: RequestID?) {
+        if var reply {
+            if !replies.isEmpty, size + reply.count > limit {
+                reply = .error(id: id, RPCError(code: ErrorCode.limitExceeded,
+                    message: "batch reply larger than \(limit) bytes; send this request on its own"))
+            }
+            size += reply.count
+            replies.append(reply)
+        }
         remaining -= 1
-        if remaining == 0 { done(replies) }
+        if remaining == 0 { done(replies.isEmpty ? nil : .batch(replies)) }
     }
 }
 

@@ -11,12 +11,15 @@ public enum TransportKind: String, Sendable {
 }
 
 /// One client connection: its framing, its LSP-style lifecycle, its in-flight requests and its
-/// output bound. Message handling lives in `Session+Dispatch.swift`.
+/// output. Message handling lives in `Session+Dispatch.swift`, the watchdog in `Session+Watchdog.swift`.
 ///
-/// Backpressure: when more than ``ServerConfiguration/pauseReadingAbove`` bytes of replies wait
-/// unsent, the session stops reading the client until they drain; past
-/// ``ServerConfiguration/maxOutputBytes`` the client is disconnected with a logged reason. Either way
-/// other clients are unaffected.
+/// Output: replies are queued as shared byte pieces (``OutputQueue``) and fed to the socket as the
+/// client reads, so a prompt reader gets replies of any size. Backpressure: while more than
+/// ``ServerConfiguration/pauseReadingAbove`` bytes wait unsent, the session stops reading the client.
+/// A client that reads nothing for ``ServerConfiguration/stallMillis`` while output waits, or that has
+/// more than ``ServerConfiguration/maxOutputBytes`` unread and read nothing for
+/// ``ServerConfiguration/slowGraceMillis``, is disconnected with a logged reason. Other clients are
+/// unaffected either way.
 ///
 /// - Important: loop thread only.
 public final class Session {
@@ -37,19 +40,29 @@ public final class Session {
     unowned let core: ServerCore
     var decoder: FrameDecoder
     var lifecycle = Lifecycle.fresh
-    var authenticated: Bool
+    private(set) var authenticated: Bool
     var shutdownRequested = false
     /// Name and version the client gave in `initialize`.
     public internal(set) var clientName: String?
     var pending: [RequestID: PendingRequest] = [:]
-    private var readingPaused = false
+    /// Subscriptions held or being set up, counted against the per-connection limit.
+    var subscriptionSlots = 0
+    private(set) var readingPaused = false
     /// The client stopped sending (half-close): finish in-flight requests, then close.
     var inputEnded = false
     /// When set, the session closes (after flushing) right after its next message is sent — used to
-    /// deliver an authentication error before hanging up.
+    /// deliver an authentication error before hanging up. Nothing more is processed meanwhile.
     var closeAfterNextSend: String?
     private var closeHandlers: [() -> Void] = []
     public private(set) var isClosed = false
+    let output = OutputQueue()
+    /// Close once the output queue has been handed to the connection.
+    private var closeWhenDrained: String?
+    /// Watchdog state: the last time the client took bytes, and the count it had taken then.
+    var lastProgress = monotonicMillis()
+    var drainedAtProgress: UInt64 = 0
+    let connectedAt = monotonicMillis()
+    var watchdog: LoopTimer?
     let logger: Logger
 
     init(id: Int, transport: TransportKind, connection: Connection, core: ServerCore) {
@@ -58,8 +71,11 @@ public final class Session {
         self.peer = connection.peer
         self.connection = connection
         self.core = core
-        self.decoder = FrameDecoder(maxMessageSize: core.configuration.maxMessageSize)
         self.authenticated = transport != .tcp
+        // Before authentication a peer may send only small messages (it has no business sending more).
+        self.decoder = FrameDecoder(maxMessageSize: transport == .tcp
+            ? min(core.configuration.maxUnauthenticatedMessageSize, core.configuration.maxMessageSize)
+            : core.configuration.maxMessageSize)
         var logger = Logger(label: "periscope.session")
         logger[metadataKey: "client"] = "\(id)"
         self.logger = logger
@@ -70,14 +86,19 @@ public final class Session {
             peerPID = nil
             peerUID = nil
         }
-        connection.lowWaterMark = core.configuration.pauseReadingAbove / 4
-        connection.onRead = { [unowned self] bytes in self.received(bytes) }
-        connection.onWritable = { [unowned self] in self.resumeIfDrained() }
-        connection.onClose = { [unowned self] reason in self.closed(reason) }
-        connection.onEndOfInput = { [unowned self] in
+        connection.lowWaterMark = OutputQueue.feedTarget / 4
+        // Weak, and held strongly for the whole callback: a callback may close the session, which then
+        // leaves the session table, and must still finish its own work safely.
+        connection.onRead = { [weak self] bytes in self?.received(bytes) }
+        connection.onWritable = { [weak self] in self?.drained() }
+        connection.onClose = { [weak self] reason in self?.closed(reason) }
+        connection.onEndOfInput = { [weak self] in
+            guard let self else { return }
             self.inputEnded = true
             self.closeIfDone()
+            self.armWatchdog()
         }
+        armWatchdog()
     }
 
     /// The framing the client chose (known after its first byte).
@@ -86,8 +107,15 @@ public final class Session {
     /// Requests in flight.
     public var pendingCount: Int { pending.count }
 
-    /// Unsent bytes queued for this client.
-    public var outputBufferedCount: Int { connection.outputBufferedCount }
+    /// Unsent bytes queued for this client (in the session's queue and the socket buffer).
+    public var outputBufferedCount: Int { connection.outputBufferedCount + output.queuedBytes }
+
+    /// Marks the session authenticated and lifts the pre-authentication message limit.
+    func markAuthenticated() {
+        authenticated = true
+        decoder.maxMessageSize = core.configuration.maxMessageSize
+        core.authenticationChanged(self)
+    }
 
     /// Runs `handler` when the session ends (subscriptions use it to clean up).
     public func onClose(_ handler: @escaping () -> Void) {
@@ -96,40 +124,29 @@ public final class Session {
 
     /// Sends a notification (`method`, `params`) to the client.
     public func notify(_ method: String, _ params: JSONValue) {
-        send(Message.notification(method: method, params: params).json)
+        send(EncodedMessage(Message.notification(method: method, params: params).json))
     }
 
-    /// Sends one message, framed as the client frames its own.
-    func send(_ message: JSONValue) {
-        guard !isClosed else { return }
-        var output: [UInt8] = []
-        FrameEncoder.append(message, mode: decoder.mode ?? .headers, into: &output)
-        write(output)
-    }
-
-    /// Sends a success response whose result is JSON text already (encoded off the loop).
-    func sendEncodedResult(id: RequestID, result: [UInt8]) {
-        guard !isClosed else { return }
-        var body: [UInt8] = []
-        body.reserveCapacity(result.count + 48)
-        body.append(contentsOf: #"{"id":"#.utf8)
-        JSONWriter.write(id.json, into: &body)
-        body.append(contentsOf: #","jsonrpc":"2.0","result":"#.utf8)
-        body.append(contentsOf: result)
-        body.append(UInt8(ascii: "}"))
-        var output: [UInt8] = []
-        FrameEncoder.appendEncoded(body, mode: decoder.mode ?? .headers, into: &output)
-        write(output)
-    }
-
-    /// Queues framed bytes, then closes if an authentication error was just sent, else applies backpressure.
-    private func write(_ output: [UInt8]) {
-        connection.write(output)
+    /// Sends one message (JSON text in pieces), framed as the client frames its own.
+    func send(_ message: EncodedMessage) {
+        guard !isClosed, closeWhenDrained == nil else { return }
+        let wasIdle = outputBufferedCount == 0
+        output.enqueue(message.framed(decoder.mode ?? .headers))
+        if wasIdle {
+            noteProgress()
+            armWatchdog()
+        }
+        output.feed(connection)
         if let reason = closeAfterNextSend {
             disconnectAfterFlush(reason: reason)
             return
         }
         applyBackpressure()
+    }
+
+    /// Sends an error response.
+    func sendError(id: RequestID?, _ error: RPCError) {
+        send(.error(id: id, error))
     }
 
     /// After a half-close: closes once nothing is in flight any more.
@@ -145,26 +162,48 @@ public final class Session {
 
     /// Sends what is queued, then closes.
     func disconnectAfterFlush(reason: String) {
-        connection.closeAfterFlush(reason: reason)
+        guard !isClosed else { return }
+        connection.setReading(false)
+        closeWhenDrained = reason
+        if output.isEmpty { connection.closeAfterFlush(reason: reason) }
     }
 
     private func applyBackpressure() {
-        let queued = connection.outputBufferedCount
-        if queued > core.configuration.maxOutputBytes {
-            logger.warning("dropping slow client \(peer): \(queued) bytes unread, limit \(core.configuration.maxOutputBytes)")
-            core.counters.droppedSlow += 1
-            disconnect(reason: "client too slow: \(queued) bytes of replies unread")
+        let queued = outputBufferedCount
+        if queued > core.configuration.maxOutputBytes,
+           monotonicMillis() - lastProgress > Double(core.configuration.slowGraceMillis) {
+            dropSlow(queued)
         } else if queued > core.configuration.pauseReadingAbove, !readingPaused {
             readingPaused = true
             connection.setReading(false)
+            armWatchdog()
         }
     }
 
-    private func resumeIfDrained() {
-        guard readingPaused, connection.outputBufferedCount <= core.configuration.pauseReadingAbove / 4 else { return }
+    func dropSlow(_ queued: Int) {
+        logger.warning("dropping slow client \(peer): \(queued) bytes unread, limit \(core.configuration.maxOutputBytes)")
+        core.counters.droppedSlow += 1
+        disconnect(reason: "client too slow: \(queued) bytes of replies unread")
+    }
+
+    /// The socket buffer drained to its low-water mark: feed more, then maybe resume reading.
+    private func drained() {
+        noteProgress()
+        output.feed(connection)
+        if let reason = closeWhenDrained, output.isEmpty {
+            connection.closeAfterFlush(reason: reason)
+            return
+        }
+        guard readingPaused, outputBufferedCount <= core.configuration.pauseReadingAbove / 4 else { return }
         readingPaused = false
         connection.setReading(true)
         processBuffered()
+    }
+
+    /// Records that the client has taken bytes since the last check (or that waiting starts now).
+    func noteProgress() {
+        lastProgress = monotonicMillis()
+        drainedAtProgress = connection.bytesDrained
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
@@ -174,15 +213,14 @@ public final class Session {
 
     /// Handles every complete message buffered, until the buffer is empty or reading is paused.
     private func processBuffered() {
-        while !isClosed, !readingPaused {
+        while !isClosed, !readingPaused, closeAfterNextSend == nil, closeWhenDrained == nil {
             let body: [UInt8]?
             do {
                 body = try decoder.next()
             } catch {
-                let reply = Message.response(id: nil, result: .failure(RPCError(code: error.code, message: error.message)))
-                send(reply.json)
-                logger.info("closing \(peer): \(error.message)")
-                disconnectAfterFlush(reason: "framing error: \(error.message)")
+                sendError(id: nil, RPCError(code: error.code, message: error.message))
+                logger.info("closing \(peer): \(LogText.escape(error.message))")
+                disconnectAfterFlush(reason: "framing error: \(LogText.escape(error.message))")
                 return
             }
             guard let body else { return }
@@ -193,6 +231,9 @@ public final class Session {
     private func closed(_ reason: String) {
         guard !isClosed else { return }
         isClosed = true
+        output.clear()
+        watchdog?.cancel()
+        watchdog = nil
         let inFlight = Array(pending.values)
         pending.removeAll()
         for request in inFlight { request.cancel() }

@@ -14,6 +14,8 @@ final class SharedView {
 
     let key: String
     let request: ViewRequest
+    /// Its own render lane (negative), so each shared view takes its turn beside the clients.
+    let lane: Int
     let renderState = RenderState()
     /// The current render and the report revision it came from; `nil` until the first render lands.
     private(set) var current: RenderedView?
@@ -24,9 +26,10 @@ final class SharedView {
     /// Work waiting for the first render.
     var waiting: [() -> Void] = []
 
-    init(key: String, request: ViewRequest) {
+    init(key: String, request: ViewRequest, lane: Int) {
         self.key = key
         self.request = request
+        self.lane = lane
     }
 
     /// Installs the first render.

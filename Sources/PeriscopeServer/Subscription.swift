@@ -8,34 +8,35 @@ import PeriscopeViews
 /// Changes are coalesced into one ``ChangeSet`` until they can be sent: at most one notification per
 /// `minInterval`, none while the client has more than ``Limits/holdAbove`` bytes unread. A backlog
 /// larger than ``Limits/maxPendingChanges`` is dropped for a `reset` (the full state) once the client
-/// catches up; a client that stays unreadable for ``Limits/stallMillis`` is disconnected.
+/// catches up; a client that reads nothing for long is dropped by its session (``ServerConfiguration/stallMillis``).
 ///
 /// - Important: loop thread only.
 final class Subscription {
     enum Limits {
         static let holdAbove = 256 * 1024
         static let maxPendingChanges = 20_000
-        static let stallMillis = 15_000.0
     }
 
     let id: String
-    unowned let session: Session
+    /// Weak: diffs and timers may fire after the client has gone; the subscription then does nothing.
+    private(set) weak var session: Session?
     let shared: SharedView
     let minIntervalMillis: Int
+    private let slot: SubscriptionSlot
     var filtered: FilteredView
     private var pending = ChangeSet()
     private var needsReset = false
     private(set) var sentRevision: Int64
     private var pendingRevision: Int64
     private var lastSent = 0.0
-    private var stalledSince: Double?
     private var timer: LoopTimer?
     /// Notifications sent and resets sent, for status and tests.
     private(set) var notifications = 0
     private(set) var resets = 0
 
     init(id: String, session: Session, shared: SharedView, minIntervalMillis: Int, filter: FilterExpression?,
-         loop: EventLoop) {
+         slot: SubscriptionSlot, loop: EventLoop) {
+        self.slot = slot
         self.id = id
         self.session = session
         self.shared = shared
@@ -45,9 +46,9 @@ final class Subscription {
         sentRevision = shared.revision
         pendingRevision = shared.revision
         lastSent = monotonicMillis()
-        timer = LoopTimer(loop: loop) { [unowned self] in
-            self.timerDue = nil
-            self.flush()
+        timer = LoopTimer(loop: loop) { [weak self] in
+            self?.timerDue = nil
+            self?.flush()
         }
     }
 
@@ -102,22 +103,14 @@ final class Subscription {
 
     /// Sends what is pending, if the client can take it.
     func flush() {
-        guard !session.isClosed, needsReset || !pending.isEmpty || pendingRevision > sentRevision else { return }
+        guard let session, !session.isClosed, needsReset || !pending.isEmpty || pendingRevision > sentRevision else { return }
         if session.outputBufferedCount > Limits.holdAbove {
-            let now = monotonicMillis()
-            let since = stalledSince ?? now
-            stalledSince = since
-            if now - since > Limits.stallMillis {
-                session.core.counters.droppedSlow += 1
-                session.logger.warning("dropping subscriber \(session.peer): unread for \(Int(Limits.stallMillis / 1000)) s")
-                session.disconnect(reason: "subscriber stopped reading for \(Int(Limits.stallMillis / 1000)) s")
-                return
-            }
+            // The client is behind: hold (and coalesce) until it reads. A client that reads nothing for
+            // long is dropped by its session's watchdog.
             timerDue = monotonicMillis() + Double(max(50, minIntervalMillis))
             timer?.schedule(afterMillis: max(50, minIntervalMillis))
             return
         }
-        stalledSince = nil
         guard needsReset || !pending.isEmpty else {
             return  // only metrics-free revisions passed: nothing visible changed
         }
@@ -148,5 +141,6 @@ final class Subscription {
     func cancel() {
         timer?.cancel()
         timer = nil
+        slot.release()
     }
 }

@@ -12,13 +12,12 @@ import PeriscopeViews
 ///
 /// - Important: loop thread only.
 final class SubscriptionManager {
-    static let maxPerSession = 64
-
     private unowned let topology: TopologyService
     private var shared: [String: SharedView] = [:]
     private var subscriptions: [String: Subscription] = [:]
     private var nodeSubscriptions: [String: NodeSubscription] = [:]
     private var nextID = 1
+    private var nextViewLane = -1
 
     init(topology: TopologyService) {
         self.topology = topology
@@ -49,9 +48,14 @@ final class SubscriptionManager {
         }
     }
 
-    private func count(of session: Session) -> Int {
-        subscriptions.values.filter { $0.session === session }.count
-            + nodeSubscriptions.values.filter { $0.session === session }.count
+    /// Takes one of `session`'s subscription slots (held from the request until the subscription ends or
+    /// fails), so requests in a batch or pipelined count before any of them is answered.
+    private func reserveSlot(_ session: Session) throws(RPCError) -> SubscriptionSlot {
+        let limit = topology.core.configuration.maxSubscriptionsPerSession
+        guard session.subscriptionSlots < limit else {
+            throw RPCError(code: ErrorCode.limitExceeded, message: "too many subscriptions on this connection (limit \(limit))")
+        }
+        return SubscriptionSlot(session)
     }
 
     private func makeID() -> String {
@@ -62,21 +66,21 @@ final class SubscriptionManager {
     private func subscribe(_ context: MethodContext) throws(RPCError) -> Reply {
         let request = try ViewRequest(context.params, extra: ["minInterval"])
         let minInterval = Int(try context.params.int("minInterval", in: 0...60_000) ?? 100)
-        guard count(of: context.session) < Self.maxPerSession else {
-            throw RPCError(code: ErrorCode.limitExceeded, message: "too many subscriptions on this connection (limit \(Self.maxPerSession))")
-        }
         guard let pending = context.pending else { return .deferred }
         let session = context.session
+        let slot = try reserveSlot(session)
         let key = request.view + "|" + JSONWriter.string(request.optionsJSON ?? .null)
         let view = shared[key] ?? startSharedView(key: key, request: request)
-        let start = { [unowned self] in
-            guard !session.isClosed, !pending.isFinished else {
+        let start = { [weak self, weak session] in
+            guard let self else { return }
+            guard let session, !session.isClosed, !pending.isFinished else {
                 // Cancelled or disconnected before the first render: drop a view nobody uses.
+                slot.release()
                 if view.subscriptions.isEmpty, view.waiting.isEmpty, self.shared[key] === view { self.shared[key] = nil }
                 return
             }
             let subscription = Subscription(id: self.makeID(), session: session, shared: view, minIntervalMillis: minInterval,
-                                            filter: request.filter, loop: self.topology.core.loop)
+                                            filter: request.filter, slot: slot, loop: self.topology.core.loop)
             view.subscriptions.append(subscription)
             self.subscriptions[subscription.id] = subscription
             session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
@@ -87,10 +91,11 @@ final class SubscriptionManager {
     }
 
     private func startSharedView(key: String, request: ViewRequest) -> SharedView {
-        let view = SharedView(key: key, request: request)
+        let view = SharedView(key: key, request: request, lane: nextViewLane)
+        nextViewLane -= 1
         shared[key] = view
-        topology.whenReady { [unowned self] in
-            guard let report = self.topology.report else { return }
+        topology.whenReady { [weak self] in
+            guard let self, let report = self.topology.report else { return }
             self.render(view, report: report, revision: self.topology.revision, names: self.topology.names)
         }
         return view
@@ -111,7 +116,7 @@ final class SubscriptionManager {
         let state = view.renderState
         let bound = LoopBound(view, loop: topology.core.loop)
         let loop = topology.core.loop
-        topology.renderQueue.async {
+        topology.renders.submit(RenderScheduler.Job(lane: view.lane, key: "view", isCancelled: { false }) {
             guard let rendered = try? request.renderUnfiltered(report, names) else { return }
             let diff = state.previous.map { ViewDiff(from: $0, to: rendered) }
             state.previous = rendered
@@ -127,7 +132,7 @@ final class SubscriptionManager {
                 view.apply(diff, view: rendered, revision: revision)
                 for subscription in view.subscriptions { subscription.absorb(diff, revision: revision) }
             }
-        }
+        })
     }
 
     @discardableResult
@@ -141,6 +146,7 @@ final class SubscriptionManager {
             return true
         }
         if let node = nodeSubscriptions[id], node.session === owner {
+            node.end()
             nodeSubscriptions[id] = nil
             return true
         }
@@ -152,27 +158,31 @@ final class SubscriptionManager {
         let view = try context.params.requiredString("view")
         let nodeID = try context.params.requiredString("id")
         _ = try ViewRequest.descriptor(view)
-        guard count(of: context.session) < Self.maxPerSession else {
-            throw RPCError(code: ErrorCode.limitExceeded, message: "too many subscriptions on this connection (limit \(Self.maxPerSession))")
-        }
         guard let pending = context.pending else { return .deferred }
         let session = context.session
-        let subscription = NodeSubscription(id: makeID(), session: session, view: view, nodeID: nodeID, topology: topology)
-        topology.whenReady { [unowned self] in
-            guard let report = self.topology.report else { return }
+        let slot = try reserveSlot(session)
+        let subscription = NodeSubscription(id: makeID(), session: session, view: view, nodeID: nodeID,
+                                            slot: slot, topology: topology)
+        topology.whenReady { [weak self, weak session] in
+            guard let self, let report = self.topology.report, let session, !pending.isFinished else {
+                subscription.end()
+                return
+            }
             let revision = self.topology.revision
             // Registered before the first render lands, so a report arriving meanwhile reaches it too.
             self.nodeSubscriptions[subscription.id] = subscription
             subscription.first(report, revision: revision, names: self.topology.names) { result in
                 switch result {
                 case .success(let details):
-                    guard !session.isClosed else {
+                    guard !session.isClosed, !pending.isFinished else {
+                        subscription.end()
                         self.nodeSubscriptions[subscription.id] = nil
                         return
                     }
                     session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
                     pending.succeed(["subscription": .string(subscription.id), "revision": .int(revision), "node": details])
                 case .failure(let error):
+                    subscription.end()
                     self.nodeSubscriptions[subscription.id] = nil
                     pending.fail(error)
                 }

@@ -9,14 +9,14 @@ enum TopologyMethods {
         let router = service.core.router
         router.register("topology/views") { [unowned service] context throws(RPCError) in
             try context.params.allowOnly([])
-            service.answer(context.pending, cacheKey: "views") { report, names, _ in
+            service.answer(context, cacheKey: "views") { report, names, _ in
                 .object(["views": .array(ViewCatalog.listing(report: report, names: names).map(\.json))])
             }
             return .deferred
         }
         router.register("topology/get") { [unowned service] context throws(RPCError) in
             let request = try ViewRequest(context.params, extra: [])
-            service.answer(context.pending, cacheKey: "get|" + request.cacheKey) { report, names, revision throws(RPCError) in
+            service.answer(context, cacheKey: "get|" + request.cacheKey) { report, names, revision throws(RPCError) in
                 let view = try request.render(report, names)
                 return view.json(revision: revision)
             }
@@ -27,7 +27,7 @@ enum TopologyMethods {
             let view = try context.params.requiredString("view")
             let id = try context.params.requiredString("id")
             _ = try ViewRequest.descriptor(view)
-            service.answer(context.pending, cacheKey: nil) { report, names, _ throws(RPCError) in
+            service.answer(context, cacheKey: nil) { report, names, _ throws(RPCError) in
                 guard let details = ViewRenderer.details(report: report, view: view, id: id, names: names) else {
                     throw RPCError.notFound("no node '\(id)' in view '\(view)'")
                 }
@@ -38,7 +38,7 @@ enum TopologyMethods {
         router.register("report/get") { [unowned service] context throws(RPCError) in
             try context.params.allowOnly([])
             let hostID = service.hostID
-            service.answer(context.pending, cacheKey: "report") { report, _, revision in
+            service.answer(context, cacheKey: "report") { report, _, revision in
                 ["revision": .int(revision), "host": .string(hostID), "report": report.json]
             }
             return .deferred

@@ -26,7 +26,8 @@ public final class TopologyService {
     let hostID: String
     let pipeline: CollectionPipeline
     private let collectQueue = DispatchQueue(label: "periscope.collect")
-    let renderQueue = DispatchQueue(label: "periscope.render")
+    /// Renders take turns per client here (see ``RenderScheduler``).
+    private(set) lazy var renders = RenderScheduler(loop: core.loop)
     private let monitor = ProcessEventMonitor()
     private let socketEvents = SocketStateMonitor()
     private var socketEventsError: String?
@@ -43,7 +44,10 @@ public final class TopologyService {
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
     private var monitorError: String?
-    private var renderCache: [String: (value: JSONValue, encoded: [UInt8])] = [:]
+    /// Encoded answers at the current revision, by request; shared (not copied) by every reply.
+    private var renderCache: [String: [UInt8]] = [:]
+    /// Renders in progress, by revision and request: requests asking the same wait for the same render.
+    private var rendersInFlight: [String: [PendingRequest]] = [:]
     private let logger = Logger(label: "periscope.topology")
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
@@ -198,39 +202,59 @@ public final class TopologyService {
         if report != nil { work() } else { waitingForFirstReport.append(work) }
     }
 
-    /// Renders on the render queue and answers `pending` on the loop; caches by `cacheKey` per revision.
-    func answer(_ pending: PendingRequest?, cacheKey: String?,
+    /// Renders on the render queue in `context`'s turn and answers on the loop. Answers are cached by
+    /// `cacheKey` per revision, and requests for the same key at the same revision share one render.
+    func answer(_ context: MethodContext, cacheKey: String?,
                 _ render: @escaping @Sendable (Report, [String: String], Int64) throws(RPCError) -> JSONValue) {
-        guard let pending else { return }
-        whenReady { [unowned self] in
-            guard let report = self.report else { return }
+        guard let pending = context.pending else { return }
+        let lane = context.session.id
+        whenReady { [weak self] in
+            guard let self, let report = self.report, !pending.isFinished else { return }
+            let revision = self.revision
             if let cacheKey, let cached = self.renderCache[cacheKey] {
-                pending.succeed(cached.value, encoded: cached.encoded)
+                pending.succeed(encoded: cached)
                 return
             }
+            let flightKey = cacheKey.map { "\(revision)|\($0)" } ?? "once|\(ObjectIdentifier(pending).hashValue)"
+            if self.rendersInFlight[flightKey] != nil {
+                self.rendersInFlight[flightKey, default: []].append(pending)
+                return
+            }
+            self.rendersInFlight[flightKey] = [pending]
             let names = self.names
-            let revision = self.revision
-            let bound = LoopBound((self, pending), loop: self.core.loop)
+            let bound = LoopBound(self, loop: self.core.loop)
             let loop = self.core.loop
-            self.renderQueue.async {
-                // Rendered and encoded here, so the loop only copies bytes.
-                let result: Result<(value: JSONValue, encoded: [UInt8]), RPCError>
+            let isCancelled = { [weak self] () -> Bool in
+                guard let self else { return true }
+                guard let waiters = self.rendersInFlight[flightKey], waiters.contains(where: { !$0.isFinished }) else {
+                    self.rendersInFlight[flightKey] = nil
+                    return true
+                }
+                return false
+            }
+            self.renders.submit(RenderScheduler.Job(lane: lane, key: nil, isCancelled: isCancelled) {
+                // Rendered and encoded here, so the loop only queues shared bytes.
+                let result: Result<[UInt8], RPCError>
                 do throws(RPCError) {
-                    let value = try render(report, names, revision)
-                    result = .success((value, JSONWriter.bytes(value)))
+                    result = .success(JSONWriter.bytes(try render(report, names, revision)))
                 } catch {
                     result = .failure(error)
                 }
-                loop.execute {
-                    let (service, pending) = bound.value
-                    if case .success(let rendered) = result, let cacheKey, service.revision == revision {
-                        service.renderCache[cacheKey] = rendered
-                    }
-                    switch result {
-                    case .success(let rendered): pending.succeed(rendered.value, encoded: rendered.encoded)
-                    case .failure(let error): pending.fail(error)
-                    }
-                }
+                loop.execute { bound.value.rendered(flightKey, cacheKey: cacheKey, revision: revision, result) }
+            })
+        }
+    }
+
+    /// A render finished: cache it (if still current) and answer everyone who waited for it.
+    private func rendered(_ flightKey: String, cacheKey: String?, revision: Int64, _ result: Result<[UInt8], RPCError>) {
+        let waiters = rendersInFlight.removeValue(forKey: flightKey) ?? []
+        if case .success(let encoded) = result, let cacheKey, self.revision == revision {
+            renderCache[cacheKey] = encoded
+        }
+        for pending in waiters {
+            switch result {
+            case .success(let encoded): pending.succeed(encoded: encoded)
+            case .failure(let error): pending.fail(error)
             }
         }
     }

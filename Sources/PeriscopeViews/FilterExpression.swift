@@ -49,11 +49,25 @@ public struct FilterExpression: Sendable, Hashable, CustomStringConvertible {
     /// The keys a term may use (canonical spelling).
     public static var keys: [String] { FilterField.allCases.map(\.rawValue) }
 
+    /// Longest filter text accepted, in UTF-8 bytes: filters run per node on every render and change,
+    /// so their cost is bounded up front.
+    public static let maxLength = 4096
+    /// Most terms in one filter.
+    public static let maxTerms = 64
+
     /// Parses `text`. An empty or all-space text is a filter that matches everything.
-    /// - Throws: ``ViewError`` with code `invalidFilter` and a message naming the bad term.
+    /// - Throws: ``ViewError`` with code `invalidFilter` and a message naming the bad term, or the
+    ///   limit exceeded (``maxLength``, ``maxTerms``).
     public static func parse(_ text: String) throws -> FilterExpression {
+        guard text.utf8.count <= maxLength else {
+            throw ViewError(.invalidFilter, "filter of \(text.utf8.count) bytes is longer than the limit of \(maxLength)")
+        }
+        let tokens = try FilterTokenizer.tokens(text)
+        guard tokens.count <= maxTerms else {
+            throw ViewError(.invalidFilter, "filter of \(tokens.count) terms has more than the limit of \(maxTerms)")
+        }
         var terms: [Term] = []
-        for token in try FilterTokenizer.tokens(text) {
+        for token in tokens {
             terms.append(try parseTerm(token))
         }
         return FilterExpression(text: text, terms: terms)
@@ -122,7 +136,19 @@ public struct FilterExpression: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `node` satisfies every term.
     public func matches(_ node: NodeSummary) -> Bool {
-        for term in terms where evaluate(term.predicate, node) == term.negated { return false }
+        var text: (label: String, command: String?)?
+        for term in terms {
+            let holds: Bool
+            if case .text(let word) = term.predicate {
+                // Lowercased once per node, whatever the number of words.
+                let lowered = text ?? (node.label.lowercased(), node.metadata["command"]?.stringValue?.lowercased())
+                text = lowered
+                holds = lowered.label.contains(word) || (lowered.command?.contains(word) ?? false)
+            } else {
+                holds = evaluate(term.predicate, node)
+            }
+            if holds == term.negated { return false }
+        }
         return true
     }
 

@@ -28,10 +28,10 @@ enum FilterTokenizer {
                 started = true
             }
         }
-        if inQuotes { throw ViewError(.invalidFilter, "unterminated quote in filter '\(text)'") }
+        if inQuotes { throw ViewError(.invalidFilter, "unterminated quote in filter '\(text.prefix(100))'") }
         flush()
         if tokens.contains(where: { $0.text.isEmpty }) {
-            throw ViewError(.invalidFilter, "empty quoted term in filter '\(text)'")
+            throw ViewError(.invalidFilter, "empty quoted term in filter '\(text.prefix(100))'")
         }
         return tokens
     }

@@ -38,8 +38,20 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Most clients connected at once.")
     var maxClients = 4096
 
-    @Option(help: "Unsent output (bytes) after which a client that does not read is disconnected.")
+    @Option(help: "Unsent output (bytes) above which a client that reads nothing for 2 s is disconnected; also the bound on one batch reply. A client that keeps reading is never dropped.")
     var maxClientOutput = 16 << 20
+
+    @Option(help: "A client that reads nothing for this long (ms) while output waits for it is disconnected.")
+    var clientStallMs = 15_000
+
+    @Option(help: "Most TCP peers connected and not yet authenticated.")
+    var maxUnauthenticated = 64
+
+    @Option(help: "Time (ms) a TCP peer has to authenticate before it is disconnected.")
+    var authTimeoutMs = 10_000
+
+    @Option(help: "Most subscriptions (view and node) per connection.")
+    var maxSubscriptions = 64
 
     @Option(help: "Collector refresh interval in milliseconds.")
     var refreshMs = 1000
@@ -74,6 +86,11 @@ struct Periscoped: ParsableCommand {
         }
         if listen != nil, tokenFile == nil { throw ValidationError("--listen needs --token-file: TCP clients must authenticate") }
         if maxMessageSize < 1024 { throw ValidationError("--max-message-size must be at least 1024") }
+        if clientStallMs < 100 { throw ValidationError("--client-stall-ms must be at least 100") }
+        if authTimeoutMs < 100 { throw ValidationError("--auth-timeout-ms must be at least 100") }
+        if maxUnauthenticated < 1 || maxSubscriptions < 1 {
+            throw ValidationError("--max-unauthenticated and --max-subscriptions must be at least 1")
+        }
         if refreshMs < 50 { throw ValidationError("--refresh-ms must be at least 50") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
@@ -97,6 +114,10 @@ struct Periscoped: ParsableCommand {
         configuration.maxMessageSize = maxMessageSize
         configuration.maxClients = maxClients
         configuration.maxOutputBytes = maxClientOutput
+        configuration.stallMillis = clientStallMs
+        configuration.maxUnauthenticated = maxUnauthenticated
+        configuration.authTimeoutMillis = authTimeoutMs
+        configuration.maxSubscriptionsPerSession = maxSubscriptions
         configuration.refreshMillis = refreshMs
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket

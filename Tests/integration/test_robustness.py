@@ -29,6 +29,7 @@ pytestmark = pytest.mark.timeout(90)
 
 MAX_MESSAGE = 1 << 20          # --max-message-size for the module daemon
 MAX_OUTPUT = 2 << 20           # --max-client-output for the module daemon
+STALL_MS = 2000                # --client-stall-ms for the module daemon
 RSS_LIMIT_KB = 200 * 1024
 
 
@@ -114,7 +115,8 @@ class Pinger(threading.Thread):
 @pytest.fixture(scope="module")
 def served():
     """The module's daemon and its pinger."""
-    d = Daemon("--max-message-size", str(MAX_MESSAGE), "--max-client-output", str(MAX_OUTPUT))
+    d = Daemon("--max-message-size", str(MAX_MESSAGE), "--max-client-output", str(MAX_OUTPUT),
+               "--client-stall-ms", str(STALL_MS))
     pinger = Pinger(d)
     pinger.start()
     yield d, pinger
@@ -408,27 +410,28 @@ def test_never_reading_client_stays_bounded(abuse, served):
     assert peak[0] < RSS_LIMIT_KB, f"periscoped grew to {peak[0] // 1024} MB (from {baseline // 1024} MB)"
 
 
-def test_unread_batch_reply_over_output_limit_drops_the_client(abuse, served):
-    """A reply bigger than --max-client-output that the client never reads: dropped, logged, counted."""
+def test_unread_batch_reply_drops_the_client_after_the_stall_limit(abuse, served):
+    """A batch reply the client never reads: the reply is bounded by --max-client-output, and the client
+    is dropped once it has read nothing for --client-stall-ms; logged and counted as stalled."""
     s = abuse.connect()
     try:
         batch = [request(n, "daemon/status") for n in range(4000)]
         s.sendall(json.dumps(batch).encode() + b"\n")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + STALL_MS / 1000 + 5
         while True:
             probe = abuse.connect()
             probe.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
             probe.settimeout(5)
             status = json.loads(probe.makefile("rb").readline())["result"]
             probe.close()
-            if status["clients"]["droppedSlow"] >= 1 or time.monotonic() > deadline:
+            if status["clients"]["droppedStalled"] >= 1 or time.monotonic() > deadline:
                 break
-            time.sleep(0.05)
+            time.sleep(0.1)
     finally:
         s.close()
-    assert status["clients"]["droppedSlow"] >= 1, status["clients"]
+    assert status["clients"]["droppedStalled"] >= 1, status["clients"]
     with open(abuse.stderr_path) as f:
-        assert "dropping slow client" in f.read()
+        assert "read nothing for" in f.read()
 
 
 def raise_fd_limit(needed):
