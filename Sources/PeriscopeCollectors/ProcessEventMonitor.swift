@@ -1,4 +1,5 @@
 import CPeriscopeLinux
+import PeriscopeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -108,7 +109,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 throw CollectorError(.connector, "eventfd: \(NamespaceSockets.describe(e))")
             }
             let runner = Runner(socket: fd, wake: wake, handler: handler)
-            guard let thread = WorkerThread.start(name: "periscope-procev", { runner.run() }) else {
+            guard let thread = SystemThread.start(name: "periscope-procev", { runner.run() }) else {
                 close(fd)
                 close(wake)
                 throw CollectorError(.connector, "cannot start the monitor thread")

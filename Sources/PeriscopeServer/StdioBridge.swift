@@ -1,4 +1,5 @@
 import Glibc
+import PeriscopeSystem
 import Synchronization
 
 /// Serves stdin/stdout as if they were a socket: a socketpair whose far end two small threads pump
@@ -31,11 +32,11 @@ final class StdioBridge: @unchecked Sendable {
         _ = fcntl(protocolOut, F_SETFD, FD_CLOEXEC)
         dup2(STDERR_FILENO, STDOUT_FILENO)
         let far = fds[1]
-        startThread {
+        SystemThread.detach(name: "periscope-stdio") {
             pump(from: STDIN_FILENO, to: far)
             shutdown(far, Int32(SHUT_WR))
         }
-        startThread {
+        SystemThread.detach(name: "periscope-stdio") {
             pump(from: far, to: protocolOut)
             close(protocolOut)
             bridge.outputDone.store(true, ordering: .releasing)
@@ -57,27 +58,6 @@ final class StdioBridge: @unchecked Sendable {
                 offset += written
             }
         }
-    }
-}
-
-/// Runs `body` on a new detached thread.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(&thread, nil, { context in
-        guard let context else { return nil }
-        let box = Unmanaged<Box>.fromOpaque(context).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    if status == 0 {
-        pthread_detach(thread)
-    } else {
-        Unmanaged<Box>.fromOpaque(box).release()
     }
 }
 
