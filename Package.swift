@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
         .target(name: "PeriscopeTopology"),
-        // Linux kernel access: procfs, sock_diag, process connector, host facts.
+        // Linux collection: procfs, sock_diag, host facts, containers, kernel event monitors, the collection pipeline.
         .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeSystem", "PeriscopeTopology", "PeriscopeProtocol", logging]),
         // Renderers from a report to the views clients see. Pure.
         .target(name: "PeriscopeViews", dependencies: ["PeriscopeTopology", "PeriscopeProtocol"]),

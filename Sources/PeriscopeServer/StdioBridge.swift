@@ -33,31 +33,15 @@ final class StdioBridge: @unchecked Sendable {
         dup2(STDERR_FILENO, STDOUT_FILENO)
         let far = fds[1]
         SystemThread.detach(name: "periscope-stdio") {
-            pump(from: STDIN_FILENO, to: far)
+            SystemIO.pump(from: STDIN_FILENO, to: far)
             shutdown(far, Int32(SHUT_WR))
         }
         SystemThread.detach(name: "periscope-stdio") {
-            pump(from: far, to: protocolOut)
+            SystemIO.pump(from: far, to: protocolOut)
             close(protocolOut)
             bridge.outputDone.store(true, ordering: .releasing)
         }
         return (fds[0], bridge)
-    }
-
-    private static func pump(from source: Int32, to destination: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return }
-            var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
     }
 }
 
