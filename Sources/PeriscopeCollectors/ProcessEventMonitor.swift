@@ -120,10 +120,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
 
     /// Stops the thread (waits for it unless called from the handler) and unsubscribes. Idempotent.
     public func stop() {
-        guard let current = running.withLock({ state -> Running? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let current = running.take() else { return }
         WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
         psc_proc_connector_ignore(current.runner.socket)
         close(current.runner.socket)

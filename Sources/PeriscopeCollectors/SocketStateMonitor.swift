@@ -140,10 +140,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// for the thread, unless called from the handler (then the thread ends when the handler returns).
     /// Idempotent; ``start(handler:)`` may be called again afterwards. Any thread.
     public func stop() {
-        guard let current = running.withLock({ state -> Running? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let current = running.take() else { return }
         WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
     }
 

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,6 +15,16 @@ enum WorkerThread {
             pthread_detach(thread)
         } else {
             pthread_join(thread, nil)
+        }
+    }
+}
+
+extension Mutex {
+    /// The value, leaving nil in its place: how a monitor's ``stop()`` claims its running state once.
+    func take<Wrapped>() -> Wrapped? where Value == Wrapped? {
+        withLock { value in
+            defer { value = nil }
+            return value
         }
     }
 }
