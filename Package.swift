@@ -23,33 +23,38 @@ let package = Package(
         ),
         // Thin C shims over Linux kernel headers (netlink, sock_diag, proc connector).
         .target(name: "CPeriscopeLinux"),
+        // Threads and clocks: the few POSIX helpers every side (daemon, collectors, benchmark) shares.
+        .target(name: "PeriscopeSystem", dependencies: ["CPeriscopeLinux"]),
         // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
         .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", logging]),
         // JSON-RPC 2.0 values and LSP framing. Pure: no I/O.
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
         .target(name: "PeriscopeTopology"),
-        // Linux kernel access: procfs, sock_diag, process connector, host facts.
-        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeTopology", "PeriscopeProtocol", logging]),
+        // Linux collection: procfs, sock_diag, host facts, containers, kernel event monitors, the collection pipeline.
+        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeSystem", "PeriscopeTopology", "PeriscopeProtocol", logging]),
         // Renderers from a report to the views clients see. Pure.
         .target(name: "PeriscopeViews", dependencies: ["PeriscopeTopology", "PeriscopeProtocol"]),
         // Sessions, methods, subscriptions, transports.
         .target(
             name: "PeriscopeServer",
             dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeTopology",
-                           "PeriscopeCollectors", "PeriscopeViews", logging]
+                           "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", logging]
         ),
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
         .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging]),
         .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
-        .executableTarget(name: "periscope-bench", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
+        .executableTarget(
+            name: "periscope-bench",
+            dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeCollectors", "PeriscopeSystem", argumentParser]
+        ),
 
-        .testTarget(name: "PeriscopeProtocolTests", dependencies: ["PeriscopeProtocol"]),
+        .testTarget(name: "PeriscopeProtocolTests", dependencies: ["PeriscopeProtocol", "PeriscopeFixtures"]),
         // Hand-made snapshots shared by the topology and view tests.
         .target(name: "PeriscopeFixtures", dependencies: ["PeriscopeTopology"], path: "Tests/PeriscopeFixtures"),
         .testTarget(name: "PeriscopeTopologyTests", dependencies: ["PeriscopeTopology", "PeriscopeFixtures"]),
-        .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology"]),
+        .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology", "PeriscopeSystem"]),
         .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol", "PeriscopeFixtures"]),
         .testTarget(
             name: "PeriscopeServerTests",

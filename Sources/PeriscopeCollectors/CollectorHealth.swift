@@ -19,12 +19,8 @@ public struct CollectorHealth: Sendable, Hashable {
     public var socketsWithOwner = 0
     /// Socket owners answered from the inode → pid cache in the last pass (no fd read needed).
     public var ownersResolvedIncrementally = 0
-    /// `/proc/PID/fd` directories walked in the last pass.
-    public var fdWalks = 0
     /// `readlink`s of `/proc/PID/fd/N` done in the last pass (the cost `ss -p` pays for every fd, every time).
     public var fdReadlinks = 0
-    /// Total fd readlinks since the collector was created.
-    public var totalFDReadlinks: UInt64 = 0
     /// Milliseconds of the last pass spent in each phase.
     public var processMillis: Double = 0
     public var socketMillis: Double = 0

@@ -1,32 +1,9 @@
+import PeriscopeSystem
 import PeriscopeTopology
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Health of container discovery (`daemon/status` → `containers`). Plain value.
-public struct ContainerHealth: Sendable, Hashable {
-    /// Engine socket in use.
-    public var socketPath = ""
-    /// Where the path came from: `--docker-socket`, `DOCKER_HOST`, `default`.
-    public var socketSource = ""
-    /// `starting`, `ok`, `unavailable` (no engine: views empty, retrying with backoff).
-    public var state = "starting"
-    public var lastError: String?
-    /// Containers in the last successful listing (all states) and running ones.
-    public var containersSeen = 0
-    public var containersRunning = 0
-    /// Engine events received since start, and whether the events stream is connected.
-    public var eventsSeen: UInt64 = 0
-    public var eventsConnected = false
-    /// Listings and inspects done since start.
-    public var listings: UInt64 = 0
-    public var inspects: UInt64 = 0
-    /// Seconds until the next attempt while the engine is unavailable.
-    public var retryInSeconds: Double?
-
-    public init() {}
-}
 
 /// Container discovery for the collection pipeline: lists and inspects containers through a Docker-compatible
 /// engine (cached; re-listed when an engine event arrives, when the events stream is down, and every
@@ -101,7 +78,7 @@ public final class ContainerCollector: @unchecked Sendable {
             return true
         }
         guard start else { return }
-        _ = WorkerThread.start(name: "periscope-engine") { [self] in self.eventLoop(handler) }
+        _ = SystemThread.start(name: "periscope-engine") { [self] in self.eventLoop(handler) }
     }
 
     /// Stops the events thread (it exits at its next wake-up).
@@ -162,7 +139,7 @@ public final class ContainerCollector: @unchecked Sendable {
 
     /// Containers now, with their processes and cgroup figures. Blocking; worker thread.
     public func collect(processes: [ProcessRecord]) -> [ContainerRecord] {
-        let now = Clock.monotonic()
+        let now = SystemClock.monotonic()
         var (needsList, dirty) = shared.withLock { s -> (Bool, Set<String>) in
             let out = (s.needsList, s.dirty)
             s.needsList = false

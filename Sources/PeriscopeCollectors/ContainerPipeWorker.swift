@@ -1,5 +1,6 @@
 import Dispatch
 import PeriscopeProtocol
+import PeriscopeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -64,7 +65,7 @@ public final class ContainerPipeWorker: Sendable {
 
     /// Starts the worker thread; false when no thread could be started.
     public func start(_ events: Events) -> Bool {
-        WorkerThread.start(name: "periscope-pipe") { [self] in self.run(events) } != nil
+        SystemThread.start(name: "periscope-pipe") { [self] in self.run(events) } != nil
     }
 
     /// The consumer has taken `bytes` of output.

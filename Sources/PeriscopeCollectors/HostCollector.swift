@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import PeriscopeTopology
 import Synchronization
 #if canImport(Glibc)
@@ -56,9 +57,23 @@ public final class HostCollector: @unchecked Sendable {
         passLock.withLock { _ in runPass() }
     }
 
+    /// One process read from /proc now, or nil when it is gone or unreadable: for a pid the last pass did not
+    /// see (a process that forked and connected a moment ago). The next pass lists it in full.
+    /// - Important: blocking (a few syscalls); serialized with ``collect()``; call on a worker thread.
+    public func process(pid: Int32) -> ProcessRecord? {
+        passLock.withLock { _ in
+            processes.record(pid: pid, bootTime: hostFacts.bootTime, monotonic: SystemClock.monotonic())
+        }
+    }
+
+    /// The inode of `pid`'s network namespace now, or nil when it cannot be read. Any thread.
+    public func networkNamespace(pid: Int32) -> UInt64? {
+        ProcessScanner.netns(pid: pid, procRoot: configuration.procRoot)
+    }
+
     private func runPass() -> HostSnapshot {
-        let timestamp = Clock.realtime()
-        let start = Clock.monotonic()
+        let timestamp = SystemClock.realtime()
+        let start = SystemClock.monotonic()
         var problems: [String] = []
 
         users.refresh(using: reader)
@@ -68,7 +83,7 @@ public final class HostCollector: @unchecked Sendable {
         })
         var host = hostFacts.read()
         let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
-        let afterProcesses = Clock.monotonic()
+        let afterProcesses = SystemClock.monotonic()
         if procs.isEmpty { problems.append("no processes readable under \(configuration.procRoot)") }
 
         // One representative pid per namespace (the lowest), plus the collector's own namespace.
@@ -102,10 +117,10 @@ public final class HostCollector: @unchecked Sendable {
         }
         namespaces.retain(only: scannedNamespaces)
         host.addresses = addresses
-        let afterSockets = Clock.monotonic()
+        let afterSockets = SystemClock.monotonic()
 
         owners.resolve(sockets: &sockets, processes: procs)
-        let end = Clock.monotonic()
+        let end = SystemClock.monotonic()
 
         if !isRoot {
             let hidden = procs.count(where: { $0.netns == 0 })
@@ -113,7 +128,7 @@ public final class HostCollector: @unchecked Sendable {
                 + "/proc/PID/fd is unreadable), \(hidden) processes' network namespaces are unreadable, and other "
                 + "namespaces cannot be entered (setns needs CAP_SYS_ADMIN)", at: 0)
         }
-        let hostNetns = Self.hostNetns(procRoot: configuration.procRoot) ?? namespaces.ownNetns
+        let hostNetns = ProcessScanner.netns(pid: 1, procRoot: configuration.procRoot) ?? namespaces.ownNetns
         let withOwner = sockets.count(where: { $0.pid != nil })
         let passes = problems
         healthState.withLock { h in
@@ -128,14 +143,11 @@ public final class HostCollector: @unchecked Sendable {
             h.socketsSeen = sockets.count
             h.socketsWithOwner = withOwner
             h.ownersResolvedIncrementally = owners.lastCacheHits
-            h.fdWalks = owners.lastFDWalks
             h.fdReadlinks = owners.lastReadlinks
-            h.totalFDReadlinks += UInt64(owners.lastReadlinks)
         }
         return HostSnapshot(timestamp: timestamp, host: host, processes: procs, sockets: sockets, hostNetns: hostNetns)
     }
 
-    /// The initial network namespace: pid 1's, when readable.
     /// Processes (pid and start time) seen in each namespace on the previous pass.
     private var namespaceMembers: [UInt64: Set<ProcessIdentity>] = [:]
 
@@ -160,25 +172,5 @@ public final class HostCollector: @unchecked Sendable {
             }
         }
         namespaceMembers = members
-    }
-
-    private static func hostNetns(procRoot: String) -> UInt64? {
-        var st = stat()
-        return stat("\(procRoot)/1/ns/net", &st) == 0 ? UInt64(st.st_ino) : nil
-    }
-}
-
-/// Clock readings in seconds.
-enum Clock {
-    static func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
-    static func realtime() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import PeriscopeTopology
 #if canImport(Glibc)
 import Glibc
@@ -44,12 +45,8 @@ final class OwnerResolver {
 
     /// Readlinks done by the last ``resolve(sockets:processes:)``.
     private(set) var lastReadlinks = 0
-    /// Process fd directories walked by the last call.
-    private(set) var lastFDWalks = 0
     /// Inodes whose owner came from the cache in the last call (no fd read needed).
     private(set) var lastCacheHits = 0
-    /// fd directories that could not be opened (permission) in the last call.
-    private(set) var lastDenied = 0
 
     init(procRoot: String) {
         self.procRoot = procRoot
@@ -60,12 +57,8 @@ final class OwnerResolver {
     /// Fills `pid` on every socket it can. `processes` is this pass's process list.
     func resolve(sockets: inout [SocketRecord], processes: [ProcessRecord]) {
         lastReadlinks = 0
-        lastFDWalks = 0
         lastCacheHits = 0
-        lastDenied = 0
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let seconds = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let seconds = SystemClock.monotonic()
         clock = seconds
         if seconds - lastRetry >= Self.retryUnresolvableSeconds {
             unresolvable.removeAll()
@@ -153,13 +146,9 @@ final class OwnerResolver {
     private func scan(_ p: ProcessRecord) {
         if let previous = scanned[p.pid] { drop(pid: p.pid, entry: previous) }
         let fd = open("\(procRoot)/\(p.pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == EACCES || errno == EPERM { lastDenied += 1 }
-            return
-        }
+        guard fd >= 0 else { return }
         guard let dir = fdopendir(fd) else { close(fd); return }
         defer { closedir(dir) }
-        lastFDWalks += 1
         var inodes: [UInt64] = []
         while let entry = readdir(dir) {
             if entry.pointee.d_name.0 == 0x2E { continue }   // "." and ".."

@@ -1,4 +1,5 @@
 import CPeriscopeLinux
+import PeriscopeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -108,7 +109,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 throw CollectorError(.connector, "eventfd: \(NamespaceSockets.describe(e))")
             }
             let runner = Runner(socket: fd, wake: wake, handler: handler)
-            guard let thread = WorkerThread.start(name: "periscope-procev", { runner.run() }) else {
+            guard let thread = SystemThread.start(name: "periscope-procev", { runner.run() }) else {
                 close(fd)
                 close(wake)
                 throw CollectorError(.connector, "cannot start the monitor thread")
@@ -119,10 +120,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
 
     /// Stops the thread (waits for it unless called from the handler) and unsubscribes. Idempotent.
     public func stop() {
-        guard let current = running.withLock({ state -> Running? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let current = running.take() else { return }
         WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
         psc_proc_connector_ignore(current.runner.socket)
         close(current.runner.socket)

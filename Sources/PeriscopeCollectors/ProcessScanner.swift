@@ -41,8 +41,6 @@ final class ProcessScanner {
     private let pageSize: Int64
     /// Linux ≥ 6.2 reports the number of open fds as the size of `/proc/PID/fd`.
     private let fdDirSizeIsCount: Bool
-    /// Set during a scan when files of some processes could not be read for lack of privilege.
-    private(set) var permissionDenied = 0
 
     init(procRoot: String, reader: ProcReader, users: UserNames, detailRefreshPasses: Int) {
         self.procRoot = procRoot
@@ -59,7 +57,6 @@ final class ProcessScanner {
 
     /// One walk of /proc. `bootTime` is the epoch second the host booted (from /proc/stat `btime`).
     func scan(bootTime: Double, monotonic: Double) -> [ProcessRecord] {
-        permissionDenied = 0
         pass += 1
         guard let dir = opendir(procRoot) else { return [] }
         defer { closedir(dir) }
@@ -79,6 +76,19 @@ final class ProcessScanner {
         stale.removeAll()
         records.sort { $0.pid < $1.pid }
         return records
+    }
+
+    /// One process read now, or nil when it is gone or unreadable: the one-pid entry point, for a pid the
+    /// last scan did not see (a process that forked and connected a moment ago). Same record as a scan
+    /// gives, with CPU % from the last scan's sample when there is one (else 0); no sample is kept.
+    func record(pid: Int32, bootTime: Double, monotonic: Double) -> ProcessRecord? {
+        read(pid: pid, bootTime: bootTime, monotonic: monotonic)?.0
+    }
+
+    /// The inode of `pid`'s network namespace now, or nil when it cannot be read.
+    static func netns(pid: Int32, procRoot: String) -> UInt64? {
+        var st = stat()
+        return stat("\(procRoot)/\(pid)/ns/net", &st) == 0 ? UInt64(st.st_ino) : nil
     }
 
     /// Forces the exec-dependent fields of `pid` to be re-read on the next scan (e.g. after an exec event).
@@ -142,7 +152,6 @@ final class ProcessScanner {
         var command = reader.withFile("cmdline", in: dfd) { TextDecoding.commandLine($0) } ?? ""
         if command.isEmpty { command = "[\(stat.name)]" }   // kernel threads and zombies, as ps shows them
         let executable = reader.link("exe", in: dfd)
-        if executable == nil && errno == EACCES { permissionDenied += 1 }
         let cwd = reader.link("cwd", in: dfd)
         let cgroup = reader.withFile("cgroup", in: dfd) { Self.cgroupPath($0) } ?? ""
         let fresh = Details(startTicks: stat.startTicks, name: stat.name, command: command,

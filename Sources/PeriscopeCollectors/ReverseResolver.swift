@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -73,7 +74,7 @@ public final class ReverseResolver: @unchecked Sendable {
     /// The cached PTR name of `address` (IPv4 or IPv6 text), or nil when unknown; queues a lookup when the
     /// address is not cached or its entry expired. Never blocks. Any thread.
     public func name(for address: String) -> String? {
-        let now = Clock.monotonic()
+        let now = SystemClock.monotonic()
         var needsThread = false
         var enqueued = false
         let cached: String? = shared.state.withLock { s in
@@ -92,14 +93,11 @@ public final class ReverseResolver: @unchecked Sendable {
         return cached
     }
 
-    /// Seconds until a fresh answer is considered stale.
-    public var timeToLive: Double { ttl }
-
     private func startThread() {
         let shared = self.shared
         let ttl = self.ttl
         let maxEntries = self.maxEntries
-        let started = WorkerThread.start(name: "periscope-rdns") {
+        let started = SystemThread.start(name: "periscope-rdns") {
             Self.run(shared: shared, ttl: ttl, maxEntries: maxEntries)
         }
         if let started { pthread_detach(started) } else { shared.state.withLock { $0.threadStarted = false } }
@@ -119,11 +117,11 @@ public final class ReverseResolver: @unchecked Sendable {
                 shared.state.withLock { s in
                     s.queued.remove(address)
                     if s.cache.count >= maxEntries {
-                        let now = Clock.monotonic()
+                        let now = SystemClock.monotonic()
                         s.cache = s.cache.filter { $0.value.expires > now }
                         if s.cache.count >= maxEntries { s.cache.removeAll(keepingCapacity: true) }
                     }
-                    s.cache[address] = Entry(name: name, expires: Clock.monotonic() + ttl)
+                    s.cache[address] = Entry(name: name, expires: SystemClock.monotonic() + ttl)
                 }
             case .none:
                 // Wait for work; the timed wait covers a signal sent between the check and the wait.

@@ -1,4 +1,5 @@
 import CPeriscopeLinux
+import PeriscopeSystem
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,7 +51,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
             var decoded: [(time: UInt64, cpu: Int, order: Int, socket: UInt64, event: SocketStateEvent)] = []
             var ready: [SocketStateTracker.Held] = []
             while true {
-                let timeout = tracker.nextDeadline(now: Self.monotonicNow()) ?? -1
+                let timeout = tracker.nextDeadline(now: SystemClock.monotonicNanos()) ?? -1
                 let polled = poll(&fds, nfds_t(fds.count), timeout)
                 if polled < 0 {
                     if errno == EINTR { continue }
@@ -74,18 +75,12 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
                 ready.removeAll(keepingCapacity: true)
                 for d in decoded { tracker.process(socket: d.socket, time: d.time, event: d.event, into: &ready) }
-                tracker.flush(before: Self.monotonicNow(), into: &ready)
+                tracker.flush(before: SystemClock.monotonicNanos(), into: &ready)
                 guard !ready.isEmpty else { continue }
                 let batch = ready.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }
                 counters.seen.add(UInt64(batch.count), ordering: .relaxed)
                 handler(batch.map(\.element.event))
             }
-        }
-
-        static func monotonicNow() -> UInt64 {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
         }
     }
 
@@ -132,7 +127,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 close(wake)
                 throw error
             }
-            guard let thread = WorkerThread.start(name: "periscope-sockst", { runner.run() }) else {
+            guard let thread = SystemThread.start(name: "periscope-sockst", { runner.run() }) else {
                 rings.close()
                 close(wake)
                 throw CollectorError(.tracing, "cannot start the socket state reader thread")
@@ -145,10 +140,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// for the thread, unless called from the handler (then the thread ends when the handler returns).
     /// Idempotent; ``start(handler:)`` may be called again afterwards. Any thread.
     public func stop() {
-        guard let current = running.withLock({ state -> Running? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let current = running.take() else { return }
         WorkerThread.wakeAndJoin(current.thread, eventFD: current.runner.wake)
     }
 

@@ -1,38 +1,13 @@
-import CPeriscopeLinux
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Starts a joinable pthread running `body` (used for the process connector and the reverse resolver,
-/// which block in syscalls and must not run on the event loop or a Swift concurrency pool thread).
+/// Ends the private reader threads of the monitors (process connector, socket state tracepoint), which
+/// block in poll() on their kernel fd plus an eventfd. Threads are started with ``SystemThread``.
 enum WorkerThread {
-    private final class Box {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-
-    /// Returns the thread, or nil when pthread_create fails.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t? {
-        let box = Unmanaged.passRetained(Box({
-            psc_set_thread_name(name)
-            body()
-        })).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            guard let raw else { return nil }
-            let box = Unmanaged<Box>.fromOpaque(raw).takeRetainedValue()
-            box.body()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<Box>.fromOpaque(box).release()
-            return nil
-        }
-        return thread
-    }
-
     /// Wakes a reader blocked in poll() through its eventfd and waits for its thread to end — unless
-    /// called from that very thread (from its handler), where it detaches instead.
+    /// called from that very thread (from its handler), where it detaches instead. Any thread.
     static func wakeAndJoin(_ thread: pthread_t, eventFD: Int32) {
         var one: UInt64 = 1
         _ = write(eventFD, &one, 8)
@@ -40,6 +15,16 @@ enum WorkerThread {
             pthread_detach(thread)
         } else {
             pthread_join(thread, nil)
+        }
+    }
+}
+
+extension Mutex {
+    /// The value, leaving nil in its place: how a monitor's ``stop()`` claims its running state once.
+    func take<Wrapped>() -> Wrapped? where Value == Wrapped? {
+        withLock { value in
+            defer { value = nil }
+            return value
         }
     }
 }

@@ -95,22 +95,19 @@ public enum SocketAddress {
         return address
     }
 
-    /// Connects a blocking Unix-domain stream socket to `path`; returns the fd or throws with errno text.
-    public static func connectUnix(_ path: String) throws -> Int32 {
+    /// Tries to connect to the Unix socket `path` and hangs up at once: 0 when something accepts, else
+    /// the `connect()` errno (ECONNREFUSED: nobody listens; ENOENT: no file).
+    private static func connectFailure(_ path: String) throws -> Int32 {
         var address = try unixAddress(path)
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw EventLoopError("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
             }
         }
-        if result != 0 {
-            let code = errno
-            close(fd)
-            throw UnixConnectError(errno: code, path: path)
-        }
-        return fd
+        return result == 0 ? 0 : errno
     }
 
     /// Creates a listening Unix-domain socket at `path`, owner-only (mode 0600).
@@ -123,13 +120,12 @@ public enum SocketAddress {
             guard (info.st_mode & S_IFMT) == S_IFSOCK else {
                 throw EventLoopError("\(path) exists and is not a socket; refusing to replace it")
             }
-            do {
-                let probe = try connectUnix(path)
-                close(probe)
-                throw EventLoopError("another daemon is already serving \(path)")
-            } catch let error as UnixConnectError where error.errno == ECONNREFUSED || error.errno == ENOENT {
-                unlink(path)  // stale: nobody is listening
+            let failure = try connectFailure(path)
+            if failure == 0 { throw EventLoopError("another daemon is already serving \(path)") }
+            guard failure == ECONNREFUSED || failure == ENOENT else {
+                throw EventLoopError("cannot connect to \(path): \(String(cString: strerror(failure)))")
             }
+            unlink(path)  // stale: nobody is listening
         }
         // Bind and listen under a temporary name, then rename into place: a client that sees the path
         // can always connect (no window between bind and listen), and the mode is set before anyone can.
@@ -159,11 +155,4 @@ public enum SocketAddress {
         }
         return fd
     }
-}
-
-/// `connect()` on a Unix socket failed; `errno` tells whether nothing listens (ECONNREFUSED) or no file exists (ENOENT).
-public struct UnixConnectError: Error, Sendable, CustomStringConvertible {
-    public var errno: Int32
-    public var path: String
-    public var description: String { "cannot connect to \(path): \(String(cString: strerror(errno)))" }
 }

@@ -75,12 +75,6 @@ public final class Daemon {
         })
     }
 
-    /// The bound TCP port, when listening on TCP (useful with port 0).
-    public var tcpPort: UInt16? { listeners.compactMap(\.port).first }
-
-    /// Keeps a service object (topology, subscriptions) alive for the daemon's lifetime.
-    public func retain(_ service: AnyObject) { services.append(service) }
-
     /// Serves until shutdown; returns the exit code (non-zero when a stdio client exited without `shutdown`).
     public func run() -> Int32 {
         topology?.start()

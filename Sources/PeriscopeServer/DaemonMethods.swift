@@ -1,6 +1,7 @@
 import Glibc
 import PeriscopeEventLoop
 import PeriscopeProtocol
+import PeriscopeSystem
 import PeriscopeViews
 
 /// `daemon/status` and `daemon/ping`, plus the loop-lag probe that status reports.
@@ -110,9 +111,5 @@ final class DaemonMethods {
     }
 }
 
-/// Milliseconds on the monotonic clock.
-func monotonicMillis() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
-}
+/// Milliseconds on the monotonic clock: the server's short name for ``SystemClock/monotonicMillis()``.
+func monotonicMillis() -> Double { SystemClock.monotonicMillis() }

@@ -43,6 +43,9 @@ public struct ServerConfiguration: Sendable {
     /// Enabled controls (`control/invoke`): nil = none (the default); `["all"]` = every control.
     public var controls: Set<String>?
 
+    /// Every name ``controls`` may hold: each control `control/invoke` runs, plus `all`.
+    public static var knownControls: Set<String> { ControlService.allControls.union(["all"]) }
+
     public init() {}
 }
 

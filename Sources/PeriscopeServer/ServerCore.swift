@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import PeriscopeEventLoop
 import PeriscopeProtocol
+import PeriscopeSystem
 
 /// Daemon-wide state shared by every session: configuration, router, counters, the session table.
 ///
@@ -48,11 +49,7 @@ public final class ServerCore {
     }
 
     /// Wall-clock seconds since the epoch.
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    public static func now() -> Double { SystemClock.realtime() }
 
     /// Starts a session for an accepted socket, or refuses it when the daemon is full.
     func accept(fd: Int32, peer: String, transport: TransportKind) {

@@ -1,4 +1,5 @@
 import Glibc
+import PeriscopeSystem
 import Synchronization
 
 /// Serves stdin/stdout as if they were a socket: a socketpair whose far end two small threads pump
@@ -31,53 +32,16 @@ final class StdioBridge: @unchecked Sendable {
         _ = fcntl(protocolOut, F_SETFD, FD_CLOEXEC)
         dup2(STDERR_FILENO, STDOUT_FILENO)
         let far = fds[1]
-        startThread {
-            pump(from: STDIN_FILENO, to: far)
+        SystemThread.detach(name: "periscope-stdio") {
+            SystemIO.pump(from: STDIN_FILENO, to: far)
             shutdown(far, Int32(SHUT_WR))
         }
-        startThread {
-            pump(from: far, to: protocolOut)
+        SystemThread.detach(name: "periscope-stdio") {
+            SystemIO.pump(from: far, to: protocolOut)
             close(protocolOut)
             bridge.outputDone.store(true, ordering: .releasing)
         }
         return (fds[0], bridge)
-    }
-
-    private static func pump(from source: Int32, to destination: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return }
-            var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
-    }
-}
-
-/// Runs `body` on a new detached thread.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let status = pthread_create(&thread, nil, { context in
-        guard let context else { return nil }
-        let box = Unmanaged<Box>.fromOpaque(context).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    if status == 0 {
-        pthread_detach(thread)
-    } else {
-        Unmanaged<Box>.fromOpaque(box).release()
     }
 }
 

@@ -26,30 +26,6 @@ extension TopologyService {
     }
 
     func containersHealthJSON() -> JSONValue {
-        guard let containers = pipeline.containers else { return ["state": "disabled"] }
-        let h = containers.health
-        var members: [String: JSONValue] = [
-            "state": .string(h.state),
-            "socket": .string(h.socketPath),
-            "socketSource": .string(h.socketSource),
-            "containersSeen": JSONValue(h.containersSeen),
-            "containersRunning": JSONValue(h.containersRunning),
-            "eventsSeen": JSONValue(h.eventsSeen),
-            "eventsConnected": .bool(h.eventsConnected),
-            "listings": JSONValue(h.listings),
-            "inspects": JSONValue(h.inspects),
-        ]
-        if let error = h.lastError { members["lastError"] = .string(error) }
-        if let retry = h.retryInSeconds { members["retryInSeconds"] = .double(retry) }
-        let summary: String
-        switch h.state {
-        case "ok": summary = "engine \(h.socketPath): \(h.containersRunning) running of \(h.containersSeen) containers, "
-            + "\(h.eventsSeen) events" + (h.eventsConnected ? "" : " (events stream reconnecting)")
-        case "unavailable": summary = "no container engine at \(h.socketPath) (\(h.lastError ?? "unknown error")); "
-            + "container views are empty; retrying"
-        default: summary = "connecting to \(h.socketPath)"
-        }
-        members["summary"] = .string(summary)
-        return .object(members)
+        (pipeline.containers?.health.source ?? SourceHealth(state: "disabled")).json
     }
 }

@@ -28,9 +28,8 @@ public final class TopologyService {
     private let collectQueue = DispatchQueue(label: "periscope.collect")
     /// Renders take turns per client here (see ``RenderScheduler``).
     private(set) lazy var renders = RenderScheduler(loop: core.loop)
-    private let monitor = ProcessEventMonitor()
-    private let socketEvents = SocketStateMonitor()
-    private var socketEventsError: String?
+    /// The kernel's process and socket events, wired to the pipeline; they only pace passes here.
+    private let hostMonitor: HostMonitor
     private var patchTimer: LoopTimer?
     private var patchRunning = false
     private var patchWanted = false
@@ -43,12 +42,10 @@ public final class TopologyService {
     private var lastPassStart = 0.0
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
-    private var monitorError: String?
     /// Encoded answers at the current revision, by request; shared (not copied) by every reply.
     private var renderCache: [String: [UInt8]] = [:]
     /// Renders in progress, by revision and request: requests asking the same wait for the same render.
     private var rendersInFlight: [String: [PendingRequest]] = [:]
-    private let logger = Logger(label: "periscope.topology")
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
     static let minimumGapMillis = 50.0
@@ -61,14 +58,15 @@ public final class TopologyService {
         gethostname(&buffer, buffer.count - 1)
         hostID = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         pipeline = CollectionPipeline(hostID: hostID, retention: retention)
+        hostMonitor = HostMonitor(pipeline: pipeline, queue: collectQueue)
         TopologyMethods.register(self)
         core.health["host-map"] = { [unowned self] in self.healthJSON() }
-        core.health["process-events"] = { [unowned self] in self.monitorHealthJSON() }
-        core.health["socket-events"] = { [unowned self] in self.socketEventsHealthJSON() }
+        core.health["process-events"] = { [unowned self] in self.hostMonitor.processEventsHealth.json }
+        core.health["socket-events"] = { [unowned self] in self.hostMonitor.socketEventsHealth.json }
         setUpContainers()
     }
 
-    /// Starts the refresh timer, the process-event monitor and the first pass.
+    /// Starts the refresh timer, the host's event monitors and the first pass.
     public func start() {
         refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
         refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
@@ -76,28 +74,8 @@ public final class TopologyService {
         patchTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPatch() }
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
-        let collector = pipeline.collector
-        do {
-            try monitor.start { event in
-                if case .exec(let pid) = event { collector.processExecuted(pid) }
-                if case .fork = event { return }  // the exec or exit that follows is what shows
-                loop.execute { bound.value.processEvent() }
-            }
-        } catch {
-            monitorError = "\(error)"
-            logger.warning("process events unavailable, relying on the periodic refresh: \(error)")
-        }
-        let pipeline = self.pipeline
-        let queue = collectQueue
-        do {
-            try socketEvents.start { events in
-                queue.async { pipeline.flows.record(events) }
-                loop.execute { bound.value.socketEvent() }
-            }
-        } catch {
-            socketEventsError = "\(error)"
-            logger.warning("socket events unavailable, new connections appear on the next refresh: \(error)")
-        }
+        hostMonitor.start(onProcessEvent: { loop.execute { bound.value.processEvent() } },
+                          onSocketEvent: { loop.execute { bound.value.socketEvent() } })
         startContainerEvents()
         requestPass()
     }
@@ -106,8 +84,7 @@ public final class TopologyService {
     public func stop() {
         refreshTimer?.cancel()
         earlyTimer?.cancel()
-        monitor.stop()
-        socketEvents.stop()
+        hostMonitor.stop()
         patchTimer?.cancel()
         pipeline.containers?.stop()
     }
@@ -260,48 +237,9 @@ public final class TopologyService {
     }
 
     private func healthJSON() -> JSONValue {
-        let health = pipeline.collector.health
-        var members: [String: JSONValue] = [
-            "state": .string(health.passes == 0 ? "starting" : (health.isRoot ? "ok" : "degraded")),
-            "passes": JSONValue(health.passes),
-            "lastPassMillis": JSONValue((health.lastPassMillis * 100).rounded() / 100),
-            "isRoot": .bool(health.isRoot),
-            "namespaces": JSONValue(health.namespacesScanned),
-            "processes": JSONValue(health.processesSeen),
-            "sockets": JSONValue(health.socketsSeen),
-            "socketsWithOwner": JSONValue(health.socketsWithOwner),
-            "fdReadlinksLastPass": JSONValue(health.fdReadlinks),
-            "revision": .int(revision),
-            "refreshMillis": JSONValue(core.configuration.refreshMillis),
-        ]
-        if let output = lastOutput {
-            members["buildMillis"] = JSONValue((output.buildMillis * 100).rounded() / 100)
-            members["summary"] = .string("\(output.processCount) processes, \(output.socketCount) sockets, "
-                + "pass \(Int(output.collectMillis + output.buildMillis)) ms")
-        }
-        if let error = health.lastError { members["lastError"] = .string(error) }
-        return .object(members)
-    }
-
-    private func monitorHealthJSON() -> JSONValue {
-        var members: [String: JSONValue] = [
-            "state": .string(monitorError == nil ? "ok" : "unavailable"),
-            "eventsSeen": JSONValue(monitor.eventsSeen),
-            "eventsLost": JSONValue(monitor.eventsLost),
-            "summary": .string("process connector: \(monitor.eventsSeen) events, \(monitor.eventsLost) lost"),
-        ]
-        if let monitorError { members["lastError"] = .string(monitorError) }
-        return .object(members)
-    }
-
-    private func socketEventsHealthJSON() -> JSONValue {
-        var members: [String: JSONValue] = [
-            "state": .string(socketEventsError == nil ? "ok" : "unavailable"),
-            "eventsSeen": JSONValue(socketEvents.eventsSeen),
-            "eventsLost": JSONValue(socketEvents.eventsLost),
-            "summary": .string("tcp state tracepoint: \(socketEvents.eventsSeen) events, \(socketEvents.eventsLost) lost"),
-        ]
-        if let socketEventsError { members["lastError"] = .string(socketEventsError) }
-        return .object(members)
+        var health = pipeline.collector.health.source(lastOutput: lastOutput)
+        health.figures["revision"] = .int(revision)
+        health.figures["refreshMillis"] = JSONValue(core.configuration.refreshMillis)
+        return health.json
     }
 }

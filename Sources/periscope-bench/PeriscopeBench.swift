@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import PeriscopeClient
 import PeriscopeProtocol
+import PeriscopeSystem
 import Synchronization
 
 /// `periscope-bench`: figures for bench/RESULTS.md. Not a test: it prints numbers.
@@ -10,15 +11,8 @@ struct PeriscopeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope-bench",
         abstract: "Benchmarks for the Periscope daemon and protocol.",
-        subcommands: [Ping.self, Framing.self]
+        subcommands: [Ping.self, Framing.self, SocketEvents.self]
     )
-}
-
-/// Monotonic nanoseconds.
-func nowNanos() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 struct Ping: ParsableCommand {
@@ -43,20 +37,24 @@ struct Ping: ParsableCommand {
                     let client = try RPCClient(socketPath: path)
                     try client.initialize(clientName: "periscope-bench")
                     while !stop.load(ordering: .relaxed) {
-                        let start = nowNanos()
+                        let start = SystemClock.monotonicNanos()
                         try client.writeAll(request)
                         guard case .response(_, .success) = try client.readMessage() else {
                             failures.add(1, ordering: .relaxed)
                             continue
                         }
-                        latencies.append(nowNanos() - start)
+                        latencies.append(SystemClock.monotonicNanos() - start)
                     }
                 } catch {
                     failures.add(1, ordering: .relaxed)
                 }
                 results.withLock { $0.append(latencies) }
             }
-            threads.append(spawn(work))
+            guard let thread = SystemThread.start(name: "bench-client", work) else {
+                stop.store(true, ordering: .relaxed)
+                throw ValidationError("cannot start a client thread")
+            }
+            threads.append(thread)
         }
         usleep(UInt32(seconds * 1_000_000))
         stop.store(true, ordering: .relaxed)
@@ -90,7 +88,7 @@ struct Framing: ParsableCommand {
         let parser = JSONParser()
         let rounds = max(1, (megabytes << 20) / stream.count)
         var messages = 0
-        let start = nowNanos()
+        let start = SystemClock.monotonicNanos()
         for _ in 0..<rounds {
             var decoder = FrameDecoder()
             var offset = 0
@@ -104,26 +102,10 @@ struct Framing: ParsableCommand {
                 }
             }
         }
-        let elapsed = Double(nowNanos() - start) / 1e9
+        let elapsed = Double(SystemClock.monotonicNanos() - start) / 1e9
         let bytes = Double(rounds * stream.count)
         print("framing+decode: \(String(format2: bytes / elapsed / 1e6)) MB/s, \(Int(Double(messages) / elapsed)) messages/s (\(Int(bytes / 1e6)) MB)")
     }
-}
-
-/// Starts a joinable thread running `body`.
-func spawn(_ body: @escaping @Sendable () -> Void) -> pthread_t {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    var thread = pthread_t()
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    pthread_create(&thread, nil, { context in
-        guard let context else { return nil }
-        Unmanaged<Box>.fromOpaque(context).takeRetainedValue().body()
-        return nil
-    }, box)
-    return thread
 }
 
 extension String {

@@ -79,7 +79,7 @@ struct Periscoped: ParsableCommand {
 
     func validate() throws {
         if let controls {
-            let known = Set(["all", "start", "stop", "restart", "pause", "unpause", "remove", "signal", "logs", "exec"])
+            let known = ServerConfiguration.knownControls
             for name in controls.split(separator: ",") where !known.contains(String(name)) {
                 throw ValidationError("unknown control '\(name)' in --controls; known: \(known.sorted().joined(separator: ", "))")
             }

@@ -26,6 +26,22 @@ extension KernelTests {
         #expect(record?.uid == geteuid())
     }
 
+    @Test func oneProcessIsReadOutsideAPass() throws {
+        let pid = try TestProcesses.spawn(["/bin/sleep", "30"])
+        defer { TestProcesses.kill(pid) }
+        let collector = HostCollector()
+        _ = collector.collect()
+        let record = try #require(TestProcesses.eventually { collector.process(pid: pid)?.name == "sleep" }
+            ? collector.process(pid: pid) : nil)
+        #expect(record.pid == pid && record.ppid == getpid())
+        #expect(record.command == "/bin/sleep 30")
+        #expect(record.uid == geteuid())
+        #expect(record.startTime > 0)
+        #expect(collector.networkNamespace(pid: pid) == (record.netns == 0 ? nil : record.netns))
+        #expect(collector.process(pid: Int32.max) == nil, "no such process")
+        #expect(collector.networkNamespace(pid: Int32.max) == nil)
+    }
+
     @Test func exitedProcessDisappearsAndNewOneAppears() throws {
         let collector = HostCollector()
         let first = try TestProcesses.spawn(["/bin/sleep", "30"])

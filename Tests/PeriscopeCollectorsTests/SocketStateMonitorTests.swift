@@ -1,6 +1,7 @@
 import Testing
 import Synchronization
 import PeriscopeCollectors
+import PeriscopeSystem
 import PeriscopeTopology
 #if canImport(Glibc)
 import Glibc
@@ -14,9 +15,7 @@ private final class StateRecorder: Sendable {
     let batches = Atomic<Int>(0)
 
     func record(_ batch: [SocketStateEvent]) {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        let t = Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+        let t = SystemClock.realtime()
         batches.add(1, ordering: .relaxed)
         latencies.withLock { $0.append(contentsOf: batch.map { t - $0.timestamp }) }
         events.withLock { $0.append(contentsOf: batch) }
@@ -200,72 +199,5 @@ extension KernelTests.SocketStateMonitorTests {
         let again = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
         defer { close(again.client); close(again.server) }
         #expect(TestProcesses.eventually { stopped.load(ordering: .relaxed) })
-    }
-}
-
-extension KernelTests.SocketStateMonitorTests {
-    /// Not a timed test: `PERISCOPE_SOCKSTATE_BENCH=1 swift test --filter socketStateDeliveryBenchmark`
-    /// prints the delivery latency of 500 loopback connections (event timestamp → handler, and
-    /// connect() returning → handler holding the connection's established event).
-    @Test(.enabled(if: isRoot && getenv("PERISCOPE_SOCKSTATE_BENCH") != nil, "benchmark; set PERISCOPE_SOCKSTATE_BENCH=1"))
-    func socketStateDeliveryBenchmark() throws {
-        let recorder = StateRecorder()
-        let arrivals = Mutex<[UInt16: Double]>([:])
-        let monitor = SocketStateMonitor()
-        try monitor.start { batch in
-            recorder.record(batch)
-            let t = Self.realtimeNow()
-            arrivals.withLock { for e in batch where e.newState == "established" { $0[e.localPort] = $0[e.localPort] ?? t } }
-        }
-        defer { monitor.stop() }
-        let listener = try TestSockets.listen("127.0.0.1")
-        defer { close(listener.fd) }
-        var connected: [UInt16: Double] = [:]
-        for _ in 0..<500 {
-            let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
-            // connectPair also moved 5 bytes each way; the connect itself returned before that.
-            let port = try TestSockets.localPort(pair.client)
-            connected[port] = Self.realtimeNow()
-            close(pair.client)
-            close(pair.server)
-            usleep(2000)
-        }
-        _ = TestProcesses.eventually { arrivals.withLock { $0.count } >= 500 }
-        let got = arrivals.withLock { $0 }
-        let seeLatency = connected.compactMap { port, t in got[port].map { max(0, $0 - t) * 1000 } }.sorted()
-        let (p50, p99, count) = recorder.percentiles()
-        func q(_ v: [Double], _ f: Double) -> Double { v.isEmpty ? -1 : v[min(v.count - 1, Int(Double(v.count) * f))] }
-        print("benchmark: \(count) events, timestamp→handler p50 \(p50) ms p99 \(p99) ms; "
-              + "connect-return→handler (\(seeLatency.count)/500) p50 \(q(seeLatency, 0.5)) ms p99 \(q(seeLatency, 0.99)) ms "
-              + "max \(seeLatency.last ?? -1) ms; lost \(monitor.eventsLost)")
-
-        // A burst well past the rings' size (~5,000 records per CPU): 4 × 1,500 back-to-back connections.
-        let burst = """
-        import os, socket, threading
-        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4096); port = srv.getsockname()[1]
-        def accept():
-            while True: srv.accept()[0].close()
-        threading.Thread(target=accept, daemon=True).start()
-        def work():
-            for _ in range(1500): socket.create_connection(("127.0.0.1", port)).close()
-        ts = [threading.Thread(target=work) for _ in range(4)]; [t.start() for t in ts]; [t.join() for t in ts]
-        print(os.getpid(), port, flush=True)
-        """
-        let before = monitor.eventsSeen
-        let started = Self.realtimeNow()
-        let result = try TestProcesses.run("/usr/bin/python3", ["-c", burst])
-        let fields = result.output.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
-        try #require(fields.count == 2)
-        // Counted as events, not distinct ports: tcp_tw_reuse = 2 reuses loopback ports in TIME_WAIT.
-        let connects = { recorder.matching { $0.pid == fields[0] && $0.newState == "syn-sent" && $0.localPort != 0 }.count }
-        _ = TestProcesses.eventually { connects() >= 6000 }
-        print("benchmark burst: \(connects())/6000 connects attributed, \(monitor.eventsSeen - before) events in "
-              + "\(Self.realtimeNow() - started) s, lost \(monitor.eventsLost)")
-    }
-
-    static func realtimeNow() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

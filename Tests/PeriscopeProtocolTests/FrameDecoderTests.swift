@@ -1,3 +1,4 @@
+import PeriscopeFixtures
 import PeriscopeProtocol
 import Testing
 
@@ -15,7 +16,7 @@ private func decodeAllWays(_ stream: [UInt8], maxMessageSize: Int = 1 << 20) thr
     }
     let whole = try run([stream])
     let byteByByte = try run(stream.map { [$0] })
-    var generator = SeededGenerator(seed: 42)
+    var generator = SplitMix64(seed: 42)
     var random: [[UInt8]] = []
     var offset = 0
     while offset < stream.count {
@@ -31,18 +32,6 @@ private func decodeAllWays(_ stream: [UInt8], maxMessageSize: Int = 1 << 20) thr
 
 private func framed(_ body: String, header: String = "Content-Length") -> [UInt8] {
     Array("\(header): \(body.utf8.count)\r\n\r\n\(body)".utf8)
-}
-
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 @Suite("Content-Length framing")

@@ -22,7 +22,8 @@ struct TransportTests {
 
     @Test func tcpNeedsTheRightToken() throws {
         let daemon = try DaemonProcess(tcp: true)
-        guard let port = daemon.tcpPort, let token = daemon.token else { return }
+        let port = try #require(daemon.tcpPort, "the daemon was started with TCP")
+        let token = try #require(daemon.token)
         let good = try RPCClient(host: "127.0.0.1", port: port)
         try good.initialize(clientName: "tcp", token: token)
         #expect(try good.call("daemon/ping") == ["pong": true])

@@ -1,3 +1,4 @@
+import PeriscopeFixtures
 import Testing
 @testable import PeriscopeTopology
 

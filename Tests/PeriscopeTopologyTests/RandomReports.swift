@@ -1,21 +1,7 @@
+import PeriscopeFixtures
 import PeriscopeTopology
 
-/// A small seeded generator (SplitMix64) of random reports with many overlaps, for property tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
-    mutating func bool() -> Bool { next() & 1 == 1 }
-    mutating func pick<T>(_ xs: [T]) -> T { xs[int(xs.count)] }
-}
-
+/// Random reports with many overlaps, for property tests (seeded: see ``SplitMix64``).
 enum RandomReports {
     static let ids = (0..<8).map { "n\($0)" }
     static let keys = ["a", "b", "c"]

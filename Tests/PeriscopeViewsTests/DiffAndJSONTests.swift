@@ -4,19 +4,7 @@ import PeriscopeTopology
 import Testing
 @testable import PeriscopeViews
 
-struct Rng {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
-
-func randomView(_ rng: inout Rng) -> RenderedView {
+func randomView(_ rng: inout SplitMix64) -> RenderedView {
     var view = RenderedView(view: "processes")
     let ids = (0..<12).map { "n\($0)" }
     for id in ids where rng.int(3) > 0 {
@@ -35,7 +23,7 @@ func randomView(_ rng: inout Rng) -> RenderedView {
 
 @Suite struct DiffTests {
     @Test(arguments: Array(UInt64(1)...200)) func applyingTheDiffGivesTheNewView(seed: UInt64) {
-        var rng = Rng(state: seed)
+        var rng = SplitMix64(seed: seed)
         let a = randomView(&rng), b = randomView(&rng)
         let diff = ViewDiff(from: a, to: b)
         #expect(diff.apply(to: a) == b)

@@ -28,7 +28,7 @@ private func filtered(_ view: RenderedView, _ filter: FilterExpression?) -> Rend
 }
 
 /// `randomView` without edges whose ends are missing: a render never has dangling edges.
-private func wellFormedView(_ rng: inout Rng) -> RenderedView {
+private func wellFormedView(_ rng: inout SplitMix64) -> RenderedView {
     var view = randomView(&rng)
     view.edges = view.edges.filter { view.nodes[$0.value.source] != nil && view.nodes[$0.value.target] != nil }
     return view
@@ -136,7 +136,7 @@ extension SubscriptionStateTests {
         }
 
         @Test(arguments: Array(UInt64(1)...150)) func applyEqualsViewDiffApply(seed: UInt64) {
-            var rng = Rng(state: seed &* 7919)
+            var rng = SplitMix64(seed: seed &* 7919)
             let a = randomView(&rng), b = randomView(&rng)
             let diff = ViewDiff(from: a, to: b)
             var c = ChangeSet()
@@ -148,7 +148,7 @@ extension SubscriptionStateTests {
         @Test(arguments: Array(UInt64(1)...150)) func coalescedDiffsEqualTheirSequence(seed: UInt64) {
             // Absorbing several successive diffs into one ChangeSet (what minInterval and holding do)
             // gives the same state as applying each diff in turn.
-            var rng = Rng(state: seed &* 104_729)
+            var rng = SplitMix64(seed: seed &* 104_729)
             let views = (0..<(2 + rng.int(6))).map { _ in randomView(&rng) }
             var c = ChangeSet()
             var stepwise = views[0]
@@ -171,7 +171,7 @@ extension SubscriptionStateTests {
 
         @Test(arguments: Array(UInt64(1)...60), filters)
         func absorbKeepsTheVisibleSetEqualToAFreshFilteredRender(seed: UInt64, filterText: String) throws {
-            var rng = Rng(state: seed &* 31 &+ UInt64(filterText.count))
+            var rng = SplitMix64(seed: seed &* 31 &+ UInt64(filterText.count))
             let filter = try FilterExpression.parse(filterText)
             var shared = wellFormedView(&rng)
             var fv = FilteredView(filter: filter, shared: shared)
@@ -216,7 +216,7 @@ extension SubscriptionStateTests {
         }
 
         @Test func unfilteredSubscriberTakesTheDiffAsIs() {
-            var rng = Rng(state: 42)
+            var rng = SplitMix64(seed: 42)
             let a = randomView(&rng), b = randomView(&rng)
             var fv = FilteredView(filter: nil, shared: a)
             var changes = ChangeSet()
@@ -234,7 +234,7 @@ extension SubscriptionStateTests {
               ["", "name:client", "!pseudo:true", "cpu>50", "port:8080", "server", "kind:process !name:server"])
         func filteredRenderOfRealReports(view: String, filterText: String) throws {
             let filter = try FilterExpression.parse(filterText)
-            var rng = Rng(state: UInt64(view.count * 131 + filterText.count))
+            var rng = SplitMix64(seed: UInt64(view.count * 131 + filterText.count))
             var builder = ReportBuilder(hostID: "h1", retention: 2)
             func snapshot(_ t: Double) -> HostSnapshot {
                 var s = Fixtures.scenario(t: t, includeCurl: rng.int(2) == 0, bytes: UInt64(1_000 * (1 + rng.int(4))))

@@ -1,3 +1,4 @@
+import PeriscopeFixtures
 import PeriscopeProtocol
 import PeriscopeTopology
 @testable import PeriscopeViews
@@ -49,7 +50,7 @@ struct WorkspaceFilterTests {
 
     @Test(arguments: Array(UInt64(1)...80), ["workspace:/w", "under:/w", "workspace:/w !pseudo:true", "workspace:/srv cpu>0"])
     func subscriberStateEqualsAFreshRender(seed: UInt64, filterText: String) throws {
-        var rng = Rng(state: seed &* 977 &+ UInt64(filterText.count))
+        var rng = SplitMix64(seed: seed &* 977 &+ UInt64(filterText.count))
         let filter = try FilterExpression.parse(filterText)
         func next() -> RenderedView {
             var view = withDirectories(randomView(&rng))

@@ -15,11 +15,9 @@ container to a subscriber within a few seconds, refuse controls unless enabled (
 enabled. Everything the fixture creates is removed at the end.
 """
 import base64
-import json
 import os
 import re
 import secrets
-import select
 import shutil
 import socket
 import subprocess
@@ -29,6 +27,7 @@ import time
 import pytest
 
 from conftest import Daemon
+from rpc import Client, RPCError, wait_until
 
 pytestmark = [
     pytest.mark.timeout(150),
@@ -50,68 +49,6 @@ def podman(*args, check=True):
     if check and r.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} failed: {r.stderr.strip()}")
     return r.stdout.strip()
-
-
-class RPCError(Exception):
-    def __init__(self, error):
-        super().__init__(f"{error['code']}: {error['message']}")
-        self.code = error["code"]
-        self.message = error["message"]
-
-
-class Client:
-    """Newline-delimited JSON-RPC over the daemon's Unix socket; queues notifications."""
-
-    def __init__(self, daemon):
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                self.sock = daemon.connect()
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-        self.buf = b""
-        self.next_id = 0
-        self.notes = []
-        self.responses = {}
-
-    def send(self, method, params=None):
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        return self.next_id
-
-    def pump(self, timeout):
-        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
-        if not ready:
-            return
-        data = self.sock.recv(1 << 22)
-        assert data, "daemon closed the connection"
-        self.buf += data
-        while b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            msg = json.loads(line)
-            if "id" in msg and "method" not in msg:
-                self.responses[msg["id"]] = msg
-            else:
-                self.notes.append(msg)
-
-    def call(self, method, params=None, timeout=WAIT):
-        rid = self.send(method, params)
-        deadline = time.monotonic() + timeout
-        while rid not in self.responses:
-            assert time.monotonic() < deadline, f"no response to {method}"
-            self.pump(deadline - time.monotonic())
-        msg = self.responses.pop(rid)
-        if "error" in msg:
-            raise RPCError(msg["error"])
-        return msg["result"]
-
-    def close(self):
-        self.sock.close()
 
 
 class Stack:
@@ -334,7 +271,7 @@ def test_stop_reaches_a_subscriber(stack, engine_daemon):
     present = node in {n["id"] for n in snap["nodes"]}
     while not present:  # the snapshot may predate lb2's first appearance; wait for it
         assert time.monotonic() < deadline
-        c.pump(0.5)
+        assert c.pump(0.5), "daemon closed the connection"
         for note in c.notes:
             present |= node in {n["id"] for n in note["params"]["added"]["nodes"]}
         c.notes.clear()
@@ -344,21 +281,17 @@ def test_stop_reaches_a_subscriber(stack, engine_daemon):
     seen = None
     while seen is None:
         assert time.monotonic() - start < 5, "the subscriber did not see lb2 go within 5 s"
-        c.pump(0.1)
+        assert c.pump(0.1), "daemon closed the connection"
         for note in c.notes:
             if note.get("method") == "topology/changed" and node in note["params"]["removed"]["nodes"]:
                 seen = time.monotonic()
         c.notes.clear()
     print(f"stop -> subscriber: {(seen - stopped_at) * 1000:.0f} ms after podman stop returned")
     # Running vs all: with all=true the stopped container is shown, marked.
-    deadline = time.monotonic() + WAIT
-    while True:
-        everything = {n["id"]: n for n in c.call("topology/get", {"view": "containers",
-                                                                   "options": {"all": True}})["nodes"]}
-        if node in everything and everything[node]["metadata"]["stopped"]:
-            break
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
+    def stopped_shown():
+        nodes = {n["id"]: n for n in c.call("topology/get", {"view": "containers", "options": {"all": True}})["nodes"]}
+        return nodes if node in nodes and nodes[node]["metadata"]["stopped"] else None
+    everything = wait_until(stopped_shown, WAIT, interval=0.3, what=f"{node} shown stopped with all: true")
     assert everything[node]["metadata"]["state"] == "exited"
     assert everything[node]["labelMinor"].startswith("stopped")
     c.close()
@@ -416,7 +349,7 @@ def read_pipe(c, pipe, until=None, timeout=10.0, eof=False):
             return data, end_note
         assert end_note is None, f"pipe {pipe} ended early: {end_note}; got {data[-400:]!r}"
         assert time.monotonic() < deadline, f"pipe {pipe}: waited for {until or 'eof'!r}, got {data[-400:]!r}"
-        c.pump(deadline - time.monotonic())
+        assert c.pump(deadline - time.monotonic()), "daemon closed the connection"
 
 
 def host_pid(cid, nspid):
@@ -438,20 +371,14 @@ def host_pid(cid, nspid):
 
 
 def wait_gone(pid, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while os.path.exists(f"/proc/{pid}"):
-        assert time.monotonic() < deadline, f"process {pid} still running"
-        time.sleep(0.05)
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout, what=f"process {pid} to end")
 
 
 def wait_no_pipes(c, timeout=8.0):
-    deadline = time.monotonic() + timeout
-    while True:
+    def closed():
         pipes = c.call("daemon/status")["collectors"]["pipes"]
-        if pipes["open"] == 0 and pipes["closing"] == 0:
-            return pipes
-        assert time.monotonic() < deadline, f"pipes still open: {pipes}"
-        time.sleep(0.05)
+        return pipes if pipes["open"] == 0 and pipes["closing"] == 0 else None
+    return wait_until(closed, timeout, what="every pipe closed")
 
 
 def shell_pid(c, pipe, cid):
@@ -596,13 +523,9 @@ def test_pipe_backpressure(stack, pipes_daemon):
     rss_before = rss_kb()
     pipe = c.call("control/invoke", {"node": f"container:{cid}", "control": "exec",
                                      "args": {"command": ["yes", "periscope-flood-" + "x" * 100]}})["pipe"]
-    deadline = time.monotonic() + 15
-    while True:  # not reading c at all
-        pipes = watcher.call("daemon/status")["collectors"]["pipes"]
-        if pipes["paused"] == 1:
-            break
-        assert time.monotonic() < deadline, pipes
-        time.sleep(0.1)
+    # Not reading c at all.
+    wait_until(lambda: watcher.call("daemon/status")["collectors"]["pipes"]["paused"] == 1, 15, interval=0.1,
+               what="the pipe paused")
     time.sleep(1.0)
     sent = watcher.call("daemon/status")["collectors"]["pipes"]["bytesOut"]
     time.sleep(1.0)
@@ -615,7 +538,7 @@ def test_pipe_backpressure(stack, pipes_daemon):
     deadline = time.monotonic() + 15
     while watcher.call("daemon/status")["collectors"]["pipes"]["bytesOut"] < sent + (4 << 20):
         assert time.monotonic() < deadline, "the pipe did not resume"
-        c.pump(0.05)
+        assert c.pump(0.05), "daemon closed the connection"
         got += sum(len(n["params"]["data"]) for n in c.notes if n.get("method") == "pipe/data")
         c.notes.clear()
     assert got > 0

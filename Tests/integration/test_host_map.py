@@ -17,7 +17,6 @@ import json
 import os
 import re
 import secrets
-import select
 import shutil
 import socket
 import subprocess
@@ -28,6 +27,7 @@ import time
 import pytest
 
 from conftest import BIN
+from rpc import PEER_PRELUDE, Client, Peer, RPCError, peer_pair
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -40,21 +40,9 @@ WAIT = 10.0  # seconds: bounded wait for the daemon to show an expected state
 # --------------------------------------------------------------------------------------------------
 # Helper programs run as the test's processes.
 
-PEER_PY = r'''
-import os, selectors, socket, sys, time
-
+PEER_PY = PEER_PRELUDE + r'''
 def family(host):
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-def ready(*fields):
-    sys.stdout.write("READY %d %s\n" % (os.getpid(), " ".join(str(f) for f in fields)))
-    sys.stdout.flush()
-
-def wait_for_stdin_eof():
-    try:
-        sys.stdin.read()
-    except Exception:
-        pass
 
 mode = sys.argv[1]
 if mode == "tcp-server":
@@ -126,87 +114,6 @@ elif mode == "weird-name":
 '''
 
 
-class Peer:
-    """A helper process started with `PEER_PY`; `pid` and `fields` come from its READY line."""
-
-    def __init__(self, argv, env=None, timeout=10.0):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
-        line = b""
-        deadline = time.time() + timeout
-        while not line.endswith(b"\n"):
-            left = deadline - time.time()
-            if left <= 0 or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"{argv!r} did not get ready: {line!r} {self.proc.stderr.read()!r}")
-            r, _, _ = select.select([self.proc.stdout], [], [], left)
-            if r:
-                chunk = os.read(self.proc.stdout.fileno(), 1)
-                if not chunk:
-                    continue
-                line += chunk
-        words = line.decode().split()
-        assert words[0] == "READY", line
-        self.pid = int(words[1])
-        self.fields = [int(w) for w in words[2:]]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
-            if f:
-                f.close()
-
-
-# --------------------------------------------------------------------------------------------------
-# JSON-RPC (newline-delimited) on the daemon's Unix socket.
-
-class RPCError(Exception):
-    def __init__(self, error):
-        super().__init__(f"{error.get('code')}: {error.get('message')}")
-        self.code = error.get("code")
-        self.message = error.get("message", "")
-
-
-class RPC:
-    def __init__(self, daemon):
-        self.daemon = daemon
-        self.sock = daemon.connect()
-        self.sock.settimeout(20)
-        self.buf = b""
-        self.next_id = 1
-
-    def call(self, method, params=None):
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        self.next_id += 1
-        if params is not None:
-            msg["params"] = params
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while b"\n" not in self.buf:
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise EOFError("daemon closed the connection: " + open(self.daemon.stderr_path).read())
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\n")
-        reply = json.loads(line.decode("utf-8"))  # strict: the daemon must write valid UTF-8
-        assert reply["id"] == msg["id"], reply
-        if "error" in reply:
-            raise RPCError(reply["error"])
-        return reply["result"]
-
-    def view(self, view, options=None, filter=None):
-        params = {"view": view}
-        if options is not None:
-            params["options"] = options
-        if filter is not None:
-            params["filter"] = filter
-        return self.call("topology/get", params)
-
-    def close(self):
-        self.sock.close()
-
-
 WAIT_CAP = 45.0  # seconds: hard limit of a wait on a starved machine
 MIN_PASSES = 5  # daemon refresh passes a wait sees complete before it may fail
 
@@ -271,8 +178,8 @@ def assert_alive(daemon):
 
 @pytest.fixture(scope="module")
 def rpc(collector_daemon):
-    r = RPC(collector_daemon)
-    probe = RPC(collector_daemon)
+    r = Client(collector_daemon)
+    probe = Client(collector_daemon)
 
     def health():
         return probe.call("daemon/status")["collectors"]
@@ -369,47 +276,28 @@ def star(peer_script, client_python, netns):
         yield s
     finally:
         for p in reversed(peers):
-            p.stop()
+            p.stop(kill=True)
+
+
+def _pair(peer_script, server_mode, server_host, client_mode, client_host):
+    yield from peer_pair([sys.executable, peer_script, server_mode, server_host, "0"],
+                         lambda port: [sys.executable, peer_script, client_mode, client_host, str(port)])
 
 
 @pytest.fixture(scope="module")
 def v6_pair(peer_script):
-    server = Peer([sys.executable, peer_script, "tcp-server", "::1", "0"])
-    try:
-        client = Peer([sys.executable, peer_script, "tcp-client", "::1", str(server.fields[0])])
-    except Exception:
-        server.stop()
-        raise
-    yield server, client
-    client.stop()
-    server.stop()
+    yield from _pair(peer_script, "tcp-server", "::1", "tcp-client", "::1")
 
 
 @pytest.fixture(scope="module")
 def dual_stack_pair(peer_script):
     """A server on [::] (dual stack) and an IPv4 client: the server's socket reads ::ffff:127.0.0.1."""
-    server = Peer([sys.executable, peer_script, "tcp-server", "::", "0"])
-    try:
-        client = Peer([sys.executable, peer_script, "tcp-client", "127.0.0.1", str(server.fields[0])])
-    except Exception:
-        server.stop()
-        raise
-    yield server, client
-    client.stop()
-    server.stop()
+    yield from _pair(peer_script, "tcp-server", "::", "tcp-client", "127.0.0.1")
 
 
 @pytest.fixture(scope="module")
 def udp_pair(peer_script):
-    server = Peer([sys.executable, peer_script, "udp-server", "127.0.0.1", "0"])
-    try:
-        client = Peer([sys.executable, peer_script, "udp-client", "127.0.0.1", str(server.fields[0])])
-    except Exception:
-        server.stop()
-        raise
-    yield server, client
-    client.stop()
-    server.stop()
+    yield from _pair(peer_script, "udp-server", "127.0.0.1", "udp-client", "127.0.0.1")
 
 
 def star_view(rpc, star, view="processes", timeout=WAIT, **kw):
@@ -503,9 +391,9 @@ def test_loopback_inside_other_namespace_is_not_merged(rpc, star, peer_script):
                 assert len(touching) == 1, touching
             eventually(check)
         finally:
-            client.stop()
+            client.stop(kill=True)
     finally:
-        server.stop()
+        server.stop(kill=True)
 
 
 def test_node_get_server_inbound_rows(rpc, star):
@@ -667,17 +555,24 @@ def test_udp_exchange_is_an_edge(rpc, udp_pair):
     port = server.fields[0]
 
     def check():
-        v = rpc.view("processes")
-        nodes = processes_by_pid(v)
-        assert server.pid in nodes and client.pid in nodes, "both UDP processes are connected nodes"
-        s, c = nodes[server.pid]["id"], nodes[client.pid]["id"]
-        edges = edges_among(v, {s, c})
-        assert list(edges) == [(c, s)], edges
-        e = edges[(c, s)]
-        assert e["protocols"] == ["udp"] and e["ports"] == [port] and e["connections"] == 1, e
+        v, s, c, e = one_edge(rpc, server, client, "udp", port)
         touching = [x for x in v["edges"] if {s, c} & {x["source"], x["target"]}]
         assert touching == [e], touching
     eventually(check)
+
+
+def one_edge(rpc, server, client, proto, port):
+    """Asserts the processes view has both peers and exactly one client → server edge between them, on `port`
+    with one connection; returns (view, server id, client id, edge)."""
+    v = rpc.view("processes")
+    nodes = processes_by_pid(v)
+    assert server.pid in nodes and client.pid in nodes, "both processes are connected nodes"
+    s, c = nodes[server.pid]["id"], nodes[client.pid]["id"]
+    edges = edges_among(v, {s, c})
+    assert list(edges) == [(c, s)], edges
+    e = edges[(c, s)]
+    assert e["protocols"] == [proto] and e["ports"] == [port] and e["connections"] == 1, e
+    return v, s, c, e
 
 
 def test_ipv6_loopback_connection(rpc, v6_pair):
@@ -685,14 +580,7 @@ def test_ipv6_loopback_connection(rpc, v6_pair):
     port = server.fields[0]
 
     def check():
-        v = rpc.view("processes")
-        nodes = processes_by_pid(v)
-        assert server.pid in nodes and client.pid in nodes
-        s, c = nodes[server.pid]["id"], nodes[client.pid]["id"]
-        edges = edges_among(v, {s, c})
-        assert list(edges) == [(c, s)], edges
-        e = edges[(c, s)]
-        assert e["protocols"] == ["tcp"] and e["ports"] == [port] and e["connections"] == 1, e
+        _, s, c, _ = one_edge(rpc, server, client, "tcp", port)
         d = rpc.call("node/get", {"view": "processes", "id": s})
         rows = [r for r in d["inbound"] if not r["closed"]]
         assert [(r["remoteAddress"], r["remotePort"], r["localAddress"], r["localPort"], r["peer"]) for r in rows] \
@@ -747,7 +635,7 @@ def test_non_utf8_command_line_is_escaped(rpc, collector_daemon, peer_script):
         assert_alive(collector_daemon)
         assert rpc.call("daemon/ping") == {"pong": True}
     finally:
-        p.stop()
+        p.stop(kill=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -802,7 +690,7 @@ def test_short_lived_processes(rpc, collector_daemon, peer_script):
         status = rpc.call("daemon/status")
         assert status["collectors"]["host-map"]["state"] == "ok", status["collectors"]
     finally:
-        server.stop()
+        server.stop(kill=True)
     assert_alive(collector_daemon)
 
 

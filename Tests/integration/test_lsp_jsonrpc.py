@@ -170,12 +170,6 @@ def test_unix_socket_lifecycle(daemon):
         client.close()
 
 
-BUG_TOKEN_NEWLINE = (
-    "daemon bug: periscoped keeps the trailing newline of --token-file (String.trimmingCharacters in "
-    "Sources/periscoped/Periscoped.swift treats \"\\r\\n\" as one Character, so a lone \"\\n\" is never "
-    "trimmed) and then refuses the right token")
-
-
 def test_tcp_with_token_lifecycle(tcp_daemon):
     """The token file as conftest (and `echo TOKEN > file`) writes it: one line ending in a newline."""
     client = tcp_client(tcp_daemon)
@@ -188,7 +182,7 @@ def test_tcp_with_token_lifecycle(tcp_daemon):
 
 @pytest.fixture
 def tcp_daemon_bare_token():
-    """A TCP daemon whose token file has no trailing newline (sidesteps BUG_TOKEN_NEWLINE)."""
+    """A TCP daemon whose token file has no trailing newline."""
     import tempfile
     import secrets
     from conftest import Daemon, free_port
@@ -243,12 +237,6 @@ def test_cancel_request(daemon):
         client.close()
 
 
-BUG_AUTH_REPLY_LOST = (
-    "daemon bug: on a wrong token Session.checkToken (Sources/PeriscopeServer/Session+Dispatch.swift) calls "
-    "disconnectAfterFlush before the -32001 reply is queued; with nothing buffered the connection closes at once "
-    "and the client never sees the error")
-
-
 def wrong_token_is_refused(d):
     """Wrong, truncated and missing tokens: −32001, connection closed; other clients keep working."""
     good_tcp = tcp_client(d)
@@ -297,7 +285,7 @@ def test_tcp_wrong_token_is_refused_bare_token_file(tcp_daemon_bare_token):
 
 
 def test_tcp_wrong_token_closes_connection_and_others_unaffected(tcp_daemon_bare_token):
-    """What works today despite BUG_AUTH_REPLY_LOST: the connection is closed, nobody else notices."""
+    """A wrong token closes the connection; nobody else notices."""
     d = tcp_daemon_bare_token
     good = tcp_client(d)
     try:

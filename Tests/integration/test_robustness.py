@@ -518,13 +518,6 @@ def test_thousand_clients_at_once(abuse):
     assert pongs == 1000, f"{limits} clients refused below the default client limit"
 
 
-BUG_BACKLOG = (
-    "daemon bug: Listener.init (Sources/PeriscopeEventLoop/Listener.swift) passes backlog -1 to "
-    "evconnlistener_new, so libevent calls listen(fd, 128) and overrides the backlog of 1024 that "
-    "SocketAddress.listenUnix/listenTCP set; a burst of more than ~129 connects fails with EAGAIN "
-    "(pass 0: the fd is already listening)")
-
-
 def test_thousand_clients_at_once_while_the_daemon_is_busy():
     """The worst case of 'at once': the daemon is not accepting (stopped, as if busy) while 1,000
     clients with non-blocking connects arrive. All fit in the listen queue and get answered."""

@@ -21,16 +21,16 @@ import json
 import os
 import random
 import select
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
+import rpc
 from conftest import Daemon
+from rpc import PEER_PRELUDE, Peer, RPCError
 
 try:  # every message is also checked against protocol/schema.json (as the transcripts are)
     from test_transcripts import validator_for
@@ -56,19 +56,7 @@ pytestmark = [
 
 WAIT = 20.0  # bounded waits; generous because a loaded host can make refreshes take seconds
 
-HELPER = r'''
-import os, random, selectors, socket, sys, threading, time
-
-def ready(*fields):
-    sys.stdout.write("READY %d %s\n" % (os.getpid(), " ".join(str(f) for f in fields)))
-    sys.stdout.flush()
-
-def stdin_closed():
-    try:
-        sys.stdin.read()
-    except Exception:
-        pass
-
+HELPER = PEER_PRELUDE + r'''
 mode = sys.argv[1]
 if mode == "server":
     s = socket.socket()
@@ -106,7 +94,7 @@ elif mode == "client":
     c.sendall(b"hi")
     c.recv(16)
     ready(c.getsockname()[1])
-    stdin_closed()
+    wait_for_stdin_eof()
 elif mode == "ticker":
     # ticker PORT: one connection with traffic of varying size, so its edge changes every refresh.
     c = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
@@ -120,7 +108,7 @@ elif mode == "ticker":
                 got += len(c.recv(65536))
             time.sleep(random.uniform(0.01, 0.08))
     threading.Thread(target=tick, daemon=True).start()
-    stdin_closed()
+    wait_for_stdin_eof()
 elif mode == "flapper":
     # flapper PORT: opens and closes connections (0-3 at a time) until stdin closes.
     port = int(sys.argv[2])
@@ -137,135 +125,24 @@ elif mode == "flapper":
                     pass
             time.sleep(random.uniform(0.02, 0.3))
     threading.Thread(target=flap, daemon=True).start()
-    stdin_closed()
+    wait_for_stdin_eof()
 '''
 
 
-class Proc:
-    """A helper process; `pid` and the fields of its READY line."""
-
-    def __init__(self, mode, *args):
-        self.p = subprocess.Popen([sys.executable, "-c", HELPER, mode, *map(str, args)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = self.p.stdout.readline().decode()
-        assert line.startswith("READY"), f"{mode} did not start: {line!r}"
-        fields = line.split()
-        self.pid = int(fields[1])
-        self.fields = fields[2:]
-
-    @property
-    def port(self):
-        return int(self.fields[0])
-
-    def stop(self, kill=False):
-        if self.p.poll() is None:
-            if kill:
-                self.p.kill()
-            else:
-                try:
-                    self.p.stdin.close()
-                except OSError:
-                    pass
-            try:
-                self.p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        for f in (self.p.stdin, self.p.stdout):
-            try:
-                f.close()
-            except OSError:
-                pass
-
-
-class RPCError(Exception):
-    def __init__(self, error):
-        super().__init__(f"{error['code']}: {error['message']}")
-        self.code = error["code"]
-        self.message = error["message"]
+def helper(mode, *args):
+    """A helper process running `HELPER` in `mode`; `pid` and the fields of its READY line."""
+    return Peer([sys.executable, "-c", HELPER, mode, *map(str, args)])
 
 
 OPEN_CLIENTS = []  # closed after each test, even a failed one (so its subscriptions end)
 
 
-class Client:
-    """A newline-delimited JSON-RPC client that queues the notifications it reads."""
+class Client(rpc.Client):
+    """An `rpc.Client` closed after each test, even a failed one (so its subscriptions end)."""
 
     def __init__(self, daemon):
         OPEN_CLIENTS.append(self)
-        deadline = time.monotonic() + 5
-        while True:  # the socket file exists from bind(), a moment before listen()
-            try:
-                self.sock = daemon.connect()
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline, "periscoped does not accept connections"
-                time.sleep(0.02)
-        self.buf = b""
-        self.next_id = 0
-        self.notes = []
-        self.responses = {}
-        self.closed = False
-
-    def fileno(self):
-        return self.sock.fileno()
-
-    def send(self, method, params=None):
-        self.next_id += 1
-        msg = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
-        if params is not None:
-            msg["params"] = params
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        return self.next_id
-
-    def _take(self):
-        """Moves every complete line of the buffer to notes/responses; returns how many."""
-        n = 0
-        while True:
-            end = self.buf.find(b"\n")
-            if end < 0:
-                return n
-            msg = json.loads(self.buf[:end])
-            self.buf = self.buf[end + 1:]
-            n += 1
-            if "id" in msg and "method" not in msg:
-                self.responses[msg["id"]] = msg
-            else:
-                self.notes.append(msg)
-
-    def pump(self, timeout):
-        """Reads what arrives within `timeout` (at least one read attempt); False once closed."""
-        if self.closed:
-            return False
-        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
-        if not ready:
-            return True
-        try:
-            data = self.sock.recv(1 << 20)
-        except ConnectionResetError:
-            data = b""
-        if not data:
-            self.closed = True
-            return False
-        self.buf += data
-        self._take()
-        return True
-
-    def wait_response(self, rid, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        while rid not in self.responses:
-            assert time.monotonic() < deadline, f"no response to request {rid}"
-            assert self.pump(deadline - time.monotonic()), "daemon closed the connection"
-        msg = self.responses.pop(rid)
-        if "error" in msg:
-            raise RPCError(msg["error"])
-        return msg["result"]
-
-    def call(self, method, params=None, timeout=WAIT):
-        return self.wait_response(self.send(method, params), timeout)
-
-    def close(self):
-        self.sock.close()
+        super().__init__(daemon)
 
 
 class ViewState:
@@ -490,13 +367,13 @@ class Churn:
             while not self.stop_flag.is_set():
                 r = rng.random()
                 if r < 0.45 or not self.clients:
-                    self.clients.append(Proc("client", rng.choice(self.servers).port))
+                    self.clients.append(helper("client", rng.choice(self.servers).port))
                 elif r < 0.85:
                     self.clients.pop(rng.randrange(len(self.clients))).stop(kill=rng.random() < 0.5)
                 elif r < 0.95 or not self.extra:
-                    srv = Proc("server")
+                    srv = helper("server")
                     self.extra.append(srv)
-                    self.clients.append(Proc("client", srv.port))
+                    self.clients.append(helper("client", srv.port))
                 else:
                     self.extra.pop(rng.randrange(len(self.extra))).stop()
                 self.actions += 1
@@ -569,8 +446,8 @@ def test_snapshot_then_deltas(daemon, procs):
     sub = Subscriber(daemon)
     snap_rev = sub.state.revision
     assert isinstance(snap_rev, int) and snap_rev >= 1
-    server = Proc("server"); procs.append(server)
-    clients = [Proc("client", server.port) for _ in range(2)]
+    server = helper("server"); procs.append(server)
+    clients = [helper("client", server.port) for _ in range(2)]
     procs.extend(clients)
 
     def present():
@@ -607,10 +484,10 @@ def test_snapshot_then_deltas(daemon, procs):
 
 
 def test_equality_under_churn(daemon, procs):
-    servers = [Proc("server") for _ in range(2)]
+    servers = [helper("server") for _ in range(2)]
     procs.extend(servers)
-    procs.append(Proc("ticker", servers[0].port))
-    procs.append(Proc("flapper", servers[1].port))
+    procs.append(helper("ticker", servers[0].port))
+    procs.append(helper("flapper", servers[1].port))
     subs = [Subscriber(daemon, minInterval=0), Subscriber(daemon, minInterval=200),
             Subscriber(daemon, filter="name:python3", minInterval=0),
             Subscriber(daemon, filter="name:python3", minInterval=200),
@@ -629,9 +506,9 @@ def test_equality_under_churn(daemon, procs):
 
 
 def test_slow_subscriber_is_coalesced_and_others_stay_fast(daemon, procs):
-    servers = [Proc("server") for _ in range(2)]
+    servers = [helper("server") for _ in range(2)]
     procs.extend(servers)
-    procs.append(Proc("ticker", servers[0].port))
+    procs.append(helper("ticker", servers[0].port))
     fast = Subscriber(daemon, minInterval=0)
     slow = Subscriber(daemon, minInterval=0)
     pinger = Client(daemon)
@@ -672,9 +549,9 @@ def test_slow_subscriber_is_coalesced_and_others_stay_fast(daemon, procs):
 
 
 def test_stalled_subscriber_is_disconnected(daemon, procs):
-    servers = [Proc("server")]
+    servers = [helper("server")]
     procs.extend(servers)
-    procs.append(Proc("ticker", servers[0].port))
+    procs.append(helper("ticker", servers[0].port))
     observer = Client(daemon)
     base_connected = observer.call("daemon/status")["clients"]["connected"]
     stalled = Client(daemon)
@@ -712,8 +589,8 @@ def test_stalled_subscriber_is_disconnected(daemon, procs):
 
 
 def test_unsubscribe_ids_per_connection_and_cleanup(daemon, procs):
-    server = Proc("server"); procs.append(server)
-    procs.append(Proc("ticker", server.port))
+    server = helper("server"); procs.append(server)
+    procs.append(helper("ticker", server.port))
     a = Subscriber(daemon, minInterval=0)
     b = Client(daemon)
     sid = a.state.sub
@@ -753,8 +630,8 @@ def test_unsubscribe_ids_per_connection_and_cleanup(daemon, procs):
 
 
 def test_node_subscribe_follows_connections(daemon, procs):
-    server = Proc("server"); procs.append(server)
-    first = Proc("client", server.port); procs.append(first)
+    server = helper("server"); procs.append(server)
+    first = helper("client", server.port); procs.append(first)
     c = Client(daemon)
     deadline = time.monotonic() + WAIT
     while True:
@@ -775,7 +652,7 @@ def test_node_subscribe_follows_connections(daemon, procs):
     def inbound_ports(d):
         return {(r["remotePort"], r["closed"]) for r in d["inbound"]}
 
-    second = Proc("client", server.port); procs.append(second)
+    second = helper("client", server.port); procs.append(second)
     want_open = (second.port, False)
     latest = details
     deadline = time.monotonic() + WAIT
@@ -806,7 +683,7 @@ def test_node_subscribe_follows_connections(daemon, procs):
 
 
 # --------------------------------------------------------------------------------------------------
-# Daemon bugs found while writing these tests (Sources/ is not edited here; see the reasons).
+# A subscribe cancelled before its first render; a get answered before the first report.
 
 def test_cancelled_subscribe_leaves_no_shared_view(daemon):
     observer = Client(daemon)

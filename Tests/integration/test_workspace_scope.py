@@ -8,29 +8,10 @@ import time
 
 import pytest
 
-from conftest import Daemon, FramedReader, frame
+from conftest import Daemon
+from rpc import FramedClient, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the kernel collectors need root to attribute every socket")
-
-
-class Rpc:
-    def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.reader = FramedReader(self.sock)
-        self.next_id = 0
-        self.notes = []
-        self.call("initialize", {"capabilities": {}})
-
-    def call(self, method, params=None):
-        self.next_id += 1
-        self.sock.sendall(frame({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}))
-        while True:
-            msg = self.reader.read(timeout=30)
-            if msg.get("id") == self.next_id:
-                assert "error" not in msg, msg
-                return msg["result"]
-            self.notes.append(msg)
 
 
 def pids(nodes):
@@ -46,7 +27,7 @@ def test_workspace_filter_keeps_the_workspace_and_its_peers():
     daemon = Daemon("--refresh-ms", "200", collectors=True)
     procs = []
     try:
-        rpc = Rpc(daemon.socket_path)
+        rpc = FramedClient(daemon.socket_path)
         sub = rpc.call("topology/subscribe", {"view": "processes", "filter": f"workspace:{workspace}", "minInterval": 0})
         # The program being developed runs in the workspace and calls a database that runs elsewhere.
         db = subprocess.Popen([sys.executable, "-c", f"import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); "
@@ -56,14 +37,11 @@ def test_workspace_filter_keeps_the_workspace_and_its_peers():
         app = subprocess.Popen([sys.executable, "-c", f"import socket,time; s=socket.create_connection(('127.0.0.1',{port})); "
                                                       "time.sleep(60)"], cwd=workspace)
         procs.append(app)
-        deadline = time.time() + 20
-        view = None
-        while time.time() < deadline:
+
+        def both_shown():
             view = rpc.call("topology/get", {"view": "processes", "filter": f"workspace:{workspace}"})
-            if pids(view["nodes"]) == {app.pid, db.pid}:
-                break
-            time.sleep(0.2)
-        assert pids(view["nodes"]) == {app.pid, db.pid}, view["nodes"]
+            return view if pids(view["nodes"]) == {app.pid, db.pid} else None
+        view = wait_until(both_shown, 20, interval=0.2, what="the app and its database in the workspace view")
         assert [(e["source"].split(";")[-1], e["target"].split(";")[-1]) for e in view["edges"]] == [(str(app.pid), str(db.pid))]
         # `under:` is the workspace alone, without peers.
         only = rpc.call("topology/get", {"view": "processes", "filter": f"under:{workspace}"})
@@ -71,8 +49,11 @@ def test_workspace_filter_keeps_the_workspace_and_its_peers():
         # The subscriber built the same state from its notifications.
         state = {n["id"]: n for n in sub["nodes"]}
         edges = {e["id"] for e in sub["edges"]}
-        deadline = time.time() + 20
-        while time.time() < deadline and pids(state.values()) != {app.pid, db.pid}:
+
+        def applied():
+            nonlocal edges
+            if pids(state.values()) == {app.pid, db.pid}:
+                return True
             rpc.call("daemon/ping")
             for note in rpc.notes:
                 if note.get("method") != "topology/changed":
@@ -86,8 +67,8 @@ def test_workspace_filter_keeps_the_workspace_and_its_peers():
                     edges |= {e["id"] for e in change[kind]["edges"]}
                 edges -= set(change["removed"]["edges"])
             rpc.notes.clear()
-            time.sleep(0.1)
-        assert pids(state.values()) == {app.pid, db.pid}
+            return False
+        wait_until(applied, 20, interval=0.1, what="the subscriber's state to hold the app and its database")
         assert len(edges) == 1, edges  # the app → db edge
     finally:
         for proc in procs:

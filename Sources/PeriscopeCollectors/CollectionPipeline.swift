@@ -1,48 +1,61 @@
-import Glibc
-import PeriscopeCollectors
+import PeriscopeSystem
 import PeriscopeTopology
 
-/// One refresh of the host map, done off the loop: kernel collection, then the report build.
+/// One refresh of the host map, done off the event loop: kernel collection, flows seen since, then the
+/// report build. Also holds what the passes share: the collector, the flow tracker, the reverse resolver
+/// and (when enabled) container discovery.
 ///
-/// - Important: confined to the collection queue of ``TopologyService``; never called concurrently.
-final class CollectionPipeline: @unchecked Sendable {
+/// - Important: not thread-safe; confined to one serial queue (the daemon's collection queue), never
+///   called concurrently. ``collector`` and ``containers`` are safe from any thread.
+public final class CollectionPipeline: @unchecked Sendable {
     /// What one pass produced, handed to the loop.
-    struct Output: Sendable {
-        var report: Report
-        var names: [String: String]
-        var processCount: Int
-        var socketCount: Int
-        var collectMillis: Double
-        var buildMillis: Double
+    public struct Output: Sendable {
+        public var report: Report
+        /// Reverse-DNS names of remote peers, by address.
+        public var names: [String: String]
+        public var processCount: Int
+        public var socketCount: Int
+        /// Time spent asking the kernel (0 for an event-driven update), milliseconds.
+        public var collectMillis: Double
+        /// Time spent building the report, milliseconds.
+        public var buildMillis: Double
     }
 
-    let collector: HostCollector
-    let resolver = ReverseResolver()
-    let flows = FlowTracker()
-    /// Container discovery, when enabled.
-    var containers: ContainerCollector?
+    /// The kernel collector. Any thread (see ``HostCollector``).
+    public let collector: HostCollector
+    /// Container discovery, when enabled; set before the first pass.
+    public var containers: ContainerCollector?
+    private let resolver = ReverseResolver()
+    private let flows: FlowTracker
     private var builder: ReportBuilder
     private var lastSnapshot: HostSnapshot?
     private var lastNames: [String: String] = [:]
     private var passes = 0
 
-    init(hostID: String, retention: Double) {
+    /// A pipeline for the host `hostID`; closed connections stay in reports for `retention` seconds.
+    public init(hostID: String, retention: Double) {
         collector = HostCollector()
+        flows = FlowTracker(lookup: collector)
         builder = ReportBuilder(hostID: hostID, retention: retention)
     }
 
+    /// Folds socket-state events into the flows the next ``patchPass()`` (or ``pass()``) adds.
+    public func record(_ events: [SocketStateEvent]) {
+        flows.record(events)
+    }
+
     /// A full pass: the kernel's state, plus flows that started during it.
-    func pass() -> Output {
-        let start = monotonicMillis()
-        let passStart = ServerCore.now()
+    public func pass() -> Output {
+        let start = SystemClock.monotonicMillis()
+        let passStart = SystemClock.realtime()
         var snapshot = collector.collect()
         if let containers { snapshot.containers = containers.collect(processes: snapshot.processes) }
-        let collected = monotonicMillis()
+        let collected = SystemClock.monotonicMillis()
         lastSnapshot = snapshot
         if let patched = flows.patch(snapshot, now: snapshot.timestamp) { snapshot = patched }
         flows.fullPassDone(passStart: passStart)
         let report = builder.ingest(snapshot)
-        let built = monotonicMillis()
+        let built = SystemClock.monotonicMillis()
         lastNames = names(for: snapshot)
         passes += 1
         if passes % 10 == 0 { MemoryTuning.trim() }  // hand back what renders and dumps freed
@@ -52,12 +65,12 @@ final class CollectionPipeline: @unchecked Sendable {
 
     /// An event-driven update: the last full snapshot patched with the flows seen since, without
     /// asking the kernel again. `nil` when there is nothing new.
-    func patchPass() -> Output? {
+    public func patchPass() -> Output? {
         guard let last = lastSnapshot else { return nil }
-        let start = monotonicMillis()
-        guard let patched = flows.patch(last, now: ServerCore.now()) else { return nil }
+        let start = SystemClock.monotonicMillis()
+        guard let patched = flows.patch(last, now: SystemClock.realtime()) else { return nil }
         let report = builder.ingest(patched)
-        let built = monotonicMillis()
+        let built = SystemClock.monotonicMillis()
         return Output(report: report, names: lastNames, processCount: patched.processes.count,
                       socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)
     }

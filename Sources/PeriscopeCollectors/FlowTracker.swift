@@ -1,4 +1,3 @@
-import PeriscopeCollectors
 import PeriscopeTopology
 
 /// TCP connections seen through socket-state events (the `sock:inet_sock_set_state` tracepoint)
@@ -9,13 +8,18 @@ import PeriscopeTopology
 /// Only the client side is added (with the connecting pid): the report builder finds the server of an
 /// outbound socket through the local listener, with the right namespace rules (a loopback peer is in
 /// the client's own namespace).
+///
 /// A flow starts at a `syn-sent` event carrying the connecting pid (process context). It is included
 /// in at least one report; after its close event it is left out, so the report builder marks the
 /// connection closed and keeps it for its retention period. The next full pass is authoritative for
 /// every flow that started before it.
 ///
-/// - Important: confined to the collection queue.
-final class FlowTracker {
+/// A flow is never shown twice: when the snapshot's dump already has its socket with an owner, the flow
+/// is only marked confirmed; when the dump has it without an owner yet, the event's pid is filled in on
+/// that socket instead of adding a synthetic one.
+///
+/// - Important: not thread-safe; confined to one thread or serial queue (the daemon's collection queue).
+public final class FlowTracker {
     private struct Key: Hashable {
         var localAddress: String
         var localPort: UInt16
@@ -35,15 +39,20 @@ final class FlowTracker {
     }
 
     private var flows: [Key: Flow] = [:]
-    /// Flows ever added to a report, and those seen only through events (never in a full pass).
-    private(set) var flowsPatched: UInt64 = 0
+    private let lookup: any ProcessLookup
     private static let closingStates: Set<String> = ["fin-wait-1", "fin-wait-2", "close-wait", "last-ack", "time-wait", "close", "closing"]
     private static let maximumFlows = 50_000
     /// A flow whose process could never be read (it exited at once) is dropped after this many seconds.
     private static let unseenFlowLifetime = 30.0
 
-    /// Folds events into the flow table.
-    func record(_ events: [SocketStateEvent]) {
+    /// A tracker that reads processes the last pass did not see (and namespaces) through `lookup`.
+    public init(lookup: any ProcessLookup) {
+        self.lookup = lookup
+    }
+
+    /// Folds events into the flow table: a TCP `syn-sent` with a pid opens a flow, a closing state
+    /// closes it. Other events are ignored.
+    public func record(_ events: [SocketStateEvent]) {
         for event in events where event.proto == .tcp {
             let key = Key(localAddress: event.localAddress, localPort: event.localPort,
                           remoteAddress: event.remoteAddress, remotePort: event.remotePort)
@@ -57,11 +66,12 @@ final class FlowTracker {
     }
 
     /// Whether a patch would change anything.
-    var hasWork: Bool { flows.values.contains { !$0.included || $0.closed != nil } }
+    public var hasWork: Bool { flows.values.contains { !$0.included || $0.closed != nil } }
 
-    /// `snapshot` with the tracked flows it lacks added as sockets (client side with the connecting
-    /// pid; server side with the owner of the matching local listener), or `nil` if nothing changes.
-    func patch(_ snapshot: HostSnapshot, now: Double) -> HostSnapshot? {
+    /// `snapshot` with the tracked flows it lacks added as client-side sockets owned by the connecting
+    /// pid (a process the snapshot lacks is read through the lookup and added too), closed flows that
+    /// were already shown left out, and timestamped `now`; or `nil` if nothing changes.
+    public func patch(_ snapshot: HostSnapshot, now: Double) -> HostSnapshot? {
         guard hasWork else { return nil }
         var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
         var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
@@ -76,7 +86,7 @@ final class FlowTracker {
         patched.timestamp = now
         var changed = false
         for flow in flows.values where processes[flow.pid] == nil && !flow.included {
-            if let quick = QuickProcessLookup.record(pid: flow.pid) {
+            if let quick = lookup.process(pid: flow.pid) {
                 processes[flow.pid] = quick
                 patched.processes.append(quick)
             }
@@ -93,7 +103,6 @@ final class FlowTracker {
             }
             guard let process = processes[flow.pid] else { continue }
             flows[key]?.included = true
-            flowsPatched &+= 1
             changed = true
             if let index = ownerless[key] {
                 // The dump has the socket but not yet its owner: the event tells who connected.
@@ -104,7 +113,7 @@ final class FlowTracker {
             // The namespace now, not at the last pass: a process started as `ip netns exec …` may have
             // been recorded before it entered its namespace, and a socket in the wrong namespace would be
             // a different connection (kept as a closed duplicate once the real one shows up).
-            let netns = QuickProcessLookup.netns(pid: flow.pid) ?? process.netns
+            let netns = lookup.networkNamespace(pid: flow.pid) ?? process.netns
             patched.sockets.append(SocketRecord(
                 proto: .tcp, family: flow.family, state: "established", localAddress: key.localAddress,
                 localPort: key.localPort, remoteAddress: key.remoteAddress, remotePort: key.remotePort,
@@ -116,7 +125,7 @@ final class FlowTracker {
     /// After a full pass that started at `passStart` (and after its patch): flows older than the pass
     /// that the dump confirmed, or that already reached a report, are the kernel's business from now
     /// on; a flow that has not been shown yet is kept until a report has it, however short it was.
-    func fullPassDone(passStart: Double) {
+    public func fullPassDone(passStart: Double) {
         flows = flows.filter { _, flow in
             flow.opened >= passStart - Self.unseenFlowLifetime && !(flow.opened < passStart && (flow.confirmed || flow.included))
         }
