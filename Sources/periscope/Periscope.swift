@@ -9,7 +9,7 @@ struct Periscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope",
         abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
-        version: "0.1.0",
+        version: PeriscopeVersion.daemon,
         subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self]
     )
 }
