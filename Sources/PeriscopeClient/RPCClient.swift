@@ -3,10 +3,15 @@ import PeriscopeProtocol
 
 /// Why a client call failed without an answer from the daemon.
 public struct ClientError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notRunning, io, protocolViolation }
+    /// `untrusted`: the socket is served by a process of another user (not root, not us).
+    public enum Kind: Sendable { case notRunning, untrusted, io, protocolViolation }
     public var kind: Kind
     public var message: String
     public var description: String { message }
+
+    /// The shell client's exit code for this failure (README "Exit codes"): 69 when no daemon we
+    /// may talk to is listening (none, or one run by another user), else 74 (I/O error).
+    public var exitCode: Int32 { kind == .notRunning || kind == .untrusted ? 69 : 74 }
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
@@ -26,7 +31,8 @@ public final class RPCClient {
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private let parser = JSONParser(maxDepth: 512)
 
-    /// Connects to the daemon's Unix socket at `path`.
+    /// Connects to the daemon's Unix socket at `path`, and checks (``PeerCredentials``) that the
+    /// process serving it is root or this user before anything is sent.
     public init(socketPath path: String) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -49,6 +55,12 @@ public final class RPCClient {
                 throw ClientError(.notRunning, "no daemon is listening on \(path) (start it with `periscoped`, or pass --socket / set PERISCOPE_SOCKET)")
             }
             throw ClientError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
+        }
+        do {
+            try PeerCredentials.requireTrusted(fd: fd, path: path)
+        } catch {
+            close(fd)
+            throw error
         }
         self.fd = fd
     }

@@ -28,7 +28,7 @@ struct ClientOptions: ParsableArguments {
             return try DaemonAddress.connect(socketPath: socket)
         } catch let error as ClientError {
             printError("periscope: \(error.message)")
-            throw ExitCode(error.kind == .notRunning ? 69 : 74)
+            throw ExitCode(error.exitCode)
         }
     }
 }
@@ -48,7 +48,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         throw ExitCode(1)
     } catch let error as ClientError {
         printError("periscope: \(error.message)")
-        throw ExitCode(74)
+        throw ExitCode(error.exitCode)
     }
 }
 
