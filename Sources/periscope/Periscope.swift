@@ -33,10 +33,15 @@ struct ClientOptions: ParsableArguments {
     }
 }
 
-/// Prints to stderr.
+/// Prints one line to stderr, escaped for the terminal (messages may quote the daemon or a process).
 func printError(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
+    let bytes = Array((TerminalText.escape(text) + "\n").utf8)
     bytes.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// Prints `value` as indented JSON that is safe on a terminal (``TerminalText/jsonSafe(_:)``).
+func printJSON(_ value: JSONValue) {
+    print(TerminalText.jsonSafe(JSONPretty.string(value)))
 }
 
 /// Runs `body`, turning an error response into a message on stderr and exit code 1.
@@ -77,6 +82,6 @@ struct Call: ParsableCommand {
         }
         let client = try options.connect()
         let result = try reportingErrors { try client.call(method, parsed) }
-        print(JSONPretty.string(result))
+        printJSON(result)
     }
 }
