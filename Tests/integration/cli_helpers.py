@@ -70,11 +70,12 @@ class LineReader:
 
 class FakeDaemon:
     """A Unix socket answering every request with `status` (initialize too), served by a child
-    process running as `uid`."""
+    process running as `uid`. After answering `stall_after`, it sends the first bytes of a message
+    and never the rest."""
 
     SERVER = r'''
-import json, os, socket, sys
-path, uid, status = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+import json, os, socket, sys, time
+path, uid, status, stall_after = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 if uid != os.getuid():
     os.setgid(uid); os.setuid(uid)
 s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen()
@@ -95,15 +96,18 @@ while True:
                 if "id" in msg:
                     body = json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": status}).encode()
                     c.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                if msg.get("method") == stall_after:
+                    time.sleep(0.5)
+                    c.sendall(b'Content-Length: 100\r\n\r\n{"jsonrpc":')  # the rest never comes
     except OSError:
         pass
     c.close()
 '''
 
-    def __init__(self, path, uid=None, status=None):
+    def __init__(self, path, uid=None, status=None, stall_after=""):
         self.path = path
         uid = os.getuid() if uid is None else uid
-        self.proc = subprocess.Popen([sys.executable, "-c", self.SERVER, path, str(uid), json.dumps(status or {})],
+        self.proc = subprocess.Popen([sys.executable, "-c", self.SERVER, path, str(uid), json.dumps(status or {}), stall_after],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
         assert self.proc.stdout.readline() == b"ready\n"
 
