@@ -169,3 +169,31 @@ def test_watch_reconnects_after_a_daemon_restart(tmp_path):
         stop(first)
         if second is not None:
             assert stop(second) == 0
+
+
+@pytest.mark.xfail(strict=True, reason="needs the daemon: TextDecoding writes an invalid byte as the text \\xNN, "
+                                       "the same as a name that contains that text (see the issue #10 hand-off)")
+def test_invalid_utf8_is_shown_unlike_its_escape_text(evil):
+    path, _, _ = evil
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    names = [b"inv\xff", b"inv\\xFF"]
+    children = [subprocess.Popen([sys.executable, "-c",
+                                  f"import ctypes, socket, time; ctypes.CDLL(None).prctl(15, {name!r}, 0, 0, 0); "
+                                  f"s = socket.create_connection(('127.0.0.1', {port})); time.sleep(60)"])
+                for name in names]
+    try:
+        def node_ids():
+            nodes = json.loads(run("get", "--socket", path, "--json").stdout)["nodes"]
+            ids = {n.get("metadata", {}).get("pid"): n["id"] for n in nodes}
+            return [ids[c.pid] for c in children] if all(c.pid in ids for c in children) else None
+        ids = wait_for(node_ids, what="both processes")
+        first_lines = [run("node", "--socket", path, "processes", node_id).stdout.split(f" ({child.pid})")[0]
+                       for node_id, child in zip(ids, children)]
+        assert first_lines[0] != first_lines[1], first_lines
+    finally:
+        for child in children:
+            child.kill()
+        listener.close()
