@@ -34,7 +34,7 @@ class UntrustedDaemon(DaemonNotRunning):
 def check_peer(sock: socket.socket, path: str) -> None:
     """Raises UntrustedDaemon unless the process serving the connected Unix socket runs as root or as
     this user (SO_PEERCRED: the kernel's word, not the peer's)."""
-    pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    pid, uid, _gid = struct.unpack("iII", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII")))
     if uid not in (0, os.getuid(), os.geteuid()):
         raise UntrustedDaemon(f"refusing to talk to {path}: it is served by uid {uid} (pid {pid}), not by root or "
                               f"this user (uid {os.geteuid()}) — another user may be impersonating the daemon")
