@@ -3,10 +3,15 @@ import PeriscopeProtocol
 
 /// Why a client call failed without an answer from the daemon.
 public struct ClientError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case notRunning, io, protocolViolation }
+    /// `untrusted`: the socket is served by a process of another user (not root, not us).
+    public enum Kind: Sendable { case notRunning, untrusted, io, protocolViolation }
     public var kind: Kind
     public var message: String
     public var description: String { message }
+
+    /// The shell client's exit code for this failure (README "Exit codes"): 69 when no daemon we
+    /// may talk to is listening (none, or one run by another user), else 74 (I/O error).
+    public var exitCode: Int32 { kind == .notRunning || kind == .untrusted ? 69 : 74 }
 
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
@@ -26,7 +31,8 @@ public final class RPCClient {
     private var buffer = [UInt8](repeating: 0, count: 65536)
     private let parser = JSONParser(maxDepth: 512)
 
-    /// Connects to the daemon's Unix socket at `path`.
+    /// Connects to the daemon's Unix socket at `path`, and checks (``PeerCredentials``) that the
+    /// process serving it is root or this user before anything is sent.
     public init(socketPath path: String) throws {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
@@ -49,6 +55,12 @@ public final class RPCClient {
                 throw ClientError(.notRunning, "no daemon is listening on \(path) (start it with `periscoped`, or pass --socket / set PERISCOPE_SOCKET)")
             }
             throw ClientError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
+        }
+        do {
+            try PeerCredentials.requireTrusted(fd: fd, path: path)
+        } catch {
+            close(fd)
+            throw error
         }
         self.fd = fd
     }
@@ -108,19 +120,30 @@ public final class RPCClient {
     }
 
     /// The next notification from the daemon, waiting up to `timeoutMillis` (`nil` on timeout; -1 waits forever).
+    /// Never blocks past the timeout, even while a message arrives in pieces.
     public func nextNotification(timeoutMillis: Int32 = -1) throws -> (method: String, params: JSONValue?)? {
+        let deadline = timeoutMillis < 0 ? nil : RPCClient.monotonicMillis() + Int64(timeoutMillis)
         while queued.isEmpty {
-            if try decoderHasMessage() == false {
-                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&poller, 1, timeoutMillis)
-                if ready == 0 { return nil }
+            if let message = try bufferedMessage() {
+                if case .notification(let method, let params) = message { queued.append((method, params)) }
+                continue
             }
-            if case .notification(let method, let params) = try readMessage() { queued.append((method, params)) }
+            let wait = deadline.map { Int32(clamping: max(0, $0 - RPCClient.monotonicMillis())) } ?? -1
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, wait)
+            if ready < 0, errno == EINTR { continue }
+            if ready < 0 { throw ClientError(.io, "poll failed: \(String(cString: strerror(errno)))") }
+            if ready == 0 { return nil }
+            try fill()
         }
         return queued.removeFirst()
     }
 
-    private func decoderHasMessage() throws -> Bool { decoder.bufferedCount > 0 }
+    private static func monotonicMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
 
     /// Writes one framed message.
     public func send(_ message: JSONValue) throws {
@@ -141,20 +164,32 @@ public final class RPCClient {
     /// Reads the next complete message.
     public func readMessage() throws -> Message {
         while true {
-            let body: [UInt8]?
-            do { body = try decoder.next() } catch { throw ClientError(.protocolViolation, "bad framing from daemon: \(error)") }
-            if let body {
-                let value: JSONValue
-                do { value = try parser.parse(body) } catch { throw ClientError(.protocolViolation, "bad JSON from daemon: \(error)") }
-                switch Message.decode(value) {
-                case .success(let message): return message
-                case .failure(let failure): throw ClientError(.protocolViolation, "bad message from daemon: \(failure.error.message)")
-                }
-            }
+            if let message = try bufferedMessage() { return message }
+            try fill()
+        }
+    }
+
+    /// The next whole message already received, if any; never reads.
+    private func bufferedMessage() throws -> Message? {
+        let body: [UInt8]?
+        do { body = try decoder.next() } catch { throw ClientError(.protocolViolation, "bad framing from daemon: \(error)") }
+        guard let body else { return nil }
+        let value: JSONValue
+        do { value = try parser.parse(body) } catch { throw ClientError(.protocolViolation, "bad JSON from daemon: \(error)") }
+        switch Message.decode(value) {
+        case .success(let message): return message
+        case .failure(let failure): throw ClientError(.protocolViolation, "bad message from daemon: \(failure.error.message)")
+        }
+    }
+
+    /// One `read` into the decoder (blocks until some bytes arrive).
+    private func fill() throws {
+        while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0, errno == EINTR { continue }
             guard count > 0 else { throw ClientError(.io, "the daemon closed the connection") }
             buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            return
         }
     }
 }

@@ -18,6 +18,9 @@ public final class Daemon {
     private var daemonMethods: DaemonMethods?
     private var services: [AnyObject] = []
     private var socketPath: String?
+    /// The socket file's identity when we made it: at shutdown the path is only unlinked if it still
+    /// names that file (another daemon may have started on the same path since).
+    private var socketIdentity: (device: UInt64, inode: UInt64)?
     private var exitCode: Int32 = 0
     private var stdioBridge: StdioBridge?
     /// The host map, unless started with collectors off.
@@ -134,26 +137,28 @@ public final class Daemon {
         removeSocketFile()
     }
 
+    /// Removes our socket file — unless the path now names another file (a successor's socket).
     private func removeSocketFile() {
-        if let path = socketPath {
-            unlink(path)
-            socketPath = nil
+        guard let path = socketPath else { return }
+        socketPath = nil
+        let current = Daemon.fileIdentity(path)
+        guard let current, let mine = socketIdentity, current == mine else {
+            if current != nil { logger.info("leaving \(path) alone: it is no longer our socket") }
+            return
         }
+        unlink(path)
+    }
+
+    private static func fileIdentity(_ path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
 
     private func listenUnix(_ path: String) throws {
-        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
-            let directory = String(path[..<slash])
-            var info = stat()
-            if stat(directory, &info) != 0 {
-                // A private fallback directory (/tmp/periscope-UID) is owner-only; /run/periscope is 0755.
-                let mode: mode_t = directory.hasPrefix("/tmp/") ? 0o700 : 0o755
-                guard mkdir(directory, mode) == 0 || errno == EEXIST else {
-                    throw ServerError("cannot create \(directory): \(String(cString: strerror(errno)))")
-                }
-            }
-        }
+        try SocketDirectory.prepare(forSocket: path)
         let fd = try SocketAddress.listenUnix(path: path)
+        socketIdentity = Daemon.fileIdentity(path)
         let listener = try Listener(loop: loop, fd: fd, address: path) { [unowned core] fd, _ in
             core.accept(fd: fd, peer: "unix", transport: .unix)
         }

@@ -48,10 +48,3 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 }
-
-/// The daemon's version and the protocol version it speaks.
-public enum PeriscopeVersion {
-    public static let daemon = "0.1.0"
-    /// Bumped in the minor for additions, in the major for incompatible changes (see protocol/SPEC.md).
-    public static let protocolVersion = "1.0"
-}

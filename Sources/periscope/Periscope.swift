@@ -9,7 +9,7 @@ struct Periscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope",
         abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
-        version: "0.1.0",
+        version: PeriscopeVersion.daemon,
         subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self]
     )
 }
@@ -28,15 +28,20 @@ struct ClientOptions: ParsableArguments {
             return try DaemonAddress.connect(socketPath: socket)
         } catch let error as ClientError {
             printError("periscope: \(error.message)")
-            throw ExitCode(error.kind == .notRunning ? 69 : 74)
+            throw ExitCode(error.exitCode)
         }
     }
 }
 
-/// Prints to stderr.
+/// Prints one line to stderr, escaped for the terminal (messages may quote the daemon or a process).
 func printError(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
+    let bytes = Array((TerminalText.escape(text) + "\n").utf8)
     bytes.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+}
+
+/// Prints `value` as indented JSON that is safe on a terminal (``TerminalText/jsonSafe(_:)``).
+func printJSON(_ value: JSONValue) {
+    print(TerminalText.jsonSafe(JSONPretty.string(value)))
 }
 
 /// Runs `body`, turning an error response into a message on stderr and exit code 1.
@@ -48,7 +53,7 @@ func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         throw ExitCode(1)
     } catch let error as ClientError {
         printError("periscope: \(error.message)")
-        throw ExitCode(74)
+        throw ExitCode(error.exitCode)
     }
 }
 
@@ -77,6 +82,6 @@ struct Call: ParsableCommand {
         }
         let client = try options.connect()
         let result = try reportingErrors { try client.call(method, parsed) }
-        print(JSONPretty.string(result))
+        printJSON(result)
     }
 }

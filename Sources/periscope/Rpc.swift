@@ -20,7 +20,7 @@ struct Rpc: ParsableCommand {
             client = try RPCClient(socketPath: path)
         } catch let error as ClientError {
             printError("periscope: \(error.message)")
-            throw ExitCode(error.kind == .notRunning ? 69 : 74)
+            throw ExitCode(error.exitCode)
         }
         signal(SIGPIPE, SIG_IGN)
         let fd = client.fd

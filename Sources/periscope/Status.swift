@@ -11,10 +11,10 @@ struct Status: ParsableCommand {
         let client = try options.connect()
         let status = try reportingErrors { try client.call("daemon/status") }
         if options.json {
-            print(JSONPretty.string(status))
+            printJSON(status)
             return
         }
-        print(Status.render(status))
+        print(Status.render(TerminalText.sanitized(status)))
     }
 
     static func render(_ status: JSONValue) -> String {

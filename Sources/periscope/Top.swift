@@ -18,7 +18,7 @@ struct Top: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        var screen = TopScreen(view: view, filter: selection.filter, all: selection.all)
+        var screen = TopScreen(view: view, filter: selection.filter, all: selection.all, hidePseudo: selection.hidePseudo)
         try screen.subscribe(client)
         let terminal = RawTerminal()
         defer { terminal.restore() }

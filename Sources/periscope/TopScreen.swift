@@ -9,6 +9,8 @@ struct TopScreen {
     var view: String
     var filter: String?
     var all: Bool
+    /// `--hide-pseudo`: no Internet, remote or unattributed nodes.
+    let hidePseudo: Bool
     var bySpeed = false
     private var nodes: [String: JSONValue] = [:]
     private var edges: [String: JSONValue] = [:]
@@ -16,10 +18,11 @@ struct TopScreen {
     private var subscription: String?
     private var message = ""
 
-    init(view: String, filter: String?, all: Bool) {
+    init(view: String, filter: String?, all: Bool, hidePseudo: Bool) {
         self.view = view
         self.filter = filter
         self.all = all
+        self.hidePseudo = hidePseudo
     }
 
     mutating func nextView() {
@@ -30,12 +33,13 @@ struct TopScreen {
     /// (Re)subscribes with the current view, filter and scope.
     mutating func subscribe(_ client: RPCClient) throws {
         if let subscription { _ = try? client.call("topology/unsubscribe", ["subscription": .string(subscription)]) }
-        var params: [String: JSONValue] = ["view": .string(view), "minInterval": 250]
-        if let filter, !filter.isEmpty { params["filter"] = .string(filter) }
-        if all, view != "hosts" { params["options"] = ["all": true] }
+        var params = ViewSelection.params(view: view, filter: filter, all: all && view != "hosts", hidePseudo: hidePseudo)
+            .objectValue ?? [:]
+        params["minInterval"] = 250
         do {
-            let snapshot = try client.call("topology/subscribe", .object(params))
-            subscription = snapshot["subscription"]?.stringValue
+            let raw = try client.call("topology/subscribe", .object(params))
+            subscription = raw["subscription"]?.stringValue
+            let snapshot = TerminalText.sanitized(raw)
             revision = snapshot["revision"]?.intValue ?? 0
             nodes = [:]
             edges = [:]
@@ -43,13 +47,14 @@ struct TopScreen {
             for edge in snapshot["edges"]?.arrayValue ?? [] { if let id = edge["id"]?.stringValue { edges[id] = edge } }
             message = ""
         } catch let error as RPCError {
-            message = "error: \(error.message)"
+            message = "error: \(TerminalText.escape(error.message))"
             filter = nil
         }
     }
 
-    mutating func apply(_ change: JSONValue) {
-        guard change["subscription"]?.stringValue == subscription else { return }
+    mutating func apply(_ raw: JSONValue) {
+        guard raw["subscription"]?.stringValue == subscription else { return }
+        let change = TerminalText.sanitized(raw)
         if change["reset"]?.boolValue == true { nodes = [:]; edges = [:] }
         for id in change["removed"]?["nodes"]?.arrayValue?.compactMap(\.stringValue) ?? [] { nodes[id] = nil }
         for id in change["removed"]?["edges"]?.arrayValue?.compactMap(\.stringValue) ?? [] { edges[id] = nil }
@@ -80,7 +85,8 @@ struct TopScreen {
             outgoing[source, default: []].append("\(label):\(ports)")
         }
         var lines: [String] = []
-        let scope = [filter.map { "filter '\($0)'" }, all ? "all processes" : nil].compactMap { $0 }.joined(separator: ", ")
+        let scope = [filter.map { "filter '\(TerminalText.escape($0))'" }, all ? "all processes" : nil, hidePseudo ? "no pseudo nodes" : nil]
+            .compactMap { $0 }.joined(separator: ", ")
         lines.append("periscope top — \(view)  rev \(revision)  \(nodes.count) nodes \(edges.count) edges  sort: \(bySpeed ? "cpu" : "connections")  \(scope)")
         lines.append("keys: v view  s sort  a all  f filter  q quit   \(message)")
         lines.append("")

@@ -14,12 +14,18 @@ struct ViewSelection: ParsableArguments {
     var hidePseudo = false
 
     func params(view: String) -> JSONValue {
+        ViewSelection.params(view: view, filter: filter, all: all, hidePseudo: hidePseudo)
+    }
+
+    /// The `topology/get` / `topology/subscribe` params for a view with these choices (also used by
+    /// `top`, whose choices change as it runs).
+    static func params(view: String, filter: String?, all: Bool, hidePseudo: Bool) -> JSONValue {
         var options: [String: JSONValue] = [:]
         if all { options["all"] = true }
         if hidePseudo { options["hidePseudo"] = true }
         var params: [String: JSONValue] = ["view": .string(view)]
         if !options.isEmpty { params["options"] = .object(options) }
-        if let filter { params["filter"] = .string(filter) }
+        if let filter, !filter.isEmpty { params["filter"] = .string(filter) }
         return .object(params)
     }
 }
@@ -31,11 +37,12 @@ struct Views: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call("topology/views") }
+        let raw = try reportingErrors { try client.call("topology/views") }
         if options.json {
-            print(JSONPretty.string(result))
+            printJSON(raw)
             return
         }
+        let result = TerminalText.sanitized(raw)
         var table = TextTable(["VIEW", "NODES", "EDGES", "DESCRIPTION"])
         for view in result["views"]?.arrayValue ?? [] {
             table.add([view["name"]?.stringValue ?? "?", view["nodeCount"].map(TopologyText.number) ?? "",
@@ -61,10 +68,10 @@ struct Get: ParsableCommand {
         let client = try options.connect()
         let result = try reportingErrors { try client.call("topology/get", selection.params(view: view)) }
         if options.json {
-            print(JSONPretty.string(result))
+            printJSON(result)
             return
         }
-        print(TopologyText.render(view: result))
+        print(TopologyText.render(view: TerminalText.sanitized(result)))
     }
 }
 
@@ -83,9 +90,9 @@ struct Node: ParsableCommand {
         let client = try options.connect()
         let result = try reportingErrors { try client.call("node/get", ["view": .string(view), "id": .string(id)]) }
         if options.json {
-            print(JSONPretty.string(result))
+            printJSON(result)
             return
         }
-        print(TopologyText.render(details: result))
+        print(TopologyText.render(details: TerminalText.sanitized(result)))
     }
 }

@@ -3,11 +3,17 @@ import Glibc
 import PeriscopeClient
 import PeriscopeProtocol
 
-/// `periscope watch VIEW`: subscribe and print changes as they happen.
+/// `periscope watch VIEW`: subscribe and print changes as they happen — across daemon restarts too.
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print changes to a view as they happen (one line per change, or NDJSON with --json).",
-        discussion: "Lines: '+ process …' / '- process …' for nodes, '+ edge a → b tcp:80' for edges; --updates also prints '~' lines for changed metrics."
+        discussion: """
+            Lines: '+ process …' / '- node …' for nodes, '+ edge a → b tcp:80' for edges; --updates also prints '~' lines \
+            for changed metrics. When the daemon goes away, watch says so on stderr, reconnects (backing off from 0.1 s to \
+            5 s), subscribes again and prints what changed across the gap. --json: the first line is {"snapshot": …}, then \
+            one topology/changed params object per line; after a reconnect, a line {"reset": true, "reason": "reconnected", \
+            "snapshot": …} replaces the whole state (revisions start again with the new daemon).
+            """
     )
 
     @OptionGroup var options: ClientOptions
@@ -26,86 +32,96 @@ struct Watch: ParsableCommand {
     var initial = false
 
     func run() throws {
-        let client = try options.connect()
-        var params = selection.params(view: view).objectValue ?? [:]
-        params["minInterval"] = .int(Int64(minInterval))
-        let snapshot = try reportingErrors { try client.call("topology/subscribe", .object(params)) }
-        var labels: [String: String] = [:]
-        var edges: [String: JSONValue] = [:]
-        func learn(_ node: JSONValue) {
-            if let id = node["id"]?.stringValue { labels[id] = TopologyText.label(node) }
-        }
-        for node in snapshot["nodes"]?.arrayValue ?? [] { learn(node) }
-        for edge in snapshot["edges"]?.arrayValue ?? [] { if let id = edge["id"]?.stringValue { edges[id] = edge } }
+        var state = WatchState()
+        state.updates = updates
+        var client = try options.connect()
+        let snapshot = try subscribe(client)
         if options.json {
-            emit(JSONWriter.string(["snapshot": snapshot]))
+            emitJSON(["snapshot": snapshot])
         } else {
-            let nodeCount = snapshot["nodes"]?.arrayValue?.count ?? 0
-            emit("# watching \(view) from revision \(snapshot["revision"]?.intValue ?? 0): \(nodeCount) nodes, \(edges.count) edges")
-            if initial {
-                for node in snapshot["nodes"]?.arrayValue ?? [] { emit(Watch.line("+", node: node)) }
-                for edge in edges.values { emit(Watch.line("+", edge: edge, labels: labels)) }
-            }
+            let lines = state.start(TerminalText.sanitized(snapshot))
+            emit("# watching \(TerminalText.escape(view)) from revision \(snapshot["revision"]?.intValue ?? 0): "
+                + "\(state.nodeCount) nodes, \(state.edgeCount) edges")
+            if initial { lines.forEach(emit) }
         }
         while true {
-            let notification: (method: String, params: JSONValue?)?
             do {
-                notification = try client.nextNotification()
-            } catch let error as ClientError {
-                printError("periscope: \(error.message)")
-                throw ExitCode(74)
+                try follow(client, &state)
+            } catch let error as ClientError where error.kind != .untrusted {
+                printError("periscope: daemon went away (\(error.message)); reconnecting…")
+                let fresh: JSONValue
+                (client, fresh) = try resubscribe()
+                printError("periscope: reconnected; resynchronising")
+                if options.json {
+                    emitJSON(["reset": true, "reason": "reconnected", "snapshot": fresh])
+                } else {
+                    let clean = TerminalText.sanitized(fresh)
+                    emit("# reconnected at revision \(fresh["revision"]?.intValue ?? 0); changes while away follow")
+                    state.resynchronise(nodes: clean["nodes"]?.arrayValue ?? [], edges: clean["edges"]?.arrayValue ?? []).forEach(emit)
+                }
             }
-            guard let notification, notification.method == "topology/changed", let change = notification.params else { continue }
+        }
+    }
+
+    /// Subscribes; an error answer ends the command (exit 1), a lost connection is thrown to retry.
+    private func subscribe(_ client: RPCClient) throws -> JSONValue {
+        var params = selection.params(view: view).objectValue ?? [:]
+        params["minInterval"] = .int(Int64(minInterval))
+        do {
+            return try client.call("topology/subscribe", .object(params))
+        } catch let error as RPCError {
+            printError("periscope: error \(error.code): \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Prints changes until the connection fails.
+    private func follow(_ client: RPCClient, _ state: inout WatchState) throws {
+        while true {
+            guard let notification = try client.nextNotification(), notification.method == "topology/changed",
+                  let change = notification.params else { continue }
             if options.json {
-                emit(JSONWriter.string(change))
+                emitJSON(change)
+            } else {
+                if change["reset"]?.boolValue == true {
+                    emit("# reset at revision \(change["revision"]?.intValue ?? 0) (the daemon dropped history for this client)")
+                }
+                state.apply(TerminalText.sanitized(change)).forEach(emit)
+            }
+        }
+    }
+
+    /// Connects and subscribes again, waiting 0.1 s, then twice as long each time up to 5 s. A daemon
+    /// of another user, or an error answer to the subscription, ends the command.
+    private func resubscribe() throws -> (RPCClient, JSONValue) {
+        var delay = 0.1
+        while true {
+            usleep(UInt32(delay * 1_000_000))
+            delay = min(delay * 2, 5)
+            let client: RPCClient
+            do {
+                client = try DaemonAddress.connect(socketPath: options.socket)
+            } catch let error as ClientError where error.kind == .untrusted {
+                printError("periscope: \(error.message)")
+                throw ExitCode(error.exitCode)
+            } catch {
+                continue  // not listening yet, or still shutting down
+            }
+            do {
+                return (client, try subscribe(client))
+            } catch is ClientError {
                 continue
-            }
-            if change["reset"]?.boolValue == true {
-                emit("# reset at revision \(change["revision"]?.intValue ?? 0) (the daemon dropped history for this client)")
-                labels.removeAll()
-                edges.removeAll()
-            }
-            for node in change["added"]?["nodes"]?.arrayValue ?? [] {
-                learn(node)
-                emit(Watch.line("+", node: node))
-            }
-            for node in change["updated"]?["nodes"]?.arrayValue ?? [] {
-                learn(node)
-                if updates { emit(Watch.line("~", node: node)) }
-            }
-            for edge in (change["added"]?["edges"]?.arrayValue ?? []) {
-                if let id = edge["id"]?.stringValue { edges[id] = edge }
-                emit(Watch.line("+", edge: edge, labels: labels))
-            }
-            for edge in (change["updated"]?["edges"]?.arrayValue ?? []) {
-                if let id = edge["id"]?.stringValue { edges[id] = edge }
-                if updates || edge["closed"]?.boolValue == true { emit(Watch.line(edge["closed"]?.boolValue == true ? "x" : "~", edge: edge, labels: labels)) }
-            }
-            for id in change["removed"]?["edges"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
-                if let edge = edges.removeValue(forKey: id) { emit(Watch.line("-", edge: edge, labels: labels)) }
-            }
-            for id in change["removed"]?["nodes"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
-                emit("- node \(labels.removeValue(forKey: id) ?? id)")
             }
         }
     }
 
     /// Writes one line to stdout unbuffered, so `periscope watch | jq` sees each change at once.
-    func emit(_ text: String) {
+    private func emit(_ text: String) {
         let bytes = Array((text + "\n").utf8)
         bytes.withUnsafeBytes { _ = write(STDOUT_FILENO, $0.baseAddress, $0.count) }
     }
 
-    static func line(_ sign: String, node: JSONValue) -> String {
-        "\(sign) \(node["kind"]?.stringValue ?? "node") \(TopologyText.label(node))"
-    }
-
-    static func line(_ sign: String, edge: JSONValue, labels: [String: String]) -> String {
-        let source = edge["source"]?.stringValue ?? "?"
-        let target = edge["target"]?.stringValue ?? "?"
-        let protocols = edge["protocols"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        let ports = edge["ports"]?.arrayValue?.compactMap { $0.intValue.map(String.init) } ?? []
-        let closed = edge["closed"]?.boolValue == true ? " (closed)" : ""
-        return "\(sign) edge \(labels[source] ?? source) → \(labels[target] ?? target) \(protocols.joined(separator: ",")):\(ports.joined(separator: ","))\(closed)"
+    private func emitJSON(_ value: JSONValue) {
+        emit(TerminalText.jsonSafe(JSONWriter.string(value)))
     }
 }

@@ -8,10 +8,10 @@
 
 Standard library only. See README.md and examples/.
 """
-from .client import Client, RPCError, DaemonNotRunning, connect, default_socket_path
+from .client import Client, RPCError, DaemonNotRunning, UntrustedDaemon, connect, default_socket_path
 from .model import Node, Edge, View, Change, Topology
 
 __all__ = [
-    "Client", "RPCError", "DaemonNotRunning", "connect", "default_socket_path",
+    "Client", "RPCError", "DaemonNotRunning", "UntrustedDaemon", "connect", "default_socket_path",
     "Node", "Edge", "View", "Change", "Topology",
 ]

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import socket
+import struct
 import time
 from collections import deque
 from typing import Any, AsyncIterator, Deque, Dict, Iterator, Optional, Tuple
@@ -23,6 +24,20 @@ class RPCError(Exception):
 
 class DaemonNotRunning(ConnectionError):
     """Nothing is listening where the daemon was expected."""
+
+
+class UntrustedDaemon(DaemonNotRunning):
+    """The socket is served by a process of another user (neither root nor us): it may be an impostor,
+    so the client refuses to send it anything. A kind of DaemonNotRunning: no daemon we may trust."""
+
+
+def check_peer(sock: socket.socket, path: str) -> None:
+    """Raises UntrustedDaemon unless the process serving the connected Unix socket runs as root or as
+    this user (SO_PEERCRED: the kernel's word, not the peer's)."""
+    pid, uid, _gid = struct.unpack("iII", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("iII")))
+    if uid not in (0, os.getuid(), os.geteuid()):
+        raise UntrustedDaemon(f"refusing to talk to {path}: it is served by uid {uid} (pid {pid}), not by root or "
+                              f"this user (uid {os.geteuid()}) — another user may be impersonating the daemon")
 
 
 def default_socket_path() -> str:
@@ -66,6 +81,11 @@ class Client:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 sock.connect(self.path)
+                try:
+                    check_peer(sock, self.path)
+                except BaseException:
+                    sock.close()
+                    raise
         except (FileNotFoundError, ConnectionRefusedError) as error:
             where = f"{self.host}:{self.port}" if self.host else self.path
             raise DaemonNotRunning(f"no daemon is listening on {where} (start it with `periscoped`)") from error
