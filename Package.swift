@@ -44,7 +44,7 @@ let package = Package(
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
         .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging]),
-        .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", argumentParser]),
+        .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeSystem", argumentParser]),
         .executableTarget(
             name: "periscope-bench",
             dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeCollectors", "PeriscopeSystem", argumentParser]

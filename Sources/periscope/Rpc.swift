@@ -2,6 +2,7 @@ import ArgumentParser
 import Glibc
 import PeriscopeClient
 import PeriscopeProtocol
+import PeriscopeSystem
 
 /// Bridges stdin/stdout to the daemon's socket byte for byte, so an editor that can only spawn a
 /// process (Neovim's `vim.lsp.rpc.start`) reaches the shared daemon. The editor does the framing.
@@ -24,37 +25,15 @@ struct Rpc: ParsableCommand {
         }
         signal(SIGPIPE, SIG_IGN)
         let fd = client.fd
-        var thread = pthread_t()
-        let box = Unmanaged.passRetained(FDBox(fd)).toOpaque()
-        pthread_create(&thread, nil, { context in
-            guard let context else { return nil }
-            let fd = Unmanaged<FDBox>.fromOpaque(context).takeRetainedValue().fd
-            Rpc.pump(from: STDIN_FILENO, to: fd)
+        let started = SystemThread.detach(name: "periscope-rpc") {
+            SystemIO.pump(from: STDIN_FILENO, to: fd)
             shutdown(fd, Int32(SHUT_WR))
-            return nil
-        }, box)
-        Rpc.pump(from: fd, to: STDOUT_FILENO)
+        }
+        guard started else {
+            printError("periscope: cannot start the stdin thread")
+            throw ExitCode(74)
+        }
+        SystemIO.pump(from: fd, to: STDOUT_FILENO)
         withExtendedLifetime(client) {}
     }
-
-    static func pump(from source: Int32, to destination: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            if count < 0, errno == EINTR { continue }
-            guard count > 0 else { return }
-            var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return }
-                offset += written
-            }
-        }
-    }
-}
-
-private final class FDBox {
-    let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
 }
