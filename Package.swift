@@ -56,9 +56,12 @@ let package = Package(
         .testTarget(name: "PeriscopeTopologyTests", dependencies: ["PeriscopeTopology", "PeriscopeFixtures"]),
         .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology", "PeriscopeSystem"]),
         .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol", "PeriscopeFixtures"]),
+        // A socket-free transport and an embedded daemon for protocol unit tests.
+        .target(name: "PeriscopeServerTesting", dependencies: ["PeriscopeServer", "PeriscopeEventLoop", "PeriscopeProtocol"],
+                path: "Tests/PeriscopeServerTesting"),
         .testTarget(
             name: "PeriscopeServerTests",
-            dependencies: ["PeriscopeServer", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]
+            dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]
         ),
     ],
     swiftLanguageModes: [.v6]

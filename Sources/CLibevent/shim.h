@@ -42,6 +42,7 @@ void event_base_free(struct event_base *);
 const char *event_base_get_method(const struct event_base *);
 int event_base_loop(struct event_base *, int);
 int event_base_loopbreak(struct event_base *);
+int event_base_loopexit(struct event_base *, const struct timeval *);
 
 struct event *event_new(struct event_base *, periscope_socket_t, short, event_callback_fn, void *);
 void event_free(struct event *);
@@ -87,6 +88,11 @@ struct periscope_timeval {
     long tv_sec;
     long tv_usec;
 };
+static inline int periscope_loopexit_ms(struct event_base *base, long ms) {
+    struct periscope_timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    return event_base_loopexit(base, (const struct timeval *)(const void *)&tv);
+}
+
 static inline int periscope_event_add_ms(struct event *ev, long ms) {
     struct periscope_timeval tv = { ms / 1000, (ms % 1000) * 1000 };
     return event_add(ev, (const struct timeval *)(const void *)&tv);

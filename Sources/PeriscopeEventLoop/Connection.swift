@@ -10,7 +10,7 @@ import CLibevent
 ///
 /// - Important: loop thread only. The owner keeps the connection alive until ``onClose`` runs or it
 ///   calls ``close()``; after that no callback runs.
-public final class Connection {
+public final class Connection: ByteStream {
     private var bev: OpaquePointer?
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
     private var closeWhenFlushed = false
@@ -82,6 +82,25 @@ public final class Connection {
             _ = bufferevent_write(bev, raw.baseAddress, raw.count)
         }
         bytesOut &+= UInt64(bytes.count)
+    }
+
+    /// The peer's process and user (`SO_PEERCRED`), for Unix-socket peers.
+    public var peerCredentials: (pid: Int32, uid: UInt32)? {
+        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C, so spelled out here)
+        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
+        var credentials = PeerCredentials()
+        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
+        return (credentials.pid, credentials.uid)
+    }
+
+    /// After a half-close, whether the peer has closed completely: Unix sockets report it as POLLHUP;
+    /// TCP only once we write.
+    public var peerHasHungUp: Bool {
+        guard bev != nil else { return true }
+        var descriptor = pollfd(fd: fd, events: Int16(POLLHUP), revents: 0)
+        guard poll(&descriptor, 1, 0) == 1 else { return false }
+        return descriptor.revents & Int16(POLLHUP | POLLERR) != 0
     }
 
     /// Queues a slice of bytes for sending. Ignored once closed.

@@ -73,6 +73,17 @@ public final class EventLoop: @unchecked Sendable {
         drain()
     }
 
+    /// Runs the loop on the calling thread for about `millis` milliseconds, then returns: what a
+    /// socket-free test uses to let timers fire and cross-thread work land. That thread is the loop
+    /// thread meanwhile.
+    public func run(forMillis millis: Int) {
+        loopThread.withLock { $0 = pthread_self() }
+        drain()
+        periscope_loopexit_ms(base, max(0, millis))
+        event_base_loop(base, 0)
+        drain()
+    }
+
     /// Asks the loop to return from ``run()`` after the current iteration. Any thread.
     public func stop() {
         execute { [self] in event_base_loopbreak(self.base) }

@@ -68,6 +68,7 @@ public final class Daemon {
             }
             core.accept(fd: fd, peer: "stdio", transport: .stdio)
         }
+        guard configuration.handlesSignals else { return }
         for number in [SIGTERM, SIGINT] {
             signals.append(try SignalWatcher(loop: loop, signal: number) { [unowned self] signo in
                 self.beginShutdown(reason: "signal \(signo)")

@@ -31,7 +31,7 @@ final class OutputQueue {
     }
 
     /// Moves bytes to `connection` until its buffer holds ``feedTarget`` or the queue is empty.
-    func feed(_ connection: Connection) {
+    func feed(_ connection: any ByteStream) {
         while queuedBytes > 0, connection.isOpen, connection.outputBufferedCount < Self.feedTarget {
             let piece = pieces[head]
             let end = min(piece.count, offset + Self.sliceSize)

@@ -46,5 +46,8 @@ public struct ServerConfiguration: Sendable {
     /// Every name ``controls`` may hold: each control `control/invoke` runs, plus `all`.
     public static var knownControls: Set<String> { ControlService.allControls.union(["all"]) }
 
+    /// Handle SIGTERM/SIGINT/SIGHUP (off for daemons embedded in tests: one process, many loops).
+    public var handlesSignals = true
+
     public init() {}
 }

@@ -60,24 +60,32 @@ public final class ServerCore {
             logger.error("cannot set up connection from \(peer): \(error)")
             return
         }
+        accept(connection, transport: transport)
+    }
+
+    /// Starts a session on `stream` (a socket's connection, or an in-memory stream in tests), or
+    /// refuses it with −32005 when the daemon is full; returns the session when one was started.
+    @discardableResult
+    public func accept(_ stream: any ByteStream, transport: TransportKind) -> Session? {
         let unauthenticatedFull = transport == .tcp && unauthenticatedCount >= configuration.maxUnauthenticated
         if sessions.count >= configuration.maxClients || isShuttingDown || unauthenticatedFull {
             counters.rejectedFull += 1
             let reason = isShuttingDown ? "the daemon is shutting down"
                 : unauthenticatedFull ? "too many unauthenticated TCP connections (limit \(configuration.maxUnauthenticated))"
                 : "too many clients (limit \(configuration.maxClients))"
-            let error = Message.response(id: nil, result: .failure(RPCError(code: ErrorCode.limitExceeded, message: reason)))
-            connection.write(FrameEncoder.frame(error.json, mode: .headers))
-            let holder = ConnectionHolder(connection)
-            connection.onClose = { _ in holder.release() }
-            connection.closeAfterFlush(reason: reason)
-            return
+            let error = EncodedMessage.error(id: nil, RPCError(code: ErrorCode.limitExceeded, message: reason))
+            for piece in error.framed(.headers).pieces { stream.write(piece[...]) }
+            let holder = StreamHolder(stream)
+            stream.onClose = { _ in holder.release() }
+            stream.closeAfterFlush(reason: reason)
+            return nil
         }
-        let session = Session(id: nextSessionID, transport: transport, connection: connection, core: self)
+        let session = Session(id: nextSessionID, transport: transport, connection: stream, core: self)
         nextSessionID += 1
         sessions[session.id] = session
         if transport == .tcp { unauthenticatedCount += 1 }
         counters.accepted += 1
+        return session
     }
 
     /// A TCP session authenticated: it no longer counts against ``ServerConfiguration/maxUnauthenticated``.
@@ -112,8 +120,8 @@ public final class ServerCore {
 }
 
 /// Keeps a refused connection alive until it has flushed its error.
-private final class ConnectionHolder {
-    private var connection: Connection?
-    init(_ connection: Connection) { self.connection = connection }
-    func release() { connection = nil }
+private final class StreamHolder {
+    private var stream: (any ByteStream)?
+    init(_ stream: any ByteStream) { self.stream = stream }
+    func release() { stream = nil }
 }

@@ -1,4 +1,3 @@
-import Glibc
 import PeriscopeEventLoop
 import PeriscopeProtocol
 
@@ -42,20 +41,12 @@ extension Session {
                 return
             }
         }
-        if inputEnded, !pending.isEmpty, peerHungUp() {
+        if inputEnded, !pending.isEmpty, connection.peerHasHungUp {
             disconnect(reason: "client closed the connection with requests in flight")
             return
         }
         if !authenticated || queued > 0 || readingPaused || (inputEnded && !pending.isEmpty) {
             armWatchdog()
         }
-    }
-
-    /// After a half-close, whether the peer has now closed completely (its end is gone): the work in
-    /// flight is then for nobody. Unix sockets report it as POLLHUP; TCP only once we write.
-    private func peerHungUp() -> Bool {
-        var descriptor = pollfd(fd: connection.fd, events: Int16(POLLHUP), revents: 0)
-        guard poll(&descriptor, 1, 0) == 1 else { return false }
-        return descriptor.revents & Int16(POLLHUP | POLLERR) != 0
     }
 }

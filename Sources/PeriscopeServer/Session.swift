@@ -36,7 +36,7 @@ public final class Session {
     /// Peer process and user for Unix-socket clients (`SO_PEERCRED`).
     public let peerPID: Int32?
     public let peerUID: UInt32?
-    let connection: Connection
+    let connection: any ByteStream
     unowned let core: ServerCore
     var decoder: FrameDecoder
     var lifecycle = Lifecycle.fresh
@@ -65,7 +65,7 @@ public final class Session {
     var watchdog: LoopTimer?
     let logger: Logger
 
-    init(id: Int, transport: TransportKind, connection: Connection, core: ServerCore) {
+    init(id: Int, transport: TransportKind, connection: any ByteStream, core: ServerCore) {
         self.id = id
         self.transport = transport
         self.peer = connection.peer
@@ -79,7 +79,7 @@ public final class Session {
         var logger = Logger(label: "periscope.session")
         logger[metadataKey: "client"] = "\(id)"
         self.logger = logger
-        if transport == .unix, let credentials = Session.peerCredentials(connection.fd) {
+        if transport == .unix, let credentials = connection.peerCredentials {
             peerPID = credentials.pid
             peerUID = credentials.uid
         } else {
@@ -242,14 +242,5 @@ public final class Session {
         for handler in handlers { handler() }
         logger.debug("client \(peer) disconnected: \(reason)")
         core.sessionClosed(self, reason: reason)
-    }
-
-    private static func peerCredentials(_ fd: Int32) -> (pid: Int32, uid: UInt32)? {
-        // struct ucred { pid_t pid; uid_t uid; gid_t gid; } (needs _GNU_SOURCE in C, so spelled out here)
-        struct PeerCredentials { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
-        var credentials = PeerCredentials()
-        var length = socklen_t(MemoryLayout<PeerCredentials>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0 else { return nil }
-        return (credentials.pid, credentials.uid)
     }
 }

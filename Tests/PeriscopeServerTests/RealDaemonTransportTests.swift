@@ -4,8 +4,8 @@ import PeriscopeProtocol
 import Testing
 
 /// The daemon started for real and exercised over each transport.
-@Suite("Transports", .serialized)
-struct TransportTests {
+@Suite("Real daemon process over each transport", .serialized)
+struct RealDaemonTransportTests {
     @Test func unixSocketServesStatusAndIsOwnerOnly() throws {
         let daemon = try DaemonProcess()
         var info = stat()
