@@ -12,6 +12,16 @@ struct SessionProtocolTests {
 
     private func errorCode(_ reply: JSONValue?) -> Int64? { reply?["error"]?["code"]?.intValue }
 
+    /// The next message, which must be a batch reply (an array).
+    private func batchReply(_ client: EmbeddedClient) throws -> [JSONValue] {
+        let reply = try #require(client.next(), "a batch reply")
+        guard case .array(let replies) = reply else {
+            Issue.record("a batch reply is an array, got \(reply)")
+            return []
+        }
+        return replies
+    }
+
     @Test func lifecycleNeedsInitializeOnContentLengthButNotOnLines() throws {
         let embedded = try EmbeddedDaemon()
         let framed = embedded.connect()
@@ -28,10 +38,7 @@ struct SessionProtocolTests {
         let embedded = try EmbeddedDaemon()
         let client = embedded.connect()
         client.sendLine([request(1, "daemon/ping"), request(2, "no/such"), ["jsonrpc": "2.0", "method": "note"]])
-        guard case .array(let replies)? = client.next() else {
-            Issue.record("a batch reply is an array")
-            return
-        }
+        let replies = try batchReply(client)
         #expect(replies.count == 2)
         #expect(replies.contains { $0["id"] == 2 && $0["error"]?["code"] == .int(Int64(ErrorCode.methodNotFound)) })
         client.sendLine(.array([]))
@@ -42,10 +49,7 @@ struct SessionProtocolTests {
         let embedded = try EmbeddedDaemon { $0.maxPendingRequests = 3 }
         let client = embedded.connect()
         client.sendLine(.array((1...5).map { request($0, "daemon/ping") }))
-        guard case .array(let replies)? = client.next() else {
-            Issue.record("a batch reply is an array")
-            return
-        }
+        let replies = try batchReply(client)
         #expect(replies.filter { $0["result"] != nil }.count == 3)
         #expect(replies.filter { $0["error"]?["code"] == .int(Int64(ErrorCode.limitExceeded)) }.count == 2)
     }
@@ -54,10 +58,7 @@ struct SessionProtocolTests {
         let embedded = try EmbeddedDaemon { $0.maxOutputBytes = 4096 }
         let client = embedded.connect()
         client.sendLine(.array((1...20).map { request($0, "daemon/status") }))
-        guard case .array(let replies)? = client.next() else {
-            Issue.record("a batch reply is an array")
-            return
-        }
+        let replies = try batchReply(client)
         #expect(replies.count == 20)
         let refused = replies.filter { $0["error"]?["message"]?.stringValue?.contains("batch reply larger") == true }
         #expect(!refused.isEmpty && refused.count < 20, "the first replies go through, the rest are refused")
@@ -68,10 +69,7 @@ struct SessionProtocolTests {
         let embedded = try EmbeddedDaemon { $0.token = "0123456789abcdef0123" }
         let client = embedded.connect(.tcp)
         client.sendLine([request(1, "auth", ["token": "wrong"]), request(2, "auth", ["token": "0123456789abcdef0123"])])
-        guard case .array(let replies)? = client.next() else {
-            Issue.record("a batch reply is an array")
-            return
-        }
+        let replies = try batchReply(client)
         #expect(replies.count == 1, "nothing after the failed guess runs")
         #expect(errorCode(replies.first) == Int64(ErrorCode.unauthorized))
         _ = client.next(timeoutMillis: 50)
@@ -155,10 +153,7 @@ struct SessionProtocolTests {
         }
         let client = embedded.connect()
         client.sendLine(.array((1...30).map { request($0, "daemon/status") }))
-        guard case .array(let replies)? = client.next() else {
-            Issue.record("a batch reply is an array")
-            return
-        }
+        let replies = try batchReply(client)
         #expect(replies.count == 30)
         #expect(!client.isClosed)
         #expect(embedded.core.counters.droppedSlow == 0)
