@@ -37,3 +37,16 @@ public protocol ByteStream: AnyObject {
     /// Closes now, dropping unsent output, and reports `reason` through ``onClose``.
     func close(reason: String)
 }
+
+extension ByteStream {
+    /// Ends the stream's callbacks and reports `reason` to the close handler: what every stream does
+    /// once when it closes, so nothing runs after ``onClose``.
+    public func reportClosed(_ reason: String) {
+        let handler = onClose
+        onRead = nil
+        onWritable = nil
+        onEndOfInput = nil
+        onClose = nil
+        handler?(reason)
+    }
+}

@@ -147,12 +147,7 @@ public final class Connection: ByteStream {
     private func reportClose(_ reason: String) {
         guard !closeReported else { return }
         closeReported = true
-        let handler = onClose
-        onRead = nil
-        onWritable = nil
-        onEndOfInput = nil
-        onClose = nil
-        handler?(reason)
+        reportClosed(reason)
     }
 
     private func readable() {

@@ -54,12 +54,7 @@ public final class InMemoryStream: ByteStream {
         guard isOpen else { return }
         isOpen = false
         closeReason = reason
-        let handler = onClose
-        onRead = nil
-        onWritable = nil
-        onEndOfInput = nil
-        onClose = nil
-        handler?(reason)
+        reportClosed(reason)
     }
 
     // MARK: the client's side
