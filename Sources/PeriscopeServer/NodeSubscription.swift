@@ -3,8 +3,9 @@ import PeriscopeProtocol
 import PeriscopeTopology
 import PeriscopeViews
 
-/// Live details of one node: re-rendered per report in its client's render turn, sent as
-/// `node/changed` when they differ from what the client has. When the node goes away the client gets
+/// Live details of one node: the first details render in its client's render turn; later ones come
+/// per report from one render per view shared by every node subscription on that view
+/// (``SubscriptionManager``), sent as `node/changed` when they differ from what the client has. When the node goes away the client gets
 /// `node/changed` with `"removed": true` and the subscription ends.
 ///
 /// Renders finish later on the render queue, possibly after the client has gone: the subscription
@@ -41,7 +42,7 @@ final class NodeSubscription {
     /// Renders the first details and hands them to `completion` on the loop.
     func first(_ report: Report, revision: Int64, names: [String: String],
                completion: @escaping (Result<JSONValue, RPCError>) -> Void) {
-        render(report, names, key: nil) { [self] details in
+        render(report, names) { [self] details in
             guard let details else {
                 completion(.failure(.notFound("no node '\(nodeID)' in view '\(view)'")))
                 return
@@ -51,39 +52,31 @@ final class NodeSubscription {
         }
     }
 
-    /// Renders the details for a new report; calls `onEnd` when the node or the client is gone.
-    func refresh(_ report: Report, revision: Int64, names: [String: String], onEnd: @escaping (NodeSubscription) -> Void) {
+    /// The node's details at a new revision (`nil`: the node is gone); notifies the client when they
+    /// changed and calls `onEnd` when the subscription ends (node or client gone).
+    func deliver(_ details: JSONValue?, revision: Int64, onEnd: (NodeSubscription) -> Void) {
         guard !ended else { return }
         guard let session, !session.isClosed else {
             end()
             onEnd(self)
             return
         }
-        render(report, names, key: "node|" + id) { [weak self] details in
-            guard let self, !self.ended else { return }
-            guard let session = self.session, !session.isClosed else {
-                self.end()
-                onEnd(self)
-                return
-            }
-            guard let details else {
-                self.end()
-                session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "removed": true])
-                onEnd(self)
-                return
-            }
-            guard self.last != nil, details != self.last else {
-                if self.last == nil { self.last = details }
-                return
-            }
-            self.last = details
-            session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "node": details])
+        guard let details else {
+            end()
+            session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "removed": true])
+            onEnd(self)
+            return
         }
+        guard last != nil, details != last else {
+            if last == nil { last = details }
+            return
+        }
+        last = details
+        session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "node": details])
     }
 
-    /// Renders in the client's turn; `key` lets a newer refresh replace a queued one (the first render
-    /// has none, so it always runs).
-    private func render(_ report: Report, _ names: [String: String], key: String?, _ done: @escaping (JSONValue?) -> Void) {
+    /// Renders in the client's turn.
+    private func render(_ report: Report, _ names: [String: String], _ done: @escaping (JSONValue?) -> Void) {
         let view = self.view
         let nodeID = self.nodeID
         let bound = LoopBound(done, loop: topology.core.loop)
@@ -92,7 +85,7 @@ final class NodeSubscription {
             guard let self, !self.ended, let session = self.session else { return true }
             return session.isClosed
         }
-        topology.renders.submit(RenderScheduler.Job(lane: lane, key: key, isCancelled: isCancelled) {
+        topology.renders.submit(RenderScheduler.Job(lane: lane, key: nil, isCancelled: isCancelled) {
             let details = ViewRenderer.details(report: report, view: view, id: nodeID, names: names)?.json
             loop.execute { bound.value(details) }
         })

@@ -18,6 +18,8 @@ final class SubscriptionManager {
     private var nodeSubscriptions: [String: NodeSubscription] = [:]
     private var nextID = 1
     private var nextViewLane = -1
+    /// The render lane of each view's node-detail refreshes.
+    private var detailLanes: [String: Int] = [:]
 
     init(topology: TopologyService) {
         self.topology = topology
@@ -101,14 +103,40 @@ final class SubscriptionManager {
         return view
     }
 
-    /// A new report: re-render every shared view once.
+    /// A new report: re-render every shared view once, and the details of every subscribed node once
+    /// per view (one assembly of the view serves all its node subscriptions).
     private func update(_ report: Report, _ revision: Int64) {
         for view in shared.values { render(view, report: report, revision: revision, names: topology.names) }
-        for node in nodeSubscriptions.values {
-            node.refresh(report, revision: revision, names: topology.names) { [weak self] ended in
-                self?.nodeSubscriptions[ended.id] = nil
-            }
+        var byView: [String: [NodeSubscription]] = [:]
+        for node in nodeSubscriptions.values where !node.ended {
+            byView[node.view, default: []].append(node)
         }
+        for (view, nodes) in byView { refreshDetails(view, nodes, report: report, revision: revision) }
+    }
+
+    /// Renders the details of `nodes` (all of `view`) in the view's own render lane; a newer report
+    /// replaces a refresh still waiting for its turn.
+    private func refreshDetails(_ view: String, _ nodes: [NodeSubscription], report: Report, revision: Int64) {
+        let lane = detailLanes[view] ?? {
+            defer { nextViewLane -= 1 }
+            detailLanes[view] = nextViewLane
+            return nextViewLane
+        }()
+        let ids = Set(nodes.map(\.nodeID))
+        let names = topology.names
+        let bound = LoopBound((self, nodes), loop: topology.core.loop)
+        let loop = topology.core.loop
+        topology.renders.submit(RenderScheduler.Job(lane: lane, key: "details", isCancelled: { nodes.allSatisfy(\.ended) }) {
+            let details = ViewRenderer.details(report: report, view: view, ids: ids, names: names).mapValues(\.json)
+            loop.execute {
+                let (manager, nodes) = bound.value
+                for node in nodes {
+                    node.deliver(details[node.nodeID], revision: revision) { [weak manager] ended in
+                        manager?.nodeSubscriptions[ended.id] = nil
+                    }
+                }
+            }
+        })
     }
 
     private func render(_ view: SharedView, report: Report, revision: Int64, names: [String: String]) {

@@ -8,27 +8,44 @@ extension ViewRenderer {
     /// so any id a client has seen in a filtered view can be opened.
     public static func details(report: Report, view: String, id: String,
                                names: [String: String] = [:]) -> NodeDetails? {
-        guard (try? ViewCatalog.descriptor(named: view)) != nil else { return nil }
+        details(report: report, view: view, ids: [id], names: names)[id]
+    }
+
+    /// Details of every node of `ids` that `view` has, from one assembly of the view: what node
+    /// subscriptions on the same view share per report. Ids the view lacks are absent from the result.
+    public static func details(report: Report, view: String, ids: Set<String>,
+                               names: [String: String] = [:]) -> [String: NodeDetails] {
+        guard !ids.isEmpty, (try? ViewCatalog.descriptor(named: view)) != nil else { return [:] }
         var assembler = ViewAssembler(report: report, view: view, options: .everything, names: names)
         assembler.accumulate()
         let nodes = assembler.candidateNodes()
-        guard let node = nodes[id] else { return nil }
-        let factory = assembler.factory
+        let present = ids.filter { nodes[$0] != nil }
+        guard !present.isEmpty else { return [:] }
 
-        var inbound: [ConnectionRow] = [], outbound: [ConnectionRow] = []
+        var inbound: [String: [ConnectionRow]] = [:], outbound: [String: [ConnectionRow]] = [:]
         for c in assembler.connections {
             let source = assembler.project(c.clientParty)
             let target = assembler.project(c.serverParty)
-            if source == id {
-                outbound.append(row(c, outbound: true, peer: target, peerLabel: nodes[target]?.label ?? target))
+            if present.contains(source) {
+                outbound[source, default: []].append(row(c, outbound: true, peer: target, peerLabel: nodes[target]?.label ?? target))
             }
-            if target == id {
-                inbound.append(row(c, outbound: false, peer: source, peerLabel: nodes[source]?.label ?? source))
+            if present.contains(target) {
+                inbound[target, default: []].append(row(c, outbound: false, peer: source, peerLabel: nodes[source]?.label ?? source))
             }
         }
-        inbound.sort { $0.id < $1.id }
-        outbound.sort { $0.id < $1.id }
+        var result: [String: NodeDetails] = [:]
+        for id in present {
+            guard let node = nodes[id] else { continue }
+            result[id] = details(of: node, view: view, report: report, factory: assembler.factory,
+                                 inbound: (inbound[id] ?? []).sorted { $0.id < $1.id },
+                                 outbound: (outbound[id] ?? []).sorted { $0.id < $1.id })
+        }
+        return result
+    }
 
+    private static func details(of node: NodeSummary, view: String, report: Report, factory: NodeFactory,
+                                inbound: [ConnectionRow], outbound: [ConnectionRow]) -> NodeDetails {
+        let id = node.id
         var metadata = node.metadata
         var metrics: [String: [MetricSample]] = [:]
         var children: [NodeSummary] = []

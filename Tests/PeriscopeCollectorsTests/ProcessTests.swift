@@ -79,12 +79,17 @@ extension KernelTests {
         let full = collector.health
         #expect(full.fdReadlinks > 0)
 
-        // Nothing new: every owner comes from the cache, no fd is read.
-        let again = collector.collect()
-        let cached = collector.health
-        #expect(again.sockets.first { $0.localPort == listener.port }?.pid == getpid())
-        #expect(cached.ownersResolvedIncrementally > 0)
-        #expect(cached.fdReadlinks < full.fdReadlinks / 4, "second pass read \(cached.fdReadlinks) links")
+        // Nothing new: every owner comes from the cache, no fd is read. Other processes on a busy
+        // machine (builds) open sockets between passes, so the quietest of three passes is judged.
+        var readlinks: [Int] = []
+        for _ in 0..<3 {
+            let again = collector.collect()
+            #expect(again.sockets.first { $0.localPort == listener.port }?.pid == getpid())
+            #expect(collector.health.ownersResolvedIncrementally > 0)
+            readlinks.append(collector.health.fdReadlinks)
+        }
+        let quietest = readlinks.min() ?? 0
+        #expect(quietest < full.fdReadlinks / 4, "later passes read \(readlinks) links (first pass \(full.fdReadlinks))")
 
         // A new connection in this process: only processes whose fd count changed are re-read.
         let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
