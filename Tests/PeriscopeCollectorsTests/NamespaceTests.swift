@@ -33,7 +33,9 @@ extension KernelTests {
         var snapshot = collector.collect()
         let appeared = TestProcesses.eventually {
             snapshot = collector.collect()
-            return snapshot.sockets.filter { $0.netns == nsInode && ($0.localPort == port || $0.remotePort == port) }.count == 3
+            let seen = snapshot.sockets.filter { $0.netns == nsInode && ($0.localPort == port || $0.remotePort == port) }
+            // Owners are found incrementally (a budget per pass), so wait for them too.
+            return seen.count == 3 && seen.allSatisfy { $0.pid == pid }
         }
         try #require(appeared, "health: \(collector.health)")
         let ours = snapshot.sockets.filter { $0.netns == nsInode && ($0.localPort == port || $0.remotePort == port) }
