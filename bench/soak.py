@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Soak (issue 10): a bounded, hostile load against one periscoped, with one well-behaved client.
 
-    bench/soak.py [--duration 600] [--warmup 10] [--settle 20] [--no-containers] [--only ACTOR,...] [--json]
+    bench/soak.py [--duration 600] [--warmup 10] [--primer 10] [--settle 20] [--no-containers] [--only ACTOR,...] [--json]
 
 Starts its own periscoped (binary from $PERISCOPE_BIN, default .build/release) with the collectors on,
 `--refresh-ms 100` (frequent reports make races likely), a temporary Unix socket and TCP on 127.0.0.1
-with a token file. Phases: warm-up (only the well-behaved client) -> load (everything below, for
---duration s) -> settle (only the well-behaved client again) -> final check -> SIGTERM.
+with a token file. Phases: warm-up (only the well-behaved client) -> primer (everything below for
+--primer s) -> primer-settle (--settle s; the RSS baseline is taken at its end, once the daemon holds
+what such a load leaves: caches, heap high-water) -> load (everything below, for --duration s) ->
+settle (only the well-behaved client again) -> final check -> SIGTERM.
 
 During the load, concurrently, each actor bounded in count and time and only to loopback:
   * churning clients: topology/subscribe (views, options, filters, minInterval) and unsubscribe;
@@ -22,7 +24,8 @@ daemon/ping every 50 ms on its own connection and a topology/get processes every
 Pass criteria: no crash (the daemon answers at the end and exits 0 on SIGTERM); the well-behaved
 client's ping p99 under load < 100 ms with no ping failed or timed out (and, our addition, its
 topology/get p99 < 1 s with none unanswered after 10 s); daemon RSS at the end (after the settle
-period) within 10 % of its RSS after warm-up. Exits 1 on failure, naming each failed criterion and the phase it failed in;
+period) within 10 % of its RSS at the baseline (after the primer and its settle), so growth that
+continues with the load — a leak — fails, while what one burst of each actor leaves behind does not. Exits 1 on failure, naming each failed criterion and the phase it failed in;
 `--only ACTOR,...` runs some of the actors, to find which one breaks a criterion.
 Python 3 stdlib plus Tests/integration: conftest's Daemon and framing, test_robustness's small helpers,
 test_containers' local Podman image and engine. `Tests/integration/test_soak.py` runs a short variant
@@ -55,11 +58,13 @@ sys.path.insert(0, str(REPO / "Tests" / "integration"))
 from conftest import BIN, Daemon, FramedReader, frame  # noqa: E402
 from test_robustness import read_all, request, rss_kb  # noqa: E402
 
-PHASES = ("warm-up", "load", "wind-down", "settle", "final check")  # wind-down: actors finishing
+# primer: a short burst of every actor, then primer-settle, so the RSS baseline ("start") already holds
+# what a daemon keeps once it has seen such a load (caches, heap high-water); growth beyond it is a leak.
+PHASES = ("warm-up", "primer", "primer-settle", "load", "wind-down", "settle", "final check")
 CLEAN_FILTER_CODES = {-32602}             # a filter over the daemon's limits is a bad param
 CLEAN_BATCH_CODES = {-32005, -32600}      # too many in flight / invalid: the batch limits
 UNAUTHORIZED = -32001
-UNDER_LOAD = ("load", "wind-down")  # the phases the latency criterion judges
+UNDER_LOAD = ("primer", "load", "wind-down")  # the phases the latency criterion judges
 EXPECTED_WARNINGS = ("authentication failed", "dropping slow client", "unread for 15 s")
 MAX_ANOMALIES = 50
 MAX_SLOW_EVENTS = 200
@@ -68,7 +73,8 @@ MAX_SLOW_EVENTS = 200
 @dataclasses.dataclass
 class Config:
     duration: float = 600.0        # seconds of load
-    warmup: float = 10.0           # seconds with only the well-behaved client, before RSS "start"
+    warmup: float = 10.0           # seconds with only the well-behaved client
+    primer: float = 10.0           # seconds of every actor before the baseline (then `settle` seconds quiet)
     settle: float = 20.0           # seconds after the load, before RSS "end" (> the 10 s retention)
     refresh_ms: int = 100
     ping_interval: float = 0.05
@@ -863,7 +869,8 @@ def run(config, log=print):
         extra = ["--docker-socket", engine.socket] if engine else []
         daemon = Daemon("--refresh-ms", str(config.refresh_ms), *extra, collectors=True, tcp=True)
         log(f"periscoped pid {daemon.proc.pid} ({BIN}), refresh {config.refresh_ms} ms; "
-            f"warm-up {config.warmup:g} s, load {config.duration:g} s, settle {config.settle:g} s")
+            f"warm-up {config.warmup:g} s, primer {config.primer:g} s + {config.settle:g} s, load {config.duration:g} s, "
+            f"settle {config.settle:g} s")
         return drive(Soak(config, daemon), engine, engine_note)
     finally:
         if engine:
@@ -879,7 +886,17 @@ def drive(soak, engine, engine_note):
         soak.enter("warm-up")
         watcher.start()
         client = WellBehaved(soak)
-        if not soak.load_over.wait(config.warmup):
+        if not soak.load_over.wait(config.warmup) and config.primer > 0:
+            soak.enter("primer")
+            primers = start_actors(soak, engine)
+            soak.load_over.wait(config.primer)
+            soak.load_over.set()
+            for thread in primers:
+                thread.join(60)
+            soak.enter("primer-settle")
+            if soak.death is None and not soak.died.wait(config.settle):
+                soak.load_over = threading.Event()  # a fresh start for the actors of the load
+        if not soak.load_over.wait(0):
             soak.enter("load")
             actors = start_actors(soak, engine)
             soak.load_over.wait(config.duration)
@@ -938,7 +955,7 @@ def call_stats(records, call):
 
 
 def rss_figures(samples, marks):
-    """RSS (MB) at the end of the warm-up, its peak, and at the end of the settle period; CPU per phase."""
+    """RSS (MB) at the baseline (the start of the load), its peak, and at the end of the settle period; CPU per phase."""
     def last_before(t):
         before = [s for s in samples if s[0] <= t]
         return before[-1] if before else None
@@ -1126,6 +1143,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=defaults.duration, help="seconds of load (default 600)")
     parser.add_argument("--warmup", type=float, default=defaults.warmup)
+    parser.add_argument("--primer", type=float, default=defaults.primer,
+                        help="seconds of every actor, then a settle, before the RSS baseline (0: none)")
     parser.add_argument("--settle", type=float, default=defaults.settle)
     parser.add_argument("--refresh-ms", type=int, default=defaults.refresh_ms)
     parser.add_argument("--no-containers", action="store_true", help="no container churn even if Podman works")
@@ -1137,7 +1156,7 @@ def main():
     unknown = set(filter(None, args.only.split(","))) - set(kinds)
     if unknown:
         parser.error(f"--only: unknown actors {sorted(unknown)}; known: {', '.join(kinds)}")
-    config = Config(duration=args.duration, warmup=args.warmup, settle=args.settle, refresh_ms=args.refresh_ms,
+    config = Config(duration=args.duration, warmup=args.warmup, primer=args.primer, settle=args.settle, refresh_ms=args.refresh_ms,
                     containers=not args.no_containers, seed=args.seed,
                     only=tuple(filter(None, args.only.split(","))))
     if not (BIN / "periscoped").exists():

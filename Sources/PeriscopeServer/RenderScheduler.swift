@@ -1,12 +1,15 @@
 import Dispatch
+import Glibc
 import PeriscopeEventLoop
 
-/// Runs renders one at a time on a worker queue, taking turns between lanes (one lane per client, one
-/// per shared subscription view), so a client that asks for many or costly renders delays only itself.
+/// Runs renders on worker threads, at most ``concurrency`` at once and one per lane at a time, taking
+/// turns between lanes (one lane per client, one per shared subscription view, one per view's node
+/// details), so a client that asks for many or costly renders delays only itself.
 ///
 /// A job whose requester has gone (cancelled, disconnected) is skipped when its turn comes. A queued
 /// job with the same `key` as a newer one in its lane is replaced by the newer (subscription refreshes:
-/// only the latest report matters). Renders stay serial, which keeps each shared view's diffs in order.
+/// only the latest report matters). A lane's jobs run in order, one after the other, which keeps each
+/// shared view's diffs chained.
 ///
 /// - Important: loop thread only; `work` runs on the render queue.
 final class RenderScheduler {
@@ -21,18 +24,23 @@ final class RenderScheduler {
         let work: @Sendable () -> Void
     }
 
-    private let queue = DispatchQueue(label: "periscope.render")
+    /// Renders running at once at most (the machine's cores, up to 2: the loop and the collectors need
+    /// the rest).
+    let concurrency: Int
+    private let queue = DispatchQueue(label: "periscope.render", attributes: .concurrent)
     private let loop: EventLoop
     private var lanes: [Int: [Job]] = [:]
     /// Lanes with queued work, in turn order.
     private var turns: [Int] = []
-    private var running = false
+    /// Lanes with a job running now.
+    private var running: Set<Int> = []
     /// Renders run, and jobs skipped because nobody wanted them any more.
     private(set) var completed = 0
     private(set) var skipped = 0
 
-    init(loop: EventLoop) {
+    init(loop: EventLoop, concurrency: Int = min(2, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))) {
         self.loop = loop
+        self.concurrency = concurrency
     }
 
     /// Jobs waiting for their turn.
@@ -51,28 +59,30 @@ final class RenderScheduler {
     }
 
     private func pump() {
-        while !running, let job = next() {
+        while running.count < concurrency, let job = next() {
             if job.isCancelled() {
                 skipped += 1
                 continue
             }
-            running = true
+            running.insert(job.lane)
             let work = job.work
+            let lane = job.lane
             let bound = LoopBound(self, loop: loop)
             let loop = self.loop
             queue.async {
                 work()
-                loop.execute { bound.value.finished() }
+                loop.execute { bound.value.finished(lane) }
             }
         }
     }
 
+    /// The next job in turn order from a lane with nothing running.
     private func next() -> Job? {
-        while !turns.isEmpty {
-            let lane = turns.removeFirst()
+        for (position, lane) in turns.enumerated() where !running.contains(lane) {
+            turns.remove(at: position)
             guard var jobs = lanes[lane], !jobs.isEmpty else {
                 lanes[lane] = nil
-                continue
+                return next()
             }
             let job = jobs.removeFirst()
             if jobs.isEmpty {
@@ -86,8 +96,8 @@ final class RenderScheduler {
         return nil
     }
 
-    private func finished() {
-        running = false
+    private func finished(_ lane: Int) {
+        running.remove(lane)
         completed += 1
         pump()
     }
