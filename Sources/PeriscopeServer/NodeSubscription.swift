@@ -68,7 +68,7 @@ final class NodeSubscription {
             }
             guard let details else {
                 self.end()
-                session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "removed": true])
+                session.notify(NotificationName.nodeChanged, ["subscription": .string(self.id), "revision": .int(revision), "removed": true])
                 onEnd(self)
                 return
             }
@@ -77,7 +77,7 @@ final class NodeSubscription {
                 return
             }
             self.last = details
-            session.notify("node/changed", ["subscription": .string(self.id), "revision": .int(revision), "node": details])
+            session.notify(NotificationName.nodeChanged, ["subscription": .string(self.id), "revision": .int(revision), "node": details])
         }
     }
 
