@@ -14,7 +14,7 @@ import PeriscopeViews
 final class NodeSubscription {
     let id: String
     private(set) weak var session: Session?
-    let view: String
+    let view: ViewDescriptor
     let nodeID: String
     private let lane: Int
     private let topology: TopologyService
@@ -22,7 +22,7 @@ final class NodeSubscription {
     private var last: JSONValue?
     private(set) var ended = false
 
-    init(id: String, session: Session, view: String, nodeID: String, slot: SubscriptionSlot, topology: TopologyService) {
+    init(id: String, session: Session, view: ViewDescriptor, nodeID: String, slot: SubscriptionSlot, topology: TopologyService) {
         self.id = id
         self.session = session
         self.lane = session.id
@@ -43,7 +43,7 @@ final class NodeSubscription {
                completion: @escaping (Result<JSONValue, RPCError>) -> Void) {
         render(report, names, key: nil) { [self] details in
             guard let details else {
-                completion(.failure(.notFound("no node '\(nodeID)' in view '\(view)'")))
+                completion(.failure(.notFound("no node '\(nodeID)' in view '\(view.name)'")))
                 return
             }
             if last == nil { last = details }

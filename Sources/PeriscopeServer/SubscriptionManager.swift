@@ -155,9 +155,8 @@ final class SubscriptionManager {
     }
 
     private func subscribeNode(_ context: MethodContext, _ node: NodeRef) throws(RPCError) -> Reply<NodeSubscribeRequest.Result> {
-        let view = node.view
+        let view = try ViewRequest.descriptor(node.view)
         let nodeID = node.id
-        _ = try ViewRequest.descriptor(view)
         guard let pending = context.pending else { return .deferred }
         let session = context.session
         let slot = try reserveSlot(session)

@@ -21,9 +21,9 @@ enum TopologyMethods {
             return .deferred
         }
         router.register(NodeGetRequest.self) { [unowned service] context, node throws(RPCError) in
-            _ = try ViewRequest.descriptor(node.view)
+            let view = try ViewRequest.descriptor(node.view)
             service.answer(context, cacheKey: nil) { report, names, _ throws(RPCError) in
-                guard let details = ViewRenderer.details(report: report, view: node.view, id: node.id, names: names) else {
+                guard let details = ViewRenderer.details(report: report, view: view, id: node.id, names: names) else {
                     throw RPCError.notFound("no node '\(node.id)' in view '\(node.view)'")
                 }
                 return details.json

@@ -8,7 +8,14 @@ extension ViewRenderer {
     /// so any id a client has seen in a filtered view can be opened.
     public static func details(report: Report, view: String, id: String,
                                names: [String: String] = [:]) -> NodeDetails? {
-        guard (try? ViewCatalog.descriptor(named: view)) != nil else { return nil }
+        guard let descriptor = try? ViewCatalog.descriptor(named: view) else { return nil }
+        return details(report: report, view: descriptor, id: id, names: names)
+    }
+
+    /// Details of node `id` of the view `descriptor` (already looked up), or `nil` when it has no such node.
+    public static func details(report: Report, view descriptor: ViewDescriptor, id: String,
+                               names: [String: String] = [:]) -> NodeDetails? {
+        let view = descriptor.name
         var assembler = ViewAssembler(report: report, view: view, options: .everything, names: names)
         assembler.accumulate()
         let nodes = assembler.candidateNodes()
