@@ -86,12 +86,13 @@ public final class RPCClient {
 
     deinit { close(fd) }
 
-    /// Sends `initialize` (with `token` for TCP) and `initialized`; returns the server's result.
+    /// Sends `initialize` (with `token` for TCP) and `initialized`; returns the server's result, or `nil` when it
+    /// does not have the promised shape: the client needs nothing from it, so that is no reason to fail.
     @discardableResult
-    public func initialize(clientName: String, token: String? = nil) throws -> InitializeResult {
-        let result = try call(InitializeRequest.self, InitializeRequest.Params(clientName: clientName, token: token))
+    public func initialize(clientName: String, token: String? = nil) throws -> InitializeResult? {
+        let raw = try call(InitializeRequest.method, InitializeRequest.Params(clientName: clientName, token: token).json)
         try notify(NotificationName.initialized, [:])
-        return result
+        return try? InitializeResult(json: raw)
     }
 
     /// Sends request `M` and decodes its result. Throws ``RPCError`` for an error response, and ``ClientError``

@@ -55,8 +55,7 @@ final class Subscription {
     /// The snapshot returned by `topology/subscribe`.
     func snapshot() -> TopologySubscribeResult {
         let view = filtered.snapshot(of: shared.current ?? RenderedView(view: shared.request.view))
-        return TopologySubscribeResult(subscription: id, view: view.view, revision: sentRevision,
-                                       nodes: view.sortedNodes.map(\.json), edges: view.sortedEdges.map(\.json))
+        return TopologySubscribeResult(subscription: id, revision: sentRevision, snapshot: view.json)
     }
 
     /// A new shared diff at `revision` (the shared view already holds the new state).

@@ -113,6 +113,8 @@ struct MethodParamsTests {
         #expect(try ControlInvokeResult(json: ["pipe": "p3"]) == .pipe("p3"))
         let snapshot: JSONValue = ["subscription": "s1", "view": "hosts", "revision": 4, "nodes": [["id": "h"]], "edges": []]
         #expect(try TopologySubscribeResult(json: snapshot).json == snapshot)
+        #expect(try TopologySubscribeResult(json: snapshot).nodes == [["id": "h"]])
+        #expect(try TopologySubscribeResult(json: snapshot).snapshot == ["view": "hosts", "nodes": [["id": "h"]], "edges": []])
         #expect(throws: MalformedResult("result.subscription is missing (a string)")) { try TopologySubscribeResult(json: ["view": "hosts"]) }
         var broken = hello.json.objectValue ?? [:]
         broken["capabilities"] = ["methods": ["a", 1]]

@@ -8,7 +8,7 @@ struct MethodRegistryTests {
     @Test func initializeAdvertisesTheRegistryWithoutLifecycleMethods() throws {
         let daemon = try DaemonProcess(collectors: true)
         let client = try RPCClient(socketPath: daemon.socketPath)
-        let result = try client.initialize(clientName: "registry-test")
+        let result = try #require(try client.initialize(clientName: "registry-test"))
         let served = MethodRegistry.served.map { $0.method }
         #expect(result.methods.sorted() == served.sorted())
         #expect(Set(result.methods).isDisjoint(with: MethodRegistry.lifecycleNames))
@@ -18,7 +18,7 @@ struct MethodRegistryTests {
 
     @Test func withoutCollectorsTheAdvertisedMethodsAreRegistered() throws {
         let daemon = try DaemonProcess()
-        let result = try RPCClient(socketPath: daemon.socketPath).initialize(clientName: "registry-test")
+        let result = try #require(try RPCClient(socketPath: daemon.socketPath).initialize(clientName: "registry-test"))
         let served = Set(MethodRegistry.served.map { $0.method })
         #expect(Set(result.methods).isSubset(of: served))
         #expect(result.methods.contains(DaemonPingRequest.method))
@@ -33,7 +33,7 @@ struct MethodRegistryTests {
         let view = try client.call(TopologyGetRequest.self, ViewQuery(view: "hosts"))
         #expect(view["view"] == "hosts")
         let snapshot = try client.call(TopologySubscribeRequest.self, .init(ViewQuery(view: "processes")))
-        #expect(snapshot.view == "processes")
+        #expect(snapshot.snapshot["view"] == "processes")
         #expect(try client.call(TopologyUnsubscribeRequest.self, .init(subscription: snapshot.subscription)) == .null)
         #expect(throws: RPCError.invalidParams("params.options.all is not an option of view 'hosts'; it takes: hideUnconnected, hidePseudo, includeClosed")) {
             try client.call(TopologyGetRequest.self, ViewQuery(view: "hosts", options: ViewOptions(all: true)))

@@ -35,32 +35,39 @@ public enum TopologySubscribeRequest: RPCMethod {
     public typealias Result = TopologySubscribeResult
 }
 
-/// The `topology/subscribe` result: the view's snapshot (as `topology/get` answers it) and the subscription id.
+/// The `topology/subscribe` result: the subscription id, and the snapshot at `revision` (`topology/get`'s result,
+/// which stays JSON as that result does).
 public struct TopologySubscribeResult: RPCResult, Hashable {
     public var subscription: String
-    public var view: String
     public var revision: Int64
-    /// Node summaries, ordered by id.
-    public var nodes: [JSONValue]
-    /// Edge summaries, ordered by id.
-    public var edges: [JSONValue]
+    /// The view's members besides `subscription` and `revision`: `{view, nodes, edges}`, and any member a minor
+    /// version adds.
+    public var snapshot: JSONValue
 
-    public init(subscription: String, view: String, revision: Int64, nodes: [JSONValue], edges: [JSONValue]) {
+    /// Node summaries, ordered by id.
+    public var nodes: [JSONValue] { snapshot["nodes"]?.arrayValue ?? [] }
+    /// Edge summaries, ordered by id.
+    public var edges: [JSONValue] { snapshot["edges"]?.arrayValue ?? [] }
+
+    /// `snapshot`: the rendered view's JSON (`RenderedView.json`).
+    public init(subscription: String, revision: Int64, snapshot: JSONValue) {
         self.subscription = subscription
-        self.view = view
         self.revision = revision
-        self.nodes = nodes
-        self.edges = edges
+        var members = snapshot.objectValue ?? [:]
+        members["subscription"] = nil
+        members["revision"] = nil
+        self.snapshot = .object(members)
     }
 
     public init(json: JSONValue) throws(MalformedResult) {
         let result = ResultReader(json)
-        try self.init(subscription: result.string("subscription"), view: result.string("view"), revision: result.int("revision"),
-                      nodes: result.array("nodes"), edges: result.array("edges"))
+        try self.init(subscription: result.string("subscription"), revision: result.int("revision"), snapshot: json)
     }
 
     public var json: JSONValue {
-        ["subscription": .string(subscription), "view": .string(view), "revision": .int(revision),
-         "nodes": .array(nodes), "edges": .array(edges)]
+        var members = snapshot.objectValue ?? [:]
+        members["subscription"] = .string(subscription)
+        members["revision"] = .int(revision)
+        return .object(members)
     }
 }
