@@ -2,7 +2,9 @@ import PeriscopeProtocol
 
 /// What a method handler returns: an answer now, or a promise to answer through the ``PendingRequest``.
 public enum Reply<Result: RPCResult> {
+    /// Answer now with this result.
     case result(Result)
+    /// The handler answers later through ``MethodContext/pending`` (or, for a notification, not at all).
     case deferred
 }
 

@@ -28,12 +28,14 @@ public struct ParamReader: Sendable {
         return value
     }
 
+    /// A string, if present.
     public func string(_ name: String) throws(RPCError) -> String? {
         guard let value = value(name) else { return nil }
         guard case .string(let s) = value else { throw RPCError.invalidParams("params.\(name) must be a string, got \(value.typeName)") }
         return s
     }
 
+    /// A string that must be present.
     public func requiredString(_ name: String) throws(RPCError) -> String {
         guard let s = try string(name) else { throw RPCError.invalidParams("params.\(name) is required (a string)") }
         return s
@@ -49,17 +51,20 @@ public struct ParamReader: Sendable {
         return i
     }
 
+    /// An integer that must be present, within `range` when given.
     public func requiredInt(_ name: String, in range: ClosedRange<Int64>? = nil) throws(RPCError) -> Int64 {
         guard let i = try int(name, in: range) else { throw RPCError.invalidParams("params.\(name) is required (an integer)") }
         return i
     }
 
+    /// A boolean, if present.
     public func bool(_ name: String) throws(RPCError) -> Bool? {
         guard let value = value(name) else { return nil }
         guard case .bool(let b) = value else { throw RPCError.invalidParams("params.\(name) must be a boolean, got \(value.typeName)") }
         return b
     }
 
+    /// An object, if present.
     public func object(_ name: String) throws(RPCError) -> [String: JSONValue]? {
         guard let value = value(name) else { return nil }
         guard case .object(let o) = value else { throw RPCError.invalidParams("params.\(name) must be an object, got \(value.typeName)") }
@@ -69,10 +74,12 @@ public struct ParamReader: Sendable {
 
 /// Builds the `params` object a client sends: members that are `nil` are left out.
 public struct ParamWriter: Sendable {
+    /// The members set so far.
     public private(set) var members: [String: JSONValue] = [:]
 
     public init() {}
 
+    /// Sets `name` to `value`; `nil` leaves it out.
     public mutating func set(_ name: String, _ value: JSONValue?) {
         if let value { members[name] = value }
     }
@@ -81,5 +88,6 @@ public struct ParamWriter: Sendable {
 
     public mutating func set(_ name: String, _ value: Int64?) { set(name, value.map(JSONValue.int)) }
 
+    /// The params object.
     public var json: JSONValue { .object(members) }
 }

@@ -1,6 +1,7 @@
 /// Reads the members of a result received from the daemon; a member that is missing or of the wrong type is a
 /// ``MalformedResult`` naming it (`result.revision must be an integer, got a string`).
 public struct ResultReader: Sendable {
+    /// The object read.
     public let value: JSONValue
     /// The path of `value` in the result, `""` for the result itself.
     public let path: String
@@ -16,12 +17,16 @@ public struct ResultReader: Sendable {
         return read
     }
 
+    /// A string member.
     public func string(_ name: String) throws(MalformedResult) -> String { try member(name, "a string") { $0.stringValue } }
 
+    /// An integer member.
     public func int(_ name: String) throws(MalformedResult) -> Int64 { try member(name, "an integer") { $0.intValue } }
 
+    /// A boolean member.
     public func bool(_ name: String) throws(MalformedResult) -> Bool { try member(name, "a boolean") { $0.boolValue } }
 
+    /// An array member.
     public func array(_ name: String) throws(MalformedResult) -> [JSONValue] { try member(name, "an array") { $0.arrayValue } }
 
     /// An object member, as JSON.
@@ -29,6 +34,7 @@ public struct ResultReader: Sendable {
         try member(name, "an object") { $0.objectValue == nil ? nil : $0 }
     }
 
+    /// An array member whose items are all strings.
     public func strings(_ name: String) throws(MalformedResult) -> [String] {
         try member(name, "an array of strings") { value in
             guard let items = value.arrayValue else { return nil }
