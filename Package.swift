@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "PeriscopeSystem", dependencies: ["CPeriscopeLinux"]),
         // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
         .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", logging]),
-        // JSON-RPC 2.0 values and LSP framing. Pure: no I/O.
+        // JSON-RPC 2.0 values, LSP framing, and one type per method (Methods/). Pure: no I/O.
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
         .target(name: "PeriscopeTopology"),

@@ -86,17 +86,33 @@ public final class RPCClient {
 
     deinit { close(fd) }
 
-    /// Sends `initialize` (with `token` for TCP) and `initialized`; returns the server's result.
+    /// Sends `initialize` (with `token` for TCP) and `initialized`; returns the server's result, or `nil` when it
+    /// does not have the promised shape: the client needs nothing from it, so that is no reason to fail.
     @discardableResult
-    public func initialize(clientName: String, token: String? = nil) throws -> JSONValue {
-        var params: [String: JSONValue] = ["clientInfo": ["name": .string(clientName)], "capabilities": [:]]
-        if let token { params["token"] = .string(token) }
-        let result = try call("initialize", .object(params))
-        try notify("initialized", [:])
-        return result
+    public func initialize(clientName: String, token: String? = nil) throws -> InitializeResult? {
+        let raw = try call(InitializeRequest.method, InitializeRequest.Params(clientName: clientName, token: token).json)
+        try notify(NotificationName.initialized, [:])
+        return try? InitializeResult(json: raw)
     }
 
-    /// Sends a request and waits for its response. Throws ``RPCError`` for an error response.
+    /// Sends request `M` and decodes its result. Throws ``RPCError`` for an error response, and ``ClientError``
+    /// (`protocolViolation`) for a result without the shape `M` promises.
+    public func call<M: RPCMethod>(_ method: M.Type, _ params: M.Params) throws -> M.Result {
+        let raw = try call(M.method, params.json)
+        do throws(MalformedResult) {
+            return try M.Result(json: raw)
+        } catch {
+            throw ClientError(.protocolViolation, "bad \(M.method) result from daemon: \(error.message)")
+        }
+    }
+
+    /// Sends request `M`, which takes no params, and decodes its result.
+    public func call<M: RPCMethod>(_ method: M.Type) throws -> M.Result where M.Params == NoParams {
+        try call(method, NoParams())
+    }
+
+    /// Sends a request by name (`periscope call`, tests of malformed input) and waits for its response.
+    /// Throws ``RPCError`` for an error response.
     public func call(_ method: String, _ params: JSONValue? = nil) throws -> JSONValue {
         let id = nextID
         nextID += 1

@@ -35,8 +35,8 @@ final class ControlService {
         enabled = core.configuration.controls
         let streams = core.configuration.controls.map { $0.contains("all") || !$0.isDisjoint(with: PipeService.controls) }
         pipes = PipeService(core: core, enabled: streams ?? false, health: topology != nil)
-        core.router.register("control/invoke") { [unowned self] context throws(RPCError) in
-            try self.invoke(context)
+        core.router.register(ControlInvokeRequest.self) { [unowned self] context, params throws(RPCError) in
+            try self.invoke(context, params)
         }
         if topology != nil { registerHealth() }
     }
@@ -63,11 +63,10 @@ final class ControlService {
         return enabled.contains("all") || enabled.contains(control)
     }
 
-    private func invoke(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["node", "control", "args"])
-        let node = try context.params.requiredString("node")
-        let control = try context.params.requiredString("control")
-        let args = try context.params.object("args") ?? [:]
+    private func invoke(_ context: MethodContext, _ params: ControlInvokeRequest.Params) throws(RPCError) -> Reply<ControlInvokeResult> {
+        let node = params.node
+        let control = params.control
+        let args = params.args
         let session = context.session
         let who = "session \(session.id) (\(session.transport.rawValue), pid \(session.peerPID.map(String.init) ?? "?"), "
             + "uid \(session.peerUID.map(String.init) ?? "?"))"
@@ -132,20 +131,17 @@ final class ControlService {
                         let code = failure.status == 404 ? ErrorCode.notFound : ErrorCode.internalError
                         pending?.fail(RPCError(code: code, message: "\(control) failed: \(failure.message)"))
                     } else {
-                        pending?.succeed(["node": .string(node), "control": .string(control), "ok": true])
+                        pending?.succeed(ControlInvokeResult.done(node: node, control: control, signal: nil))
                     }
                 }
             }
             return .deferred
         }
         // signal
-        let name = (args["signal"]?.stringValue ?? "TERM").uppercased()
-        let number: Int32
-        switch name {
-        case "TERM", "SIGTERM": number = SIGTERM
-        case "KILL", "SIGKILL": number = SIGKILL
-        default: throw refuse(.invalidParams("params.args.signal: TERM or KILL, got '\(name)'"))
-        }
+        let signal: ControlArgs.Signal
+        do throws(RPCError) { signal = try ControlArgs.Signal(args: args) } catch { throw refuse(error) }
+        let name = signal.name
+        let number = signal.isKill ? SIGKILL : SIGTERM
         guard let topology, let semicolon = node.lastIndex(of: ";"), String(node[..<semicolon]) == topology.hostID,
               let pid = Int32(node[node.index(after: semicolon)...]), pid > 1 else {
             throw refuse(.invalidParams("params.node: 'signal' applies to process nodes of this host (HOST;PID)"))
@@ -158,6 +154,6 @@ final class ControlService {
         }
         logger.notice("\(logged) (\(name)) by \(who): done")
         topology.requestPass()
-        return .result(["node": .string(node), "control": .string(control), "ok": true, "signal": .string(name)])
+        return .result(.done(node: node, control: control, signal: name))
     }
 }

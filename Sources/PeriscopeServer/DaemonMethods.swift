@@ -17,12 +17,11 @@ final class DaemonMethods {
 
     init(core: ServerCore) {
         self.core = core
-        core.router.register("daemon/status") { [unowned self] context throws(RPCError) in
-            try context.params.allowOnly([])
-            return .result(self.status())
+        core.router.register(DaemonStatusRequest.self) { [unowned self] _, _ throws(RPCError) in
+            .result(self.status())
         }
-        core.router.register("daemon/ping") { [unowned self] context throws(RPCError) in
-            try self.ping(context)
+        core.router.register(DaemonPingRequest.self) { [unowned self] context, params throws(RPCError) in
+            self.ping(context, params)
         }
         lastTick = monotonicMillis()
         lagTimer = LoopTimer(loop: core.loop) { [unowned self] in self.tick() }
@@ -38,23 +37,20 @@ final class DaemonMethods {
         lastTick = now
     }
 
-    private func ping(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["delayMs", "workDoneToken"])
-        let delay = try context.params.int("delayMs", in: 0...60_000) ?? 0
-        guard delay > 0, let pending = context.pending else { return .result(["pong": true]) }
-        let token = try context.params.value("workDoneToken")
-        if let token, token.stringValue == nil, token.intValue == nil {
-            throw RPCError.invalidParams("params.workDoneToken must be a string or an integer, got \(token.typeName)")
-        }
-        if let token { context.session.notify("$/progress", ["token": token, "value": ["kind": "begin", "title": "ping", "cancellable": true]]) }
+    private func ping(_ context: MethodContext, _ params: DaemonPingRequest.Params) -> Reply<DaemonPingRequest.Result> {
+        let delay = params.delayMs ?? 0
+        guard delay > 0, let pending = context.pending else { return .result(DaemonPingRequest.Result()) }
+        let token = params.workDoneToken
+        let progress = NotificationName.progress
+        if let token { context.session.notify(progress, ["token": token, "value": ["kind": "begin", "title": "ping", "cancellable": true]]) }
         let session = context.session
         let timer = LoopTimer(loop: core.loop) {
-            if let token { session.notify("$/progress", ["token": token, "value": ["kind": "end"]]) }
-            pending.succeed(["pong": true])
+            if let token { session.notify(progress, ["token": token, "value": ["kind": "end"]]) }
+            pending.succeed(DaemonPingRequest.Result())
         }
         pending.onCancel = {
             timer.cancel()
-            if let token { session.notify("$/progress", ["token": token, "value": ["kind": "end", "message": "cancelled"]]) }
+            if let token { session.notify(progress, ["token": token, "value": ["kind": "end", "message": "cancelled"]]) }
         }
         timer.schedule(afterMillis: Int(delay))
         return .deferred

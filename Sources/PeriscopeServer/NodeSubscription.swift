@@ -15,7 +15,7 @@ import PeriscopeViews
 final class NodeSubscription {
     let id: String
     private(set) weak var session: Session?
-    let view: String
+    let view: ViewDescriptor
     let nodeID: String
     private let lane: Int
     private let topology: TopologyService
@@ -23,7 +23,7 @@ final class NodeSubscription {
     private var last: JSONValue?
     private(set) var ended = false
 
-    init(id: String, session: Session, view: String, nodeID: String, slot: SubscriptionSlot, topology: TopologyService) {
+    init(id: String, session: Session, view: ViewDescriptor, nodeID: String, slot: SubscriptionSlot, topology: TopologyService) {
         self.id = id
         self.session = session
         self.lane = session.id
@@ -44,7 +44,7 @@ final class NodeSubscription {
                completion: @escaping (Result<JSONValue, RPCError>) -> Void) {
         render(report, names) { [self] details in
             guard let details else {
-                completion(.failure(.notFound("no node '\(nodeID)' in view '\(view)'")))
+                completion(.failure(.notFound("no node '\(nodeID)' in view '\(view.name)'")))
                 return
             }
             if last == nil { last = details }
@@ -63,7 +63,7 @@ final class NodeSubscription {
         }
         guard let details else {
             end()
-            session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "removed": true])
+            session.notify(NotificationName.nodeChanged, ["subscription": .string(id), "revision": .int(revision), "removed": true])
             onEnd(self)
             return
         }
@@ -72,7 +72,7 @@ final class NodeSubscription {
             return
         }
         last = details
-        session.notify("node/changed", ["subscription": .string(id), "revision": .int(revision), "node": details])
+        session.notify(NotificationName.nodeChanged, ["subscription": .string(id), "revision": .int(revision), "node": details])
     }
 
     /// Renders in the client's turn.

@@ -28,6 +28,9 @@ public final class PendingRequest {
         finish(.success(JSONWriter.bytes(result)))
     }
 
+    /// Answers with a typed result (its JSON form), unless already answered or cancelled.
+    public func succeed<R: RPCResult>(_ result: R) { succeed(result.json) }
+
     /// Answers with a result that is JSON text already, produced off the loop (large results: the loop
     /// then only queues shared bytes, so other clients are not held up by encoding).
     public func succeed(encoded: [UInt8]) { finish(.success(encoded)) }

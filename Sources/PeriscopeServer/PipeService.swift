@@ -62,9 +62,15 @@ final class PipeService {
     init(core: ServerCore, enabled: Bool, health: Bool) {
         self.core = core
         self.enabled = enabled
-        core.router.register("pipe/write") { [unowned self] context throws(RPCError) in try self.write(context) }
-        core.router.register("pipe/resize") { [unowned self] context throws(RPCError) in try self.resize(context) }
-        core.router.register("pipe/close") { [unowned self] context throws(RPCError) in try self.closeRequest(context) }
+        core.router.register(PipeWriteRequest.self) { [unowned self] context, params throws(RPCError) in
+            try self.write(context, params)
+        }
+        core.router.register(PipeResizeRequest.self) { [unowned self] context, params throws(RPCError) in
+            try self.resize(context, params)
+        }
+        core.router.register(PipeCloseRequest.self) { [unowned self] context, params throws(RPCError) in
+            try self.closeRequest(context, params)
+        }
         if health { core.health["pipes"] = { [unowned self] in self.healthJSON() } }
     }
 
@@ -73,7 +79,7 @@ final class PipeService {
     /// `control/invoke` of `logs` or `exec` (already checked: enabled, a container node). Answers `{pipe}` once
     /// the engine stream is open, or the engine's error.
     func open(control: String, node: String, containerID: String, args: [String: JSONValue], context: MethodContext,
-              who: String, engine: ContainerEngine) throws(RPCError) -> Reply {
+              who: String, engine: ContainerEngine) throws(RPCError) -> Reply<ControlInvokeResult> {
         let kind = try Self.kind(control, args)
         guard containerID.utf8.allSatisfy({ c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x2E || c == 0x5F
@@ -81,7 +87,7 @@ final class PipeService {
             throw .invalidParams("params.node: not a container id: '\(containerID.prefix(80))'")
         }
         let session = context.session
-        guard let pending = context.pending else { return .result(.null) }  // a notification cannot get its pipe id
+        guard let pending = context.pending else { return .deferred }  // a notification cannot get its pipe id
         let owned = pipes.values.filter { $0.sessionID == session.id && !$0.closed }.count
         guard owned < Self.maxPipesPerSession else {
             throw RPCError(code: ErrorCode.limitExceeded,
@@ -116,51 +122,14 @@ final class PipeService {
         return .deferred
     }
 
-    /// Validates `args` of `logs` / `exec`.
+    /// Reads `args` of `logs` / `exec` (``ControlArgs``).
     private static func kind(_ control: String, _ args: [String: JSONValue]) throws(RPCError) -> ContainerPipeWorker.Kind {
-        func allowOnly(_ known: Set<String>) throws(RPCError) {
-            for key in args.keys where !known.contains(key) {
-                throw .invalidParams("unknown parameter params.args.\(key) for '\(control)'; expected: "
-                    + known.sorted().joined(separator: ", "))
-            }
-        }
-        func int(_ name: String, _ range: ClosedRange<Int64>) throws(RPCError) -> Int? {
-            guard let value = args[name], value != .null else { return nil }
-            guard let i = value.intValue, range.contains(i) else {
-                throw .invalidParams("params.args.\(name) must be an integer between \(range.lowerBound) and \(range.upperBound)")
-            }
-            return Int(i)
-        }
-        func strings(_ name: String) throws(RPCError) -> [String]? {
-            guard let value = args[name], value != .null else { return nil }
-            guard let items = value.arrayValue, items.count <= 256 else {
-                throw .invalidParams("params.args.\(name) must be an array of strings")
-            }
-            var out: [String] = []
-            for item in items {
-                guard let s = item.stringValue else { throw .invalidParams("params.args.\(name) must be an array of strings") }
-                out.append(s)
-            }
-            return out
-        }
         if control == "logs" {
-            try allowOnly(["tail", "follow"])
-            let tail = try int("tail", -1...1_000_000) ?? 100
-            var follow = true
-            if let value = args["follow"], value != .null {
-                guard case .bool(let b) = value else { throw .invalidParams("params.args.follow must be a boolean") }
-                follow = b
-            }
-            return .logs(tail: tail, follow: follow)
+            let logs = try ControlArgs.Logs(args: args)
+            return .logs(tail: logs.tail, follow: logs.follow)
         }
-        try allowOnly(["command", "env", "rows", "cols"])
-        let command = try strings("command") ?? ["/bin/sh"]
-        guard !command.isEmpty, !command[0].isEmpty else { throw .invalidParams("params.args.command must not be empty") }
-        let env = try strings("env") ?? ["TERM=xterm"]
-        let rows = try int("rows", 1...9999)
-        let cols = try int("cols", 1...9999)
-        guard (rows == nil) == (cols == nil) else { throw .invalidParams("params.args: give both rows and cols, or neither") }
-        return .exec(command: command, environment: env, rows: rows, cols: cols)
+        let exec = try ControlArgs.Exec(args: args)
+        return .exec(command: exec.command, environment: exec.environment, rows: exec.rows, cols: exec.cols)
     }
 
     // MARK: worker events
@@ -170,7 +139,7 @@ final class PipeService {
         pipe.isOpen = true
         pipe.pending = nil
         logger.notice("control \(pipe.control) on \(pipe.node) by \(pipe.who): pipe \(pipe.id) opened")
-        pending.succeed(["pipe": .string(pipe.id)])
+        pending.succeed(ControlInvokeResult.pipe(pipe.id))
     }
 
     private func deliver(_ pipe: Pipe, _ chunk: [UInt8]) {
@@ -178,7 +147,7 @@ final class PipeService {
         guard !pipe.closed, pipe.isOpen, let session = pipe.session, !session.isClosed else { return }
         pipe.bytesOut += UInt64(chunk.count)
         bytesOut += UInt64(chunk.count)
-        session.notify("pipe/data", ["pipe": .string(pipe.id), "data": .string(Base64.encode(chunk))])
+        session.notify(NotificationName.pipeData, ["pipe": .string(pipe.id), "data": .string(Base64.encode(chunk))])
         if !pipe.paused, !session.isClosed, session.outputBufferedCount > core.configuration.pauseReadingAbove {
             pipe.paused = true
             pauses += 1
@@ -205,7 +174,7 @@ final class PipeService {
         if let error { note["error"] = .string(error.message) }
         let how = error.map { "failed: \($0.message)" } ?? "ended" + (exitCode.map { " (exit code \($0))" } ?? "")
         logger.notice("pipe \(pipe.id) (\(pipe.control) on \(pipe.node), session \(pipe.sessionID)) \(how)")
-        if let session = pipe.session, !session.isClosed { session.notify("pipe/data", .object(note)) }
+        if let session = pipe.session, !session.isClosed { session.notify(NotificationName.pipeData, .object(note)) }
     }
 
     /// Closes a pipe from the daemon's side: no more output, the engine side ends (an exec is hung up).
@@ -246,8 +215,7 @@ final class PipeService {
 
     // MARK: pipe/* methods
 
-    private func lookup(_ context: MethodContext) throws(RPCError) -> Pipe {
-        let id = try context.params.requiredString("pipe")
+    private func lookup(_ id: String, _ context: MethodContext) throws(RPCError) -> Pipe {
         guard let pipe = pipes[id], !pipe.closed, pipe.isOpen, pipe.sessionID == context.session.id else {
             throw RPCError(code: ErrorCode.notFound, message: "no open pipe '\(id)' on this connection",
                            data: ["pipe": .string(id)])
@@ -255,10 +223,9 @@ final class PipeService {
         return pipe
     }
 
-    private func write(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["pipe", "data"])
-        let text = try context.params.requiredString("data")
-        let pipe = try lookup(context)
+    private func write(_ context: MethodContext, _ params: PipeWriteRequest.Params) throws(RPCError) -> Reply<NullResult> {
+        let text = params.data
+        let pipe = try lookup(params.pipe, context)
         guard pipe.control == "exec" else { throw .invalidParams("pipe \(pipe.id) is a \(pipe.control) pipe: it takes no input") }
         guard let bytes = Base64.decode(text) else { throw .invalidParams("params.data must be base64") }
         guard !bytes.isEmpty else { return .result(.null) }
@@ -279,11 +246,10 @@ final class PipeService {
         return .result(.null)
     }
 
-    private func resize(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["pipe", "rows", "cols"])
-        guard let rows = try context.params.int("rows", in: 1...9999) else { throw .invalidParams("params.rows is required (an integer)") }
-        guard let cols = try context.params.int("cols", in: 1...9999) else { throw .invalidParams("params.cols is required (an integer)") }
-        let pipe = try lookup(context)
+    private func resize(_ context: MethodContext, _ params: PipeResizeRequest.Params) throws(RPCError) -> Reply<NullResult> {
+        let rows = params.rows
+        let cols = params.cols
+        let pipe = try lookup(params.pipe, context)
         guard pipe.control == "exec" else { throw .invalidParams("pipe \(pipe.id) is a \(pipe.control) pipe: it has no terminal") }
         let pending = context.pending
         let bound = LoopBound(pending, loop: core.loop)
@@ -294,16 +260,15 @@ final class PipeService {
                 if let message {
                     bound.value?.fail(RPCError(code: ErrorCode.internalError, message: "resize failed: \(message)"))
                 } else {
-                    bound.value?.succeed(.null)
+                    bound.value?.succeed(NullResult.null)
                 }
             }
         }
         return .deferred
     }
 
-    private func closeRequest(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["pipe"])
-        let pipe = try lookup(context)
+    private func closeRequest(_ context: MethodContext, _ params: PipeCloseRequest.Params) throws(RPCError) -> Reply<NullResult> {
+        let pipe = try lookup(params.pipe, context)
         close(pipe, reason: "closed by the client")
         return .result(.null)
     }

@@ -104,18 +104,10 @@ public final class ServerCore {
     }
 
     /// The `initialize` result: who we are and what we can do.
-    func initializeResult() -> JSONValue {
-        [
-            "serverInfo": ["name": "periscoped", "version": .string(PeriscopeVersion.daemon)],
-            "protocolVersion": .string(PeriscopeVersion.protocolVersion),
-            "capabilities": [
-                "methods": JSONValue(router.methods),
-                "framing": ["content-length", "ndjson"],
-                "batches": true,
-                "cancellation": true,
-                "progress": true,
-            ],
-        ]
+    func initializeResult() -> InitializeResult {
+        InitializeResult(serverName: "periscoped", serverVersion: PeriscopeVersion.daemon,
+                         protocolVersion: PeriscopeVersion.protocolVersion, methods: router.methods,
+                         framing: ["content-length", "ndjson"], batches: true, cancellation: true, progress: true)
     }
 }
 

@@ -68,37 +68,38 @@ extension Session {
         case .response:
             completion(nil)  // the daemon sends no requests to clients; stray responses are ignored
         case .notification(let method, let params):
-            handleNotification(method, Params(params))
+            handleNotification(method, params)
             completion(nil)
         case .request(let id, let method, let params):
-            handleRequest(id: id, method: method, params: Params(params)) { result in
+            handleRequest(id: id, method: method, params: params) { result in
                 completion(.response(id: id, result: result))
             }
         }
     }
 
-    private func handleNotification(_ method: String, _ params: Params) {
+    private func handleNotification(_ method: String, _ params: JSONValue?) {
         switch method {
-        case "exit":
+        case NotificationName.exit:
             core.clientExited(self)
             disconnectAfterFlush(reason: "client sent exit")
-        case "$/cancelRequest":
-            guard authenticated, let raw = try? params.value("id"), let id = RequestID(json: raw) else { return }
+        case NotificationName.cancelRequest:
+            guard authenticated, let raw = params?["id"], let id = RequestID(json: raw) else { return }
             if let request = pending.removeValue(forKey: id) { request.cancel() }
-        case "initialized":
+        case NotificationName.initialized:
             break
         default:
             // Unknown notifications, and notifications before initialize, are ignored (LSP rule).
             guard authenticated, lifecycle == .initialized || decoder.mode == .lines else { return }
             guard let handler = core.router.handler(for: method) else { return }
-            _ = try? handler(MethodContext(params: params, session: self, pending: nil))
+            _ = try? handler.handle(MethodContext(session: self, pending: nil), params)
         }
     }
 
-    private func handleRequest(id: RequestID, method: String, params: Params,
+    private func handleRequest(id: RequestID, method: String, params: JSONValue?,
                                reply: @escaping (Result<[UInt8], RPCError>) -> Void) {
         let replyValue: (Result<JSONValue, RPCError>) -> Void = { result in reply(result.map(JSONWriter.bytes)) }
-        if !authenticated, method != "initialize", method != "auth" {
+        let opensSession = method == InitializeRequest.method || method == AuthRequest.method
+        if !authenticated, !opensSession {
             closeAfterNextSend = "request before authentication"
             replyValue(.failure(RPCError(code: ErrorCode.unauthorized,
                                     message: "authentication required: send the token in initialize params.token or an auth request")))
@@ -112,21 +113,22 @@ extension Session {
             replyValue(.failure(RPCError(code: ErrorCode.shuttingDown, message: "the daemon is shutting down")))
             return
         }
-        if lifecycle == .fresh, decoder.mode != .lines, method != "initialize", method != "auth" {
+        if lifecycle == .fresh, decoder.mode != .lines, !opensSession {
             replyValue(.failure(RPCError(code: ErrorCode.serverNotInitialized, message: "the session is not initialized: send initialize first")))
             return
         }
         switch method {
-        case "initialize":
-            replyValue(initialize(params))
+        case InitializeRequest.method:
+            replyValue(initialize(InitializeRequest.Params(json: params)))
             return
-        case "auth":
-            replyValue(authenticate(params))
+        case AuthRequest.method:
+            replyValue(authenticate(AuthRequest.Params(json: params)))
             return
-        case "shutdown":
+        case ShutdownRequest.method:
+            // Params are not looked at: LSP clients send null, {} or nothing.
             lifecycle = .shutDown
             shutdownRequested = true
-            replyValue(.success(.null))
+            replyValue(.success(NullResult.null.json))
             return
         default:
             break
@@ -150,7 +152,7 @@ extension Session {
             self?.closeIfDone()
         }
         do {
-            switch try handler(MethodContext(params: params, session: self, pending: request)) {
+            switch try handler.handle(MethodContext(session: self, pending: request), params) {
             case .result(let value):
                 request.succeed(value)
             case .deferred:
@@ -161,25 +163,24 @@ extension Session {
         }
     }
 
-    private func initialize(_ params: Params) -> Result<JSONValue, RPCError> {
+    private func initialize(_ params: InitializeRequest.Params) -> Result<JSONValue, RPCError> {
         guard lifecycle == .fresh else { return .failure(.invalidRequest("initialize was already called on this session")) }
-        if case .failure(let error) = checkToken(params, required: !authenticated) { return .failure(error) }
-        if let info = try? params.object("clientInfo"), let name = info["name"]?.stringValue {
-            clientName = [name, info["version"]?.stringValue].compactMap { $0 }.joined(separator: " ")
+        if case .failure(let error) = checkToken(params.token, required: !authenticated) { return .failure(error) }
+        if let name = params.clientName {
+            clientName = [name, params.clientVersion].compactMap { $0 }.joined(separator: " ")
         }
         lifecycle = .initialized
-        return .success(core.initializeResult())
+        return .success(core.initializeResult().json)
     }
 
-    private func authenticate(_ params: Params) -> Result<JSONValue, RPCError> {
-        if authenticated { return .success(["authenticated": true]) }  // Unix socket and stdio need no token
-        if case .failure(let error) = checkToken(params, required: true) { return .failure(error) }
-        return .success(["authenticated": true])
+    private func authenticate(_ params: AuthRequest.Params) -> Result<JSONValue, RPCError> {
+        if authenticated { return .success(AuthRequest.Result().json) }  // Unix socket and stdio need no token
+        if case .failure(let error) = checkToken(params.token, required: true) { return .failure(error) }
+        return .success(AuthRequest.Result().json)
     }
 
-    private func checkToken(_ params: Params, required: Bool) -> Result<Void, RPCError> {
+    private func checkToken(_ offered: String?, required: Bool) -> Result<Void, RPCError> {
         guard required else { return .success(()) }
-        let offered = (try? params.string("token")) ?? nil
         guard let offered, let expected = core.configuration.token, TokenCheck.matches(offered, expected) else {
             core.counters.authFailures += 1
             logger.warning("authentication failed from \(peer)")

@@ -12,7 +12,8 @@ final class SharedView {
         var previous: RenderedView?
     }
 
-    let key: String
+    /// The view and options it renders (the subscription manager's key).
+    let key: ViewSpec
     let request: ViewRequest
     /// Its own render lane (negative), so each shared view takes its turn beside the clients.
     let lane: Int
@@ -26,7 +27,7 @@ final class SharedView {
     /// Work waiting for the first render.
     var waiting: [() -> Void] = []
 
-    init(key: String, request: ViewRequest, lane: Int) {
+    init(key: ViewSpec, request: ViewRequest, lane: Int) {
         self.key = key
         self.request = request
         self.lane = lane

@@ -53,11 +53,9 @@ final class Subscription {
     }
 
     /// The snapshot returned by `topology/subscribe`.
-    func snapshotJSON() -> JSONValue {
+    func snapshot() -> TopologySubscribeResult {
         let view = filtered.snapshot(of: shared.current ?? RenderedView(view: shared.request.view))
-        var members = view.json(revision: sentRevision).objectValue ?? [:]
-        members["subscription"] = .string(id)
-        return .object(members)
+        return TopologySubscribeResult(subscription: id, revision: sentRevision, snapshot: view.json)
     }
 
     /// A new shared diff at `revision` (the shared view already holds the new state).
@@ -135,7 +133,7 @@ final class Subscription {
         sentRevision = pendingRevision
         lastSent = monotonicMillis()
         notifications += 1
-        session.notify("topology/changed", .object(members))
+        session.notify(NotificationName.topologyChanged, .object(members))
     }
 
     func cancel() {

@@ -13,7 +13,8 @@ import PeriscopeViews
 /// - Important: loop thread only.
 final class SubscriptionManager {
     private unowned let topology: TopologyService
-    private var shared: [String: SharedView] = [:]
+    /// One per view and options as parsed (``ViewSpec``): the filter is applied per subscriber.
+    private var shared: [ViewSpec: SharedView] = [:]
     private var subscriptions: [String: Subscription] = [:]
     private var nodeSubscriptions: [String: NodeSubscription] = [:]
     private var nextID = 1
@@ -24,19 +25,18 @@ final class SubscriptionManager {
     init(topology: TopologyService) {
         self.topology = topology
         let router = topology.core.router
-        router.register("topology/subscribe") { [unowned self] context throws(RPCError) in
-            try self.subscribe(context)
+        router.register(TopologySubscribeRequest.self) { [unowned self] context, params throws(RPCError) in
+            try self.subscribe(context, params)
         }
-        router.register("topology/unsubscribe") { [unowned self] context throws(RPCError) in
-            try context.params.allowOnly(["subscription"])
-            let id = try context.params.requiredString("subscription")
+        router.register(TopologyUnsubscribeRequest.self) { [unowned self] context, params throws(RPCError) in
+            let id = params.subscription
             guard self.remove(id, owner: context.session) else {
                 throw RPCError.notFound("no subscription '\(id)' on this connection")
             }
             return .result(.null)
         }
-        router.register("node/subscribe") { [unowned self] context throws(RPCError) in
-            try self.subscribeNode(context)
+        router.register(NodeSubscribeRequest.self) { [unowned self] context, node throws(RPCError) in
+            try self.subscribeNode(context, node)
         }
         topology.onReport.append { [unowned self] report, revision in self.update(report, revision) }
         topology.core.health["subscriptions"] = { [unowned self] in
@@ -65,13 +65,14 @@ final class SubscriptionManager {
         return "s\(nextID)"
     }
 
-    private func subscribe(_ context: MethodContext) throws(RPCError) -> Reply {
-        let request = try ViewRequest(context.params, extra: ["minInterval"])
-        let minInterval = Int(try context.params.int("minInterval", in: 0...60_000) ?? 100)
+    private func subscribe(_ context: MethodContext,
+                           _ params: TopologySubscribeRequest.Params) throws(RPCError) -> Reply<TopologySubscribeResult> {
+        let request = try ViewRequest(params.query)
+        let minInterval = Int(params.minInterval ?? TopologySubscribeRequest.Params.defaultMinInterval)
         guard let pending = context.pending else { return .deferred }
         let session = context.session
         let slot = try reserveSlot(session)
-        let key = request.view + "|" + JSONWriter.string(request.optionsJSON ?? .null)
+        let key = request.spec
         let view = shared[key] ?? startSharedView(key: key, request: request)
         let start = { [weak self, weak session] in
             guard let self else { return }
@@ -86,13 +87,13 @@ final class SubscriptionManager {
             view.subscriptions.append(subscription)
             self.subscriptions[subscription.id] = subscription
             session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
-            pending.succeed(subscription.snapshotJSON())
+            pending.succeed(subscription.snapshot())
         }
         if view.current == nil { view.waiting.append(start) } else { start() }
         return .deferred
     }
 
-    private func startSharedView(key: String, request: ViewRequest) -> SharedView {
+    private func startSharedView(key: ViewSpec, request: ViewRequest) -> SharedView {
         let view = SharedView(key: key, request: request, lane: nextViewLane)
         nextViewLane -= 1
         shared[key] = view
@@ -109,17 +110,19 @@ final class SubscriptionManager {
         for view in shared.values { render(view, report: report, revision: revision, names: topology.names) }
         var byView: [String: [NodeSubscription]] = [:]
         for node in nodeSubscriptions.values where !node.ended {
-            byView[node.view, default: []].append(node)
+            byView[node.view.name, default: []].append(node)
         }
-        for (view, nodes) in byView { refreshDetails(view, nodes, report: report, revision: revision) }
+        for nodes in byView.values {
+            if let view = nodes.first?.view { refreshDetails(view, nodes, report: report, revision: revision) }
+        }
     }
 
     /// Renders the details of `nodes` (all of `view`) in the view's own render lane; a newer report
     /// replaces a refresh still waiting for its turn.
-    private func refreshDetails(_ view: String, _ nodes: [NodeSubscription], report: Report, revision: Int64) {
-        let lane = detailLanes[view] ?? {
+    private func refreshDetails(_ view: ViewDescriptor, _ nodes: [NodeSubscription], report: Report, revision: Int64) {
+        let lane = detailLanes[view.name] ?? {
             defer { nextViewLane -= 1 }
-            detailLanes[view] = nextViewLane
+            detailLanes[view.name] = nextViewLane
             return nextViewLane
         }()
         let ids = Set(nodes.map(\.nodeID))
@@ -145,7 +148,7 @@ final class SubscriptionManager {
         let bound = LoopBound(view, loop: topology.core.loop)
         let loop = topology.core.loop
         topology.renders.submit(RenderScheduler.Job(lane: view.lane, key: "view", isCancelled: { false }) {
-            guard let rendered = try? request.renderUnfiltered(report, names) else { return }
+            let rendered = request.renderUnfiltered(report, names)
             let diff = state.previous.map { ViewDiff(from: $0, to: rendered) }
             state.previous = rendered
             loop.execute {
@@ -181,11 +184,9 @@ final class SubscriptionManager {
         return false
     }
 
-    private func subscribeNode(_ context: MethodContext) throws(RPCError) -> Reply {
-        try context.params.allowOnly(["view", "id"])
-        let view = try context.params.requiredString("view")
-        let nodeID = try context.params.requiredString("id")
-        _ = try ViewRequest.descriptor(view)
+    private func subscribeNode(_ context: MethodContext, _ node: NodeRef) throws(RPCError) -> Reply<NodeSubscribeRequest.Result> {
+        let view = try ViewRequest.descriptor(node.view)
+        let nodeID = node.id
         guard let pending = context.pending else { return .deferred }
         let session = context.session
         let slot = try reserveSlot(session)
@@ -208,7 +209,7 @@ final class SubscriptionManager {
                         return
                     }
                     session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }
-                    pending.succeed(["subscription": .string(subscription.id), "revision": .int(revision), "node": details])
+                    pending.succeed(NodeSubscribeRequest.Result(subscription: subscription.id, revision: revision, node: details))
                 case .failure(let error):
                     subscription.end()
                     self.nodeSubscriptions[subscription.id] = nil
@@ -217,12 +218,5 @@ final class SubscriptionManager {
             }
         }
         return .deferred
-    }
-}
-
-extension ViewRequest {
-    /// The view with its options but without the filter: what a shared view holds.
-    func renderUnfiltered(_ report: Report, _ names: [String: String]) throws -> RenderedView {
-        try ViewRenderer.render(report: report, view: view, options: options, filter: nil, names: names)
     }
 }

@@ -43,9 +43,9 @@ public final class TopologyService {
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
     /// Encoded answers at the current revision, by request; shared (not copied) by every reply.
-    private var renderCache: [String: [UInt8]] = [:]
+    private var renderCache: [RenderKey: [UInt8]] = [:]
     /// Renders in progress, by revision and request: requests asking the same wait for the same render.
-    private var rendersInFlight: [String: [PendingRequest]] = [:]
+    private var rendersInFlight: [RenderFlight: [PendingRequest]] = [:]
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
     static let minimumGapMillis = 50.0
@@ -181,7 +181,7 @@ public final class TopologyService {
 
     /// Renders on the render queue in `context`'s turn and answers on the loop. Answers are cached by
     /// `cacheKey` per revision, and requests for the same key at the same revision share one render.
-    func answer(_ context: MethodContext, cacheKey: String?,
+    func answer(_ context: MethodContext, cacheKey: RenderKey?,
                 _ render: @escaping @Sendable (Report, [String: String], Int64) throws(RPCError) -> JSONValue) {
         guard let pending = context.pending else { return }
         let lane = context.session.id
@@ -192,7 +192,7 @@ public final class TopologyService {
                 pending.succeed(encoded: cached)
                 return
             }
-            let flightKey = cacheKey.map { "\(revision)|\($0)" } ?? "once|\(ObjectIdentifier(pending).hashValue)"
+            let flightKey = cacheKey.map { RenderFlight.shared($0, revision: revision) } ?? .once(ObjectIdentifier(pending))
             if self.rendersInFlight[flightKey] != nil {
                 self.rendersInFlight[flightKey, default: []].append(pending)
                 return
@@ -223,7 +223,7 @@ public final class TopologyService {
     }
 
     /// A render finished: cache it (if still current) and answer everyone who waited for it.
-    private func rendered(_ flightKey: String, cacheKey: String?, revision: Int64, _ result: Result<[UInt8], RPCError>) {
+    private func rendered(_ flightKey: RenderFlight, cacheKey: RenderKey?, revision: Int64, _ result: Result<[UInt8], RPCError>) {
         let waiters = rendersInFlight.removeValue(forKey: flightKey) ?? []
         if case .success(let encoded) = result, let cacheKey, self.revision == revision {
             renderCache[cacheKey] = encoded

@@ -2,7 +2,7 @@ import PeriscopeProtocol
 import PeriscopeTopology
 
 /// The options of one render with view defaults applied.
-struct EffectiveOptions {
+struct EffectiveOptions: Sendable {
     var all: Bool
     var hideUnconnected: Bool
     var hidePseudo: Bool
@@ -10,11 +10,8 @@ struct EffectiveOptions {
     /// Container views: include system containers.
     var system = true
 
-    init(_ options: ViewOptions, _ descriptor: ViewDescriptor) throws {
-        for name in options.setNames where !descriptor.optionNames.contains(name) {
-            throw ViewError(.invalidOption, "option '\(name)' is not supported by view '\(descriptor.name)'; "
-                + "its options: \(descriptor.optionNames.joined(separator: ", "))")
-        }
+    /// `options` over `descriptor`'s defaults; ``ViewSpec`` has checked that the view takes every option set.
+    init(_ options: ViewOptions, _ descriptor: ViewDescriptor) {
         all = options.all ?? descriptor.option("all")
         hideUnconnected = options.hideUnconnected ?? (all ? false : descriptor.option("hideUnconnected"))
         hidePseudo = options.hidePseudo ?? descriptor.option("hidePseudo")

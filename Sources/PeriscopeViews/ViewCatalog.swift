@@ -93,7 +93,7 @@ public enum ViewCatalog {
 
     /// The descriptor of `name`.
     /// - Throws: ``ViewError`` `unknownView`, listing the known views.
-    public static func descriptor(named name: String) throws -> ViewDescriptor {
+    public static func descriptor(named name: String) throws(ViewError) -> ViewDescriptor {
         guard let d = all.first(where: { $0.name == name }) else {
             throw ViewError(.unknownView, "unknown view '\(name)'; known views: \(all.map(\.name).joined(separator: ", "))")
         }
@@ -103,8 +103,7 @@ public enum ViewCatalog {
     /// The `topology/views` result: every view with its node and edge counts under default options.
     public static func listing(report: Report, names: [String: String] = [:]) -> [ViewListing] {
         all.map { d in
-            let view = try? ViewRenderer.render(report: report, view: d.name, options: ViewOptions(),
-                                                filter: nil, names: names)
+            let view = (try? ViewSpec(view: d.name)).map { ViewRenderer.render(report: report, spec: $0, names: names) }
             return ViewListing(descriptor: d, nodeCount: view?.nodes.count ?? 0, edgeCount: view?.edges.count ?? 0)
         }
     }

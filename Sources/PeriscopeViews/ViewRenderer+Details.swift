@@ -8,14 +8,22 @@ extension ViewRenderer {
     /// so any id a client has seen in a filtered view can be opened.
     public static func details(report: Report, view: String, id: String,
                                names: [String: String] = [:]) -> NodeDetails? {
-        details(report: report, view: view, ids: [id], names: names)[id]
+        guard let descriptor = try? ViewCatalog.descriptor(named: view) else { return nil }
+        return details(report: report, view: descriptor, ids: [id], names: names)[id]
     }
 
-    /// Details of every node of `ids` that `view` has, from one assembly of the view: what node
-    /// subscriptions on the same view share per report. Ids the view lacks are absent from the result.
-    public static func details(report: Report, view: String, ids: Set<String>,
+    /// Details of node `id` of the view `descriptor` (already looked up), or `nil` when it has no such node.
+    public static func details(report: Report, view descriptor: ViewDescriptor, id: String,
+                               names: [String: String] = [:]) -> NodeDetails? {
+        details(report: report, view: descriptor, ids: [id], names: names)[id]
+    }
+
+    /// Details of every node of `ids` that the view `descriptor` has, from one assembly of the view: what
+    /// node subscriptions on the same view share per report. Ids the view lacks are absent from the result.
+    public static func details(report: Report, view descriptor: ViewDescriptor, ids: Set<String>,
                                names: [String: String] = [:]) -> [String: NodeDetails] {
-        guard !ids.isEmpty, (try? ViewCatalog.descriptor(named: view)) != nil else { return [:] }
+        guard !ids.isEmpty else { return [:] }
+        let view = descriptor.name
         var assembler = ViewAssembler(report: report, view: view, options: .everything, names: names)
         assembler.accumulate()
         let nodes = assembler.candidateNodes()

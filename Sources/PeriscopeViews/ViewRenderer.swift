@@ -14,12 +14,16 @@ public enum ViewRenderer {
     ///
     /// - Parameters:
     ///   - names: reverse-DNS names by IP address, used to label remote peers.
-    /// - Throws: ``ViewError`` for an unknown view or an option the view does not accept.
+    /// - Throws: ``ViewError`` for an unknown view or an option the view does not accept (see ``ViewSpec``).
     public static func render(report: Report, view: String, options: ViewOptions = ViewOptions(),
-                              filter: FilterExpression? = nil, names: [String: String] = [:]) throws -> RenderedView {
-        let descriptor = try ViewCatalog.descriptor(named: view)
-        let effective = try EffectiveOptions(options, descriptor)
-        var assembler = ViewAssembler(report: report, view: view, options: effective, names: names)
+                              filter: FilterExpression? = nil, names: [String: String] = [:]) throws(ViewError) -> RenderedView {
+        render(report: report, spec: try ViewSpec(view: view, options: options), filter: filter, names: names)
+    }
+
+    /// Renders the view of `spec` (already checked) of `report`; see ``render(report:view:options:filter:names:)``.
+    public static func render(report: Report, spec: ViewSpec, filter: FilterExpression? = nil,
+                              names: [String: String] = [:]) -> RenderedView {
+        var assembler = ViewAssembler(report: report, view: spec.view, options: spec.effective, names: names)
         assembler.accumulate()
         return finish(assembler, filter: filter)
     }

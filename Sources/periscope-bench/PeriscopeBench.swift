@@ -23,7 +23,7 @@ struct Ping: ParsableCommand {
     @Option(help: "Seconds to run.") var seconds = 5.0
 
     func run() throws {
-        let request = FrameEncoder.frame(Message.request(id: .number(1), method: "daemon/ping", params: nil).json, mode: .headers)
+        let request = FrameEncoder.frame(Message.request(id: .number(1), method: DaemonPingRequest.method, params: DaemonPingRequest.Params().json).json, mode: .headers)
         let stop = Atomic<Bool>(false)
         let results = Mutex<[[UInt64]]>([])
         let failures = Atomic<Int>(0)
@@ -74,7 +74,8 @@ struct Framing: ParsableCommand {
 
     func run() throws {
         // A realistic mix: small requests and a larger result-sized message.
-        let small = FrameEncoder.frame(Message.request(id: .number(12345), method: "daemon/ping", params: ["delayMs": 0]).json, mode: .headers)
+        let small = FrameEncoder.frame(Message.request(id: .number(12345), method: DaemonPingRequest.method,
+                                                     params: DaemonPingRequest.Params(delayMs: 0).json).json, mode: .headers)
         var nodes: [JSONValue] = []
         for n in 0..<50 {
             nodes.append(["id": .string("host;\(n)"), "label": .string("process \(n)"), "metrics": ["cpu": 1.5, "rss": 123456], "pid": JSONValue(n)])

@@ -18,7 +18,7 @@ struct Dot: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call("topology/get", selection.params(view: view)) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query(view: view)) }
         let text = Dot.render(TerminalText.sanitized(result))
         guard let svg else {
             print(text, terminator: "")

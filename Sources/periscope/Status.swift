@@ -9,7 +9,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let status = try reportingErrors { try client.call("daemon/status") }
+        let status = try reportingErrors { try client.call(DaemonStatusRequest.self) }
         if options.json {
             printJSON(status)
             return

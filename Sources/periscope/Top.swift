@@ -48,7 +48,7 @@ struct Top: ParsableCommand {
             }
             if fds[1].revents & Int16(POLLIN | POLLHUP) != 0 {
                 while let note = try client.nextNotification(timeoutMillis: 0) {
-                    if note.method == "topology/changed", let params = note.params { screen.apply(params) }
+                    if note.method == NotificationName.topologyChanged, let params = note.params { screen.apply(params) }
                     dirty = true
                 }
             }

@@ -32,19 +32,18 @@ struct TopScreen {
 
     /// (Re)subscribes with the current view, filter and scope.
     mutating func subscribe(_ client: RPCClient) throws {
-        if let subscription { _ = try? client.call("topology/unsubscribe", ["subscription": .string(subscription)]) }
-        var params = ViewSelection.params(view: view, filter: filter, all: all && view != "hosts", hidePseudo: hidePseudo)
-            .objectValue ?? [:]
-        params["minInterval"] = 250
+        if let subscription {
+            _ = try? client.call(TopologyUnsubscribeRequest.self, .init(subscription: subscription))
+        }
+        let query = ViewSelection.query(view: view, filter: filter, all: all && view != "hosts", hidePseudo: hidePseudo)
         do {
-            let raw = try client.call("topology/subscribe", .object(params))
-            subscription = raw["subscription"]?.stringValue
-            let snapshot = TerminalText.sanitized(raw)
-            revision = snapshot["revision"]?.intValue ?? 0
+            let snapshot = try client.call(TopologySubscribeRequest.self, .init(query, minInterval: 250))
+            subscription = snapshot.subscription
+            revision = snapshot.revision
             nodes = [:]
             edges = [:]
-            for node in snapshot["nodes"]?.arrayValue ?? [] { if let id = node["id"]?.stringValue { nodes[id] = node } }
-            for edge in snapshot["edges"]?.arrayValue ?? [] { if let id = edge["id"]?.stringValue { edges[id] = edge } }
+            for node in snapshot.nodes.map(TerminalText.sanitized) { if let id = node["id"]?.stringValue { nodes[id] = node } }
+            for edge in snapshot.edges.map(TerminalText.sanitized) { if let id = edge["id"]?.stringValue { edges[id] = edge } }
             message = ""
         } catch let error as RPCError {
             message = "error: \(TerminalText.escape(error.message))"

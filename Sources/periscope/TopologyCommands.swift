@@ -13,20 +13,14 @@ struct ViewSelection: ParsableArguments {
     @Flag(help: "Hide pseudo nodes (The Internet, remote peers).")
     var hidePseudo = false
 
-    func params(view: String) -> JSONValue {
-        ViewSelection.params(view: view, filter: filter, all: all, hidePseudo: hidePseudo)
+    func query(view: String) -> ViewQuery {
+        ViewSelection.query(view: view, filter: filter, all: all, hidePseudo: hidePseudo)
     }
 
-    /// The `topology/get` / `topology/subscribe` params for a view with these choices (also used by
-    /// `top`, whose choices change as it runs).
-    static func params(view: String, filter: String?, all: Bool, hidePseudo: Bool) -> JSONValue {
-        var options: [String: JSONValue] = [:]
-        if all { options["all"] = true }
-        if hidePseudo { options["hidePseudo"] = true }
-        var params: [String: JSONValue] = ["view": .string(view)]
-        if !options.isEmpty { params["options"] = .object(options) }
-        if let filter, !filter.isEmpty { params["filter"] = .string(filter) }
-        return .object(params)
+    /// The `topology/get` params (the view part of `topology/subscribe`'s) for a view with these choices (also
+    /// used by `top`, whose choices change as it runs). Flags not given leave the option to the view's default.
+    static func query(view: String, filter: String?, all: Bool, hidePseudo: Bool) -> ViewQuery {
+        ViewQuery(view: view, options: ViewOptions(all: all ? true : nil, hidePseudo: hidePseudo ? true : nil), filter: filter)
     }
 }
 
@@ -37,7 +31,7 @@ struct Views: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let raw = try reportingErrors { try client.call("topology/views") }
+        let raw = try reportingErrors { try client.call(TopologyViewsRequest.self) }
         if options.json {
             printJSON(raw)
             return
@@ -66,7 +60,7 @@ struct Get: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call("topology/get", selection.params(view: view)) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query(view: view)) }
         if options.json {
             printJSON(result)
             return
@@ -88,7 +82,7 @@ struct Node: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call("node/get", ["view": .string(view), "id": .string(id)]) }
+        let result = try reportingErrors { try client.call(NodeGetRequest.self, NodeRef(view: view, id: id)) }
         if options.json {
             printJSON(result)
             return

@@ -37,10 +37,10 @@ struct Watch: ParsableCommand {
         var client = try options.connect()
         let snapshot = try subscribe(client)
         if options.json {
-            emitJSON(["snapshot": snapshot])
+            emitJSON(["snapshot": snapshot.json])
         } else {
-            let lines = state.start(TerminalText.sanitized(snapshot))
-            emit("# watching \(TerminalText.escape(view)) from revision \(snapshot["revision"]?.intValue ?? 0): "
+            let lines = state.start(TerminalText.sanitized(snapshot.json))
+            emit("# watching \(TerminalText.escape(view)) from revision \(snapshot.revision): "
                 + "\(state.nodeCount) nodes, \(state.edgeCount) edges")
             if initial { lines.forEach(emit) }
         }
@@ -49,26 +49,24 @@ struct Watch: ParsableCommand {
                 try follow(client, &state)
             } catch let error as ClientError where error.kind != .untrusted {
                 printError("periscope: daemon went away (\(error.message)); reconnecting…")
-                let fresh: JSONValue
+                let fresh: TopologySubscribeResult
                 (client, fresh) = try resubscribe()
                 printError("periscope: reconnected; resynchronising")
                 if options.json {
-                    emitJSON(["reset": true, "reason": "reconnected", "snapshot": fresh])
+                    emitJSON(["reset": true, "reason": "reconnected", "snapshot": fresh.json])
                 } else {
-                    let clean = TerminalText.sanitized(fresh)
-                    emit("# reconnected at revision \(fresh["revision"]?.intValue ?? 0); changes while away follow")
-                    state.resynchronise(nodes: clean["nodes"]?.arrayValue ?? [], edges: clean["edges"]?.arrayValue ?? []).forEach(emit)
+                    emit("# reconnected at revision \(fresh.revision); changes while away follow")
+                    state.resynchronise(nodes: fresh.nodes.map(TerminalText.sanitized),
+                                        edges: fresh.edges.map(TerminalText.sanitized)).forEach(emit)
                 }
             }
         }
     }
 
     /// Subscribes; an error answer ends the command (exit 1), a lost connection is thrown to retry.
-    private func subscribe(_ client: RPCClient) throws -> JSONValue {
-        var params = selection.params(view: view).objectValue ?? [:]
-        params["minInterval"] = .int(Int64(minInterval))
+    private func subscribe(_ client: RPCClient) throws -> TopologySubscribeResult {
         do {
-            return try client.call("topology/subscribe", .object(params))
+            return try client.call(TopologySubscribeRequest.self, .init(selection.query(view: view), minInterval: Int64(minInterval)))
         } catch let error as RPCError {
             printError("periscope: error \(error.code): \(error.message)")
             throw ExitCode(1)
@@ -78,7 +76,7 @@ struct Watch: ParsableCommand {
     /// Prints changes until the connection fails.
     private func follow(_ client: RPCClient, _ state: inout WatchState) throws {
         while true {
-            guard let notification = try client.nextNotification(), notification.method == "topology/changed",
+            guard let notification = try client.nextNotification(), notification.method == NotificationName.topologyChanged,
                   let change = notification.params else { continue }
             if options.json {
                 emitJSON(change)
@@ -93,7 +91,7 @@ struct Watch: ParsableCommand {
 
     /// Connects and subscribes again, waiting 0.1 s, then twice as long each time up to 5 s. A daemon
     /// of another user, or an error answer to the subscription, ends the command.
-    private func resubscribe() throws -> (RPCClient, JSONValue) {
+    private func resubscribe() throws -> (RPCClient, TopologySubscribeResult) {
         var delay = 0.1
         while true {
             usleep(UInt32(delay * 1_000_000))

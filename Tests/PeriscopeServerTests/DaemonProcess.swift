@@ -24,12 +24,14 @@ final class DaemonProcess {
         return ".build/debug"
     }
 
-    init(tcp: Bool = false, extra: [String] = []) throws {
+    /// `collectors`: run the host map (topology and subscription methods exist only then).
+    init(tcp: Bool = false, collectors: Bool = false, extra: [String] = []) throws {
         var template = Array("/tmp/periscope-swift-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw ClientError(.io, "mkdtemp failed") }
         directory = String(cString: made)
         socketPath = directory + "/d.sock"
-        var args = [DaemonProcess.binaryDirectory + "/periscoped", "--socket", socketPath, "--no-collectors", "--log-level", "error"]
+        var args = [DaemonProcess.binaryDirectory + "/periscoped", "--socket", socketPath, "--log-level", "error"]
+        args += collectors ? ["--refresh-ms", "200"] : ["--no-collectors"]
         if tcp {
             let secret = (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined() + "-token"
             let tokenPath = directory + "/token"

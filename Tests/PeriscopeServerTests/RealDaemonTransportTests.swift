@@ -12,10 +12,10 @@ struct RealDaemonTransportTests {
         #expect(stat(daemon.socketPath, &info) == 0)
         #expect(info.st_mode & 0o777 == 0o600)
         let client = try daemon.client()
-        let status = try client.call("daemon/status")
+        let status = try client.call(DaemonStatusRequest.self)
         #expect(status["pid"]?.intValue == Int64(daemon.pid))
         #expect(status["clients"]?["connected"]?.intValue == 1)
-        #expect(try client.call("daemon/ping") == ["pong": true])
+        #expect(try client.call(DaemonPingRequest.self, .init()) == .init())
         #expect(daemon.stop() == 0)
         #expect(access(daemon.socketPath, F_OK) != 0, "socket file removed on shutdown")
     }
@@ -26,17 +26,17 @@ struct RealDaemonTransportTests {
         let token = try #require(daemon.token)
         let good = try RPCClient(host: "127.0.0.1", port: port)
         try good.initialize(clientName: "tcp", token: token)
-        #expect(try good.call("daemon/ping") == ["pong": true])
+        #expect(try good.call(DaemonPingRequest.self, .init()) == .init())
 
         let wrong = try RPCClient(host: "127.0.0.1", port: port)
         #expect(throws: RPCError(code: ErrorCode.unauthorized, message: "invalid or missing token")) {
             try wrong.initialize(clientName: "tcp", token: token + "x")
         }
-        #expect(throws: ClientError.self) { try wrong.call("daemon/ping") }  // closed by the daemon
+        #expect(throws: ClientError.self) { try wrong.call(DaemonPingRequest.self, .init()) }  // closed by the daemon
 
         let missing = try RPCClient(host: "127.0.0.1", port: port)
-        #expect(throws: RPCError.self) { try missing.call("daemon/status") }
-        #expect(try good.call("daemon/ping") == ["pong": true], "other clients unaffected")
+        #expect(throws: RPCError.self) { try missing.call(DaemonStatusRequest.self) }
+        #expect(try good.call(DaemonPingRequest.self, .init()) == .init(), "other clients unaffected")
         #expect(daemon.stop() == 0)
     }
 
@@ -99,7 +99,7 @@ struct RealDaemonTransportTests {
         var status: Int32 = 0
         waitpid(second, &status, 0)
         #expect((status >> 8) & 0xFF != 0)
-        #expect(try daemon.client().call("daemon/ping") == ["pong": true])
+        #expect(try daemon.client().call(DaemonPingRequest.self, .init()) == .init())
         kill(daemon.pid, SIGKILL)  // crash: leaves the socket file behind
         waitpid(daemon.pid, &status, 0)
         #expect(access(daemon.socketPath, F_OK) == 0)
@@ -109,7 +109,7 @@ struct RealDaemonTransportTests {
         for _ in 0..<200 where !answered {
             usleep(25_000)
             if let client = try? RPCClient(socketPath: daemon.socketPath), (try? client.initialize(clientName: "t")) != nil,
-               (try? client.call("daemon/ping")) != nil { answered = true }
+               (try? client.call(DaemonPingRequest.self, .init())) != nil { answered = true }
         }
         #expect(answered)
     }

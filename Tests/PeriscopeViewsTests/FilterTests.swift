@@ -80,12 +80,23 @@ import Testing
 
     @Test(arguments: bad)
     func rejectsBadOptions(json: JSONValue, message: String) {
-        #expect(throws: ViewError(.invalidOption, message)) { try ViewOptions(json: json) }
+        #expect(throws: RPCError.invalidParams("params.options: " + message)) { try ViewOptions(json: json) }
     }
 
     @Test func rejectsOptionsTheViewDoesNotHave() {
-        #expect(throws: ViewError(.invalidOption, "option 'all' is not supported by view 'hosts'; its options: hideUnconnected, hidePseudo, includeClosed")) {
+        let message = "options.all is not an option of view 'hosts'; it takes: hideUnconnected, hidePseudo, includeClosed"
+        #expect(throws: ViewError(.invalidOption, message)) {
             try ViewRenderer.render(report: Report(), view: "hosts", options: ViewOptions(all: true))
         }
+        #expect(throws: ViewError(.invalidOption, message)) { try ViewSpec(view: "hosts", options: ViewOptions(all: true)) }
+    }
+
+    @Test func specsCompareByViewAndOptionsAsParsed() throws {
+        let plain = try ViewSpec(view: "processes", options: ViewOptions(json: ["all": nil]))
+        #expect(plain == (try ViewSpec(view: "processes", options: ViewOptions(json: [:]))))
+        #expect(plain == (try ViewSpec(view: "processes")))
+        #expect(plain != (try ViewSpec(view: "processes", options: ViewOptions(all: true))))
+        #expect(plain != (try ViewSpec(view: "processes-by-name")))
+        #expect(Set([plain, try ViewSpec(view: "processes", options: ViewOptions(json: nil))]).count == 1)
     }
 }

@@ -1,7 +1,6 @@
-import PeriscopeProtocol
-
-/// Options of a view request (`options` of `topology/get`). `nil` means "the view's default" (see
-/// ``ViewCatalog``). Hashable so that equal requests can share one maintained view.
+/// Options of a view request (`options` of `topology/get` and `topology/subscribe`). `nil` means "the view's
+/// default" (see `ViewCatalog`). Hashable, so that equal requests share one render and one maintained view
+/// however the client spelled them (`{}`, `{"all": null}` and no options at all are the same).
 public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
     /// Include every process, not only those with connections (`processes`, `processes-by-name`).
     public var all: Bool?
@@ -17,29 +16,30 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
     /// Option names, as in JSON.
     public static let names = ["all", "hideUnconnected", "hidePseudo", "includeClosed", "system"]
 
-    public init(all: Bool? = nil, hideUnconnected: Bool? = nil, hidePseudo: Bool? = nil, includeClosed: Bool? = nil) {
+    public init(all: Bool? = nil, hideUnconnected: Bool? = nil, hidePseudo: Bool? = nil, includeClosed: Bool? = nil,
+                system: Bool? = nil) {
         self.all = all
         self.hideUnconnected = hideUnconnected
         self.hidePseudo = hidePseudo
         self.includeClosed = includeClosed
+        self.system = system
     }
 
     /// Parses the `options` member of a request: absent or `null` means defaults; otherwise an object whose
     /// members are known option names with boolean (or `null`) values.
-    /// - Throws: ``ViewError`` with code `invalidOption`, naming the offending option.
-    public init(json: JSONValue?) throws {
+    /// - Throws: −32602 `params.options: …`, naming the offending option.
+    public init(json: JSONValue?) throws(RPCError) {
         self.init()
         guard let json, !json.isNull else { return }
         guard let members = json.objectValue else {
-            throw ViewError(.invalidOption, "options must be an object, got \(json.typeName)")
+            throw Self.invalid("options must be an object, got \(json.typeName)")
         }
         for (name, value) in members.sorted(by: { $0.key < $1.key }) {
             let flag: Bool?
             switch value {
             case .null: flag = nil
             case .bool(let b): flag = b
-            default:
-                throw ViewError(.invalidOption, "option '\(name)' must be a boolean, got \(value.typeName)")
+            default: throw Self.invalid("option '\(name)' must be a boolean, got \(value.typeName)")
             }
             switch name {
             case "all": all = flag
@@ -47,12 +47,12 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
             case "hidePseudo": hidePseudo = flag
             case "includeClosed": includeClosed = flag
             case "system": system = flag
-            default:
-                throw ViewError(.invalidOption,
-                                "unknown option '\(name)'; known options: \(Self.names.joined(separator: ", "))")
+            default: throw Self.invalid("unknown option '\(name)'; known options: \(Self.names.joined(separator: ", "))")
             }
         }
     }
+
+    private static func invalid(_ message: String) -> RPCError { .invalidParams("params.options: \(message)") }
 
     /// The options that are set, as an object.
     public var json: JSONValue {
@@ -66,7 +66,7 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
     }
 
     /// The names of the options that are set.
-    var setNames: [String] {
+    public var setNames: [String] {
         var out: [String] = []
         if all != nil { out.append("all") }
         if hideUnconnected != nil { out.append("hideUnconnected") }
@@ -75,4 +75,7 @@ public struct ViewOptions: Sendable, Hashable, JSONRepresentable {
         if system != nil { out.append("system") }
         return out
     }
+
+    /// Whether no option is set (every one is the view's default).
+    public var isEmpty: Bool { setNames.isEmpty }
 }

@@ -1,0 +1,83 @@
+import Glibc
+import PeriscopeProtocol
+import Testing
+
+/// The method types (``MethodRegistry``) and `protocol/schema.json` describe the same methods with the same params.
+@Suite("Method types against protocol/schema.json")
+struct SchemaMethodTests {
+    static let schema: JSONValue = {
+        var path = #filePath
+        for _ in 0..<3 { path = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)]) }
+        path += "/protocol/schema.json"
+        guard let file = fopen(path, "r") else { return .null }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = fread(&buffer, 1, buffer.count, file)
+            if count <= 0 { break }
+            bytes += buffer[0..<count]
+        }
+        return (try? JSONParser().parse(bytes)) ?? .null
+    }()
+
+    /// The schema a `{"$ref": "#/$defs/NAME"}` points to (or the schema itself when it is not a reference).
+    static func resolve(_ schema: JSONValue?) -> JSONValue? {
+        guard let ref = schema?["$ref"]?.stringValue, ref.hasPrefix("#/$defs/") else { return schema }
+        return Self.schema["$defs"]?[String(ref.dropFirst("#/$defs/".count))]
+    }
+
+    static func entry(_ method: String) -> JSONValue? { schema["methods"]?[method] }
+
+    @Test func schemaLoads() {
+        #expect(Self.schema["methods"]?.objectValue?.isEmpty == false, "protocol/schema.json not found or not parsed")
+    }
+
+    @Test func everyMethodTypeIsInTheSchemaAndEverySchemaMethodHasAType() throws {
+        let typed = MethodRegistry.all.map { $0.method }
+        #expect(Set(typed).count == typed.count, "a method is registered twice")
+        let documented = Set(try #require(Self.schema["methods"]?.objectValue).keys)
+        #expect(Set(typed).subtracting(documented).isEmpty, "method types without a schema entry")
+        #expect(documented.subtracting(typed).isEmpty, "schema methods without a method type")
+        for name in documented { #expect(MethodRegistry.type(named: name) != nil, "\(name)") }
+    }
+
+    @Test(arguments: MethodRegistry.all.map { $0.method })
+    func paramsMatchTheSchema(method: String) throws {
+        let type = try #require(MethodRegistry.type(named: method))
+        let params = try #require(Self.resolve(Self.entry(method)?["params"]), "no params schema for \(method)")
+        let required = params["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(Set(type.requiredParamNames) == Set(required), "\(method): required params")
+        let properties = params["properties"]?.objectValue.map { Array($0.keys) } ?? []
+        #expect(Set(type.paramNames) == Set(properties), "\(method): param members")
+        if params["additionalProperties"] == .bool(false) || params["maxProperties"] == .int(0) {
+            // A closed object in the schema: the decoder refuses a member the schema does not list.
+            #expect(throws: RPCError.self) { try Self.decode(type, ["not-a-member": 1]) }
+        }
+    }
+
+    @Test(arguments: MethodRegistry.all.map { $0.method })
+    func nullResultsAreNullInTheSchema(method: String) throws {
+        let type = try #require(MethodRegistry.type(named: method))
+        let result = try #require(Self.entry(method)?["result"])
+        #expect((result == ["type": "null"]) == Self.answersNull(type), "\(method): null result")
+    }
+
+    @Test func notificationsMatchTheSchema() throws {
+        let documented = try #require(Self.schema["notifications"]?.objectValue)
+        #expect(Set(documented.keys) == Set(NotificationName.clientToServer + NotificationName.serverToClient))
+        for name in NotificationName.clientToServer { #expect(documented[name]?["direction"] == "client-to-server", "\(name)") }
+        for name in NotificationName.serverToClient { #expect(documented[name]?["direction"] == "server-to-client", "\(name)") }
+    }
+
+    @Test func lifecycleMethodsAreTheSessionsOwn() {
+        #expect(MethodRegistry.lifecycleNames == ["initialize", "auth", "shutdown"])
+        #expect(Set(MethodRegistry.served.map { $0.method }).isDisjoint(with: MethodRegistry.lifecycleNames))
+    }
+
+    static func decode<M: RPCMethod>(_ type: M.Type, _ json: JSONValue?) throws(RPCError) {
+        _ = try M.Params(json: json)
+    }
+
+    static func answersNull<M: RPCMethod>(_ type: M.Type) -> Bool { M.Result.self == NullResult.self }
+}
