@@ -10,15 +10,13 @@ struct Dot: ParsableCommand {
     @OptionGroup var options: ClientOptions
     @OptionGroup var selection: ViewSelection
 
-    @Argument(help: "View name.")
-    var view: String = "processes"
 
     @Option(help: "Render to this SVG file with Graphviz's `dot` instead of printing DOT.")
     var svg: String?
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query(view: view)) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query()) }
         let text = Dot.render(TerminalText.sanitized(result))
         guard let svg else {
             print(text, terminator: "")

@@ -13,12 +13,10 @@ struct Top: ParsableCommand {
     @OptionGroup var options: ClientOptions
     @OptionGroup var selection: ViewSelection
 
-    @Argument(help: "View name.")
-    var view: String = "processes"
 
     func run() throws {
         let client = try options.connect()
-        var screen = TopScreen(view: view, filter: selection.filter, all: selection.all, hidePseudo: selection.hidePseudo)
+        var screen = TopScreen(view: selection.view, filter: selection.filter, all: selection.all, hidePseudo: selection.hidePseudo)
         try screen.subscribe(client)
         let terminal = RawTerminal()
         defer { terminal.restore() }

@@ -3,7 +3,11 @@ import PeriscopeClient
 import PeriscopeProtocol
 
 /// Options that select what part of a view to fetch.
+/// What every view command takes: the view, a filter, and the option flags.
 struct ViewSelection: ParsableArguments {
+    @Argument(help: "View name: processes, processes-by-name, containers, containers-by-image, containers-by-hostname, hosts (`periscope views` lists them).")
+    var view: String = "processes"
+
     @Option(help: "Filter expression, e.g. 'name:postgres', 'port:5432', 'cpu>50', '!pseudo:true'.")
     var filter: String?
 
@@ -13,7 +17,7 @@ struct ViewSelection: ParsableArguments {
     @Flag(help: "Hide pseudo nodes (The Internet, remote peers).")
     var hidePseudo = false
 
-    func query(view: String) -> ViewQuery {
+    func query() -> ViewQuery {
         ViewSelection.query(view: view, filter: filter, all: all, hidePseudo: hidePseudo)
     }
 
@@ -49,18 +53,16 @@ struct Views: ParsableCommand {
 struct Get: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a view: its nodes and who talks to whom.",
-        discussion: "Views: processes, processes-by-name, hosts (periscope views lists them)."
+        discussion: "Views: processes, processes-by-name, containers, containers-by-image, containers-by-hostname, hosts (periscope views lists them)."
     )
 
     @OptionGroup var options: ClientOptions
     @OptionGroup var selection: ViewSelection
 
-    @Argument(help: "View name.")
-    var view: String = "processes"
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query(view: view)) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query()) }
         if options.json {
             printJSON(result)
             return

@@ -19,8 +19,6 @@ struct Watch: ParsableCommand {
     @OptionGroup var options: ClientOptions
     @OptionGroup var selection: ViewSelection
 
-    @Argument(help: "View name.")
-    var view: String = "processes"
 
     @Option(help: "Coalesce changes: at most one notification per this many milliseconds.")
     var minInterval: Int = 100
@@ -40,7 +38,7 @@ struct Watch: ParsableCommand {
             emitJSON(["snapshot": snapshot.json])
         } else {
             let lines = state.start(TerminalText.sanitized(snapshot.json))
-            emit("# watching \(TerminalText.escape(view)) from revision \(snapshot.revision): "
+            emit("# watching \(TerminalText.escape(selection.view)) from revision \(snapshot.revision): "
                 + "\(state.nodeCount) nodes, \(state.edgeCount) edges")
             if initial { lines.forEach(emit) }
         }
@@ -66,7 +64,7 @@ struct Watch: ParsableCommand {
     /// Subscribes; an error answer ends the command (exit 1), a lost connection is thrown to retry.
     private func subscribe(_ client: RPCClient) throws -> TopologySubscribeResult {
         do {
-            return try client.call(TopologySubscribeRequest.self, .init(selection.query(view: view), minInterval: Int64(minInterval)))
+            return try client.call(TopologySubscribeRequest.self, .init(selection.query(), minInterval: Int64(minInterval)))
         } catch let error as RPCError {
             printError("periscope: error \(error.code): \(error.message)")
             throw ExitCode(1)
