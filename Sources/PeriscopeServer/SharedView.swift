@@ -21,8 +21,8 @@ final class SharedView {
     /// The current render and the report revision it came from; `nil` until the first render lands.
     private(set) var current: RenderedView?
     private(set) var revision: Int64 = 0
-    /// Node id → ids of edges touching it, for subscribers whose filter visibility flips.
-    private(set) var edgesOf: [String: Set<String>] = [:]
+    /// Edges by node, for subscribers whose filter visibility flips.
+    private(set) var edgesOf = EdgeIndex()
     var subscriptions: [Subscription] = []
     /// Work waiting for the first render.
     var waiting: [() -> Void] = []
@@ -37,28 +37,13 @@ final class SharedView {
     func install(_ view: RenderedView, revision: Int64) {
         current = view
         self.revision = revision
-        edgesOf = [:]
-        for edge in view.edges.values { index(edge) }
+        edgesOf = EdgeIndex(view)
     }
 
     /// Applies a diff computed on the render queue; returns the new current view.
     func apply(_ diff: ViewDiff, view: RenderedView, revision: Int64) {
-        if let current {
-            for id in diff.removedEdges {
-                if let edge = current.edges[id] {
-                    edgesOf[edge.source]?.remove(id)
-                    edgesOf[edge.target]?.remove(id)
-                }
-            }
-        }
-        for id in diff.removedNodes where edgesOf[id]?.isEmpty ?? true { edgesOf[id] = nil }
-        for edge in diff.addedEdges { index(edge) }
+        edgesOf.apply(diff, before: current)
         current = view
         self.revision = revision
-    }
-
-    private func index(_ edge: EdgeSummary) {
-        edgesOf[edge.source, default: []].insert(edge.id)
-        edgesOf[edge.target, default: []].insert(edge.id)
     }
 }

@@ -44,8 +44,8 @@ public struct FilteredView: Sendable {
     }
 
     /// Folds one shared diff into `changes`. `shared` is the shared view *after* the diff and
-    /// `edgesOf` its incidence index (node id → ids of edges touching it).
-    public mutating func absorb(_ diff: ViewDiff, shared: RenderedView, edgesOf: [String: Set<String>],
+    /// `edgesOf` its edge index.
+    public mutating func absorb(_ diff: ViewDiff, shared: RenderedView, edgesOf: EdgeIndex,
                                 into changes: inout ChangeSet) {
         guard filter != nil else {
             for node in diff.addedNodes { visibleNodes.insert(node.id) }
@@ -77,7 +77,7 @@ public struct FilteredView: Sendable {
                 candidates.insert(edge.target)
             }
             for id in coreChanged {
-                for edgeID in edgesOf[id] ?? [] {
+                for edgeID in edgesOf.edges(of: id) {
                     if let ends = edgeEnds[edgeID] { candidates.insert(ends.source); candidates.insert(ends.target) }
                 }
             }
@@ -104,7 +104,7 @@ public struct FilteredView: Sendable {
         }
         // 3. Edges: the changed ones and those touching a node whose visibility flipped.
         var edgeCandidates = Set(diff.addedEdges.map(\.id)).union(diff.updatedEdges.map(\.id)).union(diff.removedEdges)
-        for id in flipped { edgeCandidates.formUnion(edgesOf[id] ?? []) }
+        for id in flipped { edgeCandidates.formUnion(edgesOf.edges(of: id)) }
         let updatedEdges = Set(diff.updatedEdges.map(\.id))
         for id in edgeCandidates {
             let was = visibleEdges.contains(id)
@@ -125,11 +125,11 @@ public struct FilteredView: Sendable {
         }
     }
 
-    private func isVisible(_ id: String, shared: RenderedView, edgesOf: [String: Set<String>]) -> Bool {
+    private func isVisible(_ id: String, shared: RenderedView, edgesOf: EdgeIndex) -> Bool {
         guard shared.nodes[id] != nil else { return false }
         if core.contains(id) { return true }
         guard peers else { return false }
-        for edgeID in edgesOf[id] ?? [] {
+        for edgeID in edgesOf.edges(of: id) {
             guard let edge = shared.edges[edgeID] else { continue }
             let other = edge.source == id ? edge.target : edge.source
             if core.contains(other) { return true }

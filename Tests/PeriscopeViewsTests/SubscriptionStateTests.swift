@@ -35,14 +35,6 @@ private func wellFormedView(_ rng: inout SplitMix64) -> RenderedView {
 }
 
 /// The incidence index SharedView keeps (node id → ids of edges touching it), built fresh.
-private func incidence(_ view: RenderedView) -> [String: Set<String>] {
-    var out: [String: Set<String>] = [:]
-    for e in view.edges.values {
-        out[e.source, default: []].insert(e.id)
-        out[e.target, default: []].insert(e.id)
-    }
-    return out
-}
 
 /// A node of the JSON `added`/`updated`/`removed` members, by id.
 private func ids(_ json: [String: JSONValue], _ member: String, _ kind: String) -> [String] {
@@ -178,11 +170,15 @@ extension SubscriptionStateTests {
             var client = fv.snapshot(of: shared)
             #expect(client == filtered(shared, filter))
             var pending = ChangeSet()
+            var index = EdgeIndex(shared)
             for step in 0..<12 {
                 let next = wellFormedView(&rng)
                 let diff = ViewDiff(from: shared, to: next)
+                index.apply(diff, before: shared)  // kept current from diffs, as the daemon does
                 shared = next
-                fv.absorb(diff, shared: shared, edgesOf: incidence(shared), into: &pending)
+                let rebuilt = EdgeIndex(shared)
+                #expect(shared.nodes.keys.allSatisfy { index.edges(of: $0) == rebuilt.edges(of: $0) })
+                fv.absorb(diff, shared: shared, edgesOf: index, into: &pending)
                 let expected = filtered(shared, filter)
                 #expect(Set(fv.visibleNodes) == Set(expected.nodes.keys))
                 #expect(Set(fv.visibleEdges) == Set(expected.edges.keys))
@@ -204,13 +200,13 @@ extension SubscriptionStateTests {
             var after = before
             after.nodes["b"] = node("b", cpu: 10)  // b stops matching; a->b is unchanged in the shared view
             var changes = ChangeSet()
-            fv.absorb(ViewDiff(from: before, to: after), shared: after, edgesOf: incidence(after), into: &changes)
+            fv.absorb(ViewDiff(from: before, to: after), shared: after, edgesOf: EdgeIndex(after), into: &changes)
             #expect(ids(changes.json, "removed", "nodes") == ["b"])
             #expect(ids(changes.json, "removed", "edges") == ["a->b"])
             var back = after
             back.nodes["c"] = node("c", cpu: 99)  // c starts matching: a->c appears although the edge did not change
             changes = ChangeSet()
-            fv.absorb(ViewDiff(from: after, to: back), shared: back, edgesOf: incidence(back), into: &changes)
+            fv.absorb(ViewDiff(from: after, to: back), shared: back, edgesOf: EdgeIndex(back), into: &changes)
             #expect(ids(changes.json, "added", "nodes") == ["c"])
             #expect(ids(changes.json, "added", "edges") == ["a->c"])
         }
@@ -221,7 +217,7 @@ extension SubscriptionStateTests {
             var fv = FilteredView(filter: nil, shared: a)
             var changes = ChangeSet()
             let diff = ViewDiff(from: a, to: b)
-            fv.absorb(diff, shared: b, edgesOf: incidence(b), into: &changes)
+            fv.absorb(diff, shared: b, edgesOf: EdgeIndex(b), into: &changes)
             var expected = ChangeSet()
             expected.absorb(diff)
             #expect(changes == expected)
@@ -254,7 +250,7 @@ extension SubscriptionStateTests {
                 let report = builder.ingest(snapshot(100 + Double(i)))
                 let next = try ViewRenderer.render(report: report, view: view, options: options)
                 var changes = ChangeSet()
-                fv.absorb(ViewDiff(from: shared, to: next), shared: next, edgesOf: incidence(next), into: &changes)
+                fv.absorb(ViewDiff(from: shared, to: next), shared: next, edgesOf: EdgeIndex(next), into: &changes)
                 shared = next
                 client = changes.apply(to: client)
                 let fresh = try ViewRenderer.render(report: report, view: view, options: options, filter: filter)

@@ -57,14 +57,6 @@ struct WorkspaceFilterTests {
             view.edges = view.edges.filter { view.nodes[$0.value.source] != nil && view.nodes[$0.value.target] != nil }
             return view
         }
-        func incidence(_ view: RenderedView) -> [String: Set<String>] {
-            var out: [String: Set<String>] = [:]
-            for e in view.edges.values {
-                out[e.source, default: []].insert(e.id)
-                out[e.target, default: []].insert(e.id)
-            }
-            return out
-        }
         var shared = next()
         var subscriber = FilteredView(filter: filter, shared: shared)
         var client = subscriber.snapshot(of: shared)
@@ -74,7 +66,7 @@ struct WorkspaceFilterTests {
             let after = next()
             let diff = ViewDiff(from: shared, to: after)
             shared = after
-            subscriber.absorb(diff, shared: shared, edgesOf: incidence(shared), into: &pending)
+            subscriber.absorb(diff, shared: shared, edgesOf: EdgeIndex(shared), into: &pending)
             client = pending.apply(to: client)
             pending = ChangeSet()
             #expect(client == expected(shared, filter))
