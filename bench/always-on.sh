@@ -100,7 +100,7 @@ if part latency; then
     echo "# latency under churn, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     A churn --seconds 600 & BG_PID=$!
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"
-    kill -TERM "$BG_PID" 2>/dev/null; wait "$BG_PID" 2>/dev/null; BG_PID=""
+    kill -TERM "$BG_PID" 2>/dev/null; wait "$BG_PID" 2>/dev/null || true; BG_PID=""
     A timewait --count 10000
     echo "# latency with 10k TIME_WAIT, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"

@@ -64,10 +64,14 @@ def cpu(args):
         print(f"[{args.label}] full passes {hm1.get('passes', 0) - hm0.get('passes', 0)}, "
               f"revisions {hm1.get('revision', 0) - hm0.get('revision', 0)}, sockets {hm1.get('sockets')}, "
               f"processes {hm1.get('processes')}", flush=True)
+        cpu_of = lambda h0, h1, key: (h1.get(key, 0) - h0.get(key, 0)) / wall
+        print(f"[{args.label}] collection queue: full passes {cpu_of(hm0, hm1, 'fullPassCPUMillis'):.1f} ms per s, "
+              f"patches {cpu_of(hm0, hm1, 'patchCPUMillis'):.1f} ms per s "
+              f"({hm1.get('patches', 0) - hm0.get('patches', 0)} patches)", flush=True)
         for name in ("process-events", "socket-events"):
             s0, s1 = before_status["collectors"].get(name, {}), after["collectors"].get(name, {})
-            print(f"[{args.label}] {name}: {(s1.get('eventsSeen', 0) - s0.get('eventsSeen', 0)) / wall:.1f}/s"
-                  f" {s1}", flush=True)
+            print(f"[{args.label}] {name}: {cpu_of(s0, s1, 'eventsSeen'):.1f} events/s, thread "
+                  f"{cpu_of(s0, s1, 'cpuMillis'):.1f} ms per s, lost {s1.get('eventsLost')}", flush=True)
     for cmd, runs in ss_cpu.items():
         if runs:
             per = sum(runs) / len(runs)

@@ -36,6 +36,9 @@ public struct ReportBuilder: Sendable {
     }
 
     var retained: [String: Retained] = [:]
+    /// The process records of the last ingest, by pid: an unchanged one keeps its node on a `metrics: false`
+    /// ingest.
+    private var processRecords: [Int32: ProcessRecord] = [:]
     /// The incremental state that matches ``current``; `nil` before the first ingest.
     private var engine: EngineBox?
 
@@ -46,8 +49,10 @@ public struct ReportBuilder: Sendable {
         self.connectionHistoryLength = max(2, connectionHistoryLength)
     }
 
-    /// Folds `snapshot` into the state and returns the host's current report.
-    public mutating func ingest(_ snapshot: HostSnapshot) -> Report {
+    /// Folds `snapshot` into the state and returns the host's current report. With `metrics: false` (an
+    /// event-driven update between full passes) a process whose record is unchanged keeps its node as it was,
+    /// without a new metric sample; only what changed costs work.
+    public mutating func ingest(_ snapshot: HostSnapshot, metrics: Bool = true) -> Report {
         let t = snapshot.timestamp
         let context = HostContext(snapshot)
         // Start over on new interfaces, or when a copy of this builder shares the state.
@@ -79,11 +84,22 @@ public struct ReportBuilder: Sendable {
 
         var processes = Topology(kind: .process)
         processes.nodes.reserveCapacity(snapshot.processes.count)
+        var records: [Int32: ProcessRecord] = [:]
+        records.reserveCapacity(snapshot.processes.count)
         for p in snapshot.processes {
-            var node = SnapshotNodes.process(hostID, p, at: t)
-            SnapshotNodes.carry(from: previousProcesses.nodes[node.id], into: &node, limit: MetricHistory.capacity)
-            processes.nodes[node.id] = node
+            let id = NodeID.process(hostID: hostID, pid: p.pid)
+            if !metrics, processRecords[p.pid] == p, var kept = previousProcesses.nodes[id] {
+                kept.sets[NodeKey.listening] = nil  // listeners are written below, containers after
+                kept.parents[.container] = nil
+                processes.nodes[id] = kept
+            } else {
+                var node = SnapshotNodes.process(hostID, p, at: t)
+                SnapshotNodes.carry(from: previousProcesses.nodes[id], into: &node, limit: MetricHistory.capacity)
+                processes.nodes[id] = node
+            }
+            records[p.pid] = p
         }
+        processRecords = records
         for s in state.listenerSockets {
             guard let pid = s.pid else { continue }
             // Only for processes in the snapshot: a listener whose owner exited mid-scan adds no phantom process.

@@ -39,4 +39,27 @@ import Testing
         }
         #expect(builder.current.connections.count > 0)
     }
+
+    /// Event-driven ingests (`metrics: false`) keep unchanged process nodes as they were: apart from metric
+    /// samples and timestamps, the report is the one a full ingest gives (listeners and exits included).
+    @Test func ingestWithoutMetricsEqualsFullIngestButForSamples() {
+        var events = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        var full = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        for (i, snapshot) in Self.sequence().enumerated() {
+            let a = events.ingest(snapshot, metrics: i % 3 == 0)
+            let b = full.ingest(snapshot)
+            for kind in TopologyKind.allCases {
+                #expect(Set(a[kind].nodes.keys) == Set(b[kind].nodes.keys), "snapshot \(i) \(kind)")
+            }
+            for (id, node) in b[.process].nodes {
+                let other = a[.process].nodes[id]
+                #expect(other?.latest.entries.keys.sorted() == node.latest.entries.keys.sorted(), "snapshot \(i) \(id)")
+                for key in node.latest.entries.keys where key != NodeKey.lastSeen {
+                    #expect(other?.latest[key] == node.latest[key], "snapshot \(i) \(id) \(key)")
+                }
+                #expect(other?.sets == node.sets, "snapshot \(i) \(id): listeners")
+                #expect(other?.parents == node.parents, "snapshot \(i) \(id)")
+            }
+        }
+    }
 }
