@@ -2,19 +2,21 @@
 # Always on, almost free (issue 16): the daemon's cost on a quiet host, with 10k TIME_WAIT sockets, under
 # build-like churn and a real `make -j2`, and latency under load. One release daemon, default settings:
 #
-#   sudo bench/always-on.sh [--window 20] [--warmup 3] [--trials 100] [--only quiet,timewait,churn,make,latency]
+#   sudo bench/always-on.sh [--window 20] [--warmup 3] [--settle 12] [--trials 100]
+#                           [--only quiet,timewait,churn,make,latency]
 #                           [--binary PATH] [--no-build]
 #
 # quiet     daemon CPU (utime+stime of /proc/PID/stat) over --window s after --warmup s, nothing else started
 # timewait  bench/always_on.py opens and closes 10,000 loopback connections (10k TIME_WAIT, inode 0, no owner);
-#           then the daemon's CPU over --window s, with `ss -tan` and `ss -tanp` run once per second in the same
-#           window (their CPU from getrusage of children)
+#           after --settle s (the 10k closed connections themselves stay in the map for the 10 s retention),
+#           the daemon's CPU over --window s while the TIME_WAIT sockets linger (60 s), with `ss -tan` and
+#           `ss -tanp` run once per second in the same window (their CPU from getrusage of children)
 # churn     50 posix_spawn'd /bin/true per second + 10 new loopback connections per second for the window; the
 #           daemon's CPU against the churn's own CPU (self + children)
 # make      clean `make -j2` builds of a generated 41-file C project, back to back, for the window; the
 #           daemon's CPU against make's CPU
 # latency   bench/subscriptions.py latency (connect → edge, exec → node, exit → removal) while the churn runs,
-#           then again with 10k TIME_WAIT sockets lingering
+#           then again with 10k TIME_WAIT sockets lingering (after --settle s)
 # Python 3 stdlib only; everything on loopback, bounded and cleaned up. Record the figures in bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 WINDOW=20
 WARMUP=3
 TRIALS=100
+SETTLE=12
 ONLY=quiet,timewait,churn,make,latency
 BUILD=1
 BINARY=.build/release/periscoped
@@ -31,6 +34,7 @@ while [[ $# -gt 0 ]]; do
         --window) WINDOW=$2; shift 2 ;;
         --warmup) WARMUP=$2; shift 2 ;;
         --trials) TRIALS=$2; shift 2 ;;
+        --settle) SETTLE=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
         --binary) BINARY=$2; BUILD=0; shift 2 ;;
         --no-build) BUILD=0; shift ;;
@@ -80,6 +84,7 @@ fi
 if part timewait; then
     wait_time_wait_gone
     A timewait --count 10000
+    sleep "$SETTLE"
     echo "# 10k TIME_WAIT, load average $(cut -d' ' -f1-3 /proc/loadavg); TIME_WAIT now $(ss -tan state time-wait | tail -n +2 | wc -l)"
     A cpu --pid "$DAEMON_PID" --socket "$SOCK" --label timewait --window "$WINDOW" --warmup "$WARMUP" --ss
 fi
@@ -102,6 +107,7 @@ if part latency; then
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"
     kill -TERM "$BG_PID" 2>/dev/null; wait "$BG_PID" 2>/dev/null || true; BG_PID=""
     A timewait --count 10000
+    sleep "$SETTLE"
     echo "# latency with 10k TIME_WAIT, load average $(cut -d' ' -f1-3 /proc/loadavg)"
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"
 fi

@@ -84,7 +84,8 @@ public final class CollectionPipeline: @unchecked Sendable {
         let outcome = processChanges.apply(to: &last) { collector.process(pid: $0, fresh: true) }
         let now = SystemClock.realtime()
         if outcome.changed { lastSnapshot = last }
-        guard var patched = flows.patch(last, now: now) ?? (outcome.changed ? last : nil) else {
+        let flowPatch = flows.patch(last, now: now)
+        guard var patched = flowPatch ?? (outcome.changed ? last : nil) else {
             guard outcome.needsFullPass else { return nil }
             // Nothing to show yet, but a full pass must come: an unchanged report asks for it.
             var output = Output(report: builder.current, names: lastNames, processCount: last.processes.count,
@@ -93,7 +94,8 @@ public final class CollectionPipeline: @unchecked Sendable {
             return output
         }
         patched.timestamp = now
-        let report = builder.ingest(patched, metrics: false)
+        // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
+        let report = flowPatch == nil ? builder.updateProcesses(patched) : builder.ingest(patched, metrics: false)
         let built = SystemClock.monotonicMillis()
         var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
                             socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)

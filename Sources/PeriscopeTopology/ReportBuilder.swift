@@ -28,7 +28,7 @@ public struct ReportBuilder: Sendable {
     public var connectionHistoryLength: Int
 
     /// The report returned by the last ``ingest(_:)``.
-    public private(set) var current = Report()
+    public internal(set) var current = Report()
 
     struct Retained: Sendable {
         var closedAt: Double
@@ -38,9 +38,9 @@ public struct ReportBuilder: Sendable {
     var retained: [String: Retained] = [:]
     /// The process records of the last ingest, by pid: an unchanged one keeps its node on a `metrics: false`
     /// ingest.
-    private var processRecords: [Int32: ProcessRecord] = [:]
+    var processRecords: [Int32: ProcessRecord] = [:]
     /// The incremental state that matches ``current``; `nil` before the first ingest.
-    private var engine: EngineBox?
+    var engine: EngineBox?
 
     /// A builder for host `hostID`, keeping closed connections for `retention` seconds (default 10).
     public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 8) {
@@ -82,30 +82,8 @@ public struct ReportBuilder: Sendable {
             }
         }
 
-        var processes = Topology(kind: .process)
-        processes.nodes.reserveCapacity(snapshot.processes.count)
-        var records: [Int32: ProcessRecord] = [:]
-        records.reserveCapacity(snapshot.processes.count)
-        for p in snapshot.processes {
-            let id = NodeID.process(hostID: hostID, pid: p.pid)
-            if !metrics, processRecords[p.pid] == p, var kept = previousProcesses.nodes[id] {
-                kept.sets[NodeKey.listening] = nil  // listeners are written below, containers after
-                kept.parents[.container] = nil
-                processes.nodes[id] = kept
-            } else {
-                var node = SnapshotNodes.process(hostID, p, at: t)
-                SnapshotNodes.carry(from: previousProcesses.nodes[id], into: &node, limit: MetricHistory.capacity)
-                processes.nodes[id] = node
-            }
-            records[p.pid] = p
-        }
-        processRecords = records
-        for s in state.listenerSockets {
-            guard let pid = s.pid else { continue }
-            // Only for processes in the snapshot: a listener whose owner exited mid-scan adds no phantom process.
-            processes.nodes[NodeID.process(hostID: hostID, pid: pid)]?.sets[NodeKey.listening, default: []]
-                .insert(SnapshotNodes.listening(s))
-        }
+        var processes = processNodes(snapshot, previous: previousProcesses, listeners: state.listenerSockets,
+                                     metrics: metrics)
         var hosts = Topology(kind: .host)
         var host = SnapshotNodes.host(hostID, snapshot.host, at: t)
         SnapshotNodes.carry(from: previousHosts.nodes[host.id], into: &host, limit: MetricHistory.capacity)
