@@ -48,7 +48,7 @@ while [[ $# -gt 0 ]]; do
         --subscribers) SUBSCRIBERS=$2; shift 2 ;;
         --perf) PERF=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
