@@ -2,14 +2,16 @@
 # Host map benchmark (issue 3), all figures in one run, release build:
 #
 #   sudo bench/host-map.sh [--connections 10000] [--procs 200] [--idle-procs 100] [--window 30]
-#                          [--warmup 5] [--ss-runs 10] [--lsof-runs 3] [--calls 20] [--perf SECONDS] [--no-build]
+#                          [--warmup 5] [--ss-runs 10] [--lsof-runs 3] [--calls 20] [--subscribers 1]
+#                          [--perf SECONDS] [--no-build]
 #
 # 1. Idle: a fresh periscoped (default 1 s refresh, no load generator); its utime+stime from
 #    /proc/PID/stat over --window seconds after --warmup seconds, as % of a core and per refresh.
 # 2. Load: bench/connections.py opens --connections established loopback TCP connections over --procs
 #    processes (2 sockets each), plus --idle-procs idle `sleep` processes. Once the daemon sees the
 #    sockets: its CPU over --window seconds after --warmup, divided by the refreshes it made in that
-#    window (daemon/status -> collectors.host-map.passes); VmRSS / VmHWM.
+#    window (daemon/status -> collectors.host-map.passes); VmRSS / VmHWM. --subscribers clients hold a
+#    `topology/subscribe processes` through this window (someone looking: full passes at the refresh rate).
 # 3. Same run, same load: CPU (user+sys, from getrusage of children) of `ss -tanp`, `ss -tan` and
 #    `lsof -nP -iTCP` (if installed), and the ratio daemon-per-refresh / `ss -tanp`.
 # 4. topology/get {"view":"processes"} over the Unix socket (Content-Length framing), client-measured
@@ -30,6 +32,7 @@ WARMUP=5
 SS_RUNS=10
 LSOF_RUNS=3
 CALLS=20
+SUBSCRIBERS=1
 PERF=0
 BUILD=1
 while [[ $# -gt 0 ]]; do
@@ -42,6 +45,7 @@ while [[ $# -gt 0 ]]; do
         --ss-runs) SS_RUNS=$2; shift 2 ;;
         --lsof-runs) LSOF_RUNS=$2; shift 2 ;;
         --calls) CALLS=$2; shift 2 ;;
+        --subscribers) SUBSCRIBERS=$2; shift 2 ;;
         --perf) PERF=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
@@ -78,7 +82,7 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- measuring client (Python 3 stdlib)
 cat >"$TMP/hm.py" <<'PY'
-import json, os, resource, socket, statistics, subprocess, sys, time
+import json, os, resource, socket, statistics, subprocess, sys, threading, time
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -170,9 +174,13 @@ def cmd_wait(sock, min_sockets, timeout):
         time.sleep(0.2)
     sys.exit(f"daemon not ready after {timeout} s: {last}")
 
-def cmd_window(sock, pid, warmup, window, label, vals):
+def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
     pid = int(pid)
     c = Client(sock)
+    for _ in range(int(subscribers)):   # held through the window, notifications read and dropped
+        sub = Client(sock)
+        sub.call("topology/subscribe", {"view": "processes"})
+        threading.Thread(target=lambda s=sub: [s.read() for _ in iter(int, 1)], daemon=True).start()
     time.sleep(float(warmup))
     s0 = c.call("daemon/status")["collectors"]
     h0, t0, w0 = s0.get("host-map", {}), ticks(pid), time.monotonic()
@@ -302,7 +310,7 @@ for _ in $(seq 1 180); do grep -q ready "$TMP/load.out" && break; kill -0 "$LOAD
 grep -q ready "$TMP/load.out" || { echo "load generator not ready:" >&2; cat "$TMP/load.err" >&2; exit 1; }
 echo "load: $CONNECTIONS connections over $PROCS processes + $IDLE_PROCS idle sleeps; host: $(nprocs) processes, $(ss -tan state established | tail -n +2 | wc -l) established TCP sockets"
 HM wait "$SOCK" $((2 * CONNECTIONS)) 120
-HM window "$SOCK" "$DAEMON_PID" "$WARMUP" "$WINDOW" load "$VALS"
+HM window "$SOCK" "$DAEMON_PID" "$WARMUP" "$WINDOW" load "$VALS" "$SUBSCRIBERS"
 
 # ---------------------------------------------------------------- 3. the tools, same load
 HM cpu "$SS_RUNS" SS_P "$VALS" ss -tanp

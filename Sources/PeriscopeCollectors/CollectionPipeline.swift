@@ -19,17 +19,25 @@ public final class CollectionPipeline: @unchecked Sendable {
         public var collectMillis: Double
         /// Time spent building the report, milliseconds.
         public var buildMillis: Double
+        /// An event-driven update saw a process in a network namespace the last full pass did not scan (only
+        /// a full pass lists that namespace's sockets and addresses), or a process that owns sockets exited:
+        /// a full pass should follow soon.
+        public var needsFullPass = false
     }
 
     /// The kernel collector. Any thread (see ``HostCollector``).
     public let collector: HostCollector
     /// Container discovery, when enabled; set before the first pass.
     public var containers: ContainerCollector?
+    /// Process events waiting for the next ``patchPass()``. Any thread (the connector notes here).
+    public let processChanges = ProcessChanges()
     private let resolver = ReverseResolver()
     private let flows: FlowTracker
     private var builder: ReportBuilder
     private var lastSnapshot: HostSnapshot?
     private var lastNames: [String: String] = [:]
+    /// Network namespaces the last full pass had processes in.
+    private var scannedNamespaces: Set<UInt64> = []
     private var passes = 0
 
     /// A pipeline for the host `hostID`; closed connections stay in reports for `retention` seconds.
@@ -44,14 +52,17 @@ public final class CollectionPipeline: @unchecked Sendable {
         flows.record(events)
     }
 
-    /// A full pass: the kernel's state, plus flows that started during it.
-    public func pass() -> Output {
+    /// A full pass: the kernel's state, plus flows that started during it. `tcpInfo` asks for the TCP
+    /// counters and RTT (see ``HostCollector/collect(tcpInfo:)``).
+    public func pass(tcpInfo: Bool = true) -> Output {
         let start = SystemClock.monotonicMillis()
         let passStart = SystemClock.realtime()
-        var snapshot = collector.collect()
+        var snapshot = collector.collect(tcpInfo: tcpInfo)
         if let containers { snapshot.containers = containers.collect(processes: snapshot.processes) }
         let collected = SystemClock.monotonicMillis()
         lastSnapshot = snapshot
+        scannedNamespaces = Set(snapshot.processes.map(\.netns))
+        scannedNamespaces.insert(snapshot.hostNetns)
         if let patched = flows.patch(snapshot, now: snapshot.timestamp) { snapshot = patched }
         flows.fullPassDone(passStart: passStart)
         let report = builder.ingest(snapshot)
@@ -63,16 +74,34 @@ public final class CollectionPipeline: @unchecked Sendable {
                       socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
     }
 
-    /// An event-driven update: the last full snapshot patched with the flows seen since, without
-    /// asking the kernel again. `nil` when there is nothing new.
+    /// An event-driven update: the last full snapshot with the processes that changed since read again
+    /// one pid at a time (see ``ProcessChanges``), patched with the flows seen since, without asking the
+    /// kernel for its socket tables. `nil` when there is nothing new.
     public func patchPass() -> Output? {
-        guard let last = lastSnapshot else { return nil }
+        guard var last = lastSnapshot else { return nil }
         let start = SystemClock.monotonicMillis()
-        guard let patched = flows.patch(last, now: SystemClock.realtime()) else { return nil }
-        let report = builder.ingest(patched)
+        let collector = self.collector
+        let outcome = processChanges.apply(to: &last) { collector.process(pid: $0, fresh: true) }
+        let now = SystemClock.realtime()
+        if outcome.changed { lastSnapshot = last }
+        let flowPatch = flows.patch(last, now: now)
+        guard var patched = flowPatch ?? (outcome.changed ? last : nil) else {
+            guard outcome.needsFullPass else { return nil }
+            // Nothing to show yet, but a full pass must come: an unchanged report asks for it.
+            var output = Output(report: builder.current, names: lastNames, processCount: last.processes.count,
+                                socketCount: last.sockets.count, collectMillis: 0, buildMillis: 0)
+            output.needsFullPass = true
+            return output
+        }
+        patched.timestamp = now
+        // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
+        let report = flowPatch == nil ? builder.updateProcesses(patched) : builder.ingest(patched, metrics: false)
         let built = SystemClock.monotonicMillis()
-        return Output(report: report, names: lastNames, processCount: patched.processes.count,
-                      socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)
+        var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
+                            socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)
+        output.needsFullPass = outcome.needsFullPass || patched.processes.contains { $0.netns != 0 && !scannedNamespaces.contains($0.netns) }
+            || patched.sockets.contains { !scannedNamespaces.contains($0.netns) }
+        return output
     }
 
     /// Reverse-DNS names of remote peers that are already cached; unknown ones are queued for lookup

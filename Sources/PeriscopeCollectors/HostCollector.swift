@@ -52,17 +52,26 @@ public final class HostCollector: @unchecked Sendable {
     }
 
     /// Runs one pass and returns what it saw. Never throws: problems are reported in ``health``.
+    /// `tcpInfo` asks the kernel for each TCP socket's counters and RTT (the dearer half of the dump:
+    /// only worth it while someone looks at them).
     /// - Important: blocking; call on a worker thread.
-    public func collect() -> HostSnapshot {
-        passLock.withLock { _ in runPass() }
+    public func collect(tcpInfo: Bool = true) -> HostSnapshot {
+        passLock.withLock { _ in runPass(tcpInfo: tcpInfo) }
     }
 
     /// One process read from /proc now, or nil when it is gone or unreadable: for a pid the last pass did not
     /// see (a process that forked and connected a moment ago). The next pass lists it in full.
     /// - Important: blocking (a few syscalls); serialized with ``collect()``; call on a worker thread.
     public func process(pid: Int32) -> ProcessRecord? {
+        process(pid: pid, fresh: false)
+    }
+
+    /// As ``process(pid:)``; `fresh` re-reads the fields that change only on exec (command line,
+    /// executable, cwd, cgroup) instead of taking them from the last pass (after a fork or exec event).
+    public func process(pid: Int32, fresh: Bool) -> ProcessRecord? {
         passLock.withLock { _ in
-            processes.record(pid: pid, bootTime: hostFacts.bootTime, monotonic: SystemClock.monotonic())
+            if fresh { processes.invalidate([pid]) }
+            return processes.record(pid: pid, bootTime: hostFacts.bootTime, monotonic: SystemClock.monotonic())
         }
     }
 
@@ -71,7 +80,7 @@ public final class HostCollector: @unchecked Sendable {
         ProcessScanner.netns(pid: pid, procRoot: configuration.procRoot)
     }
 
-    private func runPass() -> HostSnapshot {
+    private func runPass(tcpInfo: Bool) -> HostSnapshot {
         let timestamp = SystemClock.realtime()
         let start = SystemClock.monotonic()
         var problems: [String] = []
@@ -103,7 +112,7 @@ public final class HostCollector: @unchecked Sendable {
                 let before = sockets.count
                 do throws(CollectorError) {
                     try SocketDiag.sockets(into: &sockets, diagFD: pair.diag, netns: netns,
-                                           includeUDP: configuration.includeUDP, names: addressNames)
+                                           includeUDP: configuration.includeUDP, tcpInfo: tcpInfo, names: addressNames)
                     addresses += try SocketDiag.addresses(routeFD: pair.route, netns: netns)
                     scannedNamespaces.insert(netns)
                 } catch {

@@ -1,8 +1,8 @@
 import Dispatch
 import Logging
 
-/// The host's kernel event sources, wired to the collection pipeline: the process connector (exec
-/// notes the pid for the next pass) and the TCP state tracepoint (events go into the pipeline's flows
+/// The host's kernel event sources, wired to the collection pipeline: the process connector (each event
+/// notes the pid for the next patch, see ``ProcessChanges``) and the TCP state tracepoint (events go into the pipeline's flows
 /// on its queue). The owner hears only "a process event" and "a socket event", to pace its passes.
 ///
 /// A source that cannot start (not root, no tracefs) is logged and shown in its health; the periodic
@@ -25,16 +25,20 @@ public final class HostMonitor {
         self.queue = queue
     }
 
-    /// Starts both sources. `onProcessEvent` runs (on the connector's thread) after an exec or exit;
-    /// `onSocketEvent` runs (on the tracepoint's thread) after TCP state changes were queued for the
-    /// pipeline, so a ``CollectionPipeline/patchPass()`` queued after it sees them.
-    public func start(onProcessEvent: @escaping @Sendable () -> Void, onSocketEvent: @escaping @Sendable () -> Void) {
+    /// Starts both sources. `onProcessEvent` runs (on the connector's thread) after a fork, exec or exit was
+    /// noted in the pipeline's ``CollectionPipeline/processChanges`` when none was waiting before (the patch
+    /// that the call leads to applies those that follow); `onSocketEvent` runs (on the
+    /// tracepoint's thread) after TCP state changes were queued for the pipeline, so a
+    /// ``CollectionPipeline/patchPass()`` queued after either sees them. Its argument tells whether a socket
+    /// started listening (only a full pass lists a new listener).
+    public func start(onProcessEvent: @escaping @Sendable () -> Void,
+                      onSocketEvent: @escaping @Sendable (_ listening: Bool) -> Void) {
         let collector = pipeline.collector
         do {
+            let changes = pipeline.processChanges
             try processEvents.start { event in
                 if case .exec(let pid) = event { collector.processExecuted(pid) }
-                if case .fork = event { return }  // the exec or exit that follows is what shows
-                onProcessEvent()
+                if changes.note(event) { onProcessEvent() }  // later ones ride on the same patch
             }
         } catch {
             processEventsError = "\(error)"
@@ -45,7 +49,7 @@ public final class HostMonitor {
         do {
             try socketEvents.start { events in
                 queue.async { pipeline.record(events) }
-                onSocketEvent()
+                onSocketEvent(events.contains { $0.newState == "listen" })
             }
         } catch {
             socketEventsError = "\(error)"
@@ -59,15 +63,22 @@ public final class HostMonitor {
         socketEvents.stop()
     }
 
+    /// Events both sources know they lost (buffer overruns), in total since start: when it grows, only a
+    /// full pass can catch up.
+    public var eventsLost: UInt64 { processEvents.eventsLost + socketEvents.eventsLost }
+
+    /// Whether both sources started: without them only full passes see changes.
+    public var isComplete: Bool { processEventsError == nil && socketEventsError == nil }
+
     /// `daemon/status` → `collectors` → `process-events`.
     public var processEventsHealth: SourceHealth {
         .events("process connector", seen: processEvents.eventsSeen, lost: processEvents.eventsLost,
-                startError: processEventsError)
+                cpuNanos: processEvents.cpuNanos, startError: processEventsError)
     }
 
     /// `daemon/status` → `collectors` → `socket-events`.
     public var socketEventsHealth: SourceHealth {
         .events("tcp state tracepoint", seen: socketEvents.eventsSeen, lost: socketEvents.eventsLost,
-                startError: socketEventsError)
+                cpuNanos: socketEvents.cpuNanos, startError: socketEventsError)
     }
 }

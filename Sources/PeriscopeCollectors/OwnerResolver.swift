@@ -14,7 +14,10 @@ import Glibc
 ///    (``stepTwoReadlinkBudget``) is spent — the rest continues next pass, so a burst of short-lived
 ///    sockets never turns one pass into a full fd walk. Inodes still unresolved after a complete search
 ///    (sockets held by processes we cannot see, in flight over `SCM_RIGHTS`, …) are remembered and do not
-///    trigger scans again; that memory is cleared every ``retryUnresolvableSeconds``.
+///    trigger scans again until their retry time: ``retryUnresolvableSeconds`` after the first failed search,
+///    doubling after each one up to ``longestRetrySeconds``, so a socket that never has an owner costs
+///    almost nothing. Sockets without an inode (`time-wait`, orphaned `fin-wait-2`, not yet accepted) can
+///    have no owner and are never searched.
 /// Entries are dropped when their process exits or their socket disappears.
 /// - Important: not thread-safe; owned by ``HostCollector``.
 final class OwnerResolver {
@@ -26,19 +29,25 @@ final class OwnerResolver {
         var at: Double
     }
 
-    /// Step 2 scans processes scanned this recently last (step 1 still rescans them when their fd count
-    /// changes), so budget-limited searches move on to other processes first.
+    /// Step 2 skips processes scanned this recently (step 1 still rescans them when their fd count
+    /// changes), so budget-limited searches move on and end.
     static let rescanAfterSeconds = 5.0
     private var clock = 0.0
 
     private let procRoot: String
     private var owner: [UInt64: Int32] = [:]
     private var scanned: [Int32: Scanned] = [:]
-    private var unresolvable: Set<UInt64> = []
-    private var lastRetry = 0.0
-    /// How often the unresolvable set is forgotten, so an owner missed by a race is found (wall time, not
-    /// passes: event-driven passes can be frequent).
+    /// Inodes a complete search did not resolve: when to search again, and the wait after that.
+    private var unresolvable: [UInt64: Retry] = [:]
+    private struct Retry {
+        var at: Double
+        var wait: Double
+    }
+    /// First wait before an unresolved inode is searched again, so an owner missed by a race is found
+    /// (wall time, not passes: event-driven passes can be frequent).
     static let retryUnresolvableSeconds = 10.0
+    /// Longest wait between two searches for the same unresolved inode.
+    static let longestRetrySeconds = 320.0
     /// Most readlinks step 2 may do in one pass.
     static let stepTwoReadlinkBudget = 4096
     private let linkBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: 64)
@@ -60,10 +69,6 @@ final class OwnerResolver {
         lastCacheHits = 0
         let seconds = SystemClock.monotonic()
         clock = seconds
-        if seconds - lastRetry >= Self.retryUnresolvableSeconds {
-            unresolvable.removeAll()
-            lastRetry = seconds
-        }
         forgetExited(processes)
         var live = Set<UInt64>(minimumCapacity: sockets.count)
         for s in sockets where s.inode != 0 { live.insert(s.inode) }
@@ -89,20 +94,21 @@ final class OwnerResolver {
                     done.insert(p.pid)
                 }
             }
-            unknown = unknown.filter { owner[$0] == nil && !unresolvable.contains($0) }
+            unknown = unknown.filter { owner[$0] == nil && (unresolvable[$0]?.at ?? 0) <= seconds }
             // Step 2: processes of the namespaces of the remaining unknown inodes.
             if !unknown.isEmpty {
                 var namespaces = Set<UInt64>()
                 for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
+                // Processes scanned recently are skipped: their fd count has not changed since (step 1 would
+                // have rescanned them), so a budget-limited search moves on and, once every process was
+                // scanned, ends (the inodes left are then unresolvable) instead of starting over each pass.
                 let candidates = processes
-                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
-                    .sorted { a, b in
-                        // Processes scanned recently go last (so budget-limited searches move on), then the
-                        // busiest socket holders first.
-                        let recentA = clock - (scanned[a.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
-                        let recentB = clock - (scanned[b.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
-                        if recentA != recentB { return !recentA }
-                        return (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
+                    .filter { p in
+                        !done.contains(p.pid) && namespaces.contains(p.netns)
+                            && clock - (scanned[p.pid]?.at ?? -1e9) >= Self.rescanAfterSeconds
+                    }
+                    .sorted { a, b in  // the busiest socket holders first
+                        (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
                     }
                 let budgetStart = lastReadlinks
                 var complete = true
@@ -115,7 +121,13 @@ final class OwnerResolver {
                     unknown = unknown.filter { owner[$0] == nil }
                     if unknown.isEmpty { break }
                 }
-                if complete { unresolvable.formUnion(unknown) }
+                if complete {
+                    for inode in unknown {
+                        let wait = unresolvable[inode].map { min($0.wait * 2, Self.longestRetrySeconds) }
+                            ?? Self.retryUnresolvableSeconds
+                        unresolvable[inode] = Retry(at: seconds + wait, wait: wait)
+                    }
+                }
             }
         }
         for i in sockets.indices where sockets[i].inode != 0 {
@@ -134,7 +146,7 @@ final class OwnerResolver {
 
     private func forgetVanished(_ live: Set<UInt64>) {
         for inode in owner.keys where !live.contains(inode) { owner[inode] = nil }
-        unresolvable = unresolvable.filter { live.contains($0) }
+        unresolvable = unresolvable.filter { live.contains($0.key) }
     }
 
     private func drop(pid: Int32, entry: Scanned) {

@@ -29,6 +29,8 @@ public final class ProcessEventMonitor: @unchecked Sendable {
         let handler: @Sendable (ProcessEvent) -> Void
         let seen = Atomic<UInt64>(0)
         let lost = Atomic<UInt64>(0)
+        /// CPU time of the monitor thread, nanoseconds, as of its last batch.
+        let cpu = Atomic<UInt64>(0)
 
         init(socket: Int32, wake: Int32, handler: @escaping @Sendable (ProcessEvent) -> Void) {
             self.socket = socket
@@ -64,6 +66,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                     seen.add(1, ordering: .relaxed)
                     handler(Self.event(events[i]))
                 }
+                cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
             }
         }
 
@@ -130,6 +133,11 @@ public final class ProcessEventMonitor: @unchecked Sendable {
     /// Events delivered since start. Any thread.
     public var eventsSeen: UInt64 {
         running.withLock { $0?.runner.seen.load(ordering: .relaxed) ?? 0 }
+    }
+
+    /// CPU time the monitor thread has used (parsing, the handler), nanoseconds. Any thread.
+    public var cpuNanos: UInt64 {
+        running.withLock { $0?.runner.cpu.load(ordering: .relaxed) ?? 0 }
     }
 
     /// Receive-buffer overruns (`ENOBUFS`): each means one or more events were dropped by the kernel. Any thread.

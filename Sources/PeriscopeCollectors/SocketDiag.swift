@@ -8,10 +8,16 @@ import Glibc
 /// (`SOCK_DIAG_BY_FAMILY` with `inet_diag_req_v2`, and `RTM_GETLINK`/`RTM_GETADDR`). Stateless; call
 /// from the collector's worker thread.
 enum SocketDiag {
-    /// TCP and (optionally) UDP sockets of both families, every state, `tcp_info` for TCP.
+    /// Every TCP state but `time-wait`: a `time-wait` socket has no inode and no owner and is part of no
+    /// connection in the topology, and a host can hold tens of thousands of them for 60 s each; the kernel
+    /// skips them by this mask without formatting a message.
+    static let dumpedStates = UInt32(PSC_ALL_STATES) & ~(UInt32(1) << 6)
+
+    /// TCP and (optionally) UDP sockets of both families, every state but `time-wait`, `tcp_info` for TCP
+    /// when `tcpInfo`.
     /// Appends to `records`. Throws when a dump fails (the caller then discards the netlink socket).
     static func sockets(into records: inout [SocketRecord], diagFD: Int32, netns: UInt64, includeUDP: Bool,
-                        names: AddressNames) throws(CollectorError) {
+                        tcpInfo: Bool = true, names: AddressNames) throws(CollectorError) {
         var list = psc_sock_list()
         defer { psc_sock_list_free(&list) }
         var requests: [(UInt8, UInt8)] = [(UInt8(AF_INET), UInt8(IPPROTO_TCP)), (UInt8(AF_INET6), UInt8(IPPROTO_TCP))]
@@ -19,7 +25,8 @@ enum SocketDiag {
             requests += [(UInt8(AF_INET), UInt8(IPPROTO_UDP)), (UInt8(AF_INET6), UInt8(IPPROTO_UDP))]
         }
         for (family, proto) in requests {
-            let rc = psc_sockdiag_dump(diagFD, family, proto, PSC_ALL_STATES, proto == UInt8(IPPROTO_TCP) ? 1 : 0, &list)
+            let rc = psc_sockdiag_dump(diagFD, family, proto, dumpedStates, proto == UInt8(IPPROTO_TCP) && tcpInfo ? 1 : 0,
+                                       &list)
             // A kernel without UDP diag support answers ENOENT: not an error for the pass.
             if rc < 0 && !(proto == UInt8(IPPROTO_UDP) && -rc == ENOENT) {
                 throw CollectorError(.netlink, "sock_diag dump in netns \(netns): \(NamespaceSockets.describe(-rc))")

@@ -20,6 +20,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
     private final class Counters: Sendable {
         let seen = Atomic<UInt64>(0)
         let lost = Atomic<UInt64>(0)
+        /// CPU time of the reader thread, nanoseconds, as of its last batch.
+        let cpu = Atomic<UInt64>(0)
     }
 
     private final class Runner: @unchecked Sendable {
@@ -79,6 +81,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 guard !ready.isEmpty else { continue }
                 let batch = ready.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }
                 counters.seen.add(UInt64(batch.count), ordering: .relaxed)
+                defer { counters.cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed) }
                 handler(batch.map(\.element.event))
             }
         }
@@ -153,5 +156,10 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// corrupt ring reset) since the last start. Any thread.
     public var eventsLost: UInt64 {
         counters.withLock { $0 }.lost.load(ordering: .relaxed)
+    }
+
+    /// CPU time the reader thread has used (decoding, ordering, the handler), nanoseconds. Any thread.
+    public var cpuNanos: UInt64 {
+        counters.withLock { $0 }.cpu.load(ordering: .relaxed)
     }
 }

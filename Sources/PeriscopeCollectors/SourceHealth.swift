@@ -29,12 +29,17 @@ public struct SourceHealth: Sendable, Hashable {
         return .object(members)
     }
 
-    /// A kernel event source (process connector, socket state tracepoint): `ok` with its counters, or
-    /// `unavailable` with the reason it could not start.
-    public static func events(_ name: String, seen: UInt64, lost: UInt64, startError: String?) -> SourceHealth {
+    /// A kernel event source (process connector, socket state tracepoint): `ok` with its counters and the
+    /// CPU time of its thread (`cpuMillis`), or `unavailable` with the reason it could not start.
+    public static func events(_ name: String, seen: UInt64, lost: UInt64, cpuNanos: UInt64 = 0,
+                              startError: String?) -> SourceHealth {
         SourceHealth(state: startError == nil ? "ok" : "unavailable", summary: "\(name): \(seen) events, \(lost) lost",
-                     lastError: startError, figures: ["eventsSeen": JSONValue(seen), "eventsLost": JSONValue(lost)])
+                     lastError: startError, figures: ["eventsSeen": JSONValue(seen), "eventsLost": JSONValue(lost),
+                                                      "cpuMillis": JSONValue(millis(cpuNanos))])
     }
+
+    /// Nanoseconds as milliseconds with two decimals.
+    static func millis(_ nanos: UInt64) -> Double { (Double(nanos) / 10_000).rounded() / 100 }
 }
 
 extension CollectorHealth {

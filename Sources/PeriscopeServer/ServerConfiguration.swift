@@ -34,8 +34,12 @@ public struct ServerConfiguration: Sendable {
     public var authTimeoutMillis = 10_000
     /// Subscriptions (view and node, held or being set up) per connection.
     public var maxSubscriptionsPerSession = 64
-    /// Collector refresh interval, milliseconds.
+    /// Collector refresh interval, milliseconds: full passes (with TCP counters) this often while someone
+    /// subscribes or asked for a view recently.
     public var refreshMillis = 1000
+    /// Full passes this often (milliseconds) while nobody looks; in between, process and socket events keep
+    /// the model current one change at a time.
+    public var reconcileMillis = 15_000
     /// Run the kernel collectors (off in protocol-only tests).
     public var collectors = true
     /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.

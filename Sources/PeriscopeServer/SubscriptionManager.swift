@@ -39,6 +39,7 @@ final class SubscriptionManager {
             try self.subscribeNode(context, node)
         }
         topology.onReport.append { [unowned self] report, revision in self.update(report, revision) }
+        topology.hasSubscribers = { [unowned self] in !self.subscriptions.isEmpty || !self.nodeSubscriptions.isEmpty }
         topology.core.health["subscriptions"] = { [unowned self] in
             [
                 "state": "ok",

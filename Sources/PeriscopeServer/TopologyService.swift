@@ -7,8 +7,14 @@ import PeriscopeProtocol
 import PeriscopeTopology
 import PeriscopeViews
 
-/// The host map: refreshes the report off the loop (on a timer and early on process exec/exit),
-/// keeps the current revision, and serves `topology/views`, `topology/get`, `node/get`, `report/get`.
+/// The host map: keeps the report current off the loop and serves `topology/views`, `topology/get`,
+/// `node/get`, `report/get`.
+///
+/// Pacing: process and socket events become patches (only the changed pids and flows, within
+/// ``minimumPatchGapMillis``); full passes (the whole of /proc and the socket tables) run every
+/// `refreshMillis` with TCP counters while someone subscribes or asked for a view in the last
+/// ``demandMillis``, otherwise every `reconcileMillis` without them, and early when a socket starts
+/// listening or an event source reports lost events.
 ///
 /// Rendering runs on a render queue and answers through ``PendingRequest`` so a large view never
 /// stalls the loop; renders of the same view, options and filter at the same revision are cached.
@@ -21,6 +27,8 @@ public final class TopologyService {
     public private(set) var names: [String: String] = [:]
     /// Called on the loop after every new report is installed (subscriptions hook in here).
     public var onReport: [(Report, Int64) -> Void] = []
+    /// Whether a client holds a subscription (set by the subscription manager): full passes at the refresh rate.
+    public var hasSubscribers: () -> Bool = { false }
 
     unowned let core: ServerCore
     let hostID: String
@@ -39,7 +47,11 @@ public final class TopologyService {
     private var earlyTimer: LoopTimer?
     private var passRunning = false
     private var passWanted = false
-    private var lastPassStart = 0.0
+    private var lastPassStart = -1e12
+    /// When a client last asked for a view (monotonic ms).
+    private var lastAsked = -1e12
+    private var lastLost: UInt64 = 0
+    private var costs = CollectionCosts()
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
     /// Encoded answers at the current revision, by request; shared (not copied) by every reply.
@@ -49,8 +61,16 @@ public final class TopologyService {
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
     static let minimumGapMillis = 50.0
-    /// Shortest gap between two event-driven flow updates; also at least 3× the cost of the last one.
+    /// Shortest gap between two event-driven updates while someone looks; also at least 3× the cost of
+    /// the last one.
     static let minimumPatchGapMillis = 15.0
+    /// Shortest gap between two event-driven updates while nobody looks (a build's process churn then
+    /// costs a few patches a second).
+    static let idlePatchGapMillis = 1000.0
+    /// Shortest gap between two early full passes while nobody looks.
+    static let idleGapMillis = 1000.0
+    /// A view asked for this recently keeps full passes at the refresh rate.
+    static let demandMillis = 10_000.0
 
     public init(core: ServerCore, retention: Double = 10) {
         self.core = core
@@ -68,14 +88,16 @@ public final class TopologyService {
 
     /// Starts the refresh timer, the host's event monitors and the first pass.
     public func start() {
-        refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
+        refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.refreshTick() }
         refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
         earlyTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
         patchTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPatch() }
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
-        hostMonitor.start(onProcessEvent: { loop.execute { bound.value.processEvent() } },
-                          onSocketEvent: { loop.execute { bound.value.socketEvent() } })
+        hostMonitor.start(onProcessEvent: { loop.execute { bound.value.changeEvent() } },
+                          onSocketEvent: { listening in
+                              loop.execute { listening ? bound.value.listenEvent() : bound.value.changeEvent() }
+                          })
         startContainerEvents()
         requestPass()
     }
@@ -89,14 +111,31 @@ public final class TopologyService {
         pipeline.containers?.stop()
     }
 
-    /// A TCP state change: fold the new flows into the model soon.
-    private func socketEvent() {
+    /// Whether someone looks: a subscription, or a view asked for within ``demandMillis``.
+    private func inDemand(_ now: Double) -> Bool {
+        hasSubscribers() || now - lastAsked < Self.demandMillis
+    }
+
+    /// The refresh timer: a full pass when someone looks, when events were lost or cannot be had, or when
+    /// the last one is `reconcileMillis` old.
+    private func refreshTick() {
+        let now = monotonicMillis()
+        let lost = hostMonitor.eventsLost
+        defer { lastLost = lost }
+        if inDemand(now) || lost != lastLost || !hostMonitor.isComplete || pipeline.processChanges.takeOverflow()
+            || now - lastPassStart >= Double(core.configuration.reconcileMillis) - 1 {
+            requestPass()
+        }
+    }
+
+    /// A process or TCP state change: fold it into the model soon.
+    private func changeEvent() {
         guard let patchTimer, !patchTimer.isPending, !patchRunning else {
             if patchRunning { patchWanted = true }
             return
         }
-        let gap = max(Self.minimumPatchGapMillis, 3 * lastPatchCost)
-        patchTimer.schedule(afterMillis: Int(gap))
+        let floor = inDemand(monotonicMillis()) ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis
+        patchTimer.schedule(afterMillis: Int(max(floor, 3 * lastPatchCost)))
     }
 
     /// Runs an event-driven update on the collection queue (after any full pass in flight).
@@ -111,26 +150,33 @@ public final class TopologyService {
         let loop = core.loop
         collectQueue.async {
             let start = monotonicMillis()
-            let output = pipeline.patchPass()
+            let (output, cpu) = CollectionCosts.measure { pipeline.patchPass() }
             let cost = monotonicMillis() - start
             loop.execute {
                 let service = bound.value
                 service.patchRunning = false
                 service.lastPatchCost = cost
-                if let output { service.install(output, full: false) }
+                service.costs.addPatch(cpuNanos: cpu)
+                if let output {
+                    service.install(output, full: false)
+                    if output.needsFullPass { service.listenEvent() }
+                }
                 if service.patchWanted {
                     service.patchWanted = false
-                    service.socketEvent()
+                    service.changeEvent()
                 }
             }
         }
     }
 
-    /// A process started or ended: refresh soon, at most once per ``minimumGapMillis``.
-    private func processEvent() {
+    /// A socket started listening, or a process entered a namespace not scanned yet: only a full pass lists
+    /// those, soon, at most once per ``minimumGapMillis``.
+    private func listenEvent() {
+        changeEvent()
         guard let earlyTimer, !earlyTimer.isPending else { return }
-        let sinceLast = monotonicMillis() - lastPassStart
-        let gap = max(Self.minimumGapMillis, 10 * lastPassCost)
+        let now = monotonicMillis()
+        let sinceLast = now - lastPassStart
+        let gap = max(inDemand(now) ? Self.minimumGapMillis : Self.idleGapMillis, 10 * lastPassCost)
         earlyTimer.schedule(afterMillis: Int(max(10, gap - sinceLast)))
     }
 
@@ -142,12 +188,16 @@ public final class TopologyService {
         }
         passRunning = true
         lastPassStart = monotonicMillis()
+        let tcpInfo = inDemand(lastPassStart)
         let pipeline = self.pipeline
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         collectQueue.async {
-            let output = pipeline.pass()
-            loop.execute { bound.value.install(output, full: true) }
+            let (output, cpu) = CollectionCosts.measure { pipeline.pass(tcpInfo: tcpInfo) }
+            loop.execute {
+                bound.value.costs.addPass(cpuNanos: cpu, counters: tcpInfo)
+                bound.value.install(output, full: true)
+            }
         }
     }
 
@@ -185,6 +235,9 @@ public final class TopologyService {
                 _ render: @escaping @Sendable (Report, [String: String], Int64) throws(RPCError) -> JSONValue) {
         guard let pending = context.pending else { return }
         let lane = context.session.id
+        let now = monotonicMillis()
+        if !inDemand(now), refreshTimer != nil { requestPass() }  // counters resume from now on
+        lastAsked = now
         whenReady { [weak self] in
             guard let self, let report = self.report, !pending.isFinished else { return }
             let revision = self.revision
@@ -240,6 +293,9 @@ public final class TopologyService {
         var health = pipeline.collector.health.source(lastOutput: lastOutput)
         health.figures["revision"] = .int(revision)
         health.figures["refreshMillis"] = JSONValue(core.configuration.refreshMillis)
+        health.figures["reconcileMillis"] = JSONValue(core.configuration.reconcileMillis)
+        costs.add(to: &health)
+        health.figures["inDemand"] = .bool(inDemand(monotonicMillis()))
         return health.json
     }
 }

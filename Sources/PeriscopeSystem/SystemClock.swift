@@ -29,6 +29,13 @@ public enum SystemClock {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
+    /// CPU time the calling thread has used, nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): what one source's own
+    /// thread, or one piece of work on a queue (difference of two readings), costs.
+    public static func threadCPUNanos() -> UInt64 {
+        let ts = read(CLOCK_THREAD_CPUTIME_ID)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     private static func read(_ clock: clockid_t) -> timespec {
         var ts = timespec()
         clock_gettime(clock, &ts)

@@ -28,7 +28,7 @@ public struct ReportBuilder: Sendable {
     public var connectionHistoryLength: Int
 
     /// The report returned by the last ``ingest(_:)``.
-    public private(set) var current = Report()
+    public internal(set) var current = Report()
 
     struct Retained: Sendable {
         var closedAt: Double
@@ -36,8 +36,11 @@ public struct ReportBuilder: Sendable {
     }
 
     var retained: [String: Retained] = [:]
+    /// The process records of the last ingest, by pid: an unchanged one keeps its node on a `metrics: false`
+    /// ingest.
+    var processRecords: [Int32: ProcessRecord] = [:]
     /// The incremental state that matches ``current``; `nil` before the first ingest.
-    private var engine: EngineBox?
+    var engine: EngineBox?
 
     /// A builder for host `hostID`, keeping closed connections for `retention` seconds (default 10).
     public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 8) {
@@ -46,8 +49,10 @@ public struct ReportBuilder: Sendable {
         self.connectionHistoryLength = max(2, connectionHistoryLength)
     }
 
-    /// Folds `snapshot` into the state and returns the host's current report.
-    public mutating func ingest(_ snapshot: HostSnapshot) -> Report {
+    /// Folds `snapshot` into the state and returns the host's current report. With `metrics: false` (an
+    /// event-driven update between full passes) a process whose record is unchanged keeps its node as it was,
+    /// without a new metric sample; only what changed costs work.
+    public mutating func ingest(_ snapshot: HostSnapshot, metrics: Bool = true) -> Report {
         let t = snapshot.timestamp
         let context = HostContext(snapshot)
         // Start over on new interfaces, or when a copy of this builder shares the state.
@@ -77,19 +82,8 @@ public struct ReportBuilder: Sendable {
             }
         }
 
-        var processes = Topology(kind: .process)
-        processes.nodes.reserveCapacity(snapshot.processes.count)
-        for p in snapshot.processes {
-            var node = SnapshotNodes.process(hostID, p, at: t)
-            SnapshotNodes.carry(from: previousProcesses.nodes[node.id], into: &node, limit: MetricHistory.capacity)
-            processes.nodes[node.id] = node
-        }
-        for s in state.listenerSockets {
-            guard let pid = s.pid else { continue }
-            // Only for processes in the snapshot: a listener whose owner exited mid-scan adds no phantom process.
-            processes.nodes[NodeID.process(hostID: hostID, pid: pid)]?.sets[NodeKey.listening, default: []]
-                .insert(SnapshotNodes.listening(s))
-        }
+        var processes = processNodes(snapshot, previous: previousProcesses, listeners: state.listenerSockets,
+                                     metrics: metrics)
         var hosts = Topology(kind: .host)
         var host = SnapshotNodes.host(hostID, snapshot.host, at: t)
         SnapshotNodes.carry(from: previousHosts.nodes[host.id], into: &host, limit: MetricHistory.capacity)

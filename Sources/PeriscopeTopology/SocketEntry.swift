@@ -1,7 +1,18 @@
-/// Where ``TopologyEngine`` files a socket: its namespace and inode (duplicates chain on ``SocketEntry/next``).
+/// Where ``TopologyEngine`` files a socket: its namespace, inode and ports (duplicates chain on
+/// ``SocketEntry/next``). The ports matter for sockets without an inode (`time-wait`, orphaned `fin-wait-2`,
+/// not yet accepted): they all have inode 0, and 10,000 of them in one chain made every pass quadratic.
 struct SocketKey: Hashable {
     var netns: UInt64
     var inode: UInt64
+    var localPort: UInt16
+    var remotePort: UInt16
+
+    init(_ s: SocketRecord) {
+        netns = s.netns
+        inode = s.inode
+        localPort = s.localPort
+        remotePort = s.remotePort
+    }
 }
 
 /// One socket of the last snapshot and everything derived from it, so that a socket that is still there one

@@ -56,7 +56,7 @@ final class TopologyEngine {
         var fresh: [Int] = []
         for i in all.indices {
             let s = all[i]
-            var e = sockets[SocketKey(netns: s.netns, inode: s.inode)]
+            var e = sockets[SocketKey(s)]
             while let c = e, c.generation == gen || !c.matches(s) { e = c.next }
             if let c = e { c.generation = gen; entries[i] = c } else { fresh.append(i) }
         }
@@ -79,7 +79,7 @@ final class TopologyEngine {
         for i in fresh {
             let s = all[i]
             let entry = SocketEntry(s, generation: gen)
-            let key = SocketKey(netns: s.netns, inode: s.inode)
+            let key = SocketKey(s)
             entry.next = sockets[key]
             sockets[key] = entry
             register(entry, &changedTexts, &changedIPs)

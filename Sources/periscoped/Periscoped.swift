@@ -56,6 +56,9 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Collector refresh interval in milliseconds.")
     var refreshMs = 1000
 
+    @Option(help: "Full-pass interval in milliseconds while no client subscribes or asks (events keep the map current in between).")
+    var reconcileMs = 15_000
+
     @Flag(help: "Serve the protocol only, without kernel collectors (for protocol tests).")
     var noCollectors = false
 
@@ -119,6 +122,7 @@ struct Periscoped: ParsableCommand {
         configuration.authTimeoutMillis = authTimeoutMs
         configuration.maxSubscriptionsPerSession = maxSubscriptions
         configuration.refreshMillis = refreshMs
+        configuration.reconcileMillis = max(reconcileMs, refreshMs)
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket
         if let controls {

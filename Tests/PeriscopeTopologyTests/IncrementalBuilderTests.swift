@@ -39,4 +39,50 @@ import Testing
         }
         #expect(builder.current.connections.count > 0)
     }
+
+    /// A process-only update (no socket came or went) gives the nodes a full ingest gives.
+    @Test func processOnlyUpdateEqualsFullIngest() {
+        let first = Self.sequence()[0]
+        var events = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        _ = events.ingest(first)
+        var next = first
+        next.timestamp += 0.5
+        let owners = Set(first.sockets.compactMap(\.pid))
+        next.processes.removeAll { !owners.contains($0.pid) && $0.pid != 1 }
+        next.processes.append(ProcessRecord(pid: 9999, ppid: 1, name: "new", command: "new --flag"))
+        let a = events.updateProcesses(next)
+        var full = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        _ = full.ingest(first)
+        let b = full.ingest(next)
+        for kind in TopologyKind.allCases {
+            #expect(Set(a[kind].nodes.keys) == Set(b[kind].nodes.keys), "\(kind)")
+        }
+        #expect(a[.process].nodes[NodeID.process(hostID: "h1", pid: 9999)]?.latest[NodeKey.command] == "new --flag")
+        for (id, node) in b[.process].nodes {
+            #expect(a[.process].nodes[id]?.sets == node.sets, "\(id): listeners")
+        }
+    }
+
+    /// Event-driven ingests (`metrics: false`) keep unchanged process nodes as they were: apart from metric
+    /// samples and timestamps, the report is the one a full ingest gives (listeners and exits included).
+    @Test func ingestWithoutMetricsEqualsFullIngestButForSamples() {
+        var events = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        var full = ReportBuilder(hostID: "h1", retention: 5, connectionHistoryLength: 3)
+        for (i, snapshot) in Self.sequence().enumerated() {
+            let a = events.ingest(snapshot, metrics: i % 3 == 0)
+            let b = full.ingest(snapshot)
+            for kind in TopologyKind.allCases {
+                #expect(Set(a[kind].nodes.keys) == Set(b[kind].nodes.keys), "snapshot \(i) \(kind)")
+            }
+            for (id, node) in b[.process].nodes {
+                let other = a[.process].nodes[id]
+                #expect(other?.latest.entries.keys.sorted() == node.latest.entries.keys.sorted(), "snapshot \(i) \(id)")
+                for key in node.latest.entries.keys where key != NodeKey.lastSeen {
+                    #expect(other?.latest[key] == node.latest[key], "snapshot \(i) \(id) \(key)")
+                }
+                #expect(other?.sets == node.sets, "snapshot \(i) \(id): listeners")
+                #expect(other?.parents == node.parents, "snapshot \(i) \(id)")
+            }
+        }
+    }
 }
