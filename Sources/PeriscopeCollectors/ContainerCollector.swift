@@ -101,7 +101,10 @@ public final class ContainerCollector: @unchecked Sendable {
             return true
         }
         guard start else { return }
-        _ = WorkerThread.start(name: "periscope-engine") { [self] in self.eventLoop(handler) }
+        // Nobody joins it (stop() does not wait): detached, so its end frees it (TSan reported the leak).
+        if let thread = WorkerThread.start(name: "periscope-engine", { [self] in self.eventLoop(handler) }) {
+            pthread_detach(thread)
+        }
     }
 
     /// Stops the events thread (it exits at its next wake-up).
