@@ -1,8 +1,16 @@
-# The two commands of README.md.
-.PHONY: run test bench
+# The two commands of README.md, and the proof runs of issue #10.
+.PHONY: run test bench fuzz sanitize
 run:
 	scripts/run.sh
 test:
 	scripts/test.sh
 bench:
 	bench/run.sh
+# Every fuzz target for FUZZ_SECONDS each (fuzz/README.md).
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+# Swift tests and the integration suite under AddressSanitizer, then ThreadSanitizer.
+sanitize:
+	scripts/sanitize.sh address
+	scripts/sanitize.sh thread
