@@ -5,11 +5,12 @@
 # instrumented process (the test bundle, each periscoped the tests start, the clients) writes reports to
 # files under $scratch/sanitizer-logs/ (log_path), which must stay empty; halt_on_error also makes the
 # process exit non-zero, which the tests see (Daemon.stop asserts a clean exit).
-# A failing Swift test fails the run. A failing pytest test is listed but fails the run only with
-# SANITIZE_STRICT=1: the suite has 5 s waits and RSS bounds calibrated for normal builds, which ASan
-# (2-3x slower, redzones and a quarantine of freed memory) and TSan (5-15x) miss on a busy 2-core
-# machine; the same tests run strictly against the normal build in scripts/test.sh, and a sanitizer
-# finding still fails the run through its report.
+# A failing Swift test fails the run, and so does a daemon that crashed or exited with an error in a
+# pytest test. Any other failing pytest test is listed but fails the run only with SANITIZE_STRICT=1:
+# the suite has 3-5 s waits and RSS bounds calibrated for normal builds, which ASan (2-3x slower,
+# redzones and a quarantine of freed memory) and TSan (5-15x) miss on a busy 2-core machine; the same
+# tests run strictly against the normal build in scripts/test.sh, and a sanitizer finding still fails
+# the run through its report.
 # Without PYTEST_FILE arguments: the whole integration suite under ASan; under TSan (5-15x slower) the
 # daemon-focused files, see below. Suppressions: scripts/tsan-suppressions.txt (each entry says why).
 set -euo pipefail
@@ -19,8 +20,8 @@ export PATH="/opt/swift/usr/bin:$PATH"
 kind="${1:-}"
 shift || true
 case "$kind" in
-    address) scratch=.build-asan; tag=asan ;;
-    thread) scratch=.build-tsan; tag=tsan ;;
+    address) scratch=.build-asan ;;
+    thread) scratch=.build-tsan ;;
     *) echo "usage: scripts/sanitize.sh address|thread [PYTEST_FILE...]" >&2; exit 2 ;;
 esac
 files=("$@")
@@ -54,9 +55,18 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=0:log_path=$logs/asan:${ASAN_O
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan-suppressions.txt:log_path=$logs/tsan:${TSAN_OPTIONS:-}"
 export PERISCOPE_BIN="$PWD/$scratch/debug"
 
+skip=()
+if [[ "$kind" == thread ]]; then
+    # Counts fd links re-read across the whole host between two passes: under TSan a pass is slow enough
+    # for other processes' fd churn to exceed its bound (failed in 2 of 3 TSan runs on a busy machine,
+    # never under ASan). It checks a cache, not concurrency; the normal and ASan runs keep it.
+    skip=(--skip ownersAreResolvedIncrementally)
+fi
+
 status=0
 echo "sanitize: swift test ($kind)" >&2
-timeout 1500 swift test --skip-build --scratch-path "$scratch" --sanitize "$kind" > "$scratch/swift-test.log" 2>&1 || {
+timeout 1500 swift test --skip-build --scratch-path "$scratch" --sanitize "$kind" "${skip[@]}" \
+        > "$scratch/swift-test.log" 2>&1 || {
     status=1
     tail -40 "$scratch/swift-test.log" >&2
 }
@@ -72,13 +82,22 @@ for group in integration python_client; do
     declare -n chosen="$group"
     ((${#chosen[@]})) || continue
     echo "sanitize: pytest ${chosen[*]} ($kind)" >&2
-    if ! timeout 2400 python3 -m pytest "${chosen[@]}" -q -p no:cacheprovider -rfE 2>&1 \
-            | grep -E '^(FAILED|ERROR) |passed|failed|error' >&2; then
-        if [[ "${SANITIZE_STRICT:-0}" == 1 ]]; then
+    out="$scratch/pytest-$group.log"
+    if ! timeout 2400 python3 -m pytest "${chosen[@]}" -q -p no:cacheprovider -rfE > "$out" 2>&1; then
+        grep -E '^(FAILED|ERROR) |passed|failed|error' "$out" >&2 || tail -20 "$out" >&2
+        # A daemon that crashed or exited non-zero (Daemon.stop's assertion, a Swift runtime trap) is a
+        # finding whatever the timing.
+        if grep -qE 'periscoped exited with an error|Fatal error:' "$out"; then
+            echo "sanitize: a daemon crashed or exited with an error:" >&2
+            grep -E -A2 'Fatal error:' "$out" | head -20 >&2 || true
+            status=1
+        elif [[ "${SANITIZE_STRICT:-0}" == 1 ]]; then
             status=1
         else
             echo "sanitize: pytest failures above are not fatal without SANITIZE_STRICT=1 (timing under $kind)" >&2
         fi
+    else
+        grep -E 'passed|failed' "$out" | tail -1 >&2
     fi
 done
 done_at=$SECONDS
