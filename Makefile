@@ -1,5 +1,5 @@
-# The two commands of README.md.
-.PHONY: run test bench soak
+# The two commands of README.md, and the proof runs of issue #10.
+.PHONY: run test bench soak fuzz sanitize
 run:
 	scripts/run.sh
 test:
@@ -10,3 +10,11 @@ bench:
 soak:
 	PATH=/opt/swift/usr/bin:$$PATH swift build -c release --product periscoped
 	bench/soak.py --duration 600
+# Every fuzz target for FUZZ_SECONDS each (fuzz/README.md).
+FUZZ_SECONDS ?= 600
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+# Swift tests and the integration suite under AddressSanitizer, then ThreadSanitizer.
+sanitize:
+	scripts/sanitize.sh address
+	scripts/sanitize.sh thread

@@ -66,3 +66,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Fuzzing harnesses (fuzz/README.md): declared only when PERISCOPE_FUZZ is set, as scripts/fuzz.sh does, so
+// ordinary builds and `swift test` never compile them. libFuzzer supplies `main`, hence -parse-as-library.
+if Context.environment["PERISCOPE_FUZZ"] != nil {
+    package.targets.append(.executableTarget(
+        name: "periscope-fuzz",
+        dependencies: ["PeriscopeProtocol", "PeriscopeViews", "PeriscopeCollectors", "CPeriscopeLinux"],
+        path: "fuzz/Sources/periscope-fuzz",
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]
+    ))
+}

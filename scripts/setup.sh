@@ -32,6 +32,8 @@ if ! command -v swift >/dev/null; then
     fi
 fi
 
+# The sanitizer and libFuzzer runtimes that scripts/sanitize.sh and scripts/fuzz.sh link come with the Swift
+# toolchain itself (usr/lib/swift/clang/lib/linux/libclang_rt.{asan,tsan,fuzzer}-x86_64.a): nothing to install.
 if [[ "${1:-}" == "--test" ]]; then
     python3 -m pip install -q --disable-pip-version-check -r Tests/integration/requirements.txt
     python3 -m pip install -q --disable-pip-version-check ./clients/python

@@ -108,6 +108,26 @@ static int send_request(int fd, void *msg, size_t len) {
  * `each` returns 0 to continue or -errno to stop. */
 typedef int (*msg_fn)(const struct nlmsghdr *h, void *ctx);
 
+/* Walks one received buffer of a dump answering `seq`: calls `each` for every message until NLMSG_DONE.
+ * Returns 1 when the dump ended (NLMSG_DONE, an NLMSG_ERROR answer or a failed `each`, with `*result` set),
+ * 0 when more buffers are expected. Never reads outside `buf[0..<len]`. */
+static int walk_dump(const void *buf, size_t len, uint32_t seq, msg_fn each, void *ctx, int *result) {
+    int left = len > 0x7fffffff ? 0x7fffffff : (int)len;
+    for (const struct nlmsghdr *h = buf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_seq != seq) continue;          /* stale message from an aborted dump */
+        if (h->nlmsg_type == NLMSG_DONE) return 1;
+        if (h->nlmsg_type == NLMSG_ERROR) {
+            const struct nlmsgerr *err = NLMSG_DATA(h);
+            if (h->nlmsg_len < NLMSG_LENGTH(sizeof *err)) *result = -EIO;
+            else *result = err->error ? err->error : 0;
+            return 1;
+        }
+        int rc = each(h, ctx);
+        if (rc < 0) { *result = rc; return 1; }
+    }
+    return 0;
+}
+
 static int receive_dump(int fd, uint32_t seq, msg_fn each, void *ctx) {
     char *buf = malloc(PSC_RECV_BUFFER);
     if (!buf) return -ENOMEM;
@@ -120,22 +140,7 @@ static int receive_dump(int fd, uint32_t seq, msg_fn each, void *ctx) {
             break;
         }
         if (n == 0) { result = -EIO; break; }
-        int done = 0;
-        int len = (int)n;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-            if (h->nlmsg_seq != seq) continue;          /* stale message from an aborted dump */
-            if (h->nlmsg_type == NLMSG_DONE) { done = 1; break; }
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *err = NLMSG_DATA(h);
-                if (h->nlmsg_len < NLMSG_LENGTH(sizeof *err)) result = -EIO;
-                else result = err->error ? err->error : 0;
-                done = 1;
-                break;
-            }
-            int rc = each(h, ctx);
-            if (rc < 0) { result = rc; done = 1; break; }
-        }
-        if (done) break;
+        if (walk_dump(buf, (size_t)n, seq, each, ctx, &result)) break;
     }
     free(buf);
     return result;
@@ -223,6 +228,13 @@ int psc_sockdiag_dump(int fd, uint8_t family, uint8_t protocol, uint32_t states,
     if (rc < 0) return rc;
     struct diag_ctx ctx = { out, protocol };
     return receive_dump(fd, seq, on_diag_msg, &ctx);
+}
+
+int psc_sockdiag_parse(const void *buf, size_t len, uint32_t seq, uint8_t protocol, psc_sock_list *out) {
+    struct diag_ctx ctx = { out, protocol };
+    int result = 0;
+    if (!walk_dump(buf, len, seq, on_diag_msg, &ctx, &result)) return 0;
+    return result < 0 ? result : 1;
 }
 
 void psc_sock_list_free(psc_sock_list *list) {
@@ -327,6 +339,19 @@ int psc_route_dump_addrs(int fd, psc_addr_list *out) {
     if (rc == 0) rc = route_dump(fd, RTM_GETADDR, on_addr_msg, &ctx);
     free(ctx.links);
     return rc;
+}
+
+static int on_route_msg(const struct nlmsghdr *h, void *p) {
+    return h->nlmsg_type == RTM_NEWLINK ? on_link_msg(h, p) : on_addr_msg(h, p);
+}
+
+int psc_route_parse(const void *buf, size_t len, uint32_t seq, psc_addr_list *out) {
+    struct route_ctx ctx = { out, NULL, 0, 0 };
+    int result = 0;
+    int done = walk_dump(buf, len, seq, on_route_msg, &ctx, &result);
+    free(ctx.links);
+    if (!done) return 0;
+    return result < 0 ? result : 1;
 }
 
 void psc_addr_list_free(psc_addr_list *list) {

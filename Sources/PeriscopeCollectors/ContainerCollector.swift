@@ -78,7 +78,8 @@ public final class ContainerCollector: @unchecked Sendable {
             return true
         }
         guard start else { return }
-        _ = SystemThread.start(name: "periscope-engine") { [self] in self.eventLoop(handler) }
+        // Nobody joins it (stop() does not wait): detached, so its end frees it (TSan reported the leak).
+        SystemThread.detach(name: "periscope-engine") { [self] in self.eventLoop(handler) }
     }
 
     /// Stops the events thread (it exits at its next wake-up).

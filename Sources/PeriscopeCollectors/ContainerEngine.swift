@@ -100,14 +100,19 @@ public struct ContainerEngine: Sendable {
         // {"type":["container"]}
         let filters = "%7B%22type%22%3A%5B%22container%22%5D%7D"
         try client.stream(Self.apiPrefix + "/events?filters=\(filters)", opened: onOpen, closing: onClose, head: headers) { line in
-            guard let json = try? JSONParser().parse(line) else { return true }
-            let type = json["Type"]?.stringValue ?? json["type"]?.stringValue ?? "container"
-            guard type == "container" else { return true }
-            let action = json["Action"]?.stringValue ?? json["status"]?.stringValue ?? ""
-            let id = json["Actor"]?["ID"]?.stringValue ?? json["id"]?.stringValue ?? ""
-            event(ContainerEvent(action: action, id: id))
+            if let parsed = Self.event(fromLine: line) { event(parsed) }
             return true
         }
+    }
+
+    /// One line of the `/events` stream as a container event; nil for other types and lines that are not JSON.
+    static func event(fromLine line: [UInt8]) -> ContainerEvent? {
+        guard let json = try? JSONParser().parse(line) else { return nil }
+        let type = json["Type"]?.stringValue ?? json["type"]?.stringValue ?? "container"
+        guard type == "container" else { return nil }
+        let action = json["Action"]?.stringValue ?? json["status"]?.stringValue ?? ""
+        let id = json["Actor"]?["ID"]?.stringValue ?? json["id"]?.stringValue ?? ""
+        return ContainerEvent(action: action, id: id)
     }
 
     static func message(_ body: [UInt8]) -> String {

@@ -43,8 +43,8 @@ final class HostFacts {
         }
         _ = reader.withFile("\(procRoot)/meminfo") { bytes in
             forEachLine(bytes) { line in
-                if let v = value(line, key: "MemTotal:") { record.memoryTotalBytes = v * 1024 }
-                if let v = value(line, key: "MemAvailable:") { record.memoryAvailableBytes = v * 1024 }
+                if let v = value(line, key: "MemTotal:") { record.memoryTotalBytes = kibibytes(v) }
+                if let v = value(line, key: "MemAvailable:") { record.memoryAvailableBytes = kibibytes(v) }
             }
         }
         _ = reader.withFile("\(procRoot)/stat") { bytes in
@@ -65,12 +65,13 @@ final class HostFacts {
         // user nice system idle iowait irq softirq steal (guest time is already in user/nice)
         var fields: [Int64] = []
         for _ in 0..<8 { fields.append(s.int()) }
-        let idle = fields[3] + fields[4]
-        let total = fields.reduce(0, +)
-        let busy = total - idle
+        // Wrapping: absurd counters must not trap (a wrapped total fails the `total >` test below).
+        let idle = fields[3] &+ fields[4]
+        let total = fields.reduce(0, &+)
+        let busy = total &- idle
         defer { previousCPU = (busy, total) }
         guard let previous = previousCPU, total > previous.total else { return 0 }
-        return min(100, max(0, Double(busy - previous.busy) / Double(total - previous.total) * 100))
+        return min(100, max(0, Double(busy &- previous.busy) / Double(total &- previous.total) * 100))
     }
 
     private func os() -> String {
@@ -110,6 +111,12 @@ func forEachLine(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointe
         if i > start { body(UnsafeRawBufferPointer(rebasing: bytes[start..<i])) }
         start = i + 1
     }
+}
+
+/// A `kB` figure of /proc/meminfo in bytes, saturating instead of trapping on absurd values.
+private func kibibytes(_ value: UInt64) -> UInt64 {
+    let (bytes, overflow) = value.multipliedReportingOverflow(by: 1024)
+    return overflow ? .max : bytes
 }
 
 /// `key value ...` → value as an integer, when the line starts with `key`.

@@ -34,7 +34,9 @@ struct ProcStat: Equatable {
         s.skip(1)                            // 23
         let rss = s.int()                    // 24
         guard !state.isEmpty else { return nil }
+        // Saturating: absurd field values must not trap (the scanner already wraps each one).
+        let (ticks, overflow) = utime.addingReportingOverflow(stime)
         return ProcStat(name: name, state: state, ppid: Int32(truncatingIfNeeded: ppid),
-                        cpuTicks: utime + stime, threads: Int(threads), startTicks: start, rssPages: max(rss, 0))
+                        cpuTicks: overflow ? .max : ticks, threads: Int(threads), startTicks: start, rssPages: max(rss, 0))
     }
 }

@@ -47,7 +47,7 @@ enum TracepointFormat {
     /// An integer field of 1, 2, 4 or 8 bytes in host byte order (sign-extended when the format says
     /// signed); nil when it does not fit in `raw` or has another size.
     static func integer(_ field: TracepointField, in raw: UnsafeRawBufferPointer) -> Int64? {
-        guard field.offset + field.size <= raw.count else { return nil }
+        guard fits(field, in: raw) else { return nil }
         let at = field.offset
         switch (field.size, field.signed) {
         case (1, false): return Int64(raw.loadUnaligned(fromByteOffset: at, as: UInt8.self))
@@ -63,7 +63,12 @@ enum TracepointFormat {
 
     /// The bytes of an array field, or nil when it does not fit in `raw`.
     static func bytes(_ field: TracepointField, in raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
-        guard field.offset + field.size <= raw.count else { return nil }
+        guard fits(field, in: raw) else { return nil }
         return UnsafeRawBufferPointer(rebasing: raw[field.offset..<(field.offset + field.size)])
+    }
+
+    /// Whether the field lies inside `raw`, without overflowing on absurd offsets from a format file.
+    static func fits(_ field: TracepointField, in raw: UnsafeRawBufferPointer) -> Bool {
+        field.offset >= 0 && field.size >= 0 && field.size <= raw.count && field.offset <= raw.count - field.size
     }
 }

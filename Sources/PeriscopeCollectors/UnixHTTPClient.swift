@@ -38,6 +38,11 @@ public struct UnixHTTPClient: Sendable {
         defer { close(fd) }
         try send(fd, method, path, body: body)
         var reader = HTTPReader(fd: fd)
+        return try Self.readResponse(&reader, method: method)
+    }
+
+    /// Reads a whole response (head and chunked, sized or read-to-close body) to a request of `method`.
+    static func readResponse(_ reader: inout HTTPReader, method: String) throws(EngineError) -> Response {
         let (status, headers) = try reader.readHead()
         var out: [UInt8] = []
         if method == "HEAD" || status == 204 || status == 304 { return Response(status: status, headers: headers, body: []) }
@@ -154,8 +159,16 @@ struct HTTPReader {
 
     init(fd: Int32) { self.fd = fd }
 
+    /// A reader over bytes already received, with no socket behind them (for tests and fuzzing): the
+    /// stream ends after `bytes`.
+    init(bytes: [UInt8]) {
+        self.fd = -1
+        self.buffer = bytes
+    }
+
     /// Reads more bytes into the buffer; false at end of stream.
     private mutating func fill() throws(EngineError) -> Bool {
+        guard fd >= 0 else { return false }
         if start > 0 && start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -201,6 +214,8 @@ struct HTTPReader {
     }
 
     mutating func readExactly(_ count: Int) throws(EngineError) -> [UInt8] {
+        // A negative Content-Length or chunk size ("-5" parses as an Int) would make an invalid range.
+        guard count >= 0 else { throw EngineError("invalid body length \(count)") }
         while buffer.count - start < count {
             guard try fill() else { throw EngineError("the engine closed the connection mid-body") }
         }

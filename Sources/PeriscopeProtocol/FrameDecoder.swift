@@ -105,7 +105,8 @@ public struct FrameDecoder: Sendable {
             }
             guard let end = newline else {
                 scanFrom = buffer.count
-                if buffer.count - start > maxMessageSize {
+                // - 1: the line may end in CR LF, and the CR is not part of the message.
+                if buffer.count - start - 1 > maxMessageSize {
                     throw FramingError(code: ErrorCode.invalidRequest,
                                        message: "message larger than the limit of \(maxMessageSize) bytes")
                 }
@@ -130,11 +131,16 @@ public struct FrameDecoder: Sendable {
             // Tolerate blank lines between messages.
             while start < buffer.count, buffer[start] == 0x0D || buffer[start] == 0x0A { start += 1 }
             if scanFrom < start { scanFrom = start }
+            // The same limit whatever the read boundaries: a complete block is measured up to its blank line;
+            // an incomplete one fails only once no terminator (at most 2 bytes of it buffered) can keep it within.
             guard let headerEnd = findHeaderEnd() else {
-                if buffer.count - start > maxHeaderSize {
+                if buffer.count - start - 2 > maxHeaderSize {
                     throw FramingError(message: "header block larger than \(maxHeaderSize) bytes or not terminated by CRLF CRLF")
                 }
                 return nil
+            }
+            if headerEnd.headersEnd - start > maxHeaderSize {
+                throw FramingError(message: "header block larger than \(maxHeaderSize) bytes")
             }
             let length = try parseHeaders(buffer[start..<headerEnd.headersEnd])
             if length > maxMessageSize {

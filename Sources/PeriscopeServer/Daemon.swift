@@ -43,7 +43,6 @@ public final class Daemon {
             subscriptions = SubscriptionManager(topology: topology)
         }
         services.append(ControlService(core: core, topology: topology))
-        if let path = configuration.socketPath { try listenUnix(path) }
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {
                 throw ServerError("--listen needs a token (--token-file): TCP clients must authenticate")
@@ -58,6 +57,8 @@ public final class Daemon {
             core.endpoints.append("tcp:\(host):\(bound)")
             logger.info("listening on tcp \(host):\(bound) (token required)")
         }
+        // Last: clients and tests take the socket file as the sign that every listener is up.
+        if let path = configuration.socketPath { try listenUnix(path) }
         if configuration.stdio {
             let (fd, bridge) = try StdioBridge.start()
             stdioBridge = bridge

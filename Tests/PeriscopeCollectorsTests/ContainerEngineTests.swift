@@ -13,6 +13,18 @@ import Testing
         #expect(ContainerCollector.containerID(inCgroup: "/x/\(id)f") == nil)
     }
 
+    /// Found by the `engine` fuzzer: a negative Content-Length or chunk size trapped on an invalid range
+    /// (fuzz/corpus/engine/regression-negative-*).
+    @Test func negativeBodyLengthsAreErrors() {
+        for response in ["HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n{}",
+                         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabcdefgh\r\n0\r\n\r\n"] {
+            var reader = HTTPReader(bytes: Array(response.utf8))
+            #expect(throws: EngineError.self) { try UnixHTTPClient.readResponse(&reader, method: "GET") }
+        }
+        var reader = HTTPReader(bytes: Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n".utf8))
+        #expect((try? UnixHTTPClient.readResponse(&reader, method: "GET"))?.body == Array("{}".utf8))
+    }
+
     @Test func timestamps() {
         #expect(ContainerEngine.parseTime("1970-01-02T00:00:00Z") == 0)  // before 1971 counts as unknown
         #expect(ContainerEngine.parseTime("2026-11-27T00:23:42.5Z") == 1_795_739_022.5)

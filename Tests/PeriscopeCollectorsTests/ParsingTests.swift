@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import PeriscopeCollectors
 #if canImport(Glibc)
@@ -37,6 +38,34 @@ import Glibc
         #expect(stat.startTicks == 98765)
         #expect(stat.rssPages == 789)
         #expect(Array("garbage".utf8).withUnsafeBytes { ProcStat.parse($0) } == nil)
+    }
+
+    /// Found with the `proc` fuzz target: huge utime + stime, tracepoint offsets and /proc/stat CPU counters
+    /// overflowed and trapped (fuzz/corpus/proc/regression-*).
+    @Test func absurdNumbersDoNotTrap() throws {
+        let line = "42 (x) S 1 0 0 0 0 0 0 0 0 0 9223372036854775807 1 0 0 20 0 4 0 1 1 1\n"
+        let stat = try #require(Array(line.utf8).withUnsafeBytes { ProcStat.parse($0) })
+        #expect(stat.cpuTicks == .max)
+
+        let fields = TracepointFormat.parse("\tfield:int a;\toffset:9223372036854775807;\tsize:4;\tsigned:1;\n")
+        let field = try #require(fields["a"])
+        [UInt8](repeating: 1, count: 16).withUnsafeBytes { raw in
+            #expect(TracepointFormat.integer(field, in: raw) == nil)
+            #expect(TracepointFormat.bytes(field, in: raw) == nil)
+        }
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("periscope-\(getpid())-absurd").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "cpu  9223372036854775807 9223372036854775807 0 0 0 0 0 0\nbtime 5\n"
+            .write(toFile: "\(root)/stat", atomically: false, encoding: .utf8)
+        try "MemTotal: 9223372036854775807 kB\n".write(toFile: "\(root)/meminfo", atomically: false, encoding: .utf8)
+        let facts = HostFacts(procRoot: root, reader: ProcReader())
+        _ = facts.read()
+        let record = facts.read()
+        #expect((0...100).contains(record.cpuPercent))
+        #expect(record.memoryTotalBytes == .max)
+        #expect(facts.bootTime == 5)
     }
 
     @Test func socketLinkParsing() {

@@ -96,6 +96,37 @@ struct ContentLengthFramingTests {
         #expect(throws: FramingError.self) { try decoder.next() }
     }
 
+    /// Found by the `frame` fuzzer: a header block over the limit was refused when it arrived in pieces
+    /// but accepted when it arrived in one read (fuzz/corpus/frame/regression-header-limit).
+    @Test func headerLimitHoldsWhateverTheReadBoundaries() {
+        let long = Array("Content\(String(repeating: "U", count: 40))-Length: 2\r\nContent-Length: 2\r\n\r\n{}".utf8)
+        for chunk in [long.count, 1, 7] {
+            var decoder = FrameDecoder(maxHeaderSize: 64)
+            var failed = false
+            var offset = 0
+            while offset < long.count, !failed {
+                decoder.append(long[offset..<min(long.count, offset + chunk)])
+                offset += chunk
+                do { while try decoder.next() != nil {} } catch { failed = true }
+            }
+            #expect(failed, "chunks of \(chunk)")
+        }
+        // A block of exactly the limit is accepted, in one read or byte by byte.
+        let header = "Content-Length: 2\r\nX: "
+        let exact = Array((header + String(repeating: "y", count: 64 - header.utf8.count - 1) + "\r\n\r\n{}").utf8)
+        for chunk in [exact.count, 1] {
+            var decoder = FrameDecoder(maxHeaderSize: 64)
+            var bodies: [[UInt8]] = []
+            var offset = 0
+            while offset < exact.count {
+                decoder.append(exact[offset..<min(exact.count, offset + chunk)])
+                offset += chunk
+                while let body = try? decoder.next() { bodies.append(body) }
+            }
+            #expect(bodies == [Array("{}".utf8)], "chunks of \(chunk)")
+        }
+    }
+
     @Test func invalidUTF8InHeadersIsAnError() {
         var decoder = FrameDecoder()
         decoder.append([0x43, 0xFF, 0xFE] + Array(": 2\r\n\r\n{}".utf8))
@@ -139,6 +170,13 @@ struct LineFramingTests {
         var decoder = FrameDecoder(maxMessageSize: 100)
         decoder.append(Array(("{" + String(repeating: " ", count: 200)).utf8))
         #expect(throws: FramingError.self) { try decoder.next() }
+    }
+
+    /// Found by the `frame` fuzzer: a CR LF line whose message is exactly the limit was refused when its CR
+    /// arrived before its LF.
+    @Test func lineLimitHoldsWhateverTheReadBoundaries() throws {
+        let line = Array(("{" + String(repeating: " ", count: 98) + "}\r\n").utf8)
+        #expect(try decodeAllWays(line, maxMessageSize: 100).map(\.count) == [100])
     }
 
     @Test func encoderWritesOneLinePerMessage() {

@@ -80,6 +80,12 @@ int psc_sockdiag_dump(int fd, uint8_t family, uint8_t protocol, uint32_t states,
 
 void psc_sock_list_free(psc_sock_list *list);
 
+/* Parses one buffer received from a SOCK_DIAG_BY_FAMILY dump answering `seq` (no socket involved: what
+ * psc_sockdiag_dump does with each recv(), exposed for tests and fuzzing). `buf` must be 4-byte aligned.
+ * Appends the sockets to `out`. Returns 0 when more buffers are expected, 1 when the dump ended, or -errno
+ * (an NLMSG_ERROR answer, ENOMEM). */
+int psc_sockdiag_parse(const void *buf, size_t len, uint32_t seq, uint8_t protocol, psc_sock_list *out);
+
 /* ---------- rtnetlink interface addresses ---------- */
 
 typedef struct psc_addr {
@@ -100,6 +106,11 @@ typedef struct psc_addr_list {
 int psc_route_dump_addrs(int fd, psc_addr_list *out);
 
 void psc_addr_list_free(psc_addr_list *list);
+
+/* Parses one buffer of RTM_NEWLINK and RTM_NEWADDR messages answering `seq` (no socket: for tests and
+ * fuzzing); interface names come from the links earlier in the same buffer. `buf` must be 4-byte aligned.
+ * Returns 0 when more buffers are expected, 1 when the dump ended, or -errno. */
+int psc_route_parse(const void *buf, size_t len, uint32_t seq, psc_addr_list *out);
 
 /* ---------- process connector ---------- */
 
