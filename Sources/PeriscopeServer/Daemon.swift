@@ -43,6 +43,7 @@ public final class Daemon {
             subscriptions = SubscriptionManager(topology: topology)
         }
         services.append(ControlService(core: core, topology: topology))
+        services += try MultiHostRoles.start(configuration, core: core, topology: topology)
         if let path = configuration.socketPath { try listenUnix(path) }
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {

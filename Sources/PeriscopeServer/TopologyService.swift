@@ -21,6 +21,11 @@ public final class TopologyService {
     public private(set) var names: [String: String] = [:]
     /// Called on the loop after every new report is installed (subscriptions hook in here).
     public var onReport: [(Report, Int64) -> Void] = []
+    /// Other hosts' merged reports, when this daemon aggregates (see ``ReportAggregator``); merged into every
+    /// report installed.
+    var remoteReport: (() -> Report?)?
+    /// The local host's own newest report (what a publisher sends), before any remote merge.
+    var localReport: Report? { lastOutput?.report }
 
     unowned let core: ServerCore
     let hostID: String
@@ -156,14 +161,12 @@ public final class TopologyService {
             passRunning = false
             lastPassCost = output.collectMillis + output.buildMillis
         }
-        let changed = report != output.report || names != output.names
+        let composed = compose(output.report)
+        let changed = report != composed || names != output.names
         lastOutput = output
         names = output.names
         if changed || report == nil {
-            report = output.report
-            revision += 1
-            renderCache.removeAll(keepingCapacity: true)
-            for handler in onReport { handler(output.report, revision) }
+            publish(composed)
         }
         let waiting = waitingForFirstReport
         waitingForFirstReport.removeAll()
@@ -172,6 +175,21 @@ public final class TopologyService {
             passWanted = false
             requestPass()
         }
+    }
+
+    /// Installs `composed` as the next revision and tells every `onReport` handler.
+    private func publish(_ composed: Report) {
+        report = composed
+        revision += 1
+        renderCache.removeAll(keepingCapacity: true)
+        for handler in onReport { handler(composed, revision) }
+    }
+
+    /// Other hosts' reports changed (aggregator): installs the local report merged with them as a new revision.
+    func remoteReportsChanged() {
+        guard let local = lastOutput?.report else { return }
+        let composed = compose(local)
+        if composed != report { publish(composed) }
     }
 
     /// Runs `work` once a first report exists (at once if it does).
@@ -234,6 +252,11 @@ public final class TopologyService {
             case .failure(let error): pending.fail(error)
             }
         }
+    }
+
+    private func compose(_ local: Report) -> Report {
+        guard let remote = remoteReport?() else { return local }
+        return local.merged(with: remote)
     }
 
     private func healthJSON() -> JSONValue {
