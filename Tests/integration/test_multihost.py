@@ -1,0 +1,289 @@
+"""Many hosts, one map (issue 11): real daemons, real kernel, real TLS.
+
+Three test hosts on this machine (`nshosts.NamespaceHost`: own network, PID, mount and UTS namespaces, joined by
+veth pairs to a bridge on 10.231.X.0/24), each running its own periscoped that sees only its host and
+publishes to an aggregator in the root namespace over mutual TLS. A three-tier app spans them: a db server
+on ph1, an app server on ph2 holding a connection to the db, a client on ph3 holding one to the app. The
+aggregator's views must show exactly those process and host edges, none reversed, no remote pseudo node for
+a monitored host. Then the faults: garbage on the report port, a certificate from another CA, a publisher
+claiming another host's id, a publisher killed with SIGKILL (stale, then gone, others unaffected) and
+restarted (back, no duplicates).
+
+Every check is limited to the test hosts' nodes: the aggregator's own host is the whole machine, which also
+sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
+The tests of the module run in order on one set of hosts (about 40 s).
+"""
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BIN
+from nshosts import PERISCOPED, Bridge, Pki, NamespaceHost, sh
+from rpc import PEER_PRELUDE, Client, Peer, wait_until
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nsenter") or not shutil.which("unshare"),
+                       reason="the multi-host tests need root, ip netns, unshare and nsenter"),
+]
+
+REFRESH_MS = 500
+EXPIRY_S = 6
+WAIT = 15.0
+NAMES = ["ph1", "ph2", "ph3"]
+
+SERVER = PEER_PRELUDE + r'''
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(16)
+held = []
+def serve():
+    while True:
+        c, _ = srv.accept(); held.append(c)
+threading.Thread(target=serve, daemon=True).start()
+upstream = None
+if len(sys.argv) > 2:
+    upstream = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=10)
+ready(sys.argv[1])
+wait_for_stdin_eof()
+'''
+
+CLIENT = PEER_PRELUDE + r'''
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+ready(c.getsockname()[1])
+wait_for_stdin_eof()
+'''
+
+
+class Aggregator:
+    """The aggregator daemon in the root namespace; `connect()` for rpc.Client."""
+
+    def __init__(self, workdir, pki, bridge):
+        self.socket_path = os.path.join(workdir, "aggregator.sock")
+        self.port = 7400 + os.getpid() % 500
+        self.address = f"{bridge.address}:{self.port}"
+        self.log = open(os.path.join(workdir, "aggregator.log"), "w")
+        self.proc = subprocess.Popen(
+            [PERISCOPED, "--socket", self.socket_path, "--accept-reports", self.address, "--refresh-ms", str(REFRESH_MS),
+             "--host-expiry", str(EXPIRY_S), *pki.files(socket.gethostname())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
+        wait_until(lambda: os.path.exists(self.socket_path), what="the aggregator's socket")
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.socket_path)
+        return s
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class Cluster:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="periscope-multihost-")
+        self.pki = Pki(os.path.join(self.dir, "pki"))
+        self.pki.issue(socket.gethostname())
+        self.bridge = Bridge()
+        self.hosts = {}
+        self.daemons = {}
+        self.peers = []
+        self.aggregator = Aggregator(self.dir, self.pki, self.bridge)
+        for index, name in enumerate(NAMES, start=1):
+            self.pki.issue(name)
+            self.hosts[name] = NamespaceHost(self.bridge, index, name)
+            self.start_daemon(name)
+        self.client = Client(self.aggregator)
+
+    def start_daemon(self, name):
+        log = open(os.path.join(self.dir, f"{name}.log"), "a")
+        proc, pid = self.hosts[name].run(
+            [PERISCOPED, "--no-socket", "--publish", self.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+             *self.pki.files(name)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        self.daemons[name] = (proc, pid, log)
+
+    def kill_daemon(self, name):
+        proc, pid, log = self.daemons.pop(name)
+        os.kill(pid, 9)
+        proc.wait(timeout=10)
+        log.close()
+
+    def peer(self, host, code, *args):
+        peer = Peer(["nsenter", "-t", str(self.hosts[host].init_pid), "-n", "-p", "-m", "-u", "--",
+                     "python3", "-c", code, *map(str, args)])
+        self.peers.append(peer)
+        return peer
+
+    def view(self, name):
+        return self.client.call("topology/get", {"view": name})
+
+    def health(self):
+        return self.client.call("daemon/status")["collectors"]["aggregator"]
+
+    def close(self):
+        for peer in self.peers:
+            peer.stop(kill=True)
+        self.client.close()
+        for name in list(self.daemons):
+            self.kill_daemon(name)
+        self.aggregator.stop()
+        for host in self.hosts.values():
+            host.remove()
+        self.bridge.remove()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def app(cluster):
+    """db on ph1 (:5432), app on ph2 (:8080, connected to the db), client on ph3 (connected to the app)."""
+    db = cluster.peer("ph1", SERVER, 5432)
+    app = cluster.peer("ph2", SERVER, 8080, cluster.hosts["ph1"].address, 5432)
+    client = cluster.peer("ph3", CLIENT, cluster.hosts["ph2"].address, 8080)
+    return {"db": f"ph1;{db.pid}", "app": f"ph2;{app.pid}", "client": f"ph3;{client.pid}"}
+
+
+def edges(view):
+    return {(e["source"], e["target"]) for e in view["edges"]}
+
+
+def test_three_tier_processes_view(cluster, app):
+    def ready():
+        view = cluster.view("processes")
+        found = edges(view)
+        return view if {(app["app"], app["db"]), (app["client"], app["app"])} <= found else None
+
+    view = wait_until(ready, timeout=WAIT, what="the three-tier edges at the aggregator")
+    ids = {n["id"]: n for n in view["nodes"]}
+    for key in ("db", "app", "client"):
+        assert not ids[app[key]]["pseudo"], ids[app[key]]
+    found = edges(view)
+    assert (app["db"], app["app"]) not in found and (app["app"], app["client"]) not in found, "an edge is reversed"
+    addresses = {h.address for h in cluster.hosts.values()}
+    remote = [n["id"] for n in view["nodes"] if n["kind"] == "remote" and n["metadata"].get("address") in addresses]
+    assert remote == [], f"remote pseudo nodes for monitored hosts: {remote}"
+    # Each test host's processes are its own: every ph node lies on its host.
+    for node in view["nodes"]:
+        if node["id"].split(";")[0] in NAMES:
+            assert node["parents"].get("host") == [node["id"].split(";")[0]], node
+
+
+def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
+    def ready():
+        view = cluster.view("hosts")
+        return view if {("ph2", "ph1"), ("ph3", "ph2")} <= edges(view) else None
+
+    view = wait_until(ready, timeout=WAIT, what="host-to-host edges")
+    ids = [n["id"] for n in view["nodes"]]
+    for name in NAMES:
+        assert ids.count(name) == 1, ids
+    assert ("ph1", "ph2") not in edges(view) and ("ph2", "ph3") not in edges(view), "a host edge is reversed"
+    health = cluster.health()
+    for name in NAMES:
+        host = health["hosts"][name]
+        assert host["connected"] and not host["stale"], host
+        assert host["bytesPerSecond"] > 0
+
+
+def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
+    before = cluster.health()
+    host, port = cluster.aggregator.address.split(":")
+    for payload in (b"GET / HTTP/1.0\r\n\r\n", os.urandom(4096), b"Content-Length: 99999999999\r\n\r\n"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(payload)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+    after = wait_until(lambda: (h := cluster.health())["handshakeFailures"] >= before["handshakeFailures"] + 3 and h,
+                       what="three refused handshakes")
+    assert sorted(after["hosts"]) == NAMES and after["connections"] == 3
+    assert all(not after["hosts"][n]["stale"] for n in NAMES)
+
+
+def publisher_in_root(cluster, hostname, files):
+    """A publisher in the root namespace with its own hostname (UTS namespace)."""
+    log = open(os.path.join(cluster.dir, f"root-{hostname}.log"), "w")
+    proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", PERISCOPED,
+                             "--no-socket", "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+                             *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    return proc, log
+
+
+def test_certificate_from_another_ca_is_refused(cluster):
+    other = Pki(os.path.join(cluster.dir, "other-ca"))
+    files = other.issue("ph7")
+    before = cluster.health()["handshakeFailures"]
+    proc, log = publisher_in_root(cluster, "ph7", files)
+    try:
+        wait_until(lambda: cluster.health()["handshakeFailures"] > before, what="the handshake refusal")
+        time.sleep(1)
+        assert "ph7" not in cluster.health()["hosts"]
+        assert "ph7" not in {n["id"] for n in cluster.view("hosts")["nodes"]}
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_publisher_claiming_another_host_is_refused(cluster):
+    files = cluster.pki.issue("ph8")  # a valid certificate, for ph8; the daemon's hostname says ph1
+    before = cluster.health()["refused"]
+    proc, log = publisher_in_root(cluster, "ph1", files)
+    try:
+        health = wait_until(lambda: (h := cluster.health())["refused"] > before and h, what="the claim refusal")
+        assert "does not name host ph1" in health.get("lastError", "")
+        assert health["hosts"]["ph1"]["connected"] and not health["hosts"]["ph1"]["stale"]
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
+    cluster.kill_daemon("ph3")
+    killed = time.monotonic()
+
+    def stale():
+        nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+        return nodes.get(app["client"], {}).get("metadata", {}).get("stale")
+
+    wait_until(stale, timeout=WAIT, what="ph3's nodes turning stale")
+    assert time.monotonic() - killed < EXPIRY_S
+    nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+    assert not nodes[app["app"]]["metadata"].get("stale") and not nodes[app["db"]]["metadata"].get("stale")
+    hosts = {n["id"]: n for n in cluster.view("hosts")["nodes"]}
+    assert hosts["ph3"]["metadata"].get("stale") is True and not hosts["ph2"]["metadata"].get("stale")
+
+    wait_until(lambda: "ph3" not in {n["id"] for n in cluster.view("hosts")["nodes"]}, timeout=WAIT,
+               what="ph3 expiring")
+    view = cluster.view("processes")
+    assert not [n["id"] for n in view["nodes"] if n["id"].startswith("ph3;")]
+    assert (app["app"], app["db"]) in edges(view), "other hosts are unaffected"
+
+    cluster.start_daemon("ph3")
+
+    def back():
+        view = cluster.view("processes")
+        return view if (app["client"], app["app"]) in edges(view) else None
+
+    view = wait_until(back, timeout=WAIT, what="ph3 back")
+    ids = [n["id"] for n in view["nodes"]]
+    assert ids.count(app["client"]) == 1
+    assert not {n["id"]: n for n in view["nodes"]}[app["client"]]["metadata"].get("stale")
+    assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
