@@ -20,6 +20,8 @@ final class PublisherLink {
     var decoding = false
     private var decoder: FrameDecoder
     private let onMessage: (PublisherLink, String, JSONValue, Int) -> Void
+    /// Called for a frame this link cannot accept; the owner counts it and calls ``refuse(_:)``.
+    var onViolation: ((PublisherLink, String) -> Void)?
 
     init(connection: Connection, maxFrameBytes: Int, onMessage: @escaping (PublisherLink, String, JSONValue, Int) -> Void) {
         self.connection = connection
@@ -40,6 +42,10 @@ final class PublisherLink {
         connection.closeAfterFlush(reason: "refused: \(reason)")
     }
 
+    private func violation(_ reason: String) {
+        if let onViolation { onViolation(self, reason) } else { refuse(reason) }
+    }
+
     private func received(_ bytes: UnsafeRawBufferPointer) {
         decoder.append(bytes)
         while connection.isOpen {
@@ -48,18 +54,18 @@ final class PublisherLink {
                 guard let next = try decoder.next() else { return }
                 body = next
             } catch {
-                refuse("framing: \(error.message)")
+                violation("framing: \(error.message)")
                 return
             }
             receivedAny = true
             let value: JSONValue
             do { value = try JSONParser(maxDepth: 8).parse(body) } catch {
-                refuse("not JSON: \(error)")
+                violation("not JSON: \(error)")
                 return
             }
             guard value["jsonrpc"]?.stringValue == "2.0", let method = value["method"]?.stringValue,
                   let params = value["params"], params.objectValue != nil else {
-                refuse("expected a JSON-RPC 2.0 notification with params")
+                violation("expected a JSON-RPC 2.0 notification with params")
                 return
             }
             onMessage(self, method, params, body.count)

@@ -69,6 +69,7 @@ final class ReportAggregator {
         let link = PublisherLink(connection: connection, maxFrameBytes: settings.maxFrameBytes) { [unowned self] link, method, params, size in
             self.handle(link, method, params, size)
         }
+        link.onViolation = { [unowned self] link, reason in self.refuse(link, reason) }
         let key = ObjectIdentifier(link)
         links[key] = link
         connection.onClose = { [unowned self, unowned link] reason in self.closed(link, key: key, reason: reason) }

@@ -63,11 +63,11 @@ wait_for_stdin_eof()
 class Aggregator:
     """The aggregator daemon in the root namespace; `connect()` for rpc.Client."""
 
-    def __init__(self, workdir, pki, bridge):
+    def __init__(self, workdir, pki, bridge, port=None):
         self.socket_path = os.path.join(workdir, "aggregator.sock")
-        self.port = 7400 + os.getpid() % 500
+        self.port = port or 7400 + os.getpid() % 500
         self.address = f"{bridge.address}:{self.port}"
-        self.log = open(os.path.join(workdir, "aggregator.log"), "w")
+        self.log = open(os.path.join(workdir, "aggregator.log"), "a")
         self.proc = subprocess.Popen(
             [PERISCOPED, "--socket", self.socket_path, "--accept-reports", self.address, "--refresh-ms", str(REFRESH_MS),
              "--host-expiry", str(EXPIRY_S), *pki.files(socket.gethostname())],
@@ -216,6 +216,60 @@ def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
     assert all(not after["hosts"][n]["stale"] for n in NAMES)
 
 
+def test_subscriber_at_the_aggregator_sees_a_change_on_a_host(cluster, app):
+    sub = Client(cluster.aggregator)
+    try:
+        sub.call("topology/subscribe", {"view": "processes", "minInterval": 0})
+        started = time.monotonic()
+        extra = cluster.peer("ph3", CLIENT, cluster.hosts["ph2"].address, 8080)
+        wanted = (f"ph3;{extra.pid}", app["app"])
+
+        def seen():
+            sub.pump(0.1)
+            return any(n["method"] == "topology/changed"
+                       and wanted in {(e["source"], e["target"]) for e in n["params"]["added"]["edges"]}
+                       for n in sub.notes)
+
+        wait_until(seen, timeout=WAIT, what="the new cross-host edge in topology/changed")
+        print(f"change on ph3 -> subscriber at the aggregator: {1000 * (time.monotonic() - started):.0f} ms")
+    finally:
+        sub.close()
+
+
+def tls_to_aggregator(cluster, name):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(f"{cluster.pki.dir}/ca.crt")
+    context.load_cert_chain(f"{cluster.pki.dir}/{name}.crt", f"{cluster.pki.dir}/{name}.key")
+    host, port = cluster.aggregator.address.split(":")
+    return context.wrap_socket(socket.create_connection((host, int(port)), timeout=5))
+
+
+def read_until_closed(s):
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except (ConnectionResetError, ssl.SSLError, socket.timeout):
+        pass
+    return data
+
+
+def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluster, app):
+    cluster.pki.issue("ph9")
+    before = cluster.health()["refused"]
+    with tls_to_aggregator(cluster, "ph9") as s:
+        s.sendall(b"Content-Length: 99999999999\r\n\r\n")
+        assert b"report/refused" in read_until_closed(s)
+    body = b'{"jsonrpc":"2.0","method":"report/publish","params":{"host":"ph9","revision":1,"data":"eJzLSM3JyQcABiwCFQ=="}}'
+    with tls_to_aggregator(cluster, "ph9") as s:
+        s.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert b"bad report" in read_until_closed(s)
+    health = wait_until(lambda: (h := cluster.health())["refused"] >= before + 2 and h, what="two refusals")
+    assert "ph9" not in health["hosts"]
+    assert all(health["hosts"][n]["connected"] and not health["hosts"][n]["stale"] for n in NAMES)
+
+
 def publisher_in_root(cluster, hostname, files):
     """A publisher in the root namespace with its own hostname (UTS namespace)."""
     log = open(os.path.join(cluster.dir, f"root-{hostname}.log"), "w")
@@ -253,6 +307,22 @@ def test_publisher_claiming_another_host_is_refused(cluster):
         proc.kill()
         proc.wait()
         log.close()
+
+
+def test_aggregator_restart_publishers_reconnect_within_5s(cluster, app):
+    cluster.client.close()
+    cluster.aggregator.stop()
+    cluster.aggregator = Aggregator(cluster.dir, cluster.pki, cluster.bridge, port=cluster.aggregator.port)
+    cluster.client = Client(cluster.aggregator)
+    started = time.monotonic()
+
+    def full():
+        view = cluster.view("processes")
+        return {(app["app"], app["db"]), (app["client"], app["app"])} <= edges(view)
+
+    wait_until(full, timeout=WAIT, what="the full map after the aggregator restarted")
+    assert time.monotonic() - started < 5, "the map took longer than 5 s to come back"
+    assert sorted(n for n, h in cluster.health()["hosts"].items() if h["connected"]) == NAMES
 
 
 def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
