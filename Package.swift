@@ -66,7 +66,8 @@ let package = Package(
                 path: "Tests/PeriscopeServerTesting"),
         .testTarget(
             name: "PeriscopeServerTests",
-            dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]
+            dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop",
+                           "PeriscopeTopology"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -152,3 +152,8 @@ void periscope_tls_last_error(void *bev, char *out, size_t out_len) {
     unsigned long code = bufferevent_get_openssl_error((struct bufferevent *)bev);
     if (code) ERR_error_string_n(code, out, out_len);
 }
+
+int periscope_tls_pending(void *bev) {
+    SSL *ssl = bufferevent_openssl_get_ssl((struct bufferevent *)bev);
+    return ssl ? SSL_pending(ssl) : 0;
+}

@@ -61,6 +61,12 @@ public final class TLSContext {
         return periscope_tls_peer_names(UnsafeMutableRawPointer(bev), name) == 1
     }
 
+    /// Decrypted bytes OpenSSL holds for the connection that have not reached its input buffer.
+    public static func pendingBytes(of connection: Connection) -> Int {
+        guard let bev = connection.bufferevent else { return 0 }
+        return Int(periscope_tls_pending(UnsafeMutableRawPointer(bev)))
+    }
+
     /// The last TLS error on the connection, if any (why a handshake failed).
     public static func lastError(of connection: Connection) -> String? {
         guard let bev = connection.bufferevent else { return nil }

@@ -243,6 +243,11 @@ final class ReportAggregator {
             "connections": .int(Int64(links.count)), "refused": .int(Int64(refused)),
             "handshakeFailures": .int(Int64(handshakeFailures)),
             "hosts": .object(hosts.mapValues { $0.json(now: now) }),
+            "links": .array(links.values.map { link in
+                ["host": .string(link.host ?? "?"), "bytesIn": .int(Int64(link.connection.bytesIn)),
+                 "tlsPending": .int(Int64(TLSContext.pendingBytes(of: link.connection))),
+                 "decoding": .bool(link.decoding), "waiting": .bool(link.waitingReport != nil)]
+            }),
         ]
         if let lastRefusal { health["lastError"] = .string(lastRefusal) }
         return .object(health)

@@ -180,6 +180,7 @@ final class ReportPublisher {
             "reportsSent": .int(Int64(reportsSent)), "heartbeatsSent": .int(Int64(heartbeatsSent)),
             "skippedWhileBusy": .int(Int64(skipped)), "bytesSent": .int(Int64(traffic.total)),
             "bytesPerSecond": .double(traffic.perSecond(now: monotonicMillis())), "ackedRevision": .int(acked),
+            "outputQueued": .int(Int64(connection?.outputBufferedCount ?? 0)),
         ]
         if let lastError { health["lastError"] = .string(lastError) }
         return .object(health)

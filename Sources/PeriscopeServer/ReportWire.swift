@@ -15,7 +15,11 @@ public enum ReportWire {
 
     /// The report's JSON, zlib-compressed.
     public static func compress(_ report: Report) -> [UInt8] {
-        let json = JSONWriter.bytes(report.json)
+        deflate(JSONWriter.bytes(report.json))
+    }
+
+    /// zlib-compresses `json` (empty on failure).
+    static func deflate(_ json: [UInt8]) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: periscope_deflate_bound(json.count))
         let produced = json.withUnsafeBufferPointer { input in
             output.withUnsafeMutableBufferPointer { out in
@@ -111,8 +115,13 @@ public enum ReportWire {
         for id in report.hosts.nodes.keys where id != host { return "report names host \(id)" }
         let prefix = host + ";"
         for id in report.processes.nodes.keys where !id.hasPrefix(prefix) { return "report names process \(id)" }
-        for id in report.endpoints.nodes.keys {
+        for (id, node) in report.endpoints.nodes {
             if let scopeHost = EndpointID(id)?.scopeHost, scopeHost != host { return "report names endpoint \(id)" }
+            // Shared (global) endpoints merge with other hosts' views: they may only gain this host's parents.
+            if node.parents[.host, default: []].contains(where: { $0 != host })
+                || node.parents[.process, default: []].contains(where: { !$0.hasPrefix(prefix) }) {
+                return "endpoint \(id) names another host's parent"
+            }
         }
         return nil
     }

@@ -69,7 +69,10 @@ class Bridge:
                 break
         self.subnet = f"10.231.{x}"
         self.name = "pb" + secrets.token_hex(3)
-        sh("ip", "link", "add", self.name, "type", "bridge")
+        # A fixed MAC: otherwise the bridge takes the lowest MAC of its ports, which changes as hosts join, and
+        # the hosts' neighbour entries for the bridge address go stale mid-connection (lost segments, stalls).
+        sh("ip", "link", "add", self.name, "address", "02:50:" + ":".join(secrets.token_hex(4)[i:i + 2] for i in range(0, 8, 2)),
+           "type", "bridge")
         sh("ip", "addr", "add", f"{self.subnet}.254/24", "dev", self.name)
         sh("ip", "link", "set", self.name, "up")
         self.address = f"{self.subnet}.254"

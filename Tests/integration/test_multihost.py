@@ -13,6 +13,7 @@ Every check is limited to the test hosts' nodes: the aggregator's own host is th
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
 The tests of the module run in order on one set of hosts (about 40 s).
 """
+import json
 import os
 import shutil
 import socket
@@ -26,6 +27,17 @@ import pytest
 from conftest import BIN
 from nshosts import PERISCOPED, Bridge, Pki, NamespaceHost, sh
 from rpc import PEER_PRELUDE, Client, Peer, wait_until
+
+try:  # the status and the report-port messages are checked against protocol/schema.json
+    from test_transcripts import validator_for
+except Exception:  # jsonschema missing: checked without the schema
+    validator_for = None
+
+
+def check_schema(pointer, value):
+    if validator_for is not None:
+        errors = list(validator_for(pointer).iter_errors(value))
+        assert not errors, f"{pointer}: {errors[0].message}"
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -65,7 +77,7 @@ class Aggregator:
 
     def __init__(self, workdir, pki, bridge, port=None):
         self.socket_path = os.path.join(workdir, "aggregator.sock")
-        self.port = port or 7400 + os.getpid() % 500
+        self.port = port or Aggregator.free_port(bridge.address)
         self.address = f"{bridge.address}:{self.port}"
         self.log = open(os.path.join(workdir, "aggregator.log"), "a")
         self.proc = subprocess.Popen(
@@ -73,6 +85,12 @@ class Aggregator:
              "--host-expiry", str(EXPIRY_S), *pki.files(socket.gethostname())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
         wait_until(lambda: os.path.exists(self.socket_path), what="the aggregator's socket")
+
+    @staticmethod
+    def free_port(address):
+        with socket.socket() as s:
+            s.bind((address, 0))
+            return s.getsockname()[1]
 
     def connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -98,13 +116,14 @@ class Cluster:
         for index, name in enumerate(NAMES, start=1):
             self.pki.issue(name)
             self.hosts[name] = NamespaceHost(self.bridge, index, name)
+        for name in NAMES:
             self.start_daemon(name)
         self.client = Client(self.aggregator)
 
     def start_daemon(self, name):
         log = open(os.path.join(self.dir, f"{name}.log"), "a")
         proc, pid = self.hosts[name].run(
-            [PERISCOPED, "--no-socket", "--publish", self.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+            [PERISCOPED, "--socket", os.path.join(self.dir, f"{name}.sock"), "--publish", self.aggregator.address, "--refresh-ms", str(REFRESH_MS),
              *self.pki.files(name)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         self.daemons[name] = (proc, pid, log)
 
@@ -191,7 +210,10 @@ def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
     for name in NAMES:
         assert ids.count(name) == 1, ids
     assert ("ph1", "ph2") not in edges(view) and ("ph2", "ph3") not in edges(view), "a host edge is reversed"
-    health = cluster.health()
+    status = cluster.client.call("daemon/status")
+    check_schema("/methods/daemon~1status/result", status)
+    check_schema("/$defs/AggregatorHealth", status["collectors"]["aggregator"])
+    health = status["collectors"]["aggregator"]
     for name in NAMES:
         host = health["hosts"][name]
         assert host["connected"] and not host["stale"], host
@@ -260,7 +282,9 @@ def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluste
     before = cluster.health()["refused"]
     with tls_to_aggregator(cluster, "ph9") as s:
         s.sendall(b"Content-Length: 99999999999\r\n\r\n")
-        assert b"report/refused" in read_until_closed(s)
+        reply = read_until_closed(s)
+        assert b"report/refused" in reply
+        check_schema("/$defs/ReportPortMessage", json.loads(reply.split(b"\r\n\r\n", 1)[1]))
     body = b'{"jsonrpc":"2.0","method":"report/publish","params":{"host":"ph9","revision":1,"data":"eJzLSM3JyQcABiwCFQ=="}}'
     with tls_to_aggregator(cluster, "ph9") as s:
         s.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))

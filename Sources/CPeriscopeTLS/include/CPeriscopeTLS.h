@@ -37,6 +37,9 @@ int periscope_tls_peer_names(void *bev, const char *name);
 /// The last TLS error on the bufferevent, as text (empty when there is none).
 void periscope_tls_last_error(void *bev, char *out, size_t out_len);
 
+/// Decrypted bytes OpenSSL holds that the bufferevent has not taken yet.
+int periscope_tls_pending(void *bev);
+
 /// zlib: the most bytes `periscope_deflate` may produce for `length` input bytes.
 size_t periscope_deflate_bound(size_t length);
 /// zlib-compresses `input` into `output`; returns the compressed length, or -1.

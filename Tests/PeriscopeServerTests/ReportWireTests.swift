@@ -1,0 +1,60 @@
+import PeriscopeProtocol
+import PeriscopeTopology
+import Testing
+@testable import PeriscopeServer
+
+/// The report codec between publisher and aggregator: exact round trips, bounded inflating, and the rule
+/// that a publisher may only describe its own host.
+@Suite struct ReportWireTests {
+    static func report(host: String) -> Report {
+        var report = Report()
+        var hostNode = Node(id: host, topology: .host)
+        hostNode.set("hostname", host, at: 1.5)
+        hostNode.record("cpu", 12.5, at: 1.5)
+        report.add(hostNode)
+        var process = Node(id: "\(host);42", topology: .process)
+        process.set("name", "db", at: 1.5)
+        process.sets["listening"] = ["tcp/0.0.0.0:5432"]
+        process.addParent(.host, host)
+        report.add(process)
+        var endpoint = Node(id: ";10.0.0.2;5432;tcp", topology: .endpoint)
+        endpoint.addParent(.process, "\(host);42")
+        endpoint.adjacency = [";10.0.0.1;40000;tcp"]
+        report.add(endpoint)
+        report.add(Node(id: "\(host)/1;127.0.0.1;80;tcp", topology: .endpoint))
+        return report
+    }
+
+    @Test func roundTripIsExact() throws {
+        let original = Self.report(host: "ph1")
+        let compressed = ReportWire.compress(original)
+        #expect(!compressed.isEmpty)
+        #expect(try ReportWire.decompress(compressed) == original)
+        #expect(ReportWire.claimViolation(original, host: "ph1") == nil)
+    }
+
+    @Test func aPublisherCannotSpeakForAnotherHost() {
+        let report = Self.report(host: "ph1")
+        #expect(ReportWire.claimViolation(report, host: "ph2") != nil)
+        var sneaky = Self.report(host: "ph2")
+        sneaky.add(Node(id: "ph1;7", topology: .process))
+        #expect(ReportWire.claimViolation(sneaky, host: "ph2") == "report names process ph1;7")
+        var scoped = Self.report(host: "ph2")
+        scoped.add(Node(id: "ph1/1;127.0.0.1;80;tcp", topology: .endpoint))
+        #expect(ReportWire.claimViolation(scoped, host: "ph2") != nil)
+        var adopted = Self.report(host: "ph2")
+        var endpoint = Node(id: ";10.0.0.9;80;tcp", topology: .endpoint)
+        endpoint.addParent(.process, "ph1;1")
+        adopted.add(endpoint)
+        #expect(ReportWire.claimViolation(adopted, host: "ph2") == "endpoint ;10.0.0.9;80;tcp names another host's parent")
+    }
+
+    @Test func garbageAndBombsAreRefused() {
+        #expect(throws: ReportWireError.self) { try ReportWire.decompress(Array("not zlib".utf8)) }
+        #expect(throws: ReportWireError.self) { try ReportWire.decompress([]) }
+        // 65 MiB of spaces compress to ~64 KiB; inflating must stop at the 64 MiB bound.
+        let compressed = ReportWire.deflate([UInt8](repeating: 0x20, count: 65 << 20))
+        #expect(compressed.count < 1 << 20)
+        #expect(throws: ReportWireError.self) { try ReportWire.decompress(compressed) }
+    }
+}
