@@ -148,6 +148,7 @@ final class ReportAggregator {
             state.lastSeen = now
             state.connected = true
             state.heartbeats &+= 1
+            link.notify("report/ack", ["revision": .int(revision)])  // lets the publisher tell a dead link from a quiet one
             state.traffic.count(size, now: now)
             let wasStale = state.stale
             state.stale = false

@@ -42,6 +42,10 @@ final class ReportPublisher {
     private var acked: Int64 = -1
     private var lastError: String?
     private var traffic = ByteRate()
+    /// Monotonic ms of the last bytes from the aggregator (acks answer every report and heartbeat).
+    private var lastHeard = 0.0
+    /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
+    private var silenceLimitMillis: Double { max(3000, 5 * Double(core.configuration.refreshMillis)) }
 
     init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, target: String) throws {
         self.core = core
@@ -67,6 +71,7 @@ final class ReportPublisher {
             return
         }
         connects &+= 1
+        lastHeard = monotonicMillis()
         self.connection = connection
         decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
         sentRevision = -1
@@ -90,6 +95,7 @@ final class ReportPublisher {
     }
 
     private func received(_ bytes: UnsafeRawBufferPointer) {
+        lastHeard = monotonicMillis()
         decoder.append(bytes)
         while let connection, connection.isOpen {
             let body: [UInt8]
@@ -154,8 +160,14 @@ final class ReportPublisher {
         }
     }
 
-    /// A refresh interval without a report: tell the aggregator we are alive and at which revision.
+    /// A refresh interval without a report: tell the aggregator we are alive and at which revision. An
+    /// aggregator that has acknowledged nothing for ``silenceLimitMillis`` is given up on (a dead link that TCP
+    /// would take minutes to notice): the connection is closed and made again.
     private func heartbeat() {
+        if let connection, connection.isOpen, monotonicMillis() - lastHeard > silenceLimitMillis {
+            connection.close(reason: "the aggregator acknowledged nothing for \(Int(silenceLimitMillis)) ms")
+            return
+        }
         guard let connection, connection.isOpen, !encoding, sentRevision >= 0,
               monotonicMillis() - lastSend >= Double(core.configuration.refreshMillis) * 0.9,
               connection.outputBufferedCount <= settings.publisherOutputLimit else { return }

@@ -349,6 +349,29 @@ def test_aggregator_restart_publishers_reconnect_within_5s(cluster, app):
     assert sorted(n for n, h in cluster.health()["hosts"].items() if h["connected"]) == NAMES
 
 
+def test_link_down_20s_then_up(cluster, app):
+    """ph1's veth goes down for 20 s: ph1 turns stale (others do not), expires, and is back once the link is up."""
+    cluster.hosts["ph1"].link(False)
+    down = time.monotonic()
+    try:
+        wait_until(lambda: cluster.health()["hosts"].get("ph1", {}).get("stale", True), timeout=WAIT,
+                   what="ph1 stale while its link is down")
+        others = cluster.health()["hosts"]
+        assert not others["ph2"]["stale"] and not others["ph3"]["stale"]
+        time.sleep(max(0, 20 - (time.monotonic() - down)))
+    finally:
+        cluster.hosts["ph1"].link(True)
+    up = time.monotonic()
+
+    def back():
+        host = cluster.health()["hosts"].get("ph1")
+        return host and host["connected"] and not host["stale"] and (app["app"], app["db"]) in edges(cluster.view("processes"))
+
+    wait_until(back, timeout=WAIT, what="ph1 back after its link came up")
+    print(f"ph1 back {time.monotonic() - up:.1f} s after its link came up")
+    assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph1") == 1
+
+
 def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
     cluster.kill_daemon("ph3")
     killed = time.monotonic()
