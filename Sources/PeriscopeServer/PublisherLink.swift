@@ -14,8 +14,10 @@ final class PublisherLink {
     var host: String?
     /// Whether any frame arrived (a link closed before that failed the TLS handshake or sent nothing).
     private(set) var receivedAny = false
-    /// Newest compressed report waiting for the decoder (older ones are dropped: coalescing).
-    var waitingReport: (revision: Int64, data: [UInt8], wireBytes: Int)?
+    /// Newest report JSON waiting for the parser (older ones are dropped: coalescing).
+    var waitingReport: (revision: Int64, json: [UInt8], wireBytes: Int)?
+    /// The publisher's compression stream, inflated in arrival order (every frame, even one coalesced away).
+    let inflater = ZlibStream(deflating: false)
     /// Whether a decode of this link's report is running.
     var decoding = false
     private var decoder: FrameDecoder

@@ -134,10 +134,17 @@ final class ReportAggregator {
         let now = monotonicMillis()
         switch method {
         case "report/publish":
+            guard params["encoding"]?.stringValue == "zlib-stream" else {
+                return refuse(link, "report/publish needs encoding zlib-stream")
+            }
             guard let text = params["data"]?.stringValue, let data = Base64.decode(text) else {
                 return refuse(link, "report/publish without base64 data")
             }
-            link.waitingReport = (revision, data, size)
+            // Inflated here, in order (each frame builds on the ones before); parsed on the decode queue.
+            guard let json = link.inflater?.process(data, limit: ReportWire.maxInflatedBytes) else {
+                return refuse(link, "bad report: not a zlib stream, or larger than \(ReportWire.maxInflatedBytes) bytes")
+            }
+            link.waitingReport = (revision, json, size)
             decodeNext(link, host: host, refresh: min(max(refresh, 50), 60_000))
         case "report/heartbeat":
             guard var state = hosts[host], state.revision == revision else {
@@ -161,7 +168,7 @@ final class ReportAggregator {
 
     /// Inflates and checks the link's newest report on the decode queue, then installs it on the loop.
     private func decodeNext(_ link: PublisherLink, host: String, refresh: Int) {
-        guard !link.decoding, let (revision, data, size) = link.waitingReport else { return }
+        guard !link.decoding, let (revision, json, size) = link.waitingReport else { return }
         link.waitingReport = nil
         link.decoding = true
         let bound = LoopBound((self, link), loop: core.loop)
@@ -169,7 +176,7 @@ final class ReportAggregator {
         decodeQueue.async {
             let result: Result<Report, ReportWireError>
             do throws(ReportWireError) {
-                let report = try ReportWire.decompress(data)
+                let report = try ReportWire.parse(json)
                 if let violation = ReportWire.claimViolation(report, host: host) { throw ReportWireError(violation) }
                 result = .success(report)
             } catch { result = .failure(error) }

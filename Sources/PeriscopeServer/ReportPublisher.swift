@@ -42,6 +42,8 @@ final class ReportPublisher {
     private var acked: Int64 = -1
     private var lastError: String?
     private var traffic = ByteRate()
+    /// This connection's compression stream (a new one per connection: the aggregator's inflater starts fresh).
+    private var deflater: ZlibStream?
     /// Monotonic ms of the last bytes from the aggregator (acks answer every report and heartbeat).
     private var lastHeard = 0.0
     /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
@@ -72,6 +74,7 @@ final class ReportPublisher {
         }
         connects &+= 1
         lastHeard = monotonicMillis()
+        deflater = ZlibStream(deflating: true)
         self.connection = connection
         decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
         sentRevision = -1
@@ -138,20 +141,25 @@ final class ReportPublisher {
             if !sendTimer.isPending { sendTimer.schedule(afterMillis: Int(wait.rounded(.up))) }
             return
         }
+        guard let deflater else { return connection.close(reason: "zlib could not allocate a stream") }
         encoding = true
         lastSend = monotonicMillis()
         let params: [String: JSONValue] = ["host": .string(topology.hostID), "revision": .int(revision),
-                                           "refreshMs": .int(Int64(core.configuration.refreshMillis))]
+                                           "refreshMs": .int(Int64(core.configuration.refreshMillis)),
+                                           "encoding": "zlib-stream"]
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         encodeQueue.async {
             var params = params
-            params["data"] = .string(Base64.encode(ReportWire.compress(report)))
+            let compressed = ReportWire.compress(report, on: deflater)
+            params["data"] = .string(Base64.encode(compressed ?? []))
             let frame = FrameEncoder.frame(["jsonrpc": "2.0", "method": "report/publish", "params": .object(params)], mode: .headers)
             loop.execute {
                 let publisher = bound.value
                 publisher.encoding = false
-                guard let connection = publisher.connection, connection.isOpen else { return }
+                // Only on the connection whose stream compressed it: another connection's inflater never saw it.
+                guard let connection = publisher.connection, connection.isOpen, publisher.deflater === deflater else { return }
+                guard compressed != nil else { return connection.close(reason: "the compression stream broke") }
                 publisher.write(frame, on: connection)
                 publisher.sentRevision = revision
                 publisher.reportsSent &+= 1

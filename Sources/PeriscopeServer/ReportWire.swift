@@ -48,12 +48,22 @@ public enum ReportWire {
                 continue
             }
             guard produced >= 0 else { throw ReportWireError("data is not a zlib stream") }
-            let value: JSONValue
-            do { value = try JSONParser(maxDepth: 16).parse(output[..<Int(produced)]) } catch {
-                throw ReportWireError("report is not JSON: \(error)")
-            }
-            return try report(from: value)
+            return try parse(output[..<Int(produced)])
         }
+    }
+
+    /// The report's JSON, compressed on a connection's `stream` (`nil` when the stream broke).
+    static func compress(_ report: Report, on stream: ZlibStream) -> [UInt8]? {
+        stream.process(JSONWriter.bytes(report.json), limit: maxInflatedBytes + (maxInflatedBytes >> 4))
+    }
+
+    /// Parses report JSON (at most 16 levels deep).
+    public static func parse(_ json: some Collection<UInt8>) throws(ReportWireError) -> Report {
+        let value: JSONValue
+        do { value = try JSONParser(maxDepth: 16).parse(json) } catch {
+            throw ReportWireError("report is not JSON: \(error)")
+        }
+        return try report(from: value)
     }
 
     /// A report from its JSON form (see ``Report/json``).

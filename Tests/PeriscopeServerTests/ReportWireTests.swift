@@ -33,6 +33,28 @@ import Testing
         #expect(ReportWire.claimViolation(original, host: "ph1") == nil)
     }
 
+    @Test func aStreamCarriesSuccessiveReportsAndRepeatsCostLittle() throws {
+        let deflater = try #require(ZlibStream(deflating: true))
+        let inflater = try #require(ZlibStream(deflating: false))
+        var sizes: [Int] = []
+        for host in ["ph1", "ph1", "ph2"] {
+            let report = Self.report(host: host)
+            let frame = try #require(ReportWire.compress(report, on: deflater))
+            sizes.append(frame.count)
+            let json = try #require(inflater.process(frame, limit: ReportWire.maxInflatedBytes))
+            #expect(try ReportWire.parse(json) == report)
+        }
+        #expect(sizes[1] * 3 < sizes[0], "a repeated report is mostly back-references: \(sizes)")
+        // A frame the inflater never saw the start of breaks the stream for good.
+        let other = try #require(ZlibStream(deflating: false))
+        #expect(other.process(try #require(ReportWire.compress(Self.report(host: "ph3"), on: deflater)), limit: 1 << 20) == nil)
+        #expect(other.failed)
+        // Inflating is bounded.
+        let bomb = try #require(ZlibStream(deflating: true))
+        let small = try #require(ZlibStream(deflating: false))
+        #expect(small.process(try #require(bomb.process([UInt8](repeating: 0x20, count: 1 << 20), limit: 1 << 21)), limit: 1 << 16) == nil)
+    }
+
     @Test func aPublisherCannotSpeakForAnotherHost() {
         let report = Self.report(host: "ph1")
         #expect(ReportWire.claimViolation(report, host: "ph2") != nil)

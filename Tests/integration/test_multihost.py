@@ -285,7 +285,7 @@ def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluste
         reply = read_until_closed(s)
         assert b"report/refused" in reply
         check_schema("/$defs/ReportPortMessage", json.loads(reply.split(b"\r\n\r\n", 1)[1]))
-    body = b'{"jsonrpc":"2.0","method":"report/publish","params":{"host":"ph9","revision":1,"data":"eJzLSM3JyQcABiwCFQ=="}}'
+    body = b'{"jsonrpc":"2.0","method":"report/publish","params":{"host":"ph9","revision":1,"encoding":"zlib-stream","data":"eJzLSM3JyQcABiwCFQ=="}}'
     with tls_to_aggregator(cluster, "ph9") as s:
         s.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         assert b"bad report" in read_until_closed(s)

@@ -48,4 +48,15 @@ long periscope_deflate(const unsigned char *input, size_t length, unsigned char 
 /// -2 when the result would exceed `capacity` (the bound a peer cannot raise).
 long periscope_inflate(const unsigned char *input, size_t length, unsigned char *output, size_t capacity);
 
+/// A zlib stream kept across messages (one per connection and direction): each message is flushed with
+/// Z_SYNC_FLUSH, so the receiver inflates it at once, and later messages may refer back to earlier ones.
+typedef struct periscope_zstream periscope_zstream;
+periscope_zstream *periscope_zstream_new(int deflating);
+void periscope_zstream_free(periscope_zstream *z);
+/// Deflates or inflates one whole message; `*output` points into the stream's own buffer, valid until the next
+/// call. Returns the length, -1 on a broken stream, -2 when the result would exceed `max_output`. After an
+/// error the stream is unusable.
+long periscope_zstream_process(periscope_zstream *z, const unsigned char *input, size_t length, size_t max_output,
+                               const unsigned char **output);
+
 #endif
