@@ -28,6 +28,9 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--samples", type=int, default=40)
 parser.add_argument("--bin", default=str(REPO / ".build" / "release"))
 parser.add_argument("--refresh-ms", type=int, default=1000)
+parser.add_argument("--load", type=int, default=0, help="simulated publishers (bench/publishers.py) during the latency run")
+parser.add_argument("--load-procs", type=int, default=200)
+parser.add_argument("--load-conns", type=int, default=1000)
 args = parser.parse_args()
 os.environ["PERISCOPE_BIN"] = str(pathlib.Path(args.bin).resolve())
 
@@ -106,8 +109,10 @@ def main():
     server_pid = int(server.stdout.readline().split()[1])
     helper, _ = host.run(["python3", "-c", HELPER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ns_pid = int(helper.stdout.readline().split()[1])
+    for i in range(args.load):
+        pki.issue(f"sim{i}")
     try:
-        measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock)
+        measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, f"{bridge.address}:{port}", pki.dir)
     finally:
         for proc in (helper, server, pub):
             proc.kill()
@@ -117,7 +122,20 @@ def main():
         bridge.remove()
 
 
-def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock):
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+
+
+def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, address, pki_dir):
     client = Client(Sock(agg_sock))
     status = lambda: client.call("daemon/status")["collectors"]["aggregator"]["hosts"].get("bh1")
     deadline = time.monotonic() + 30
@@ -128,8 +146,22 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock):
     sub = Client(Sock(agg_sock))
     sub.call("topology/subscribe", {"view": "processes", "minInterval": 0})
     latencies = []
-    time.sleep(12)  # idle: let the 10 s traffic window fill with idle traffic only
+
+    def wait(seconds):  # the subscriber keeps reading meanwhile (a stalled one is dropped after 15 s)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sub.pump(0.05)
+            sub.notes.clear()
+    wait(12)  # idle: let the 10 s traffic window fill with idle traffic only
     idle = status()["bytesPerSecond"]
+    load = None
+    if args.load:
+        seconds = 25 + args.samples * 0.7
+        load = subprocess.Popen([sys.executable, str(REPO / "bench" / "publishers.py"), "--aggregator", address,
+                                 "--pki", pki_dir, "--publishers", str(args.load), "--procs", str(args.load_procs),
+                                 "--conns", str(args.load_conns), "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+        wait(15)  # connect, first full reports, warm-up
+        cpu_start, wall_start = cpu_seconds(agg.pid), time.monotonic()
     for sample in range(args.samples):
         sub.notes.clear()
         helper.stdin.write(f"open {host.address}\n")
@@ -150,10 +182,16 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock):
                     break
         if seen:
             latencies.append((seen - opened) * 1000)
-        time.sleep(0.5)
-    helper.stdin.write(f"churn {host.address} 14\n")
+        wait(0.5)
+    if load:
+        aggregator_cpu = round(100 * (cpu_seconds(agg.pid) - cpu_start) / (time.monotonic() - wall_start), 1)
+        hosts = client.call("daemon/status")["collectors"]["aggregator"]["hosts"]
+        load_summary = {"publishers": args.load, "aggregator_cpu_percent": aggregator_cpu, "aggregator_rss_mib": rss_mib(agg.pid),
+                        "hosts_seen": len(hosts), "stale": sum(1 for h in hosts.values() if h["stale"]),
+                        "generator": json.loads(load.communicate()[0] or "{}")}
+        helper.stdin.write(f"churn {host.address} 14\n")
     helper.stdin.flush()
-    time.sleep(12)
+    wait(12)
     churn = status()["bytesPerSecond"]
     helper.stdout.readline()
     latencies.sort()
@@ -162,6 +200,7 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock):
                       "p90_ms": round(pick(0.9), 1), "p99_ms": round(pick(0.99), 1),
                       "max_ms": round(latencies[-1], 1) if latencies else None,
                       "idle_bytes_per_s": idle, "churn_bytes_per_s": churn, "refresh_ms": args.refresh_ms,
+                      "load": load_summary if args.load else None,
                       "bin": args.bin}))
 
 

@@ -233,8 +233,22 @@ final class ReportAggregator {
         if changed { rebuild() }
     }
 
-    /// Recomputes the merge of every remote host and asks the topology to install it.
+    /// Shortest gap between two merges of every host, ms: with many publishers, reports arriving together
+    /// cost one merge (and one new revision) instead of one each.
+    static let minimumRebuildGapMillis = 50.0
+    private var lastRebuild = 0.0
+    private lazy var rebuildTimer = LoopTimer(loop: core.loop) { [unowned self] in self.rebuildNow() }
+
+    /// Merges soon: now if the last merge is older than ``minimumRebuildGapMillis``, else once that has passed.
     private func rebuild() {
+        guard !rebuildTimer.isPending else { return }
+        let wait = Self.minimumRebuildGapMillis - (monotonicMillis() - lastRebuild)
+        if wait > 0 { rebuildTimer.schedule(afterMillis: Int(wait.rounded(.up))) } else { rebuildNow() }
+    }
+
+    /// Recomputes the merge of every remote host and asks the topology to install it.
+    private func rebuildNow() {
+        lastRebuild = monotonicMillis()
         let timestamp = SystemClock.realtime()
         var report = Report()
         for state in hosts.values { report.merge(state.stale ? state.staleReport(at: timestamp) : state.report) }

@@ -256,7 +256,7 @@ public final class TopologyService {
 
     private func compose(_ local: Report) -> Report {
         guard let remote = remoteReport?() else { return local }
-        return local.merged(with: remote)
+        return remote.merged(with: local)  // the same merge (commutative); iterates the usually smaller local report
     }
 
     private func healthJSON() -> JSONValue {

@@ -11,7 +11,7 @@ restarted (back, no duplicates).
 
 Every check is limited to the test hosts' nodes: the aggregator's own host is the whole machine, which also
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
-The tests of the module run in order on one set of hosts (about 40 s).
+The tests of the module run in order on one set of hosts (about 40-60 s; the link-down test holds 20 s).
 """
 import json
 import os
@@ -19,14 +19,13 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import BIN
-from nshosts import PERISCOPED, Bridge, Pki, NamespaceHost, sh
-from rpc import PEER_PRELUDE, Client, Peer, wait_until
+from multihost_cluster import EXPIRY_S, NAMES, REFRESH_MS, Aggregator, Cluster
+from nshosts import PERISCOPED, Pki
+from rpc import PEER_PRELUDE, Client, wait_until
 
 try:  # the status and the report-port messages are checked against protocol/schema.json
     from test_transcripts import validator_for
@@ -45,10 +44,7 @@ pytestmark = [
                        reason="the multi-host tests need root, ip netns, unshare and nsenter"),
 ]
 
-REFRESH_MS = 500
-EXPIRY_S = 6
 WAIT = 15.0
-NAMES = ["ph1", "ph2", "ph3"]
 
 SERVER = PEER_PRELUDE + r'''
 srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -70,91 +66,6 @@ c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 ready(c.getsockname()[1])
 wait_for_stdin_eof()
 '''
-
-
-class Aggregator:
-    """The aggregator daemon in the root namespace; `connect()` for rpc.Client."""
-
-    def __init__(self, workdir, pki, bridge, port=None):
-        self.socket_path = os.path.join(workdir, "aggregator.sock")
-        self.port = port or Aggregator.free_port(bridge.address)
-        self.address = f"{bridge.address}:{self.port}"
-        self.log = open(os.path.join(workdir, "aggregator.log"), "a")
-        self.proc = subprocess.Popen(
-            [PERISCOPED, "--socket", self.socket_path, "--accept-reports", self.address, "--refresh-ms", str(REFRESH_MS),
-             "--host-expiry", str(EXPIRY_S), *pki.files(socket.gethostname())],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
-        wait_until(lambda: os.path.exists(self.socket_path), what="the aggregator's socket")
-
-    @staticmethod
-    def free_port(address):
-        with socket.socket() as s:
-            s.bind((address, 0))
-            return s.getsockname()[1]
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.socket_path)
-        return s
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-        self.log.close()
-
-
-class Cluster:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="periscope-multihost-")
-        self.pki = Pki(os.path.join(self.dir, "pki"))
-        self.pki.issue(socket.gethostname())
-        self.bridge = Bridge()
-        self.hosts = {}
-        self.daemons = {}
-        self.peers = []
-        self.aggregator = Aggregator(self.dir, self.pki, self.bridge)
-        for index, name in enumerate(NAMES, start=1):
-            self.pki.issue(name)
-            self.hosts[name] = NamespaceHost(self.bridge, index, name)
-        for name in NAMES:
-            self.start_daemon(name)
-        self.client = Client(self.aggregator)
-
-    def start_daemon(self, name):
-        log = open(os.path.join(self.dir, f"{name}.log"), "a")
-        proc, pid = self.hosts[name].run(
-            [PERISCOPED, "--socket", os.path.join(self.dir, f"{name}.sock"), "--publish", self.aggregator.address, "--refresh-ms", str(REFRESH_MS),
-             *self.pki.files(name)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
-        self.daemons[name] = (proc, pid, log)
-
-    def kill_daemon(self, name):
-        proc, pid, log = self.daemons.pop(name)
-        os.kill(pid, 9)
-        proc.wait(timeout=10)
-        log.close()
-
-    def peer(self, host, code, *args):
-        peer = Peer(["nsenter", "-t", str(self.hosts[host].init_pid), "-n", "-p", "-m", "-u", "--",
-                     "python3", "-c", code, *map(str, args)])
-        self.peers.append(peer)
-        return peer
-
-    def view(self, name):
-        return self.client.call("topology/get", {"view": name})
-
-    def health(self):
-        return self.client.call("daemon/status")["collectors"]["aggregator"]
-
-    def close(self):
-        for peer in self.peers:
-            peer.stop(kill=True)
-        self.client.close()
-        for name in list(self.daemons):
-            self.kill_daemon(name)
-        self.aggregator.stop()
-        for host in self.hosts.values():
-            host.remove()
-        self.bridge.remove()
 
 
 @pytest.fixture(scope="module")
