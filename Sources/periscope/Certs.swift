@@ -51,11 +51,17 @@ struct Certs: ParsableCommand {
                   + "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth,clientAuth\n", file)
             fclose(file)
             defer { unlink(extensions); unlink("\(base).csr") }
-            try Certs.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                               "-subj", "/CN=\(hostname)", "-keyout", "\(base).key", "-out", "\(base).csr"])
-            try Certs.openssl(["x509", "-req", "-sha256", "-days", "825", "-in", "\(base).csr",
+            do {
+                try Certs.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                                   "-subj", "/CN=\(hostname)", "-keyout", "\(base).key", "-out", "\(base).csr"])
+                try Certs.openssl(["x509", "-req", "-sha256", "-days", "825", "-in", "\(base).csr",
                                "-CA", "\(directory)/ca.crt", "-CAkey", "\(directory)/ca.key", "-CAcreateserial",
-                               "-extfile", extensions, "-out", "\(base).crt"])
+                                   "-extfile", extensions, "-out", "\(base).crt"])
+            } catch {
+                unlink("\(base).key")  // no half-made pair left behind
+                unlink("\(base).crt")
+                throw error
+            }
             print("wrote \(base).crt and \(base).key")
         }
     }
@@ -82,13 +88,23 @@ struct Certs: ParsableCommand {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)  // openssl's progress dots
+        // openssl's chatter goes to a scratch file, shown only when it fails.
+        var template = Array("/tmp/periscope-openssl.XXXXXX".utf8CString)
+        let log = mkstemp(&template)
+        let logPath = String(cString: template)
+        defer { if log >= 0 { close(log); unlink(logPath) } }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        if log >= 0 { posix_spawn_file_actions_adddup2(&actions, log, 2) }
         let previous = umask(0o077)
         let spawned = posix_spawnp(&pid, "openssl", &actions, nil, args, environ)
         umask(previous)
         guard spawned == 0 else { throw ValidationError("the openssl command is not installed (apt-get install openssl)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else { throw ValidationError("openssl \(arguments[0]) failed") }
+        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else {
+            var detail = [UInt8](repeating: 0, count: 2048)
+            let count = log >= 0 ? pread(log, &detail, detail.count, 0) : 0
+            throw ValidationError("openssl \(arguments[0]) failed: \(String(decoding: detail.prefix(max(0, count)), as: UTF8.self))")
+        }
     }
 }
