@@ -21,12 +21,17 @@ let package = Package(
             pkgConfig: "libevent_pthreads",
             providers: [.apt(["libevent-dev"])]
         ),
+        // TLS 1.3 bufferevents (Debian's libevent_openssl, libssl-dev) and zlib (zlib1g-dev) behind plain C types.
+        .target(
+            name: "CPeriscopeTLS",
+            linkerSettings: [.linkedLibrary("event_openssl"), .linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("z")]
+        ),
         // Thin C shims over Linux kernel headers (netlink, sock_diag, proc connector).
         .target(name: "CPeriscopeLinux"),
         // Threads and clocks: the few POSIX helpers every side (daemon, collectors, benchmark) shares.
         .target(name: "PeriscopeSystem", dependencies: ["CPeriscopeLinux"]),
         // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
-        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", logging]),
+        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", "CPeriscopeTLS", logging]),
         // JSON-RPC 2.0 values, LSP framing, and one type per method (Methods/). Pure: no I/O.
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
@@ -39,7 +44,7 @@ let package = Package(
         .target(
             name: "PeriscopeServer",
             dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeTopology",
-                           "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", logging]
+                           "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", "CPeriscopeTLS", logging]
         ),
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
@@ -61,7 +66,8 @@ let package = Package(
                 path: "Tests/PeriscopeServerTesting"),
         .testTarget(
             name: "PeriscopeServerTests",
-            dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop"]
+            dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop",
+                           "PeriscopeTopology"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -36,4 +36,9 @@ int main(void) { return 0; }
 C
 cc -Werror -Wall -I. -c "$src" -o /dev/null
 rm -f "$src"
-echo "libevent shim matches the installed headers"
+# The TLS and zlib shim (Sources/CPeriscopeTLS) includes the real headers itself: compiling it strictly checks
+# every call against libevent_openssl, OpenSSL 3 and zlib.
+for file in Sources/CPeriscopeTLS/*.c; do
+    cc -Werror -Wall -Wextra -ISources/CPeriscopeTLS/include -c "$file" -o /dev/null
+done
+echo "libevent shim matches the installed headers; the TLS/zlib shim compiles cleanly against them"

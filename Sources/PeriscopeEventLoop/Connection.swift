@@ -48,6 +48,22 @@ public final class Connection: ByteStream {
             throw EventLoopError("bufferevent_socket_new failed")
         }
         self.bev = bev
+        attach(bev)
+    }
+
+    /// Wraps a bufferevent made elsewhere (a TLS one, see ``TLSContext``) on socket `fd`; takes ownership of
+    /// both (freeing the bufferevent closes the socket).
+    init(bufferevent bev: OpaquePointer, fd: Int32, peer: String) {
+        self.peer = peer
+        self.fd = fd
+        self.bev = bev
+        attach(bev)
+    }
+
+    /// The underlying bufferevent while open (for ``TLSContext``'s peer checks).
+    var bufferevent: OpaquePointer? { bev }
+
+    private func attach(_ bev: OpaquePointer) {
         let context = Unmanaged.passUnretained(self).toOpaque()
         bufferevent_setcb(bev, { _, context in
             guard let context else { return }
@@ -189,7 +205,8 @@ public final class Connection: ByteStream {
             }
         } else if flags & Int32(BEV_EVENT_ERROR) != 0 {
             let code = errno
-            close(reason: closeWhenFlushed ? pendingReason : "socket error: \(String(cString: strerror(code)))")
+            let detail = code == 0 ? "connection lost" : "socket error: \(String(cString: strerror(code)))"
+            close(reason: closeWhenFlushed ? pendingReason : detail)
         }
     }
 }

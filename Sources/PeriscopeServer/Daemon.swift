@@ -43,6 +43,7 @@ public final class Daemon {
             subscriptions = SubscriptionManager(topology: topology)
         }
         services.append(ControlService(core: core, topology: topology))
+        services += try MultiHostRoles.start(configuration, core: core, topology: topology)
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {
                 throw ServerError("--listen needs a token (--token-file): TCP clients must authenticate")

@@ -50,6 +50,9 @@ public struct ServerConfiguration: Sendable {
     /// Every name ``controls`` may hold: each control `control/invoke` runs, plus `all`.
     public static var knownControls: Set<String> { ControlService.allControls.union(["all"]) }
 
+    /// Many hosts, one map (`--publish`, `--accept-reports`, TLS files): see ``MultiHostConfiguration``.
+    public var multiHost = MultiHostConfiguration()
+
     /// Handle SIGTERM/SIGINT/SIGHUP (off for daemons embedded in tests: one process, many loops).
     public var handlesSignals = true
 

@@ -29,6 +29,11 @@ public final class TopologyService {
     public var onReport: [(Report, Int64) -> Void] = []
     /// Whether a client holds a subscription (set by the subscription manager): full passes at the refresh rate.
     public var hasSubscribers: () -> Bool = { false }
+    /// Other hosts' merged reports, when this daemon aggregates (see ``ReportAggregator``); merged into every
+    /// report installed.
+    var remoteReport: (() -> Report?)?
+    /// The local host's own newest report (what a publisher sends), before any remote merge.
+    var localReport: Report? { lastOutput?.report }
 
     unowned let core: ServerCore
     let hostID: String
@@ -206,14 +211,12 @@ public final class TopologyService {
             passRunning = false
             lastPassCost = output.collectMillis + output.buildMillis
         }
-        let changed = report != output.report || names != output.names
+        let composed = compose(output.report)
+        let changed = report != composed || names != output.names
         lastOutput = output
         names = output.names
         if changed || report == nil {
-            report = output.report
-            revision += 1
-            renderCache.removeAll(keepingCapacity: true)
-            for handler in onReport { handler(output.report, revision) }
+            publish(composed)
         }
         let waiting = waitingForFirstReport
         waitingForFirstReport.removeAll()
@@ -222,6 +225,21 @@ public final class TopologyService {
             passWanted = false
             requestPass()
         }
+    }
+
+    /// Installs `composed` as the next revision and tells every `onReport` handler.
+    private func publish(_ composed: Report) {
+        report = composed
+        revision += 1
+        renderCache.removeAll(keepingCapacity: true)
+        for handler in onReport { handler(composed, revision) }
+    }
+
+    /// Other hosts' reports changed (aggregator): installs the local report merged with them as a new revision.
+    func remoteReportsChanged() {
+        guard let local = lastOutput?.report else { return }
+        let composed = compose(local)
+        if composed != report { publish(composed) }
     }
 
     /// Runs `work` once a first report exists (at once if it does).
@@ -287,6 +305,11 @@ public final class TopologyService {
             case .failure(let error): pending.fail(error)
             }
         }
+    }
+
+    private func compose(_ local: Report) -> Report {
+        guard let remote = remoteReport?() else { return local }
+        return remote.merged(with: local)  // the same merge (commutative); iterates the usually smaller local report
     }
 
     private func healthJSON() -> JSONValue {

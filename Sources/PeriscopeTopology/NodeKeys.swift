@@ -33,6 +33,8 @@ public enum NodeKey {
     public static let netns = "netns"
     /// `"true"` on a process kept only because a retained closed connection refers to it.
     public static let exited = "exited"
+    /// `"true"` on the process, host and container nodes of a host whose publisher has gone silent (aggregator).
+    public static let stale = "stale"
     /// Set: listening sockets, `tcp/0.0.0.0:80`, `udp/[::]:53`.
     public static let listening = "listening"
 

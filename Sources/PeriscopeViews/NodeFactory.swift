@@ -45,6 +45,7 @@ struct NodeFactory {
             if let v = l[key] { meta[key] = .string(v) }
         }
         if l[NodeKey.exited] == "true" { meta["exited"] = .bool(true) }
+        if l[NodeKey.stale] == "true" { meta["stale"] = .bool(true) }
         if let host { meta["host"] = .string(hostLabel(host)) }
         let cpu = p.metrics[MetricKey.cpu]?.last?.value
         let memory = p.metrics[MetricKey.memory]?.last?.value
@@ -81,6 +82,7 @@ struct NodeFactory {
         if let os = l[NodeKey.os], !os.isEmpty { meta["os"] = .string(os) }
         if let k = l[NodeKey.kernel], !k.isEmpty { meta["kernel"] = .string(k) }
         if let c = l[NodeKey.cpuCount].flatMap({ Int64($0) }) { meta["cpuCount"] = .int(c) }
+        if l[NodeKey.stale] == "true" { meta["stale"] = .bool(true) }
         return NodeSummary(id: h.id, label: label, labelMinor: l[NodeKey.os] ?? l[NodeKey.kernel] ?? "",
                            kind: .host, pseudo: false, rank: label, metadata: meta,
                            metrics: NodeMetrics(cpu: h.metrics[MetricKey.cpu]?.last?.value,

@@ -68,6 +68,24 @@ struct Periscoped: ParsableCommand {
     @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default.", valueName: "list"))
     var controls: String?
 
+    @Option(help: ArgumentHelp("Publish this host's report to the aggregator at HOST:PORT (mutual TLS).", valueName: "host:port"))
+    var publish: String?
+
+    @Option(help: ArgumentHelp("Aggregate: accept publishers' reports on ADDR:PORT (mutual TLS) and serve one map of every host.", valueName: "addr:port"))
+    var acceptReports: String?
+
+    @Option(help: ArgumentHelp("This daemon's certificate (PEM); for a publisher its name (CN or DNS SAN) is its host id.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The certificate's private key (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("CA certificates (PEM) that peers' certificates must chain to.", valueName: "file"))
+    var tlsCa: String?
+
+    @Option(help: "Aggregator: seconds after which a silent publisher's host is removed (stale after 3 missed refreshes).")
+    var hostExpiry = 60.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -95,6 +113,13 @@ struct Periscoped: ParsableCommand {
             throw ValidationError("--max-unauthenticated and --max-subscriptions must be at least 1")
         }
         if refreshMs < 50 { throw ValidationError("--refresh-ms must be at least 50") }
+        if (publish != nil || acceptReports != nil), tlsCert == nil || tlsKey == nil || tlsCa == nil {
+            throw ValidationError("--publish and --accept-reports need --tls-cert, --tls-key and --tls-ca (mutual TLS)")
+        }
+        if (publish != nil || acceptReports != nil), noCollectors {
+            throw ValidationError("--publish and --accept-reports need the collectors")
+        }
+        if !(hostExpiry >= 1 && hostExpiry <= 86_400) { throw ValidationError("--host-expiry must be 1 to 86400 seconds") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -125,6 +150,12 @@ struct Periscoped: ParsableCommand {
         configuration.reconcileMillis = max(reconcileMs, refreshMs)
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket
+        configuration.multiHost.publish = publish
+        configuration.multiHost.acceptReports = acceptReports
+        configuration.multiHost.certificate = tlsCert
+        configuration.multiHost.key = tlsKey
+        configuration.multiHost.ca = tlsCa
+        configuration.multiHost.hostExpiryMillis = Int(hostExpiry * 1000)
         if let controls {
             configuration.controls = Set(controls.split(separator: ",").map { String($0).trimmingCharacters(in: " ") })
         }

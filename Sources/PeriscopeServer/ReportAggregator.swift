@@ -1,0 +1,277 @@
+import Glibc
+import Dispatch
+import Logging
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeSystem
+import PeriscopeTopology
+
+/// The aggregator role (`--accept-reports`): accepts publishers over mutual TLS, keeps each host's newest
+/// report, and hands their merge to the ``TopologyService``, which merges it with the local host's report, so
+/// every view, subscription and `node/get` spans every host.
+///
+/// Rules: a publisher is the host its certificate names and may only report that host (``ReportWire``'s claim
+/// check); a host silent for ``MultiHostConfiguration/staleAfterIntervals`` of its own refresh intervals is
+/// marked stale, and removed after ``MultiHostConfiguration/hostExpiryMillis``; a reconnecting host replaces
+/// its old report (ids are host-prefixed, so nothing is duplicated). Reports are inflated and parsed on a
+/// queue; per link only the newest waits (coalescing). A bad link is closed alone.
+///
+/// - Important: loop thread only, except the decode queue it owns.
+final class ReportAggregator {
+    private let core: ServerCore
+    private unowned let topology: TopologyService
+    private let settings: MultiHostConfiguration
+    private let tls: TLSContext
+    private var listener: Listener?
+    private var links: [ObjectIdentifier: PublisherLink] = [:]
+    private var hosts: [String: RemoteHost] = [:]
+    private var merged: Report?
+    private var timer: LoopTimer?
+    private let decodeQueue = DispatchQueue(label: "periscope.aggregate")
+    private let logger = Logger(label: "periscope.aggregator")
+    private var address = ""
+    private var refused: UInt64 = 0
+    private var handshakeFailures: UInt64 = 0
+    private var lastRefusal: String?
+    /// Most hosts kept at once (a bound on memory whatever the CA signs).
+    static let maxHosts = 4096
+
+    init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, listen: String) throws {
+        self.core = core
+        self.topology = topology
+        self.settings = settings
+        self.tls = tls
+        let (host, port) = try SocketAddress.splitHostPort(listen)
+        let (fd, bound) = try SocketAddress.listenTCP(host: host, port: port)
+        address = "\(host):\(bound)"
+        listener = try Listener(loop: core.loop, fd: fd, address: address, port: bound) { [unowned self] fd, peer in
+            self.accept(fd: fd, peer: peer)
+        }
+        core.endpoints.append("reports:\(address)")
+        topology.remoteReport = { [unowned self] in self.merged }
+        core.health["aggregator"] = { [unowned self] in self.healthJSON() }
+        timer = LoopTimer(loop: core.loop) { [unowned self] in self.checkAges() }
+        timer?.scheduleRepeating(everyMillis: 250)
+        logger.info("accepting reports on \(address) (mutual TLS)")
+    }
+
+    private func accept(fd: Int32, peer: String) {
+        guard links.count < settings.maxPublishers, !core.isShuttingDown else {
+            refused &+= 1
+            close(fd)
+            return
+        }
+        let connection: Connection
+        do { connection = try tls.accept(fd: fd, peer: peer) } catch {
+            logger.warning("\(error)")
+            return
+        }
+        let link = PublisherLink(connection: connection, maxFrameBytes: settings.maxFrameBytes) { [unowned self] link, method, params, size in
+            self.handle(link, method, params, size)
+        }
+        link.onViolation = { [unowned self] link, reason in self.refuse(link, reason) }
+        let key = ObjectIdentifier(link)
+        links[key] = link
+        connection.onClose = { [unowned self, unowned link] reason in self.closed(link, key: key, reason: reason) }
+        // A link that has not identified itself in time is dropped (a slow handshake or a silent peer).
+        let deadline = LoopTimer(loop: core.loop) { [weak link] in
+            guard let link, link.host == nil else { return }
+            link.connection.close(reason: "no report within \(self.settings.identifyTimeoutMillis) ms")
+        }
+        deadline.schedule(afterMillis: settings.identifyTimeoutMillis)
+        identifyTimers[key] = deadline
+    }
+
+    private var identifyTimers: [ObjectIdentifier: LoopTimer] = [:]
+
+    private func closed(_ link: PublisherLink, key: ObjectIdentifier, reason: String) {
+        links[key] = nil
+        identifyTimers[key]?.cancel()
+        identifyTimers[key] = nil
+        if !link.receivedAny {
+            handshakeFailures &+= 1
+            let detail = TLSContext.lastError(of: link.connection).map { " (\($0))" } ?? ""
+            logger.info("publisher \(link.connection.peer) went away before sending anything: \(reason)\(detail)")
+        }
+        guard let host = link.host, var state = hosts[host] else { return }
+        // Another link may already speak for the host (a publisher that reconnected first).
+        if !links.values.contains(where: { $0.host == host }) {
+            state.connected = false
+            hosts[host] = state
+        }
+        logger.info("publisher \(host) disconnected: \(reason)")
+    }
+
+    private func refuse(_ link: PublisherLink, _ reason: String) {
+        refused &+= 1
+        lastRefusal = "\(link.connection.peer): \(reason)"
+        logger.warning("refusing publisher \(link.connection.peer): \(reason)")
+        link.refuse(reason)
+    }
+
+    private func handle(_ link: PublisherLink, _ method: String, _ params: JSONValue, _ size: Int) {
+        guard let host = params["host"]?.stringValue, !host.isEmpty, host.utf8.count <= 253,
+              let revision = params["revision"]?.intValue else {
+            refuse(link, "\(method) without host and revision")
+            return
+        }
+        if let known = link.host {
+            guard known == host else { return refuse(link, "this connection speaks for \(known), not \(host)") }
+        } else {
+            guard TLSContext.peer(link.connection, isNamed: host) else {
+                let name = TLSContext.peerCommonName(of: link.connection) ?? "?"
+                return refuse(link, "certificate of \(name) does not name host \(host)")
+            }
+            guard host != topology.hostID else { return refuse(link, "\(host) is the aggregator's own host") }
+            for other in links.values where other !== link && other.host == host {
+                other.connection.close(reason: "replaced by a new connection of \(host)")
+            }
+            link.host = host
+            identifyTimers.removeValue(forKey: ObjectIdentifier(link))?.cancel()
+            logger.info("publisher \(host) connected from \(link.connection.peer)")
+        }
+        let refresh = Int(params["refreshMs"]?.intValue ?? 1000)
+        let now = monotonicMillis()
+        switch method {
+        case "report/publish":
+            guard params["encoding"]?.stringValue == "zlib-stream" else {
+                return refuse(link, "report/publish needs encoding zlib-stream")
+            }
+            guard let text = params["data"]?.stringValue, let data = Base64.decode(text) else {
+                return refuse(link, "report/publish without base64 data")
+            }
+            // Inflated here, in order (each frame builds on the ones before); parsed on the decode queue.
+            guard let json = link.inflater?.process(data, limit: ReportWire.maxInflatedBytes) else {
+                return refuse(link, "bad report: not a zlib stream, or larger than \(ReportWire.maxInflatedBytes) bytes")
+            }
+            link.waitingReport = (revision, json, size)
+            decodeNext(link, host: host, refresh: min(max(refresh, 50), 60_000))
+        case "report/heartbeat":
+            guard var state = hosts[host], state.revision == revision else {
+                // A gap: we do not hold the revision the publisher is at. Ask for the full report.
+                link.notify("report/resend", ["revision": .int(hosts[host]?.revision ?? -1)])
+                return
+            }
+            state.lastSeen = now
+            state.connected = true
+            state.heartbeats &+= 1
+            link.notify("report/ack", ["revision": .int(revision)])  // lets the publisher tell a dead link from a quiet one
+            state.traffic.count(size, now: now)
+            let wasStale = state.stale
+            state.stale = false
+            hosts[host] = state
+            if wasStale { rebuild() }
+        default:
+            refuse(link, "unknown method \(method)")
+        }
+    }
+
+    /// Inflates and checks the link's newest report on the decode queue, then installs it on the loop.
+    private func decodeNext(_ link: PublisherLink, host: String, refresh: Int) {
+        guard !link.decoding, let (revision, json, size) = link.waitingReport else { return }
+        link.waitingReport = nil
+        link.decoding = true
+        let bound = LoopBound((self, link), loop: core.loop)
+        let loop = core.loop
+        decodeQueue.async {
+            let result: Result<Report, ReportWireError>
+            do throws(ReportWireError) {
+                let report = try ReportWire.parse(json)
+                if let violation = ReportWire.claimViolation(report, host: host) { throw ReportWireError(violation) }
+                result = .success(report)
+            } catch { result = .failure(error) }
+            loop.execute {
+                let (aggregator, link) = bound.value
+                link.decoding = false
+                guard link.connection.isOpen else { return }
+                switch result {
+                case .failure(let error): aggregator.refuse(link, "bad report: \(error)")
+                case .success(let report):
+                    aggregator.install(report, host: host, revision: revision, refresh: refresh, size: size)
+                    link.notify("report/ack", ["revision": .int(revision)])
+                    aggregator.decodeNext(link, host: host, refresh: refresh)
+                }
+            }
+        }
+    }
+
+    private func install(_ report: Report, host: String, revision: Int64, refresh: Int, size: Int) {
+        let now = monotonicMillis()
+        guard hosts[host] != nil || hosts.count < Self.maxHosts else {
+            logger.warning("ignoring \(host): already \(Self.maxHosts) hosts")
+            return
+        }
+        var state = hosts[host] ?? RemoteHost(host: host, report: report, revision: revision, refreshMillis: refresh, now: now)
+        state.report = report
+        state.revision = revision
+        state.refreshMillis = refresh
+        state.lastSeen = now
+        state.connected = true
+        state.stale = false
+        state.reports &+= 1
+        state.traffic.count(size, now: now)
+        hosts[host] = state
+        rebuild()
+    }
+
+    /// Marks silent hosts stale and drops expired ones.
+    private func checkAges() {
+        let now = monotonicMillis()
+        var changed = false
+        for (host, state) in hosts {
+            let silent = now - state.lastSeen
+            if silent > Double(settings.hostExpiryMillis) {
+                hosts[host] = nil
+                changed = true
+                logger.info("host \(host) expired after \(Int(silent)) ms of silence")
+            } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
+                hosts[host]?.stale = true
+                changed = true
+                logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")
+            }
+        }
+        if changed { rebuild() }
+    }
+
+    /// Shortest gap between two merges of every host, ms: with many publishers, reports arriving together
+    /// cost one merge (and one new revision) instead of one each.
+    static let minimumRebuildGapMillis = 50.0
+    private var lastRebuild = 0.0
+    private lazy var rebuildTimer = LoopTimer(loop: core.loop) { [unowned self] in self.rebuildNow() }
+
+    /// Merges soon: now if the last merge is older than ``minimumRebuildGapMillis``, else once that has passed.
+    private func rebuild() {
+        guard !rebuildTimer.isPending else { return }
+        let wait = Self.minimumRebuildGapMillis - (monotonicMillis() - lastRebuild)
+        if wait > 0 { rebuildTimer.schedule(afterMillis: Int(wait.rounded(.up))) } else { rebuildNow() }
+    }
+
+    /// Recomputes the merge of every remote host and asks the topology to install it.
+    private func rebuildNow() {
+        lastRebuild = monotonicMillis()
+        let timestamp = SystemClock.realtime()
+        var report = Report()
+        for state in hosts.values { report.merge(state.stale ? state.staleReport(at: timestamp) : state.report) }
+        merged = hosts.isEmpty ? nil : report
+        topology.remoteReportsChanged()
+    }
+
+    private func healthJSON() -> JSONValue {
+        let now = monotonicMillis()
+        let stale = hosts.values.filter(\.stale).count
+        var health: [String: JSONValue] = [
+            "state": .string("ok"), "address": .string(address),
+            "summary": .string("\(hosts.count) hosts (\(stale) stale), \(links.count) connections"),
+            "connections": .int(Int64(links.count)), "refused": .int(Int64(refused)),
+            "handshakeFailures": .int(Int64(handshakeFailures)),
+            "hosts": .object(hosts.mapValues { $0.json(now: now) }),
+            "links": .array(links.values.map { link in
+                ["host": .string(link.host ?? "?"), "bytesIn": .int(Int64(link.connection.bytesIn)),
+                 "tlsPending": .int(Int64(TLSContext.pendingBytes(of: link.connection))),
+                 "decoding": .bool(link.decoding), "waiting": .bool(link.waitingReport != nil)]
+            }),
+        ]
+        if let lastRefusal { health["lastError"] = .string(lastRefusal) }
+        return .object(health)
+    }
+}

@@ -1,0 +1,208 @@
+import Dispatch
+import Logging
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeSystem
+import PeriscopeTopology
+
+/// The publisher role (`--publish HOST:PORT`): sends this host's report to an aggregator over mutual TLS.
+///
+/// On every connection the full report goes first; then a new report whenever the revision changes — at most
+/// one per ``MultiHostConfiguration/minimumSendGapMillis`` — and a small heartbeat when a refresh interval
+/// passes without one, so the aggregator can tell silence from an idle host. Reports are encoded and
+/// compressed on a queue. Backpressure: while more than ``MultiHostConfiguration/publisherOutputLimit``
+/// bytes wait for the aggregator, nothing more is queued; intermediate revisions are skipped and the newest
+/// is sent once the output drains (coalescing, never an unbounded queue). When the aggregator asks
+/// (`report/resend`: it lacks our revision) the full report is sent again. Lost connections are retried with
+/// doubling backoff.
+///
+/// - Important: loop thread only, except the encode queue it owns.
+final class ReportPublisher {
+    private let core: ServerCore
+    private unowned let topology: TopologyService
+    private let settings: MultiHostConfiguration
+    private let tls: TLSContext
+    private let host: String
+    private let port: UInt16
+    private var connection: Connection?
+    private var decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
+    private var sentRevision: Int64 = -1
+    private var encoding = false
+    private var lastSend = 0.0
+    private var backoff: Int
+    private lazy var reconnectTimer = LoopTimer(loop: core.loop) { [unowned self] in self.connect() }
+    private lazy var sendTimer = LoopTimer(loop: core.loop) { [unowned self] in self.trySend() }
+    private var heartbeatTimer: LoopTimer?
+    private let encodeQueue = DispatchQueue(label: "periscope.publish")
+    private let logger = Logger(label: "periscope.publisher")
+    private var connects: UInt64 = 0
+    private var reportsSent: UInt64 = 0
+    private var heartbeatsSent: UInt64 = 0
+    private var skipped: UInt64 = 0
+    private var acked: Int64 = -1
+    private var lastError: String?
+    private var traffic = ByteRate()
+    /// This connection's compression stream (a new one per connection: the aggregator's inflater starts fresh).
+    private var deflater: ZlibStream?
+    /// Monotonic ms of the last bytes from the aggregator (acks answer every report and heartbeat).
+    private var lastHeard = 0.0
+    /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
+    private var silenceLimitMillis: Double { max(3000, 5 * Double(core.configuration.refreshMillis)) }
+
+    init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, target: String) throws {
+        self.core = core
+        self.topology = topology
+        self.settings = settings
+        self.tls = tls
+        (host, port) = try SocketAddress.splitHostPort(target)
+        backoff = settings.reconnectInitialMillis
+        topology.onReport.append { [unowned self] _, _ in self.trySend() }
+        core.health["publisher"] = { [unowned self] in self.healthJSON() }
+        core.endpoints.append("publish:\(host):\(port)")
+        heartbeatTimer = LoopTimer(loop: core.loop) { [unowned self] in self.heartbeat() }
+        heartbeatTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
+        connect()
+    }
+
+    private func connect() {
+        guard connection == nil, !core.isShuttingDown else { return }
+        let connection: Connection
+        do { connection = try tls.connect(host: host, port: port) } catch {
+            lastError = "\(error)"
+            scheduleReconnect()
+            return
+        }
+        connects &+= 1
+        lastHeard = monotonicMillis()
+        deflater = ZlibStream(deflating: true)
+        self.connection = connection
+        decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
+        sentRevision = -1
+        acked = -1
+        connection.lowWaterMark = settings.publisherOutputLimit / 2
+        connection.onRead = { [unowned self] bytes in self.received(bytes) }
+        connection.onWritable = { [unowned self] in self.trySend() }
+        connection.onClose = { [unowned self, unowned connection] reason in
+            guard self.connection === connection else { return }
+            self.connection = nil
+            self.lastError = TLSContext.lastError(of: connection).map { "\(reason) (\($0))" } ?? reason
+            self.logger.info("aggregator \(self.host):\(self.port) connection ended: \(self.lastError ?? reason)")
+            self.scheduleReconnect()
+        }
+        trySend()
+    }
+
+    private func scheduleReconnect() {
+        reconnectTimer.schedule(afterMillis: backoff)
+        backoff = min(settings.reconnectMaximumMillis, backoff * 2)
+    }
+
+    private func received(_ bytes: UnsafeRawBufferPointer) {
+        lastHeard = monotonicMillis()
+        decoder.append(bytes)
+        while let connection, connection.isOpen {
+            let body: [UInt8]
+            do {
+                guard let next = try decoder.next() else { return }
+                body = next
+            } catch {
+                connection.close(reason: "aggregator broke the framing: \(error.message)")
+                return
+            }
+            guard let message = try? JSONParser(maxDepth: 8).parse(body), let method = message["method"]?.stringValue else { continue }
+            let params = message["params"]
+            switch method {
+            case "report/ack":
+                acked = params?["revision"]?.intValue ?? acked
+                backoff = settings.reconnectInitialMillis  // a working link: the next loss starts over quickly
+            case "report/resend":
+                sentRevision = -1
+                trySend()
+            case "report/refused":
+                lastError = "refused by the aggregator: \(params?["reason"]?.stringValue ?? "no reason")"
+                logger.error("\(lastError ?? "")")
+            default:
+                break
+            }
+        }
+    }
+
+    /// Sends the newest local report if it is new to the aggregator, the output has room, and the gap allows.
+    private func trySend() {
+        guard let connection, connection.isOpen, !encoding, let report = topology.localReport else { return }
+        let revision = topology.revision
+        guard revision != sentRevision else { return }
+        guard connection.outputBufferedCount <= settings.publisherOutputLimit else {
+            skipped &+= 1  // resumes from onWritable with whatever is newest then
+            return
+        }
+        let wait = Double(settings.minimumSendGapMillis) - (monotonicMillis() - lastSend)
+        if wait > 0 {
+            if !sendTimer.isPending { sendTimer.schedule(afterMillis: Int(wait.rounded(.up))) }
+            return
+        }
+        guard let deflater else { return connection.close(reason: "zlib could not allocate a stream") }
+        encoding = true
+        lastSend = monotonicMillis()
+        let params: [String: JSONValue] = ["host": .string(topology.hostID), "revision": .int(revision),
+                                           "refreshMs": .int(Int64(core.configuration.refreshMillis)),
+                                           "encoding": "zlib-stream"]
+        let bound = LoopBound(self, loop: core.loop)
+        let loop = core.loop
+        encodeQueue.async {
+            var params = params
+            let compressed = ReportWire.compress(report, on: deflater)
+            params["data"] = .string(Base64.encode(compressed ?? []))
+            let frame = FrameEncoder.frame(["jsonrpc": "2.0", "method": "report/publish", "params": .object(params)], mode: .headers)
+            loop.execute {
+                let publisher = bound.value
+                publisher.encoding = false
+                // Only on the connection whose stream compressed it: another connection's inflater never saw it.
+                guard let connection = publisher.connection, connection.isOpen, publisher.deflater === deflater else { return }
+                guard compressed != nil else { return connection.close(reason: "the compression stream broke") }
+                publisher.write(frame, on: connection)
+                publisher.sentRevision = revision
+                publisher.reportsSent &+= 1
+                publisher.trySend()  // a newer revision may have arrived meanwhile
+            }
+        }
+    }
+
+    /// A refresh interval without a report: tell the aggregator we are alive and at which revision. An
+    /// aggregator that has acknowledged nothing for ``silenceLimitMillis`` is given up on (a dead link that TCP
+    /// would take minutes to notice): the connection is closed and made again.
+    private func heartbeat() {
+        if let connection, connection.isOpen, monotonicMillis() - lastHeard > silenceLimitMillis {
+            connection.close(reason: "the aggregator acknowledged nothing for \(Int(silenceLimitMillis)) ms")
+            return
+        }
+        guard let connection, connection.isOpen, !encoding, sentRevision >= 0,
+              monotonicMillis() - lastSend >= Double(core.configuration.refreshMillis) * 0.9,
+              connection.outputBufferedCount <= settings.publisherOutputLimit else { return }
+        lastSend = monotonicMillis()
+        let params: JSONValue = ["host": .string(topology.hostID), "revision": .int(sentRevision),
+                                 "refreshMs": .int(Int64(core.configuration.refreshMillis))]
+        write(FrameEncoder.frame(["jsonrpc": "2.0", "method": "report/heartbeat", "params": params], mode: .headers), on: connection)
+        heartbeatsSent &+= 1
+    }
+
+    private func write(_ frame: [UInt8], on connection: Connection) {
+        connection.write(ArraySlice(frame))
+        traffic.count(frame.count, now: monotonicMillis())
+    }
+
+    private func healthJSON() -> JSONValue {
+        let connected = connection?.isOpen == true && acked >= 0
+        var health: [String: JSONValue] = [
+            "state": .string(connected ? "ok" : "degraded"), "aggregator": .string("\(host):\(port)"),
+            "summary": .string(connected ? "publishing to \(host):\(port)" : "not connected to \(host):\(port)"),
+            "connected": .bool(connected), "connects": .int(Int64(connects)),
+            "reportsSent": .int(Int64(reportsSent)), "heartbeatsSent": .int(Int64(heartbeatsSent)),
+            "skippedWhileBusy": .int(Int64(skipped)), "bytesSent": .int(Int64(traffic.total)),
+            "bytesPerSecond": .double(traffic.perSecond(now: monotonicMillis())), "ackedRevision": .int(acked),
+            "outputQueued": .int(Int64(connection?.outputBufferedCount ?? 0)),
+        ]
+        if let lastError { health["lastError"] = .string(lastError) }
+        return .object(health)
+    }
+}

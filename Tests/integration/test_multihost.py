@@ -1,0 +1,317 @@
+"""Many hosts, one map (issue 11): real daemons, real kernel, real TLS.
+
+Three test hosts on this machine (`nshosts.NamespaceHost`: own network, PID, mount and UTS namespaces, joined by
+veth pairs to a bridge on 10.231.X.0/24), each running its own periscoped that sees only its host and
+publishes to an aggregator in the root namespace over mutual TLS. A three-tier app spans them: a db server
+on ph1, an app server on ph2 holding a connection to the db, a client on ph3 holding one to the app. The
+aggregator's views must show exactly those process and host edges, none reversed, no remote pseudo node for
+a monitored host. Then the faults: garbage on the report port, a certificate from another CA, a publisher
+claiming another host's id, a publisher killed with SIGKILL (stale, then gone, others unaffected) and
+restarted (back, no duplicates).
+
+Every check is limited to the test hosts' nodes: the aggregator's own host is the whole machine, which also
+sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
+The tests of the module run in order on one set of hosts (about 40-60 s; the link-down test holds 20 s).
+"""
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from multihost_cluster import EXPIRY_S, NAMES, REFRESH_MS, Aggregator, Cluster
+from nshosts import PERISCOPED, Pki
+from rpc import PEER_PRELUDE, Client, wait_until
+
+try:  # the status and the report-port messages are checked against protocol/schema.json
+    from test_transcripts import validator_for
+except Exception:  # jsonschema missing: checked without the schema
+    validator_for = None
+
+
+def check_schema(pointer, value):
+    if validator_for is not None:
+        errors = list(validator_for(pointer).iter_errors(value))
+        assert not errors, f"{pointer}: {errors[0].message}"
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nsenter") or not shutil.which("unshare"),
+                       reason="the multi-host tests need root, ip netns, unshare and nsenter"),
+]
+
+WAIT = 15.0
+
+SERVER = PEER_PRELUDE + r'''
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(16)
+held = []
+def serve():
+    while True:
+        c, _ = srv.accept(); held.append(c)
+threading.Thread(target=serve, daemon=True).start()
+upstream = None
+if len(sys.argv) > 2:
+    upstream = socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=10)
+ready(sys.argv[1])
+wait_for_stdin_eof()
+'''
+
+CLIENT = PEER_PRELUDE + r'''
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+ready(c.getsockname()[1])
+wait_for_stdin_eof()
+'''
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def app(cluster):
+    """db on ph1 (:5432), app on ph2 (:8080, connected to the db), client on ph3 (connected to the app)."""
+    db = cluster.peer("ph1", SERVER, 5432)
+    app = cluster.peer("ph2", SERVER, 8080, cluster.hosts["ph1"].address, 5432)
+    client = cluster.peer("ph3", CLIENT, cluster.hosts["ph2"].address, 8080)
+    return {"db": f"ph1;{db.pid}", "app": f"ph2;{app.pid}", "client": f"ph3;{client.pid}"}
+
+
+def edges(view):
+    return {(e["source"], e["target"]) for e in view["edges"]}
+
+
+def test_three_tier_processes_view(cluster, app):
+    def ready():
+        view = cluster.view("processes")
+        found = edges(view)
+        return view if {(app["app"], app["db"]), (app["client"], app["app"])} <= found else None
+
+    view = wait_until(ready, timeout=WAIT, what="the three-tier edges at the aggregator")
+    ids = {n["id"]: n for n in view["nodes"]}
+    for key in ("db", "app", "client"):
+        assert not ids[app[key]]["pseudo"], ids[app[key]]
+    found = edges(view)
+    assert (app["db"], app["app"]) not in found and (app["app"], app["client"]) not in found, "an edge is reversed"
+    addresses = {h.address for h in cluster.hosts.values()}
+    remote = [n["id"] for n in view["nodes"] if n["kind"] == "remote" and n["metadata"].get("address") in addresses]
+    assert remote == [], f"remote pseudo nodes for monitored hosts: {remote}"
+    # Each test host's processes are its own: every ph node lies on its host.
+    for node in view["nodes"]:
+        if node["id"].split(";")[0] in NAMES:
+            assert node["parents"].get("host") == [node["id"].split(";")[0]], node
+
+
+def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
+    def ready():
+        view = cluster.view("hosts")
+        return view if {("ph2", "ph1"), ("ph3", "ph2")} <= edges(view) else None
+
+    view = wait_until(ready, timeout=WAIT, what="host-to-host edges")
+    ids = [n["id"] for n in view["nodes"]]
+    for name in NAMES:
+        assert ids.count(name) == 1, ids
+    assert ("ph1", "ph2") not in edges(view) and ("ph2", "ph3") not in edges(view), "a host edge is reversed"
+    status = cluster.client.call("daemon/status")
+    check_schema("/methods/daemon~1status/result", status)
+    check_schema("/$defs/AggregatorHealth", status["collectors"]["aggregator"])
+    health = status["collectors"]["aggregator"]
+    for name in NAMES:
+        host = health["hosts"][name]
+        assert host["connected"] and not host["stale"], host
+        assert host["bytesPerSecond"] > 0
+
+
+def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
+    before = cluster.health()
+    host, port = cluster.aggregator.address.split(":")
+    for payload in (b"GET / HTTP/1.0\r\n\r\n", os.urandom(4096), b"Content-Length: 99999999999\r\n\r\n"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(payload)
+            s.settimeout(5)
+            try:
+                while s.recv(4096):
+                    pass
+            except (ConnectionResetError, socket.timeout):
+                pass
+    after = wait_until(lambda: (h := cluster.health())["handshakeFailures"] >= before["handshakeFailures"] + 3 and h,
+                       what="three refused handshakes")
+    assert sorted(after["hosts"]) == NAMES and after["connections"] == 3
+    assert all(not after["hosts"][n]["stale"] for n in NAMES)
+
+
+def test_subscriber_at_the_aggregator_sees_a_change_on_a_host(cluster, app):
+    sub = Client(cluster.aggregator)
+    try:
+        sub.call("topology/subscribe", {"view": "processes", "minInterval": 0})
+        started = time.monotonic()
+        extra = cluster.peer("ph3", CLIENT, cluster.hosts["ph2"].address, 8080)
+        wanted = (f"ph3;{extra.pid}", app["app"])
+
+        def seen():
+            sub.pump(0.1)
+            return any(n["method"] == "topology/changed"
+                       and wanted in {(e["source"], e["target"]) for e in n["params"]["added"]["edges"]}
+                       for n in sub.notes)
+
+        wait_until(seen, timeout=WAIT, what="the new cross-host edge in topology/changed")
+        print(f"change on ph3 -> subscriber at the aggregator: {1000 * (time.monotonic() - started):.0f} ms")
+    finally:
+        sub.close()
+
+
+def tls_to_aggregator(cluster, name):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.load_verify_locations(f"{cluster.pki.dir}/ca.crt")
+    context.load_cert_chain(f"{cluster.pki.dir}/{name}.crt", f"{cluster.pki.dir}/{name}.key")
+    host, port = cluster.aggregator.address.split(":")
+    return context.wrap_socket(socket.create_connection((host, int(port)), timeout=5))
+
+
+def read_until_closed(s):
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except (ConnectionResetError, ssl.SSLError, socket.timeout):
+        pass
+    return data
+
+
+def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluster, app):
+    cluster.pki.issue("ph9")
+    before = cluster.health()["refused"]
+    with tls_to_aggregator(cluster, "ph9") as s:
+        s.sendall(b"Content-Length: 99999999999\r\n\r\n")
+        reply = read_until_closed(s)
+        assert b"report/refused" in reply
+        check_schema("/$defs/ReportPortMessage", json.loads(reply.split(b"\r\n\r\n", 1)[1]))
+    body = b'{"jsonrpc":"2.0","method":"report/publish","params":{"host":"ph9","revision":1,"encoding":"zlib-stream","data":"eJzLSM3JyQcABiwCFQ=="}}'
+    with tls_to_aggregator(cluster, "ph9") as s:
+        s.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert b"bad report" in read_until_closed(s)
+    health = wait_until(lambda: (h := cluster.health())["refused"] >= before + 2 and h, what="two refusals")
+    assert "ph9" not in health["hosts"]
+    assert all(health["hosts"][n]["connected"] and not health["hosts"][n]["stale"] for n in NAMES)
+
+
+def publisher_in_root(cluster, hostname, files):
+    """A publisher in the root namespace with its own hostname (UTS namespace)."""
+    log = open(os.path.join(cluster.dir, f"root-{hostname}.log"), "w")
+    proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", PERISCOPED,
+                             "--no-socket", "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+                             *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    return proc, log
+
+
+def test_certificate_from_another_ca_is_refused(cluster):
+    other = Pki(os.path.join(cluster.dir, "other-ca"))
+    files = other.issue("ph7")
+    before = cluster.health()["handshakeFailures"]
+    proc, log = publisher_in_root(cluster, "ph7", files)
+    try:
+        wait_until(lambda: cluster.health()["handshakeFailures"] > before, what="the handshake refusal")
+        time.sleep(1)
+        assert "ph7" not in cluster.health()["hosts"]
+        assert "ph7" not in {n["id"] for n in cluster.view("hosts")["nodes"]}
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_publisher_claiming_another_host_is_refused(cluster):
+    files = cluster.pki.issue("ph8")  # a valid certificate, for ph8; the daemon's hostname says ph1
+    before = cluster.health()["refused"]
+    proc, log = publisher_in_root(cluster, "ph1", files)
+    try:
+        health = wait_until(lambda: (h := cluster.health())["refused"] > before and h, what="the claim refusal")
+        assert "does not name host ph1" in health.get("lastError", "")
+        assert health["hosts"]["ph1"]["connected"] and not health["hosts"]["ph1"]["stale"]
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+
+
+def test_aggregator_restart_publishers_reconnect_within_5s(cluster, app):
+    cluster.client.close()
+    cluster.aggregator.stop()
+    cluster.aggregator = Aggregator(cluster.dir, cluster.pki, cluster.bridge, port=cluster.aggregator.port)
+    cluster.client = Client(cluster.aggregator)
+    started = time.monotonic()
+
+    def full():
+        view = cluster.view("processes")
+        return {(app["app"], app["db"]), (app["client"], app["app"])} <= edges(view)
+
+    wait_until(full, timeout=WAIT, what="the full map after the aggregator restarted")
+    assert time.monotonic() - started < 5, "the map took longer than 5 s to come back"
+    assert sorted(n for n, h in cluster.health()["hosts"].items() if h["connected"]) == NAMES
+
+
+def test_link_down_20s_then_up(cluster, app):
+    """ph1's veth goes down for 20 s: ph1 turns stale (others do not), expires, and is back once the link is up."""
+    cluster.hosts["ph1"].link(False)
+    down = time.monotonic()
+    try:
+        wait_until(lambda: cluster.health()["hosts"].get("ph1", {}).get("stale", True), timeout=WAIT,
+                   what="ph1 stale while its link is down")
+        others = cluster.health()["hosts"]
+        assert not others["ph2"]["stale"] and not others["ph3"]["stale"]
+        time.sleep(max(0, 20 - (time.monotonic() - down)))
+    finally:
+        cluster.hosts["ph1"].link(True)
+    up = time.monotonic()
+
+    def back():
+        host = cluster.health()["hosts"].get("ph1")
+        return host and host["connected"] and not host["stale"] and (app["app"], app["db"]) in edges(cluster.view("processes"))
+
+    wait_until(back, timeout=WAIT, what="ph1 back after its link came up")
+    print(f"ph1 back {time.monotonic() - up:.1f} s after its link came up")
+    assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph1") == 1
+
+
+def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
+    cluster.kill_daemon("ph3")
+    killed = time.monotonic()
+
+    def stale():
+        nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+        return nodes.get(app["client"], {}).get("metadata", {}).get("stale")
+
+    wait_until(stale, timeout=WAIT, what="ph3's nodes turning stale")
+    assert time.monotonic() - killed < EXPIRY_S
+    nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+    assert not nodes[app["app"]]["metadata"].get("stale") and not nodes[app["db"]]["metadata"].get("stale")
+    hosts = {n["id"]: n for n in cluster.view("hosts")["nodes"]}
+    assert hosts["ph3"]["metadata"].get("stale") is True and not hosts["ph2"]["metadata"].get("stale")
+
+    wait_until(lambda: "ph3" not in {n["id"] for n in cluster.view("hosts")["nodes"]}, timeout=WAIT,
+               what="ph3 expiring")
+    view = cluster.view("processes")
+    assert not [n["id"] for n in view["nodes"] if n["id"].startswith("ph3;")]
+    assert (app["app"], app["db"]) in edges(view), "other hosts are unaffected"
+
+    cluster.start_daemon("ph3")
+
+    def back():
+        view = cluster.view("processes")
+        return view if (app["client"], app["app"]) in edges(view) else None
+
+    view = wait_until(back, timeout=WAIT, what="ph3 back")
+    ids = [n["id"] for n in view["nodes"]]
+    assert ids.count(app["client"]) == 1
+    assert not {n["id"]: n for n in view["nodes"]}[app["client"]]["metadata"].get("stale")
+    assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
