@@ -31,7 +31,7 @@ let package = Package(
         // Threads and clocks: the few POSIX helpers every side (daemon, collectors, benchmark) shares.
         .target(name: "PeriscopeSystem", dependencies: ["CPeriscopeLinux"]),
         // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
-        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", "CPeriscopeTLS", logging]),
+        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", "CPeriscopeTLS", "PeriscopeSystem", logging]),
         // JSON-RPC 2.0 values, LSP framing, and one type per method (Methods/). Pure: no I/O.
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
@@ -47,7 +47,7 @@ let package = Package(
                            "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", "CPeriscopeTLS", logging]
         ),
         // A small blocking client used by the shell client, the benchmark and tests.
-        .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol"]),
+        .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol", "PeriscopeSystem"]),
         .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging]),
         .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeSystem", argumentParser]),
         .executableTarget(

@@ -1,5 +1,6 @@
 import Glibc
 import PeriscopeProtocol
+import PeriscopeSystem
 
 /// Why a client call failed without an answer from the daemon.
 public struct ClientError: Error, Sendable, CustomStringConvertible {
@@ -34,27 +35,14 @@ public final class RPCClient {
     /// Connects to the daemon's Unix socket at `path`, and checks (``PeerCredentials``) that the
     /// process serving it is root or this user before anything is sent.
     public init(socketPath path: String) throws {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw ClientError(.io, "socket path too long: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (n, byte) in bytes.enumerated() { raw[n] = byte }
-        }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw ClientError(.io, "socket: \(String(cString: strerror(errno)))") }
-        let status = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        if status != 0 {
-            let code = errno
-            close(fd)
-            if code == ENOENT || code == ECONNREFUSED {
-                throw ClientError(.notRunning, "no daemon is listening on \(path) (start it with `periscoped`, or pass --socket / set PERISCOPE_SOCKET)")
-            }
-            throw ClientError(.io, "cannot connect to \(path): \(String(cString: strerror(code)))")
+        let fd: Int32
+        switch SystemSocket.connectUnix(path) {
+        case .success(let connected):
+            fd = connected
+        case .failure(let failure) where failure.code == ENOENT || failure.code == ECONNREFUSED:
+            throw ClientError(.notRunning, "no daemon is listening on \(path) (start it with `periscoped`, or pass --socket / set PERISCOPE_SOCKET)")
+        case .failure(let failure):
+            throw ClientError(.io, failure.message)
         }
         do {
             try PeerCredentials.requireTrusted(fd: fd, path: path)

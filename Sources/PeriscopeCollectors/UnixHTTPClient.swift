@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import PeriscopeSystem
 #endif
 
 /// A failure talking to the container engine.
@@ -95,31 +96,10 @@ public struct UnixHTTPClient: Sendable {
     }
 
     func connect(timeout: Int) throws(EngineError) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw EngineError("socket: \(Self.errnoText())") }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(socketPath.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
-            close(fd)
-            throw EngineError("socket path too long: \(socketPath)")
+        switch SystemSocket.connectUnix(socketPath, prepare: { Self.setTimeout($0, timeout) }) {
+        case .success(let fd): return fd
+        case .failure(let failure): throw EngineError(failure.message)
         }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            for (i, b) in bytes.enumerated() { raw[i] = b }
-            raw[bytes.count] = 0
-        }
-        Self.setTimeout(fd, timeout)
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        guard rc == 0 else {
-            let why = Self.errnoText()
-            close(fd)
-            throw EngineError("cannot connect to \(socketPath): \(why)")
-        }
-        return fd
     }
 
     private func send(_ fd: Int32, _ method: String, _ path: String, body: [UInt8]?) throws(EngineError) {

@@ -1,4 +1,5 @@
 import Glibc
+import PeriscopeSystem
 
 /// Creating listening sockets and formatting socket addresses. Plain POSIX; any thread.
 public enum SocketAddress {
@@ -81,16 +82,8 @@ public enum SocketAddress {
 
     /// Fills a `sockaddr_un` for `path`; throws when the path does not fit.
     public static func unixAddress(_ path: String) throws -> sockaddr_un {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        let capacity = MemoryLayout.size(ofValue: address.sun_path)
-        guard bytes.count < capacity else {
-            throw EventLoopError("socket path is longer than \(capacity - 1) bytes: \(path)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (n, byte) in bytes.enumerated() { raw[n] = byte }
-            raw[bytes.count] = 0
+        guard let address = SystemSocket.unixAddress(path) else {
+            throw EventLoopError("socket path is longer than 107 bytes: \(path)")
         }
         return address
     }
@@ -98,16 +91,15 @@ public enum SocketAddress {
     /// Tries to connect to the Unix socket `path` and hangs up at once: 0 when something accepts, else
     /// the `connect()` errno (ECONNREFUSED: nobody listens; ENOENT: no file).
     private static func connectFailure(_ path: String) throws -> Int32 {
-        var address = try unixAddress(path)
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw EventLoopError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
+        switch SystemSocket.connectUnix(path) {
+        case .success(let fd):
+            close(fd)
+            return 0
+        case .failure(let failure) where failure.code == ENAMETOOLONG:
+            throw EventLoopError(failure.message)
+        case .failure(let failure):
+            return failure.code
         }
-        return result == 0 ? 0 : errno
     }
 
     /// Creates a listening Unix-domain socket at `path`, owner-only (mode 0600).
