@@ -60,10 +60,20 @@ public final class CollectionPipeline: @unchecked Sendable {
         var snapshot = collector.collect(tcpInfo: tcpInfo)
         if let containers { snapshot.containers = containers.collect(processes: snapshot.processes) }
         let collected = SystemClock.monotonicMillis()
-        lastSnapshot = snapshot
         scannedNamespaces = Set(snapshot.processes.map(\.netns))
         scannedNamespaces.insert(snapshot.hostNetns)
-        if let patched = flows.patch(snapshot, now: snapshot.timestamp) { snapshot = patched }
+        var base = snapshot
+        if let patched = flows.patch(snapshot, now: snapshot.timestamp, fresh: true) {
+            // An owner a flow filled in on a dumped socket (the owner search had not found it yet) stays in
+            // the base of later patches and is told to the owner search: the flow is dropped after this pass.
+            for i in base.sockets.indices where base.sockets[i].pid == nil {
+                guard let pid = patched.sockets[i].pid else { continue }
+                base.sockets[i].pid = pid
+                collector.learnOwner(inode: base.sockets[i].inode, pid: pid)
+            }
+            snapshot = patched
+        }
+        lastSnapshot = base
         flows.fullPassDone(passStart: passStart)
         let report = builder.ingest(snapshot)
         let built = SystemClock.monotonicMillis()

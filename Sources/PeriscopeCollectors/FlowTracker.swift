@@ -70,9 +70,10 @@ public final class FlowTracker {
 
     /// `snapshot` with the tracked flows it lacks added as client-side sockets owned by the connecting
     /// pid (a process the snapshot lacks is read through the lookup and added too), closed flows that
-    /// were already shown left out, and timestamped `now`; or `nil` if nothing changes.
-    public func patch(_ snapshot: HostSnapshot, now: Double) -> HostSnapshot? {
-        guard hasWork else { return nil }
+    /// were already shown left out, and timestamped `now`; or `nil` if nothing changes. `fresh`: the
+    /// snapshot is a new kernel dump, so flows already shown may fill in owners it lacks.
+    public func patch(_ snapshot: HostSnapshot, now: Double, fresh: Bool = false) -> HostSnapshot? {
+        guard fresh || hasWork else { return nil }
         var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
         var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
         for (index, socket) in snapshot.sockets.enumerated() where socket.proto == .tcp && socket.state != "listen" {

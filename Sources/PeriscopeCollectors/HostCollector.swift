@@ -75,6 +75,12 @@ public final class HostCollector: @unchecked Sendable {
         }
     }
 
+    /// Notes that `pid` owns socket `inode` (learned from a socket event), so the next pass has the owner
+    /// even if the fd search has not seen it yet. Serialized with ``collect()``; call on a worker thread.
+    public func learnOwner(inode: UInt64, pid: Int32) {
+        passLock.withLock { _ in owners.learn(inode: inode, pid: pid) }
+    }
+
     /// The inode of `pid`'s network namespace now, or nil when it cannot be read. Any thread.
     public func networkNamespace(pid: Int32) -> UInt64? {
         ProcessScanner.netns(pid: pid, procRoot: configuration.procRoot)

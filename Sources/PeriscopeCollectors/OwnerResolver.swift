@@ -135,6 +135,13 @@ final class OwnerResolver {
         }
     }
 
+    /// Records an owner known from elsewhere (a socket event's pid). Ignored for inode 0 or a known owner.
+    func learn(inode: UInt64, pid: Int32) {
+        guard inode != 0, owner[inode] == nil else { return }
+        owner[inode] = pid
+        unresolvable[inode] = nil
+    }
+
     private func forgetExited(_ processes: [ProcessRecord]) {
         var alive: [Int32: Double] = [:]
         alive.reserveCapacity(processes.count)
