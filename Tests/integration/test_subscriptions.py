@@ -495,6 +495,11 @@ def test_equality_under_churn(daemon, procs):
             Subscriber(daemon, view="processes-by-name", minInterval=0)]
     with Churn(servers) as churn:
         pump_all(subs, 5.0)
+        # A loaded machine refreshes slowly: keep churning (up to 15 s more) until every subscriber has
+        # had a few revisions to compare.
+        deadline = time.monotonic() + 15
+        while any(s.state.count < 2 for s in subs) and time.monotonic() < deadline:
+            pump_all(subs, 0.5)
         churn.stop()
         pump_all(subs, 0.5)
         results = [s.converge() for s in subs]
