@@ -29,8 +29,8 @@ final class OwnerResolver {
         var at: Double
     }
 
-    /// Step 2 skips processes scanned this recently (step 1 still rescans them when their fd count
-    /// changes), so budget-limited searches move on and end.
+    /// Step 2 scans processes scanned this recently last (step 1 still rescans them when their fd count
+    /// changes), so budget-limited searches move on to other processes first.
     static let rescanAfterSeconds = 5.0
     private var clock = 0.0
 
@@ -99,16 +99,17 @@ final class OwnerResolver {
             if !unknown.isEmpty {
                 var namespaces = Set<UInt64>()
                 for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
-                // Processes scanned recently are skipped: their fd count has not changed since (step 1 would
-                // have rescanned them), so a budget-limited search moves on and, once every process was
-                // scanned, ends (the inodes left are then unresolvable) instead of starting over each pass.
+                // Processes scanned recently go last, so a budget-limited search moves on to others first;
+                // they are not skipped: a socket accepted after a process's scan (its fd count may read the
+                // same at the next pass) is only found there. Inodes a complete search cannot place back
+                // off (``retryUnresolvableSeconds``), so the budget is not spent on them every pass.
                 let candidates = processes
-                    .filter { p in
-                        !done.contains(p.pid) && namespaces.contains(p.netns)
-                            && clock - (scanned[p.pid]?.at ?? -1e9) >= Self.rescanAfterSeconds
-                    }
-                    .sorted { a, b in  // the busiest socket holders first
-                        (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
+                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
+                    .sorted { a, b in
+                        let recentA = clock - (scanned[a.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
+                        let recentB = clock - (scanned[b.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
+                        if recentA != recentB { return !recentA }
+                        return (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
                     }
                 let budgetStart = lastReadlinks
                 var complete = true
