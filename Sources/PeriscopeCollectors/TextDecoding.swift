@@ -2,16 +2,21 @@
 /// and allocation-free number parsing. Pure functions, callable from any thread.
 public enum TextDecoding {
     /// Decodes `bytes` as UTF-8; every byte that is not part of a well-formed sequence becomes `\xNN`
-    /// (upper-case hex). Never fails.
+    /// (upper-case hex), and a literal backslash becomes `\\`, so a name holding the text `\xFF` is
+    /// told apart from one holding the byte 0xFF. Never fails.
     public static func escaped(_ bytes: UnsafeRawBufferPointer) -> String {
-        if let valid = String(validating: bytes, as: UTF8.self) { return valid }
+        if !bytes.contains(UInt8(ascii: "\\")), let valid = String(validating: bytes, as: UTF8.self) { return valid }
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 16)
         var i = 0
         let n = bytes.count
         while i < n {
             let length = validSequenceLength(bytes, at: i)
-            if length > 0 {
+            if bytes[i] == UInt8(ascii: "\\") {
+                out.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "\\"))
+                i += 1
+            } else if length > 0 {
                 for k in 0..<length { out.append(bytes[i + k]) }
                 i += length
             } else {

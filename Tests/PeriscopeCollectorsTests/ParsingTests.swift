@@ -17,6 +17,9 @@ import Glibc
         #expect(TextDecoding.escaped([0xED, 0xA0, 0x80]) == "\\xED\\xA0\\x80")  // surrogate
         #expect(TextDecoding.escaped([0xC0, 0xAF]) == "\\xC0\\xAF")             // overlong
         #expect(TextDecoding.escaped([0xE2, 0x9C, 0x93, 0x80]) == "✓\\x80")
+        // A literal backslash is doubled, so the text `\xFF` differs from the byte 0xFF.
+        #expect(TextDecoding.escaped(Array("a\\xFF".utf8)) == "a\\\\xFF")
+        #expect(TextDecoding.escaped(Array("a\\xFF".utf8)) != TextDecoding.escaped([0x61, 0xFF]))
     }
 
     @Test func commandLineJoinsArguments() {

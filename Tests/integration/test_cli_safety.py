@@ -171,8 +171,6 @@ def test_watch_reconnects_after_a_daemon_restart(tmp_path):
             assert stop(second) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="needs the daemon: TextDecoding writes an invalid byte as the text \\xNN, "
-                                       "the same as a name that contains that text (see the issue #10 hand-off)")
 def test_invalid_utf8_is_shown_unlike_its_escape_text(evil):
     path, _, _ = evil
     listener = socket.socket()
