@@ -184,8 +184,10 @@ def test_invalid_utf8_is_shown_unlike_its_escape_text(evil):
                 for name in names]
     try:
         def node_ids():
+            # Both processes, once their new names (set after exec, with prctl) have been read.
             nodes = json.loads(run("get", "--socket", path, "--json").stdout)["nodes"]
-            ids = {n.get("metadata", {}).get("pid"): n["id"] for n in nodes}
+            ids = {n.get("metadata", {}).get("pid"): n["id"] for n in nodes
+                   if n.get("metadata", {}).get("name", "").startswith("inv")}
             return [ids[c.pid] for c in children] if all(c.pid in ids for c in children) else None
         ids = wait_for(node_ids, what="both processes")
         first_lines = [run("node", "--socket", path, "processes", node_id).stdout.split(f" ({child.pid})")[0]
