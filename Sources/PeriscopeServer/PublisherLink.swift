@@ -29,7 +29,7 @@ final class PublisherLink {
         self.connection = connection
         self.onMessage = onMessage
         decoder = FrameDecoder(maxMessageSize: maxFrameBytes, maxHeaderSize: 1024, mode: .headers)
-        connection.onRead = { [unowned self] bytes in self.received(bytes) }
+        connection.onRead = { [weak self] bytes in self?.received(bytes) }
     }
 
     /// Sends a notification `method` with `params`.

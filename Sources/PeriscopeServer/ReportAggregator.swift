@@ -72,7 +72,10 @@ final class ReportAggregator {
         link.onViolation = { [unowned self] link, reason in self.refuse(link, reason) }
         let key = ObjectIdentifier(link)
         links[key] = link
-        connection.onClose = { [unowned self, unowned link] reason in self.closed(link, key: key, reason: reason) }
+        connection.onClose = { [weak self, weak link] reason in
+            guard let self, let link else { return }
+            self.closed(link, key: key, reason: reason)
+        }
         // A link that has not identified itself in time is dropped (a slow handshake or a silent peer).
         let deadline = LoopTimer(loop: core.loop) { [weak link] in
             guard let link, link.host == nil else { return }

@@ -80,7 +80,7 @@ final class ReportPublisher {
         sentRevision = -1
         acked = -1
         connection.lowWaterMark = settings.publisherOutputLimit / 2
-        connection.onRead = { [unowned self] bytes in self.received(bytes) }
+        connection.onRead = { [weak self] bytes in self?.received(bytes) }
         connection.onWritable = { [unowned self] in self.trySend() }
         connection.onClose = { [unowned self, unowned connection] reason in
             guard self.connection === connection else { return }
