@@ -62,12 +62,12 @@ let package = Package(
         .testTarget(name: "PeriscopeCollectorsTests", dependencies: ["PeriscopeCollectors", "PeriscopeTopology", "PeriscopeSystem"]),
         .testTarget(name: "PeriscopeViewsTests", dependencies: ["PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol", "PeriscopeFixtures"]),
         // A socket-free transport and an embedded daemon for protocol unit tests.
-        .target(name: "PeriscopeServerTesting", dependencies: ["PeriscopeServer", "PeriscopeEventLoop", "PeriscopeProtocol"],
+        .target(name: "PeriscopeServerTesting", dependencies: ["PeriscopeServer", "PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeSystem"],
                 path: "Tests/PeriscopeServerTesting"),
         .testTarget(
             name: "PeriscopeServerTests",
             dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop",
-                           "PeriscopeTopology"]
+                           "PeriscopeTopology", "PeriscopeViews", "PeriscopeFixtures", "PeriscopeSystem"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -23,7 +23,7 @@ public final class Daemon {
     private var socketIdentity: (device: UInt64, inode: UInt64)?
     private var exitCode: Int32 = 0
     private var stdioBridge: StdioBridge?
-    /// The host map, unless started with collectors off.
+    /// The host map, unless started with collectors off (and no injected reports).
     public private(set) var topology: TopologyService?
     private var subscriptions: SubscriptionManager?
     private let logger = Logger(label: "periscope.daemon")
@@ -37,7 +37,7 @@ public final class Daemon {
         loop = try EventLoop()
         core = ServerCore(configuration: configuration, loop: loop)
         daemonMethods = DaemonMethods(core: core)
-        if configuration.collectors {
+        if configuration.collectors || configuration.injectedReports {
             let topology = TopologyService(core: core)
             self.topology = topology
             subscriptions = SubscriptionManager(topology: topology)
@@ -83,7 +83,7 @@ public final class Daemon {
 
     /// Serves until shutdown; returns the exit code (non-zero when a stdio client exited without `shutdown`).
     public func run() -> Int32 {
-        topology?.start()
+        if core.configuration.collectors { topology?.start() }
         logger.info("periscoped \(PeriscopeVersion.daemon) serving \(core.endpoints.joined(separator: ", ")) on \(loop.backendName)")
         loop.run()
         cleanUp()

@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     public var authTimeoutMillis = 10_000
     /// Subscriptions (view and node, held or being set up) per connection.
     public var maxSubscriptionsPerSession = 64
+    /// Changed node and edge ids a subscription may owe its client; past this the backlog is dropped and the
+    /// client gets a `reset` with the whole state (SPEC §15.3).
+    public var maxPendingChanges = 20_000
     /// Collector refresh interval, milliseconds: full passes (with TCP counters) this often while someone
     /// subscribes or asked for a view recently.
     public var refreshMillis = 1000
@@ -42,6 +45,9 @@ public struct ServerConfiguration: Sendable {
     public var reconcileMillis = 15_000
     /// Run the kernel collectors (off in protocol-only tests).
     public var collectors = true
+    /// With ``collectors`` off, still keep the host map (topology methods, subscriptions), its reports given by
+    /// ``TopologyService/install(_:names:)``: embedded daemons in tests drive subscriptions with it.
+    public var injectedReports = false
     /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.
     public var dockerSocket: String?
     /// Enabled controls (`control/invoke`): nil = none (the default); `["all"]` = every control.

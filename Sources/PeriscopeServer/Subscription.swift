@@ -7,14 +7,13 @@ import PeriscopeViews
 ///
 /// Changes are coalesced into one ``ChangeSet`` until they can be sent: at most one notification per
 /// `minInterval`, none while the client has more than ``Limits/holdAbove`` bytes unread. A backlog
-/// larger than ``Limits/maxPendingChanges`` is dropped for a `reset` (the full state) once the client
+/// larger than ``ServerConfiguration/maxPendingChanges`` is dropped for a `reset` (the full state) once the client
 /// catches up; a client that reads nothing for long is dropped by its session (``ServerConfiguration/stallMillis``).
 ///
 /// - Important: loop thread only.
 final class Subscription {
     enum Limits {
         static let holdAbove = 256 * 1024
-        static let maxPendingChanges = 20_000
     }
 
     let id: String
@@ -22,6 +21,8 @@ final class Subscription {
     private(set) weak var session: Session?
     let shared: SharedView
     let minIntervalMillis: Int
+    /// Changed ids owed to the client above which they are dropped for a reset.
+    private let maxPendingChanges: Int
     private let slot: SubscriptionSlot
     var filtered: FilteredView
     private var pending = ChangeSet()
@@ -35,8 +36,9 @@ final class Subscription {
     private(set) var resets = 0
 
     init(id: String, session: Session, shared: SharedView, minIntervalMillis: Int, filter: FilterExpression?,
-         slot: SubscriptionSlot, loop: EventLoop) {
+         slot: SubscriptionSlot, loop: EventLoop, maxPendingChanges: Int) {
         self.slot = slot
+        self.maxPendingChanges = maxPendingChanges
         self.id = id
         self.session = session
         self.shared = shared
@@ -63,7 +65,7 @@ final class Subscription {
         pendingRevision = revision
         if !needsReset, let current = shared.current {
             filtered.absorb(diff, shared: current, edgesOf: shared.edgesOf, into: &pending)
-            if pending.count > Limits.maxPendingChanges {
+            if pending.count > maxPendingChanges {
                 pending = ChangeSet()
                 needsReset = true
             }

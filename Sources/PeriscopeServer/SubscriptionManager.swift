@@ -84,7 +84,8 @@ final class SubscriptionManager {
                 return
             }
             let subscription = Subscription(id: self.makeID(), session: session, shared: view, minIntervalMillis: minInterval,
-                                            filter: request.filter, slot: slot, loop: self.topology.core.loop)
+                                            filter: request.filter, slot: slot, loop: self.topology.core.loop,
+                                            maxPendingChanges: self.topology.core.configuration.maxPendingChanges)
             view.subscriptions.append(subscription)
             self.subscriptions[subscription.id] = subscription
             session.onClose { [weak self] in _ = self?.remove(subscription.id, owner: session) }

@@ -211,20 +211,33 @@ public final class TopologyService {
             passRunning = false
             lastPassCost = output.collectMillis + output.buildMillis
         }
-        let composed = compose(output.report)
-        let changed = report != composed || names != output.names
         lastOutput = output
-        names = output.names
+        installReport(output.report, names: output.names)
+        if full, passWanted {
+            passWanted = false
+            requestPass()
+        }
+    }
+
+    /// Installs `report` as the next revision when it differs from the current one, as a collection pass would:
+    /// subscribers get the change. For a daemon whose reports come from elsewhere than this host's collectors
+    /// (``ServerConfiguration/injectedReports``: tests). Loop thread.
+    public func install(_ report: Report, names: [String: String] = [:]) {
+        installReport(report, names: names)
+    }
+
+    /// The local report of a pass (or an injected one): merged with other hosts', published if it changed; then
+    /// the work that waited for a first report runs.
+    private func installReport(_ local: Report, names newNames: [String: String]) {
+        let composed = compose(local)
+        let changed = report != composed || names != newNames
+        names = newNames
         if changed || report == nil {
             publish(composed)
         }
         let waiting = waitingForFirstReport
         waitingForFirstReport.removeAll()
         for work in waiting { work() }
-        if full, passWanted {
-            passWanted = false
-            requestPass()
-        }
     }
 
     /// Installs `composed` as the next revision and tells every `onReport` handler.

@@ -22,7 +22,9 @@ final class ConnectionState {
     /// Client and server endpoint ids (the endpoints' own strings, shared).
     let client: String
     let server: String
-    let proto: TransportProtocol
+    /// The same two endpoints, typed: written on the connection node for the views.
+    let sides: ConnectionSides
+    var proto: TransportProtocol { sides.proto }
     private(set) var members: [Member] = []
     /// The shape last written to the report, `nil` until the node has been written.
     var written: Shape?
@@ -36,11 +38,11 @@ final class ConnectionState {
     private(set) var sent = 0.0, received = 0.0, rtt = 0.0
     private var sampleGeneration = -1
 
-    init(id: String, client: String, server: String, proto: TransportProtocol) {
+    init(id: String, client: String, server: String, sides: ConnectionSides) {
         self.id = id
         self.client = client
         self.server = server
-        self.proto = proto
+        self.sides = sides
     }
 
     var isLive: Bool { !members.isEmpty }

@@ -17,6 +17,13 @@ public struct Node: Sendable, Hashable, Codable {
     public var parents: [TopologyKind: Set<String>]
     /// Short metric histories, by metric name (keys in ``MetricKey``).
     public var metrics: [String: MetricHistory]
+    /// Connection nodes: the client and server endpoints, typed (the `client` / `server` entries of ``latest`` are
+    /// their text, for the wire). `nil` on other nodes.
+    public var sides: ConnectionSides? {
+        get { sidesBox?.value }
+        set { sidesBox = newValue.map(ConnectionSidesBox.init) }
+    }
+    private var sidesBox: ConnectionSidesBox?
 
     public init(id: String, topology: TopologyKind, latest: LatestMap = LatestMap(),
                 sets: [String: Set<String>] = [:], adjacency: Set<String> = [],
@@ -38,6 +45,10 @@ public struct Node: Sendable, Hashable, Codable {
         adjacency.formUnion(other.adjacency)
         for (kind, ids) in other.parents { parents[kind, default: []].formUnion(ids) }
         for (key, history) in other.metrics { metrics[key, default: MetricHistory()].merge(history) }
+        if let theirs = other.sidesBox, theirs !== sidesBox,
+           sidesBox.map({ theirs.value.precedes($0.value) }) ?? true {
+            sidesBox = theirs  // the same id has the same sides; producers that disagree settle on the smaller
+        }
     }
 
     /// This node merged with `other`.

@@ -11,7 +11,7 @@ public enum NodeID {
 ///
 /// The scope rule (see ``AddressScoper``) is what lets two hosts' views of one connection name the same two
 /// endpoints, while private addresses that only mean something inside a host or a namespace stay apart.
-public struct EndpointID: Sendable, Hashable, CustomStringConvertible {
+public struct EndpointID: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Empty for global addresses; `hostID` for host-internal ones; `hostID/netns` for namespace-local ones.
     public var scope: String
     public var address: String

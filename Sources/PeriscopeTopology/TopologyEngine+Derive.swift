@@ -5,10 +5,12 @@ extension TopologyEngine {
     /// side, or the server process (found through its listener) and the host as parents.
     func derive(_ e: SocketEntry) {
         let s = e.record
-        let local = endpoint(EndpointID(scope: scope(of: s.localAddress, e.localIP, netns: s.netns),
-                                        address: s.localAddress, port: s.localPort, proto: s.proto).id)
-        let remote = endpoint(EndpointID(scope: scope(of: s.remoteAddress, e.remoteIP, netns: s.netns),
-                                         address: s.remoteAddress, port: s.remotePort, proto: s.proto).id)
+        let localID = EndpointID(scope: scope(of: s.localAddress, e.localIP, netns: s.netns),
+                                 address: s.localAddress, port: s.localPort, proto: s.proto)
+        let remoteID = EndpointID(scope: scope(of: s.remoteAddress, e.remoteIP, netns: s.netns),
+                                  address: s.remoteAddress, port: s.remotePort, proto: s.proto)
+        let local = endpoint(localID.id)
+        let remote = endpoint(remoteID.id)
         let inbound = listeners.match(netns: s.netns, proto: s.proto, address: s.localAddress, port: s.localPort)
             .map { isAccepted(s, by: $0, remoteIP: e.remoteIP) } ?? false
         let localProcess = s.pid.map { NodeID.process(hostID: hostID, pid: $0) }
@@ -35,7 +37,9 @@ extension TopologyEngine {
         if let existing = connections[id] {
             conn = existing
         } else {
-            conn = ConnectionState(id: id, client: client, server: server, proto: s.proto)
+            let sides = inbound ? ConnectionSides(client: remoteID, server: localID)
+                : ConnectionSides(client: localID, server: remoteID)
+            conn = ConnectionState(id: id, client: client, server: server, sides: sides)
             connections[id] = conn
         }
         conn.begin(generation)

@@ -19,8 +19,10 @@ struct Party: Hashable, Sendable {
 struct ResolvedConnection: Sendable {
     var id: String
     var proto: String
-    var client: EndpointID
-    var server: EndpointID
+    /// The client and server endpoints, typed (from the connection node).
+    var sides: ConnectionSides
+    var client: EndpointID { sides.client }
+    var server: EndpointID { sides.server }
     var clientParty: Party
     var serverParty: Party
     var state: String
@@ -33,8 +35,11 @@ struct ResolvedConnection: Sendable {
     var rttMillis: Double?
 }
 
-/// Resolves the connections of a report (connection nodes, plus endpoint adjacency not backed by a
-/// connection node) to pairs of ``Party``.
+/// Resolves the connection nodes of a report to pairs of ``Party``.
+///
+/// A connection's sides come typed from the node (``Node/sides``, written by the topology engine or by the report's
+/// decoder): nothing here parses an endpoint id. A connection node without sides (not a connection a producer
+/// described) is not drawn.
 ///
 /// A side is the process recorded on the connection (`client_process` / `server_process`) or, failing that,
 /// the endpoint's process parent, when that process is in the report. Otherwise it is a pseudo node:
@@ -72,40 +77,16 @@ struct ConnectionResolver {
         for node in connectionNodes.values {
             if let c = resolve(node), includeClosed || !c.closed { out.append(c) }
         }
-        // Adjacency that no connection node describes (reports from other producers).
-        // Every adjacency the builder writes has a connection node; look for others only when counts differ.
-        var adjacencyCount = 0
-        for endpoint in endpoints.values { adjacencyCount += endpoint.adjacency.count }
-        if adjacencyCount <= connectionNodes.count { return out }
-        for endpoint in endpoints.values where !endpoint.adjacency.isEmpty {
-            for target in endpoint.adjacency {
-                let id = ConnectionID.make(client: endpoint.id, server: target)
-                if connectionNodes[id] != nil { continue }
-                guard let client = EndpointID(endpoint.id), let server = EndpointID(target) else { continue }
-                let node = Node(id: id, topology: .connection,
-                                latest: LatestMap([NodeKey.client: LatestEntry(timestamp: 0, value: endpoint.id),
-                                                   NodeKey.server: LatestEntry(timestamp: 0, value: target),
-                                                   NodeKey.proto: LatestEntry(timestamp: 0, value: client.proto.rawValue)]))
-                if let c = resolve(node, client: client, clientID: endpoint.id, server: server, serverID: target) {
-                    out.append(c)
-                }
-            }
-        }
         return out
     }
 
+    /// The connection `node` with both sides resolved; `nil` when the node has no typed sides.
     mutating func resolve(_ node: Node) -> ResolvedConnection? {
+        guard let sides = node.sides else { return nil }
         let fields = ConnectionFields(node.latest)
-        guard let clientID = fields.client, let serverID = fields.server,
-              let c = EndpointID(clientID), let s = EndpointID(serverID) else { return nil }
-        return resolve(node, fields, client: c, clientID: clientID, server: s, serverID: serverID)
-    }
-
-    private mutating func resolve(_ node: Node, _ fields: ConnectionFields? = nil, client: EndpointID,
-                                  clientID: String, server: EndpointID, serverID: String) -> ResolvedConnection? {
-        let fields = fields ?? ConnectionFields(node.latest)
-        let clientParty = party(client, id: clientID, recorded: fields.clientProcess)
-        let serverParty = party(server, id: serverID, recorded: fields.serverProcess)
+        // The `client` / `server` texts are the endpoint nodes' ids: used as keys, never parsed.
+        let clientParty = party(sides.client, node: fields.client, recorded: fields.clientProcess)
+        let serverParty = party(sides.server, node: fields.server, recorded: fields.serverProcess)
         var rate: Double?, sentTotal: Double?, receivedTotal: Double?, rtt: Double?
         if !node.metrics.isEmpty {
             var sent: MetricHistory?, received: MetricHistory?
@@ -125,22 +106,23 @@ struct ConnectionResolver {
         }
         let closed = fields.closed == "true"
         return ResolvedConnection(
-            id: node.id, proto: client.proto.rawValue,
-            client: client, server: server, clientParty: clientParty, serverParty: serverParty,
+            id: node.id, proto: sides.proto.rawValue, sides: sides, clientParty: clientParty, serverParty: serverParty,
             state: fields.state ?? "unknown", closed: closed,
             lastSeen: closed ? fields.lastSeen.flatMap(Double.init) : nil,
             clientBytesSent: sentTotal, clientBytesReceived: receivedTotal, bytesPerSecond: rate, rttMillis: rtt)
     }
 
-    private mutating func party(_ endpoint: EndpointID, id: String, recorded: String?) -> Party {
-        let pid = recorded ?? endpoints[id]?.parent(.process)
+    /// `endpoint` as a party; `node` is the id of its endpoint node (for its process and host parents).
+    private mutating func party(_ endpoint: EndpointID, node id: String?, recorded: String?) -> Party {
+        let endpointNode = id.flatMap { endpoints[$0] }
+        let pid = recorded ?? endpointNode?.parent(.process)
         if let pid, let host = processes[pid]?.parent(.host) {
             return Party(nodeID: pid, kind: .process, processID: pid, hostID: host)
         }
         if let pid, processes[pid] != nil {
             return Party(nodeID: pid, kind: .process, processID: pid, hostID: nil)
         }
-        if let host = endpoint.scopeHost ?? endpoints[id]?.parent(.host) {
+        if let host = endpoint.scopeHost ?? endpointNode?.parent(.host) {
             return Party(nodeID: "pseudo:unknown;\(host)", kind: .unknown, hostID: host)
         }
         if isLocalNetwork(endpoint.address) {

@@ -1,6 +1,7 @@
 import PeriscopeEventLoop
 import PeriscopeProtocol
 import PeriscopeServer
+import PeriscopeSystem
 
 /// A whole daemon (methods, limits, sessions) in the test process with no socket: clients connect
 /// over ``InMemoryStream``s and the test runs the loop in short slices while it waits for replies.
@@ -10,6 +11,9 @@ public final class EmbeddedDaemon {
     public let daemon: Daemon
     public var loop: EventLoop { daemon.loop }
     public var core: ServerCore { daemon.core }
+    /// The host map, when the configuration keeps one: with ``ServerConfiguration/injectedReports`` the test
+    /// gives it reports (``TopologyService/install(_:names:)``) and subscriptions run as with collectors.
+    public var topology: TopologyService? { daemon.topology }
 
     /// A daemon with `configure` applied to a configuration that has no endpoints, no collectors and no
     /// signal handling.
@@ -75,7 +79,7 @@ public final class EmbeddedClient {
 
     /// The next message the daemon sends, reading as a prompt client does; nil on timeout or close.
     public func next(timeoutMillis: Int = 2000) -> JSONValue? {
-        var waited = 0
+        let deadline = SystemClock.monotonicMillis() + Double(timeoutMillis)  // wall time: a loop slice may run long
         while true {
             if let body = try? decoder.next() {
                 return try? parser.parse(body)
@@ -85,9 +89,8 @@ public final class EmbeddedClient {
                 decoder.append(bytes)
                 continue
             }
-            if !stream.isOpen || waited >= timeoutMillis { return nil }
+            if !stream.isOpen || SystemClock.monotonicMillis() >= deadline { return nil }
             daemon.run(millis: 2)
-            waited += 2
         }
     }
 

@@ -1,5 +1,7 @@
+import PeriscopeFixtures
 import PeriscopeProtocol
 import PeriscopeTopology
+import PeriscopeViews
 import Testing
 @testable import PeriscopeServer
 
@@ -31,6 +33,20 @@ import Testing
         #expect(!compressed.isEmpty)
         #expect(try ReportWire.decompress(compressed) == original)
         #expect(ReportWire.claimViolation(original, host: "ph1") == nil)
+    }
+
+    @Test func decodedConnectionsGetTypedSidesAndRenderAsTheOriginal() throws {
+        var builder = ReportBuilder(hostID: "h1")
+        let original = builder.ingest(Fixtures.scenario())
+        let decoded = try ReportWire.decompress(ReportWire.compress(original))
+        #expect(decoded == original, "sides included")
+        for node in decoded.connections.nodes.values { #expect(node.sides?.connectionID == node.id) }
+        for view in ["processes", "processes-by-name", "hosts"] {
+            let options = view == "hosts" ? ViewOptions() : ViewOptions(all: true)
+            let before = try ViewRenderer.render(report: original, view: view, options: options)
+            #expect(!before.edges.isEmpty)
+            #expect(try ViewRenderer.render(report: decoded, view: view, options: options) == before, "\(view)")
+        }
     }
 
     @Test func aStreamCarriesSuccessiveReportsAndRepeatsCostLittle() throws {

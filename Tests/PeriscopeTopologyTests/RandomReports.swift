@@ -18,6 +18,10 @@ enum RandomReports {
             for _ in 0..<rng.int(3) { node.sets[rng.pick(keys), default: []].insert(rng.pick(values)) }
             for _ in 0..<rng.int(3) { node.adjacency.insert(rng.pick(ids)) }
             for _ in 0..<rng.int(2) { node.addParent(rng.pick([.host, .process]), rng.pick(ids)) }
+            if kind == .connection, rng.int(3) > 0 {  // sides that disagree between reports settle the same way
+                node.sides = ConnectionSides(client: EndpointID(scope: "", address: rng.pick(values), port: 1, proto: .tcp),
+                                             server: EndpointID(scope: "", address: rng.pick(values), port: 2, proto: .tcp))
+            }
             for _ in 0..<rng.int(2) {
                 var history = MetricHistory()
                 // Timestamps 0..<90 so merges overflow the 60-sample bound; values collide on purpose.
