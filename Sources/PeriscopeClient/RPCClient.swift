@@ -79,7 +79,7 @@ public final class RPCClient {
     @discardableResult
     public func initialize(clientName: String, token: String? = nil) throws -> InitializeResult? {
         let raw = try call(InitializeRequest.method, InitializeRequest.Params(clientName: clientName, token: token).json)
-        try notify(NotificationName.initialized, [:])
+        try notify(InitializedNotification())
         return try? InitializeResult(json: raw)
     }
 
@@ -118,9 +118,9 @@ public final class RPCClient {
         }
     }
 
-    /// Sends a notification.
-    public func notify(_ method: String, _ params: JSONValue? = nil) throws {
-        try send(Message.notification(method: method, params: params).json)
+    /// Sends a notification of the protocol.
+    public func notify<N: RPCNotification>(_ notification: N) throws {
+        try send(notification.message.json)
     }
 
     /// The next notification from the daemon, waiting up to `timeoutMillis` (`nil` on timeout; -1 waits forever).

@@ -41,16 +41,15 @@ final class DaemonMethods {
         let delay = params.delayMs ?? 0
         guard delay > 0, let pending = context.pending else { return .result(DaemonPingRequest.Result()) }
         let token = params.workDoneToken
-        let progress = NotificationName.progress
-        if let token { context.session.notify(progress, ["token": token, "value": ["kind": "begin", "title": "ping", "cancellable": true]]) }
+        if let token { context.session.notify(ProgressNotification(token: token, value: .begin("ping", cancellable: true))) }
         let session = context.session
         let timer = LoopTimer(loop: core.loop) {
-            if let token { session.notify(progress, ["token": token, "value": ["kind": "end"]]) }
+            if let token { session.notify(ProgressNotification(token: token, value: .end())) }
             pending.succeed(DaemonPingRequest.Result())
         }
         pending.onCancel = {
             timer.cancel()
-            if let token { session.notify(progress, ["token": token, "value": ["kind": "end", "message": "cancelled"]]) }
+            if let token { session.notify(ProgressNotification(token: token, value: .end("cancelled"))) }
         }
         timer.schedule(afterMillis: Int(delay))
         return .deferred

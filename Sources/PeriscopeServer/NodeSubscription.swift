@@ -63,7 +63,7 @@ final class NodeSubscription {
         }
         guard let details else {
             end()
-            session.notify(NotificationName.nodeChanged, ["subscription": .string(id), "revision": .int(revision), "removed": true])
+            session.notify(NodeChangedNotification(subscription: id, revision: revision, change: .removed))
             onEnd(self)
             return
         }
@@ -72,7 +72,7 @@ final class NodeSubscription {
             return
         }
         last = details
-        session.notify(NotificationName.nodeChanged, ["subscription": .string(id), "revision": .int(revision), "node": details])
+        session.notify(NodeChangedNotification(subscription: id, revision: revision, change: .details(details)))
     }
 
     /// Renders in the client's turn.

@@ -147,7 +147,7 @@ final class PipeService {
         guard !pipe.closed, pipe.isOpen, let session = pipe.session, !session.isClosed else { return }
         pipe.bytesOut += UInt64(chunk.count)
         bytesOut += UInt64(chunk.count)
-        session.notify(NotificationName.pipeData, ["pipe": .string(pipe.id), "data": .string(Base64.encode(chunk))])
+        session.notify(PipeDataNotification(pipe: pipe.id, data: Base64.encode(chunk)))
         if !pipe.paused, !session.isClosed, session.outputBufferedCount > core.configuration.pauseReadingAbove {
             pipe.paused = true
             pauses += 1
@@ -169,12 +169,10 @@ final class PipeService {
         }
         guard !pipe.closed else { return }  // closed by the client: no eof notification
         pipe.closed = true
-        var note: [String: JSONValue] = ["pipe": .string(pipe.id), "data": "", "eof": true]
-        if let exitCode { note["exitCode"] = JSONValue(exitCode) }
-        if let error { note["error"] = .string(error.message) }
+        let note = PipeDataNotification.end(pipe: pipe.id, exitCode: exitCode.map(Int64.init), error: error?.message)
         let how = error.map { "failed: \($0.message)" } ?? "ended" + (exitCode.map { " (exit code \($0))" } ?? "")
         logger.notice("pipe \(pipe.id) (\(pipe.control) on \(pipe.node), session \(pipe.sessionID)) \(how)")
-        if let session = pipe.session, !session.isClosed { session.notify(NotificationName.pipeData, .object(note)) }
+        if let session = pipe.session, !session.isClosed { session.notify(note) }
     }
 
     /// Closes a pipe from the daemon's side: no more output, the engine side ends (an exec is hung up).

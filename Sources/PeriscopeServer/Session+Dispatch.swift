@@ -83,7 +83,7 @@ extension Session {
             core.clientExited(self)
             disconnectAfterFlush(reason: "client sent exit")
         case NotificationName.cancelRequest:
-            guard authenticated, let raw = params?["id"], let id = RequestID(json: raw) else { return }
+            guard authenticated, let id = try? CancelRequestNotification(params: params).id else { return }
             if let request = pending.removeValue(forKey: id) { request.cancel() }
         case NotificationName.initialized:
             break

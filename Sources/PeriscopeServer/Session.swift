@@ -122,9 +122,9 @@ public final class Session {
         if isClosed { handler() } else { closeHandlers.append(handler) }
     }
 
-    /// Sends a notification (`method`, `params`) to the client.
-    public func notify(_ method: String, _ params: JSONValue) {
-        send(EncodedMessage(Message.notification(method: method, params: params).json))
+    /// Sends a notification of the protocol (a type of ``NotificationRegistry``) to the client.
+    public func notify<N: RPCNotification>(_ notification: N) {
+        send(EncodedMessage(notification.message.json))
     }
 
     /// Sends one message (JSON text in pieces), framed as the client frames its own.

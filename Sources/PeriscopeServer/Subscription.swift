@@ -114,28 +114,22 @@ final class Subscription {
         guard needsReset || !pending.isEmpty else {
             return  // only metrics-free revisions passed: nothing visible changed
         }
-        var members: [String: JSONValue] = [
-            "subscription": .string(id),
-            "revision": .int(pendingRevision),
-            "previousRevision": .int(sentRevision),
-        ]
+        var changes = pending
         if needsReset {
             let view = filtered.snapshot(of: shared.current ?? RenderedView(view: shared.request.view))
-            var all = ChangeSet()
-            for node in view.nodes.values { all.addNode(node) }
-            for edge in view.edges.values { all.addEdge(edge) }
-            members.merge(all.json) { $1 }
-            members["reset"] = true
+            changes = ChangeSet()
+            for node in view.nodes.values { changes.addNode(node) }
+            for edge in view.edges.values { changes.addEdge(edge) }
             resets += 1
-        } else {
-            members.merge(pending.json) { $1 }
         }
+        let notification = TopologyChangedNotification(subscription: id, revision: pendingRevision, previousRevision: sentRevision,
+                                                       changes: changes.changes, reset: needsReset)
         pending = ChangeSet()
         needsReset = false
         sentRevision = pendingRevision
         lastSent = monotonicMillis()
         notifications += 1
-        session.notify(NotificationName.topologyChanged, .object(members))
+        session.notify(notification)
     }
 
     func cancel() {

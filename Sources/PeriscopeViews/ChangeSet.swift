@@ -66,31 +66,26 @@ public struct ChangeSet: Sendable, Hashable {
         }
     }
 
-    /// The `added`/`updated`/`removed` members of a `topology/changed` notification, ids sorted.
-    public var json: [String: JSONValue] {
-        var addedNodes: [JSONValue] = [], updatedNodes: [JSONValue] = [], removedNodes: [String] = []
+    /// The changes as a `topology/changed` notification carries them, ids sorted.
+    public var changes: ViewChanges {
+        var out = ViewChanges()
         for id in nodes.keys.sorted() {
             switch nodes[id] {
-            case .added(let node)?: addedNodes.append(node.json)
-            case .updated(let node)?: updatedNodes.append(node.json)
-            case .removed?: removedNodes.append(id)
+            case .added(let node)?: out.added.nodes.append(node.json)
+            case .updated(let node)?: out.updated.nodes.append(node.json)
+            case .removed?: out.removed.nodes.append(id)
             case nil: break
             }
         }
-        var addedEdges: [JSONValue] = [], updatedEdges: [JSONValue] = [], removedEdges: [String] = []
         for id in edges.keys.sorted() {
             switch edges[id] {
-            case .added(let edge)?: addedEdges.append(edge.json)
-            case .updated(let edge)?: updatedEdges.append(edge.json)
-            case .removed?: removedEdges.append(id)
+            case .added(let edge)?: out.added.edges.append(edge.json)
+            case .updated(let edge)?: out.updated.edges.append(edge.json)
+            case .removed?: out.removed.edges.append(id)
             case nil: break
             }
         }
-        return [
-            "added": ["nodes": .array(addedNodes), "edges": .array(addedEdges)],
-            "updated": ["nodes": .array(updatedNodes), "edges": .array(updatedEdges)],
-            "removed": ["nodes": JSONValue(removedNodes), "edges": JSONValue(removedEdges)],
-        ]
+        return out
     }
 
     /// `view` with the changes applied (what a client holds after applying the notification).

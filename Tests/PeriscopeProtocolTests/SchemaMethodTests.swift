@@ -65,9 +65,69 @@ struct SchemaMethodTests {
 
     @Test func notificationsMatchTheSchema() throws {
         let documented = try #require(Self.schema["notifications"]?.objectValue)
+        let typed = NotificationRegistry.all.map { $0.method }
+        #expect(Set(typed).count == typed.count, "a notification is registered twice")
+        #expect(Set(documented.keys) == Set(typed))
         #expect(Set(documented.keys) == Set(NotificationName.clientToServer + NotificationName.serverToClient))
         for name in NotificationName.clientToServer { #expect(documented[name]?["direction"] == "client-to-server", "\(name)") }
         for name in NotificationName.serverToClient { #expect(documented[name]?["direction"] == "server-to-client", "\(name)") }
+    }
+
+    @Test(arguments: NotificationRegistry.all.map { $0.method })
+    func notificationParamsMatchTheSchema(name: String) throws {
+        let type = try #require(NotificationRegistry.type(named: name))
+        let entry = try #require(Self.schema["notifications"]?[name])
+        #expect(entry["direction"] == .string(type.direction.rawValue), "\(name): direction")
+        let params = try #require(Self.resolve(entry["params"]), "no params schema for \(name)")
+        let required = params["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        #expect(Set(type.requiredMembers) == Set(required), "\(name): required members")
+        let properties = params["properties"]?.objectValue.map { Array($0.keys) } ?? []
+        #expect(Set(type.memberNames) == Set(properties), "\(name): members")
+    }
+
+    /// One value of every notification type, in each of its shapes.
+    static let notificationSamples: [any RPCNotification] = [
+        InitializedNotification(),
+        ExitNotification(),
+        CancelRequestNotification(id: .number(7)),
+        CancelRequestNotification(id: .string("a")),
+        ProgressNotification(token: "t1", value: .begin("ping", cancellable: true)),
+        ProgressNotification(token: 4, value: .init(kind: .report, message: "half", percentage: 50)),
+        ProgressNotification(token: "t1", value: .end("cancelled")),
+        TopologyChangedNotification(subscription: "s1", revision: 9, previousRevision: 7, changes: ViewChanges(
+            added: .init(nodes: [["id": "a"]], edges: [["id": "a->b"]]), updated: .init(nodes: [["id": "b"]]),
+            removed: .init(nodes: ["c"], edges: ["c->b"]))),
+        TopologyChangedNotification(subscription: "s2", revision: 3, previousRevision: 1,
+                                    changes: ViewChanges(added: .init(nodes: [["id": "a"]])), reset: true),
+        NodeChangedNotification(subscription: "s3", revision: 4, change: .details(["id": "h1;1"])),
+        NodeChangedNotification(subscription: "s3", revision: 5, change: .removed),
+        PipeDataNotification(pipe: "p1", data: "aGk="),
+        PipeDataNotification.end(pipe: "p1", exitCode: 3, error: "engine gone"),
+    ]
+
+    @Test func everyNotificationShapeRoundTripsAndStaysInsideTheSchema() throws {
+        var seen: Set<String> = []
+        for sample in Self.notificationSamples {
+            let type = Swift.type(of: sample)
+            seen.insert(type.method)
+            let params = sample.params
+            let members = Set(params.objectValue?.keys ?? [:].keys)
+            #expect(members.isSubset(of: Set(type.memberNames)), "\(type.method): \(members)")
+            #expect(Set(type.requiredMembers).isSubset(of: members), "\(type.method): \(members)")
+            #expect(try Self.roundTrips(sample), "\(type.method) decodes to what was sent")
+            #expect(sample.message.json["method"] == .string(type.method))
+        }
+        #expect(seen == Set(NotificationRegistry.all.map { $0.method }), "a sample of every notification")
+        // Received params are checked: a missing member or a wrong shape is refused, naming it.
+        #expect(throws: RPCError.self) { try TopologyChangedNotification(params: ["subscription": "s1", "revision": 1]) }
+        #expect(throws: RPCError.self) { try NodeChangedNotification(params: ["subscription": "s", "revision": 1]) }
+        #expect(throws: RPCError.self) { try CancelRequestNotification(params: ["id": 1, "extra": true]) }
+        #expect(try NodeChangedNotification(params: ["subscription": "s", "revision": 1, "removed": true, "later": 1]).change == .removed,
+                "members a later minor version adds are ignored")
+    }
+
+    static func roundTrips<N: RPCNotification>(_ sample: N) throws -> Bool {
+        try N(params: sample.params) == sample
     }
 
     @Test func lifecycleMethodsAreTheSessionsOwn() {

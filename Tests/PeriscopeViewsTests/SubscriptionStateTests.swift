@@ -37,9 +37,10 @@ private func wellFormedView(_ rng: inout SplitMix64) -> RenderedView {
 /// The incidence index SharedView keeps (node id → ids of edges touching it), built fresh.
 
 /// A node of the JSON `added`/`updated`/`removed` members, by id.
-private func ids(_ json: [String: JSONValue], _ member: String, _ kind: String) -> [String] {
-    guard case .array(let items)? = json[member]?[kind] else { return [] }
-    return items.compactMap { item in item["id"]?.stringValue ?? item.stringValue }
+private func ids(_ changes: ViewChanges, _ member: String, _ kind: String) -> [String] {
+    if member == "removed" { return kind == "nodes" ? changes.removed.nodes : changes.removed.edges }
+    let group = member == "added" ? changes.added : changes.updated
+    return (kind == "nodes" ? group.nodes : group.edges).compactMap { $0["id"]?.stringValue }
 }
 
 /// `swift test --filter SubscriptionStateTests` runs both suites.
@@ -52,8 +53,8 @@ extension SubscriptionStateTests {
             c.addNode(node("a", cpu: 1))
             c.updateNode(node("a", cpu: 2))
             #expect(c.count == 1)
-            #expect(ids(c.json, "added", "nodes") == ["a"])
-            #expect(ids(c.json, "updated", "nodes").isEmpty)
+            #expect(ids(c.changes, "added", "nodes") == ["a"])
+            #expect(ids(c.changes, "updated", "nodes").isEmpty)
             #expect(c.apply(to: RenderedView(view: "processes")).nodes["a"]?.metrics.cpu == 2)
         }
 
@@ -65,7 +66,7 @@ extension SubscriptionStateTests {
             c.removeNode("a")
             #expect(c.isEmpty)
             #expect(c.count == 0)
-            #expect(ids(c.json, "removed", "nodes").isEmpty)
+            #expect(ids(c.changes, "removed", "nodes").isEmpty)
         }
 
         @Test func updatedThenUpdatedKeepsTheLastValue() {
@@ -75,15 +76,15 @@ extension SubscriptionStateTests {
             #expect(c.count == 1)
             let base = RenderedView(view: "processes", nodes: [:], edges: ["a->b": edge("a", "b", connections: 9)])
             #expect(c.apply(to: base).edges["a->b"]?.connections == 3)
-            #expect(ids(c.json, "updated", "edges") == ["a->b"])
+            #expect(ids(c.changes, "updated", "edges") == ["a->b"])
         }
 
         @Test func updatedThenRemovedIsRemoved() {
             var c = ChangeSet()
             c.updateNode(node("a"))
             c.removeNode("a")
-            #expect(ids(c.json, "removed", "nodes") == ["a"])
-            #expect(ids(c.json, "updated", "nodes").isEmpty)
+            #expect(ids(c.changes, "removed", "nodes") == ["a"])
+            #expect(ids(c.changes, "updated", "nodes").isEmpty)
         }
 
         @Test func removedThenAddedIsUpdated() {
@@ -91,9 +92,9 @@ extension SubscriptionStateTests {
             var c = ChangeSet()
             c.removeNode("a")
             c.addNode(node("a", cpu: 5))
-            #expect(ids(c.json, "updated", "nodes") == ["a"])
-            #expect(ids(c.json, "added", "nodes").isEmpty)
-            #expect(ids(c.json, "removed", "nodes").isEmpty)
+            #expect(ids(c.changes, "updated", "nodes") == ["a"])
+            #expect(ids(c.changes, "added", "nodes").isEmpty)
+            #expect(ids(c.changes, "removed", "nodes").isEmpty)
             let base = RenderedView(view: "processes", nodes: ["a": node("a", cpu: 1)])
             #expect(c.apply(to: base).nodes["a"]?.metrics.cpu == 5)
         }
@@ -103,7 +104,7 @@ extension SubscriptionStateTests {
             c.removeEdge("a->b")
             c.addEdge(edge("a", "b"))
             c.removeEdge("a->b")
-            #expect(ids(c.json, "removed", "edges") == ["a->b"])
+            #expect(ids(c.changes, "removed", "edges") == ["a->b"])
             #expect(c.count == 1)
         }
 
@@ -118,13 +119,14 @@ extension SubscriptionStateTests {
         @Test func jsonHasEveryMemberAndSortedIds() {
             var c = ChangeSet()
             c.addNode(node("b")); c.addNode(node("a")); c.removeEdge("z->y"); c.removeEdge("c->d")
-            let json = c.json
+            let json = TopologyChangedNotification(subscription: "s1", revision: 2, previousRevision: 1, changes: c.changes).params
             for member in ["added", "updated", "removed"] {
                 #expect(json[member]?["nodes"]?.arrayValue != nil)
                 #expect(json[member]?["edges"]?.arrayValue != nil)
             }
-            #expect(ids(json, "added", "nodes") == ["a", "b"])
-            #expect(ids(json, "removed", "edges") == ["c->d", "z->y"])
+            #expect(ids(c.changes, "added", "nodes") == ["a", "b"])
+            #expect(ids(c.changes, "removed", "edges") == ["c->d", "z->y"])
+            #expect(json["removed"]?["edges"] == ["c->d", "z->y"])
         }
 
         @Test(arguments: Array(UInt64(1)...150)) func applyEqualsViewDiffApply(seed: UInt64) {
@@ -201,14 +203,14 @@ extension SubscriptionStateTests {
             after.nodes["b"] = node("b", cpu: 10)  // b stops matching; a->b is unchanged in the shared view
             var changes = ChangeSet()
             fv.absorb(ViewDiff(from: before, to: after), shared: after, edgesOf: EdgeIndex(after), into: &changes)
-            #expect(ids(changes.json, "removed", "nodes") == ["b"])
-            #expect(ids(changes.json, "removed", "edges") == ["a->b"])
+            #expect(ids(changes.changes, "removed", "nodes") == ["b"])
+            #expect(ids(changes.changes, "removed", "edges") == ["a->b"])
             var back = after
             back.nodes["c"] = node("c", cpu: 99)  // c starts matching: a->c appears although the edge did not change
             changes = ChangeSet()
             fv.absorb(ViewDiff(from: after, to: back), shared: back, edgesOf: EdgeIndex(back), into: &changes)
-            #expect(ids(changes.json, "added", "nodes") == ["c"])
-            #expect(ids(changes.json, "added", "edges") == ["a->c"])
+            #expect(ids(changes.changes, "added", "nodes") == ["c"])
+            #expect(ids(changes.changes, "added", "edges") == ["a->c"])
         }
 
         @Test func unfilteredSubscriberTakesTheDiffAsIs() {

@@ -1,0 +1,53 @@
+/// A notification of the Periscope protocol: its name on the wire, which side sends it, and its params as a typed
+/// value. One type per notification, in `Sources/PeriscopeProtocol/Methods/`; ``NotificationRegistry`` lists them
+/// all, and a test holds them to `protocol/schema.json`'s `notifications` (as ``RPCMethod`` for requests).
+///
+/// The sender builds the value and sends ``params``; the receiver decodes with ``init(params:)``. Pure values.
+public protocol RPCNotification: Sendable, Hashable {
+    /// The notification name on the wire, e.g. `topology/changed`.
+    static var method: String { get }
+    /// Which side sends it.
+    static var direction: NotificationDirection { get }
+    /// Every member the params may carry (the schema's `properties`).
+    static var memberNames: [String] { get }
+    /// The members always present (the schema's `required`).
+    static var requiredMembers: [String] { get }
+    /// Decodes received params. Params a client sends are read as strictly as request params (unknown members
+    /// refused); params the daemon sends may carry members a later minor version adds, which are ignored. A
+    /// failure is a −32602 ``RPCError`` naming the member.
+    init(params: JSONValue?) throws(RPCError)
+    /// The `params` member to send.
+    var params: JSONValue { get }
+}
+
+/// Which side of a connection sends a notification.
+public enum NotificationDirection: String, Sendable, Hashable {
+    case clientToServer = "client-to-server"
+    case serverToClient = "server-to-client"
+}
+
+extension RPCNotification {
+    /// The whole notification message (`{jsonrpc, method, params}`).
+    public var message: Message { .notification(method: Self.method, params: params) }
+
+    /// A reader of received params: strict for what clients send, open for what the daemon sends.
+    static func reader(_ params: JSONValue?) throws(RPCError) -> ParamReader {
+        try ParamReader(params, allowing: direction == .clientToServer ? Set(memberNames) : nil)
+    }
+}
+
+extension ParamReader {
+    /// A member that must be present (notification params).
+    func required<T>(_ name: String, _ read: (String) throws(RPCError) -> T?) throws(RPCError) -> T {
+        guard let value = try read(name) else { throw RPCError.invalidParams("params.\(name) is missing") }
+        return value
+    }
+
+    /// An array member whose items are all strings.
+    func strings(_ name: String, in object: [String: JSONValue]) throws(RPCError) -> [String] {
+        guard let items = object[name]?.arrayValue else { throw RPCError.invalidParams("params.\(name) must be an array") }
+        let strings = items.compactMap(\.stringValue)
+        guard strings.count == items.count else { throw RPCError.invalidParams("params.\(name) must hold strings") }
+        return strings
+    }
+}
