@@ -126,13 +126,13 @@ public final class RPCClient {
     /// The next notification from the daemon, waiting up to `timeoutMillis` (`nil` on timeout; -1 waits forever).
     /// Never blocks past the timeout, even while a message arrives in pieces.
     public func nextNotification(timeoutMillis: Int32 = -1) throws -> (method: String, params: JSONValue?)? {
-        let deadline = timeoutMillis < 0 ? nil : RPCClient.monotonicMillis() + Int64(timeoutMillis)
+        let deadline = timeoutMillis < 0 ? nil : Int64(SystemClock.monotonicMillis()) + Int64(timeoutMillis)
         while queued.isEmpty {
             if let message = try bufferedMessage() {
                 if case .notification(let method, let params) = message { queued.append((method, params)) }
                 continue
             }
-            let wait = deadline.map { Int32(clamping: max(0, $0 - RPCClient.monotonicMillis())) } ?? -1
+            let wait = deadline.map { Int32(clamping: max(0, $0 - Int64(SystemClock.monotonicMillis()))) } ?? -1
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, wait)
             if ready < 0, errno == EINTR { continue }
@@ -141,12 +141,6 @@ public final class RPCClient {
             try fill()
         }
         return queued.removeFirst()
-    }
-
-    private static func monotonicMillis() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     /// Writes one framed message.

@@ -27,8 +27,6 @@ public final class EventLoop: @unchecked Sendable {
     private let logger = Logger(label: "periscope.loop")
     /// Closures run by the wake-up event so far (for `daemon/status`).
     public private(set) var tasksRun: UInt64 = 0
-    /// Loop iterations that ran at least one queued task.
-    public private(set) var wakeUps: UInt64 = 0
 
     /// Creates the loop. Call once per process before any other libevent use.
     public init() throws {
@@ -105,7 +103,6 @@ public final class EventLoop: @unchecked Sendable {
             return taken
         }
         guard !work.isEmpty else { return }
-        wakeUps &+= 1
         for item in work {
             item()
             tasksRun &+= 1

@@ -34,17 +34,11 @@ final class RenderScheduler {
     private var turns: [Int] = []
     /// Lanes with a job running now.
     private var running: Set<Int> = []
-    /// Renders run, and jobs skipped because nobody wanted them any more.
-    private(set) var completed = 0
-    private(set) var skipped = 0
 
     init(loop: EventLoop, concurrency: Int = min(2, max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))) {
         self.loop = loop
         self.concurrency = concurrency
     }
-
-    /// Jobs waiting for their turn.
-    var queuedCount: Int { lanes.values.reduce(0) { $0 + $1.count } }
 
     func submit(_ job: Job) {
         var jobs = lanes[job.lane] ?? []
@@ -60,10 +54,7 @@ final class RenderScheduler {
 
     private func pump() {
         while running.count < concurrency, let job = next() {
-            if job.isCancelled() {
-                skipped += 1
-                continue
-            }
+            if job.isCancelled() { continue }
             running.insert(job.lane)
             let work = job.work
             let lane = job.lane
@@ -98,7 +89,6 @@ final class RenderScheduler {
 
     private func finished(_ lane: Int) {
         running.remove(lane)
-        completed += 1
         pump()
     }
 }

@@ -31,9 +31,6 @@ final class Subscription {
     private var pendingRevision: Int64
     private var lastSent = 0.0
     private var timer: LoopTimer?
-    /// Notifications sent and resets sent, for status and tests.
-    private(set) var notifications = 0
-    private(set) var resets = 0
 
     init(id: String, session: Session, shared: SharedView, minIntervalMillis: Int, filter: FilterExpression?,
          slot: SubscriptionSlot, loop: EventLoop, maxPendingChanges: Int) {
@@ -120,7 +117,6 @@ final class Subscription {
             changes = ChangeSet()
             for node in view.nodes.values { changes.addNode(node) }
             for edge in view.edges.values { changes.addEdge(edge) }
-            resets += 1
         }
         let notification = TopologyChangedNotification(subscription: id, revision: pendingRevision, previousRevision: sentRevision,
                                                        changes: changes.changes, reset: needsReset)
@@ -128,7 +124,6 @@ final class Subscription {
         needsReset = false
         sentRevision = pendingRevision
         lastSent = monotonicMillis()
-        notifications += 1
         session.notify(notification)
     }
 

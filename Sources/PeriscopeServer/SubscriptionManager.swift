@@ -1,3 +1,4 @@
+import PeriscopeCollectors
 import PeriscopeEventLoop
 import PeriscopeProtocol
 import PeriscopeTopology
@@ -41,13 +42,11 @@ final class SubscriptionManager {
         topology.onReport.append { [unowned self] report, revision in self.update(report, revision) }
         topology.hasSubscribers = { [unowned self] in !self.subscriptions.isEmpty || !self.nodeSubscriptions.isEmpty }
         topology.core.health["subscriptions"] = { [unowned self] in
-            [
-                "state": "ok",
-                "summary": .string("\(self.subscriptions.count) view and \(self.nodeSubscriptions.count) node subscriptions over \(self.shared.count) shared views"),
-                "subscriptions": JSONValue(self.subscriptions.count),
-                "nodeSubscriptions": JSONValue(self.nodeSubscriptions.count),
-                "sharedViews": JSONValue(self.shared.count),
-            ]
+            SourceHealth(state: "ok",
+                         summary: "\(self.subscriptions.count) view and \(self.nodeSubscriptions.count) node subscriptions over \(self.shared.count) shared views",
+                         figures: ["subscriptions": JSONValue(self.subscriptions.count),
+                                   "nodeSubscriptions": JSONValue(self.nodeSubscriptions.count),
+                                   "sharedViews": JSONValue(self.shared.count)]).json
         }
     }
 

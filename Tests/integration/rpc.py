@@ -168,7 +168,7 @@ def wait_until(check, timeout=WAIT, interval=0.05, what="the expected state"):
 
 
 # The start of every helper program run as a `Peer`: `ready(*fields)` prints the READY line,
-# `wait_for_stdin_eof()` blocks until the test closes the helper's stdin.
+# `wait_for_stdin_eof()` blocks until the test closes the helper's stdin, `echo_forever(sel)` runs an echo server.
 PEER_PRELUDE = r'''
 import os, random, selectors, socket, sys, threading, time
 
@@ -181,6 +181,31 @@ def wait_for_stdin_eof():
         sys.stdin.read()
     except Exception:
         pass
+
+def echo_forever(sel):
+    """Serves `sel` (listening sockets registered with data "listener", stdin with "stdin"): accepts
+    clients and echoes what they send; exits when stdin closes."""
+    while True:
+        for key, _ in sel.select():
+            if key.data == "stdin":
+                if not os.read(sys.stdin.fileno(), 4096):
+                    sys.exit(0)
+            elif key.data == "listener":
+                conn, _ = key.fileobj.accept()
+                sel.register(conn, selectors.EVENT_READ, "conn")
+            else:
+                try:
+                    data = key.fileobj.recv(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    try:
+                        key.fileobj.sendall(data)
+                    except OSError:
+                        pass
+                else:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
 '''
 
 

@@ -58,24 +58,7 @@ if mode == "tcp-server":
         sel.register(s, selectors.EVENT_READ, "listener")
     sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
     ready(port)
-    while True:
-        for key, _ in sel.select():
-            if key.data == "stdin":
-                if not os.read(sys.stdin.fileno(), 4096):
-                    sys.exit(0)
-            elif key.data == "listener":
-                conn, _ = key.fileobj.accept()
-                sel.register(conn, selectors.EVENT_READ, "conn")
-            else:
-                try:
-                    data = key.fileobj.recv(4096)
-                except OSError:
-                    data = b""
-                if data:
-                    key.fileobj.sendall(data)
-                else:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
+    echo_forever(sel)
 elif mode == "udp-server":
     # udp-server HOST PORT: an unconnected socket that answers every datagram.
     s = socket.socket(family(sys.argv[2]), socket.SOCK_DGRAM)

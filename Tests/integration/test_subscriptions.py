@@ -67,27 +67,7 @@ if mode == "server":
     sel.register(s, selectors.EVENT_READ, "listener")
     sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
     ready(s.getsockname()[1])
-    while True:
-        for key, _ in sel.select():
-            if key.data == "stdin":
-                if not os.read(sys.stdin.fileno(), 4096):
-                    sys.exit(0)
-            elif key.data == "listener":
-                c, _ = s.accept()
-                sel.register(c, selectors.EVENT_READ, "conn")
-            else:
-                try:
-                    data = key.fileobj.recv(65536)
-                except OSError:
-                    data = b""
-                if data:
-                    try:
-                        key.fileobj.sendall(data)
-                    except OSError:
-                        pass
-                else:
-                    sel.unregister(key.fileobj)
-                    key.fileobj.close()
+    echo_forever(sel)
 elif mode == "client":
     # client PORT: one connection held until stdin closes.
     c = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10)
