@@ -26,8 +26,8 @@ public struct NodeChangedNotification: RPCNotification {
 
     public init(params: JSONValue?) throws(RPCError) {
         let reader = try Self.reader(params)
-        subscription = try reader.required("subscription", reader.string)
-        revision = try reader.required("revision") { (name) throws(RPCError) in try reader.int(name) }
+        subscription = try reader.requiredString("subscription")
+        revision = try reader.requiredInt("revision")
         let removed = try reader.bool("removed") ?? false
         let node = reader.value("node")
         switch (node, removed) {

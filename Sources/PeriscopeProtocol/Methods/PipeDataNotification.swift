@@ -33,7 +33,7 @@ public struct PipeDataNotification: RPCNotification {
 
     public init(params: JSONValue?) throws(RPCError) {
         let reader = try Self.reader(params)
-        try self.init(pipe: reader.required("pipe", reader.string), data: reader.required("data", reader.string),
+        try self.init(pipe: reader.requiredString("pipe"), data: reader.requiredString("data"),
                       eof: reader.bool("eof") ?? false, exitCode: reader.int("exitCode"), error: reader.string("error"))
     }
 

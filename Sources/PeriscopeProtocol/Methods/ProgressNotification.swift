@@ -57,7 +57,7 @@ public struct ProgressNotification: RPCNotification {
         guard let token = reader.value("token"), token.stringValue != nil || token.intValue != nil else {
             throw RPCError.invalidParams("params.token must be a string or an integer")
         }
-        let value = try ParamReader(.object(try reader.required("value", reader.object)), allowing: nil)
+        let value = try ParamReader(.object(try reader.requiredObject("value")), allowing: nil)
         guard let kind = try value.string("kind").flatMap(Value.Kind.init(rawValue:)) else {
             throw RPCError.invalidParams("params.value.kind must be begin, report or end")
         }

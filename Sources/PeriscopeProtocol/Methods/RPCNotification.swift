@@ -37,10 +37,10 @@ extension RPCNotification {
 }
 
 extension ParamReader {
-    /// A member that must be present (notification params).
-    func required<T>(_ name: String, _ read: (String) throws(RPCError) -> T?) throws(RPCError) -> T {
-        guard let value = try read(name) else { throw RPCError.invalidParams("params.\(name) is missing") }
-        return value
+    /// An object member that must be present.
+    func requiredObject(_ name: String) throws(RPCError) -> [String: JSONValue] {
+        guard let object = try object(name) else { throw RPCError.invalidParams("params.\(name) is required (an object)") }
+        return object
     }
 
     /// An array member whose items are all strings.

@@ -24,9 +24,9 @@ public struct TopologyChangedNotification: RPCNotification {
 
     public init(params: JSONValue?) throws(RPCError) {
         let reader = try Self.reader(params)
-        subscription = try reader.required("subscription", reader.string)
-        revision = try reader.required("revision") { (name) throws(RPCError) in try reader.int(name) }
-        previousRevision = try reader.required("previousRevision") { (name) throws(RPCError) in try reader.int(name) }
+        subscription = try reader.requiredString("subscription")
+        revision = try reader.requiredInt("revision")
+        previousRevision = try reader.requiredInt("previousRevision")
         changes = try ViewChanges(reader)
         reset = try reader.bool("reset") ?? false
     }

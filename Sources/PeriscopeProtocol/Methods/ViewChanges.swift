@@ -40,7 +40,7 @@ public struct ViewChanges: Sendable, Hashable {
     /// Reads the `added` / `updated` / `removed` members of received params.
     init(_ reader: ParamReader) throws(RPCError) {
         func group(_ name: String) throws(RPCError) -> Group {
-            let object = try reader.required(name, reader.object)
+            let object = try reader.requiredObject(name)
             guard let nodes = object["nodes"]?.arrayValue, let edges = object["edges"]?.arrayValue else {
                 throw RPCError.invalidParams("params.\(name) must have nodes and edges arrays")
             }
@@ -48,7 +48,7 @@ public struct ViewChanges: Sendable, Hashable {
         }
         added = try group("added")
         updated = try group("updated")
-        let removedObject = try reader.required("removed", reader.object)
+        let removedObject = try reader.requiredObject("removed")
         removed = Removed(nodes: try reader.strings("nodes", in: removedObject),
                           edges: try reader.strings("edges", in: removedObject))
     }
