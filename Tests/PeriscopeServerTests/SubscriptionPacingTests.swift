@@ -253,6 +253,43 @@ struct SubscriptionPacingTests {
         #expect(held.equals(Self.get(client, query, id: 3)))
     }
 
+    @Test func nodeSubscriptionFollowsTheNodeUntilItGoes() throws {
+        let harness = try Harness()
+        let client = harness.embedded.connect()
+        let reply = try #require(client.call("node/subscribe", ["view": "processes", "id": "h1;200"], lines: true))
+        let first = try NodeSubscribeRequest.Result(json: try #require(reply["result"], "\(reply)"))
+        #expect(first.node["node"]?["id"] == "h1;200")
+        func nextNodeChange(within millis: Double = 5_000) throws -> NodeChangedNotification? {
+            let deadline = SystemClock.monotonicMillis() + millis
+            while SystemClock.monotonicMillis() < deadline {
+                guard let message = client.next(timeoutMillis: 100) else { continue }
+                if message["method"] == .string(NodeChangedNotification.method) {
+                    return try NodeChangedNotification(params: message["params"])
+                }
+            }
+            return nil
+        }
+        // curl's connection counters change: new details.
+        let revision = harness.metricsChange()
+        let changed = try #require(try nextNodeChange())
+        #expect(changed.subscription == first.subscription && changed.revision == revision)
+        guard case .details(let details) = changed.change else {
+            Issue.record("details expected, got \(changed.change)")
+            return
+        }
+        #expect(details != first.node)
+        // curl exits; once its closed connection is no longer retained (10 s), the node is gone.
+        harness.t += 1
+        harness.install(Fixtures.scenario(t: harness.t, includeCurl: false))
+        harness.t += 11
+        let gone = harness.install(Fixtures.scenario(t: harness.t, includeCurl: false))
+        var last = try #require(try nextNodeChange())
+        while last.change != .removed, let next = try nextNodeChange() { last = next }
+        #expect(last.change == .removed && last.revision == gone)
+        harness.metricsChange()
+        #expect(try nextNodeChange(within: 500) == nil, "the subscription ended with its node")
+    }
+
     @Test func unsubscribeStopsNotificationsAndFreesTheSharedView() throws {
         let harness = try Harness()
         let client = harness.embedded.connect()
