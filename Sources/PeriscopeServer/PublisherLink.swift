@@ -32,15 +32,14 @@ final class PublisherLink {
         connection.onRead = { [weak self] bytes in self?.received(bytes) }
     }
 
-    /// Sends a notification `method` with `params`.
-    func notify(_ method: String, _ params: JSONValue) {
-        connection.write(ArraySlice(FrameEncoder.frame(["jsonrpc": "2.0", "method": .string(method), "params": params],
-                                                       mode: .headers)))
+    /// Sends a report-port notification (``NotificationRegistry/reportPort``).
+    func notify<N: RPCNotification>(_ notification: N) {
+        connection.write(ArraySlice(FrameEncoder.frame(notification.message.json, mode: .headers)))
     }
 
     /// Tells the publisher why it is refused, then closes.
     func refuse(_ reason: String) {
-        notify("report/refused", ["reason": .string(reason)])
+        notify(ReportRefusedNotification(reason: reason))
         connection.closeAfterFlush(reason: "refused: \(reason)")
     }
 

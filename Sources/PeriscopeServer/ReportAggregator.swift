@@ -136,8 +136,8 @@ final class ReportAggregator {
         let refresh = Int(params["refreshMs"]?.intValue ?? 1000)
         let now = monotonicMillis()
         switch method {
-        case "report/publish":
-            guard params["encoding"]?.stringValue == "zlib-stream" else {
+        case ReportPublishNotification.method:
+            guard params["encoding"]?.stringValue == ReportPublishNotification.zlibStream else {
                 return refuse(link, "report/publish needs encoding zlib-stream")
             }
             guard let text = params["data"]?.stringValue, let data = Base64.decode(text) else {
@@ -149,16 +149,16 @@ final class ReportAggregator {
             }
             link.waitingReport = (revision, json, size)
             decodeNext(link, host: host, refresh: min(max(refresh, 50), 60_000))
-        case "report/heartbeat":
+        case ReportHeartbeatNotification.method:
             guard var state = hosts[host], state.revision == revision else {
                 // A gap: we do not hold the revision the publisher is at. Ask for the full report.
-                link.notify("report/resend", ["revision": .int(hosts[host]?.revision ?? -1)])
+                link.notify(ReportResendNotification(revision: hosts[host]?.revision ?? -1))
                 return
             }
             state.lastSeen = now
             state.connected = true
             state.heartbeats &+= 1
-            link.notify("report/ack", ["revision": .int(revision)])  // lets the publisher tell a dead link from a quiet one
+            link.notify(ReportAckNotification(revision: revision))  // lets the publisher tell a dead link from a quiet one
             state.traffic.count(size, now: now)
             let wasStale = state.stale
             state.stale = false
@@ -191,7 +191,7 @@ final class ReportAggregator {
                 case .failure(let error): aggregator.refuse(link, "bad report: \(error)")
                 case .success(let report):
                     aggregator.install(report, host: host, revision: revision, refresh: refresh, size: size)
-                    link.notify("report/ack", ["revision": .int(revision)])
+                    link.notify(ReportAckNotification(revision: revision))
                     aggregator.decodeNext(link, host: host, refresh: refresh)
                 }
             }

@@ -112,14 +112,15 @@ final class ReportPublisher {
             guard let message = try? JSONParser(maxDepth: 8).parse(body), let method = message["method"]?.stringValue else { continue }
             let params = message["params"]
             switch method {
-            case "report/ack":
-                acked = params?["revision"]?.intValue ?? acked
+            case ReportAckNotification.method:
+                acked = (try? ReportAckNotification(params: params))?.revision ?? acked
                 backoff = settings.reconnectInitialMillis  // a working link: the next loss starts over quickly
-            case "report/resend":
+            case ReportResendNotification.method:
                 sentRevision = -1
                 trySend()
-            case "report/refused":
-                lastError = "refused by the aggregator: \(params?["reason"]?.stringValue ?? "no reason")"
+            case ReportRefusedNotification.method:
+                let reason = (try? ReportRefusedNotification(params: params))?.reason ?? "no reason"
+                lastError = "refused by the aggregator: \(reason)"
                 logger.error("\(lastError ?? "")")
             default:
                 break
@@ -144,16 +145,15 @@ final class ReportPublisher {
         guard let deflater else { return connection.close(reason: "zlib could not allocate a stream") }
         encoding = true
         lastSend = monotonicMillis()
-        let params: [String: JSONValue] = ["host": .string(topology.hostID), "revision": .int(revision),
-                                           "refreshMs": .int(Int64(core.configuration.refreshMillis)),
-                                           "encoding": "zlib-stream"]
+        let publish = ReportPublishNotification(host: topology.hostID, revision: revision,
+                                                refreshMs: Int64(core.configuration.refreshMillis), data: "")
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         encodeQueue.async {
-            var params = params
             let compressed = ReportWire.compress(report, on: deflater)
-            params["data"] = .string(Base64.encode(compressed ?? []))
-            let frame = FrameEncoder.frame(["jsonrpc": "2.0", "method": "report/publish", "params": .object(params)], mode: .headers)
+            var message = publish
+            message.data = Base64.encode(compressed ?? [])
+            let frame = FrameEncoder.frame(message.message.json, mode: .headers)
             loop.execute {
                 let publisher = bound.value
                 publisher.encoding = false
@@ -180,9 +180,9 @@ final class ReportPublisher {
               monotonicMillis() - lastSend >= Double(core.configuration.refreshMillis) * 0.9,
               connection.outputBufferedCount <= settings.publisherOutputLimit else { return }
         lastSend = monotonicMillis()
-        let params: JSONValue = ["host": .string(topology.hostID), "revision": .int(sentRevision),
-                                 "refreshMs": .int(Int64(core.configuration.refreshMillis))]
-        write(FrameEncoder.frame(["jsonrpc": "2.0", "method": "report/heartbeat", "params": params], mode: .headers), on: connection)
+        let message = ReportHeartbeatNotification(host: topology.hostID, revision: sentRevision,
+                                                  refreshMs: Int64(core.configuration.refreshMillis))
+        write(FrameEncoder.frame(message.message.json, mode: .headers), on: connection)
         heartbeatsSent &+= 1
     }
 

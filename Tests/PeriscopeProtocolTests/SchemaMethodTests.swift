@@ -85,6 +85,19 @@ struct SchemaMethodTests {
         #expect(Set(type.memberNames) == Set(properties), "\(name): members")
     }
 
+    @Test func reportPortMessagesMatchTheSchema() throws {
+        let message = try #require(Self.schema["$defs"]?["ReportPortMessage"])
+        let methods = try #require(message["properties"]?["method"]?["enum"]?.arrayValue).compactMap(\.stringValue)
+        #expect(Set(methods) == Set(NotificationRegistry.reportPort.map { $0.method }))
+        // One params schema for all of them: its members are the union of theirs.
+        let properties = Set(message["properties"]?["params"]?["properties"]?.objectValue?.keys ?? [:].keys)
+        #expect(properties == Set(NotificationRegistry.reportPort.flatMap { $0.memberNames }))
+        for type in NotificationRegistry.reportPort {
+            #expect([.publisherToAggregator, .aggregatorToPublisher].contains(type.direction), "\(type.method)")
+            #expect(NotificationRegistry.type(named: type.method) != nil)
+        }
+    }
+
     /// One value of every notification type, in each of its shapes.
     static let notificationSamples: [any RPCNotification] = [
         InitializedNotification(),
@@ -103,6 +116,11 @@ struct SchemaMethodTests {
         NodeChangedNotification(subscription: "s3", revision: 5, change: .removed),
         PipeDataNotification(pipe: "p1", data: "aGk="),
         PipeDataNotification.end(pipe: "p1", exitCode: 3, error: "engine gone"),
+        ReportPublishNotification(host: "h1", revision: 4, refreshMs: 1000, data: "eJw="),
+        ReportHeartbeatNotification(host: "h1", revision: 4, refreshMs: 1000),
+        ReportAckNotification(revision: 4),
+        ReportResendNotification(revision: -1),
+        ReportRefusedNotification(reason: "certificate of x does not name host h1"),
     ]
 
     @Test func everyNotificationShapeRoundTripsAndStaysInsideTheSchema() throws {
@@ -117,7 +135,8 @@ struct SchemaMethodTests {
             #expect(try Self.roundTrips(sample), "\(type.method) decodes to what was sent")
             #expect(sample.message.json["method"] == .string(type.method))
         }
-        #expect(seen == Set(NotificationRegistry.all.map { $0.method }), "a sample of every notification")
+        #expect(seen == Set((NotificationRegistry.all + NotificationRegistry.reportPort).map { $0.method }),
+                "a sample of every notification")
         // Received params are checked: a missing member or a wrong shape is refused, naming it.
         #expect(throws: RPCError.self) { try TopologyChangedNotification(params: ["subscription": "s1", "revision": 1]) }
         #expect(throws: RPCError.self) { try NodeChangedNotification(params: ["subscription": "s", "revision": 1]) }

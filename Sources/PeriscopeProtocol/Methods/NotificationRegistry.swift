@@ -12,9 +12,19 @@ public enum NotificationRegistry {
         PipeDataNotification.self,
     ]
 
-    /// The notification type named `name`, if any.
+    /// The notifications of the report port (SPEC §17.2), between a publisher and an aggregator;
+    /// `protocol/schema.json`'s `$defs/ReportPortMessage` lists the same methods and members.
+    public static let reportPort: [any RPCNotification.Type] = [
+        ReportPublishNotification.self,
+        ReportHeartbeatNotification.self,
+        ReportAckNotification.self,
+        ReportResendNotification.self,
+        ReportRefusedNotification.self,
+    ]
+
+    /// The notification type named `name` (client connections and report port), if any.
     public static func type(named name: String) -> (any RPCNotification.Type)? {
-        all.first { $0.method == name }
+        (all + reportPort).first { $0.method == name }
     }
 
     /// The names of those sent in `direction`.

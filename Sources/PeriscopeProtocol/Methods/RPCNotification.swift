@@ -24,6 +24,9 @@ public protocol RPCNotification: Sendable, Hashable {
 public enum NotificationDirection: String, Sendable, Hashable {
     case clientToServer = "client-to-server"
     case serverToClient = "server-to-client"
+    /// On the report port (SPEC §17.2), never on a client connection.
+    case publisherToAggregator = "publisher-to-aggregator"
+    case aggregatorToPublisher = "aggregator-to-publisher"
 }
 
 extension RPCNotification {
