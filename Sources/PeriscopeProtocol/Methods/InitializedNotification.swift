@@ -10,7 +10,7 @@ public struct InitializedNotification: RPCNotification {
 
     /// Any object (LSP clients may send members of their own).
     public init(params: JSONValue?) throws(RPCError) {
-        _ = try ParamReader(params, allowing: nil)
+        _ = try Self.reader(params)
     }
 
     public var params: JSONValue { [:] }

@@ -12,9 +12,9 @@ public protocol RPCNotification: Sendable, Hashable {
     static var memberNames: [String] { get }
     /// The members always present (the schema's `required`).
     static var requiredMembers: [String] { get }
-    /// Decodes received params. Params a client sends are read as strictly as request params (unknown members
-    /// refused); params the daemon sends may carry members a later minor version adds, which are ignored. A
-    /// failure is a −32602 ``RPCError`` naming the member.
+    /// Decodes received params: every member the type knows is checked (a failure is a −32602 ``RPCError``
+    /// naming it); members it does not know are ignored — a notification has no answer to refuse them in, and a
+    /// later minor version may add some.
     init(params: JSONValue?) throws(RPCError)
     /// The `params` member to send.
     var params: JSONValue { get }
@@ -33,9 +33,9 @@ extension RPCNotification {
     /// The whole notification message (`{jsonrpc, method, params}`).
     public var message: Message { .notification(method: Self.method, params: params) }
 
-    /// A reader of received params: strict for what clients send, open for what the daemon sends.
+    /// A reader of received params (unknown members ignored).
     static func reader(_ params: JSONValue?) throws(RPCError) -> ParamReader {
-        try ParamReader(params, allowing: direction == .clientToServer ? Set(memberNames) : nil)
+        try ParamReader(params, allowing: nil)
     }
 }
 
