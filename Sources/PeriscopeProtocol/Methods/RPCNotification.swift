@@ -54,3 +54,33 @@ extension ParamReader {
         return strings
     }
 }
+
+/// A notification whose params carry nothing (`initialized`, `exit`): any object is read, `{}` is sent.
+public protocol EmptyNotification: RPCNotification {
+    init()
+}
+
+extension EmptyNotification {
+    public static var memberNames: [String] { [] }
+    public static var requiredMembers: [String] { [] }
+    public init(params: JSONValue?) throws(RPCError) {
+        _ = try Self.reader(params)
+        self.init()
+    }
+    public var params: JSONValue { [:] }
+}
+
+/// A report-port notification whose only member is a revision (`report/ack`, `report/resend`).
+public protocol RevisionNotification: RPCNotification {
+    var revision: Int64 { get }
+    init(revision: Int64)
+}
+
+extension RevisionNotification {
+    public static var memberNames: [String] { ["revision"] }
+    public static var requiredMembers: [String] { ["revision"] }
+    public init(params: JSONValue?) throws(RPCError) {
+        self.init(revision: try Self.reader(params).requiredInt("revision"))
+    }
+    public var params: JSONValue { ["revision": .int(revision)] }
+}
