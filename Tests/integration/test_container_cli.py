@@ -9,6 +9,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -311,3 +312,46 @@ def test_no_container_engine_explained(tmp_path):
         assert "no nodes" in run("--socket", daemon.socket_path, "get", "processes", "--filter", "name:nothing-here").stdout
     finally:
         assert daemon.stop() == 0
+
+
+def test_nvim_container_details_float(stack, d, tmp_path):
+    """Neovim: `:Periscope containers` lists the containers; the details float shows a container's labels as
+    `key=value`, and a container without labels as nothing — never `vim.empty_dict()`."""
+    from test_nvim_panel import Nvim, assert_clean
+    if not shutil.which("nvim"):
+        pytest.skip("nvim is not installed")
+    bare = stack.name("bare")
+    stack.ids["bare"] = podman("run", "-d", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                               "--name", bare, stack.images["db"], "sh", "-c", "exec sleep 100000")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    nvim = Nvim(tmp_path, d.socket_path, workspace, view="containers")
+    try:
+        nvim.wait(lambda s: s["lines"] and s["lines"][0].startswith("Periscope · containers"), "the containers panel")
+        nvim.send("key s")  # scope: all (no process of the workspace runs in a container)
+        nvim.wait(lambda s: any(l.startswith(bare) for l in s["lines"]) and any(l.startswith(stack.name("db1"))
+                                                                                 for l in s["lines"]),
+                  "the containers in the panel")
+
+        def float_of(name):
+            nvim.send(f"cursor {name}")
+            nvim.send("key <CR>")
+            state = nvim.wait(lambda s: any(f["lines"] and f["lines"][0].startswith(name) for f in s["floats"]),
+                              f"the details float of {name}")
+            lines = next(f for f in state["floats"] if f["lines"][0].startswith(name))["lines"]
+            nvim.send("key q")
+            return lines
+        lines = float_of(bare)
+        text = "\n".join(lines)
+        assert "empty_dict" not in text, text
+        label_line = next(line for line in lines if line.strip().startswith("labels"))
+        assert label_line.strip() == "labels", label_line
+        lines = float_of(stack.name("db1"))
+        label_line = next(line for line in lines if line.strip().startswith("labels"))
+        assert f"periscope.test={stack.run}" in label_line and "tier=db" in label_line, label_line
+        nvim.send("quit")
+        state = nvim.wait(lambda s: s["finished"], "quit")
+        assert nvim.quit() == 0, nvim.output()
+        assert_clean(nvim, state)
+    finally:
+        nvim.kill()
