@@ -9,6 +9,11 @@ struct Periscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope",
         abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
+        discussion: """
+            Views: processes, processes-by-name, hosts, containers, containers-by-image, containers-by-hostname. \
+            Nodes may be named by name, pid or a unique id prefix. --socket PATH and --json go before or after \
+            the subcommand.
+            """,
         version: PeriscopeVersion.daemon,
         subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self]
             + [Logs.self, Exec.self, Stop.self, Start.self, Restart.self, Pause.self, Unpause.self]
