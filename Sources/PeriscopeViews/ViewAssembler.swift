@@ -55,8 +55,8 @@ struct ViewAssembler {
     var pseudo: [String: Party] = [:]
     /// Processes that are a side of at least one connection (drawn or not).
     var connectedProcesses: Set<String> = []
-    /// View nodes with connections between their own members (a group's processes talking to each other): not
-    /// drawn as edges, yet connected, so `hideUnconnected` keeps them.
+    /// Real view nodes with connections between their own members (a group's processes talking to each other):
+    /// not drawn as edges, yet connected, so `hideUnconnected` keeps them. Pseudo nodes (Uncontained) are not.
     var internallyConnected: Set<String> = []
     private var groupNames: [String: String] = [:]
 
@@ -102,7 +102,7 @@ struct ViewAssembler {
             if let p = c.clientParty.processID { connectedProcesses.insert(p) }
             if let p = c.serverParty.processID { connectedProcesses.insert(p) }
             if source == target {  // a node talking to itself is not drawn
-                internallyConnected.insert(source)
+                if !source.hasPrefix("pseudo:") { internallyConnected.insert(source) }  // not Uncontained, …
                 continue
             }
             let port = Int(c.server.port)
