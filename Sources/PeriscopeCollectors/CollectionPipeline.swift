@@ -44,6 +44,7 @@ public final class CollectionPipeline: @unchecked Sendable {
     public init(hostID: String, retention: Double) {
         collector = HostCollector()
         flows = FlowTracker(lookup: collector)
+        flows.parentOf = { [processChanges] in processChanges.parent(of: $0) }
         builder = ReportBuilder(hostID: hostID, retention: retention)
     }
 

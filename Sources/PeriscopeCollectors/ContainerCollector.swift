@@ -242,22 +242,8 @@ public final class ContainerCollector: @unchecked Sendable {
         for i in records.indices { records[i].pids.sort() }
     }
 
-    /// The last run of exactly 64 hex digits in `path` (`/libpod_parent/libpod-<id>`, `…/docker-<id>.scope`).
-    static func containerID(inCgroup path: String) -> String? {
-        let bytes = Array(path.utf8)
-        var found: String?
-        var runStart = -1
-        for i in 0...bytes.count {
-            let isHex = i < bytes.count && ((bytes[i] >= 48 && bytes[i] <= 57) || (bytes[i] >= 97 && bytes[i] <= 102))
-            if isHex {
-                if runStart < 0 { runStart = i }
-            } else if runStart >= 0 {
-                if i - runStart == 64 { found = String(decoding: bytes[runStart..<i], as: UTF8.self) }
-                runStart = -1
-            }
-        }
-        return found
-    }
+    /// The last run of exactly 64 hex digits in `path` (``ContainerNodes/containerID(inCgroup:)``).
+    static func containerID(inCgroup path: String) -> String? { ContainerNodes.containerID(inCgroup: path) }
 
     /// CPU % (usage delta over wall time) and memory, from the init process's cgroups.
     private func measure(_ records: inout [ContainerRecord], at now: Double) {

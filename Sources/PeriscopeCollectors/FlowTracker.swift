@@ -40,6 +40,9 @@ public final class FlowTracker {
 
     private var flows: [Key: Flow] = [:]
     private let lookup: any ProcessLookup
+    /// The parent of a pid, when known (fork events; see ``ProcessChanges/parent(of:)``): a flow whose process
+    /// exited before it could be read is given to its nearest live ancestor instead of no owner.
+    public var parentOf: ((Int32) -> Int32?)?
     private static let closingStates: Set<String> = ["fin-wait-1", "fin-wait-2", "close-wait", "last-ack", "time-wait", "close", "closing"]
     private static let maximumFlows = 50_000
     /// A flow whose process could never be read (it exited at once) is dropped after this many seconds.
@@ -86,10 +89,12 @@ public final class FlowTracker {
         var patched = snapshot
         patched.timestamp = now
         var changed = false
-        for flow in flows.values where processes[flow.pid] == nil && !flow.included {
+        for (key, flow) in flows where processes[flow.pid] == nil && !flow.included {
             if let quick = lookup.process(pid: flow.pid) {
                 processes[flow.pid] = quick
                 patched.processes.append(quick)
+            } else if let owner = liveAncestor(of: flow.pid, &processes, &patched) {
+                flows[key]?.pid = owner  // gone already (a short-lived client): its parent started it
             }
         }
         for (key, flow) in flows {
@@ -130,6 +135,24 @@ public final class FlowTracker {
         flows = flows.filter { _, flow in
             flow.opened >= passStart - Self.unseenFlowLifetime && !(flow.opened < passStart && (flow.confirmed || flow.included))
         }
+    }
+
+    /// The nearest ancestor of `pid` (up to 8 generations, through ``parentOf``) that is alive, added to
+    /// `processes` and `patched` when the snapshot lacks it.
+    private func liveAncestor(of pid: Int32, _ processes: inout [Int32: ProcessRecord], _ patched: inout HostSnapshot) -> Int32? {
+        guard let parentOf else { return nil }
+        var current = pid
+        for _ in 0..<8 {
+            guard let parent = parentOf(current), parent > 1, parent != current else { return nil }
+            if processes[parent] != nil { return parent }
+            if let read = lookup.process(pid: parent) {
+                processes[parent] = read
+                patched.processes.append(read)
+                return parent
+            }
+            current = parent
+        }
+        return nil
     }
 
     /// Inodes the kernel never hands out (top bits set), stable per flow.

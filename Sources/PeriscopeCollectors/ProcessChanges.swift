@@ -24,6 +24,10 @@ public final class ProcessChanges: Sendable {
     /// Most pids kept between two patches; past it the changes are dropped and ``overflowed`` asks for a full pass.
     static let limit = 100_000
     private let overflow = Atomic<Bool>(false)
+    /// Parents of recently forked processes (child → parent), from fork events: who started a process too
+    /// short-lived to be read (see ``parent(of:)``). Bounded: emptied when it reaches ``parentLimit``.
+    private let parents = Mutex<[Int32: Int32]>([:])
+    static let parentLimit = 16_384
 
     /// An empty set of changes.
     public init() {}
@@ -33,7 +37,13 @@ public final class ProcessChanges: Sendable {
     /// dictionary insert).
     @discardableResult
     public func note(_ event: ProcessEvent) -> Bool {
-        pending.withLock { changes in
+        if case .fork(let parent, let child) = event {
+            parents.withLock { map in
+                if map.count >= Self.parentLimit { map.removeAll(keepingCapacity: true) }
+                map[child] = parent
+            }
+        }
+        return pending.withLock { changes in
             let first = changes.isEmpty
             guard changes.count < Self.limit else {
                 overflow.store(true, ordering: .relaxed)
@@ -47,6 +57,9 @@ public final class ProcessChanges: Sendable {
             return first
         }
     }
+
+    /// The parent of `pid` when the connector reported its fork (recently: the map is bounded). Any thread.
+    public func parent(of pid: Int32) -> Int32? { parents.withLock { $0[pid] } }
 
     /// Whether no change waits. Any thread.
     public var isEmpty: Bool { pending.withLock { $0.isEmpty } }

@@ -30,6 +30,9 @@ final class ConnectionState {
     var written: Shape?
     /// Members came or went since the node was last written.
     var membersChanged = true
+    /// The last client process a member named: a client socket that the kernel's tables later show without an
+    /// owner (its short-lived process exited, leaving an orphaned socket) keeps the owner it had.
+    private(set) var lastClientProcess: String?
 
     /// Whether the connection had members when this pass first touched it.
     private(set) var liveAtStart = false
@@ -55,6 +58,7 @@ final class ConnectionState {
     }
 
     func add(_ member: Member) {
+        if let client = member.clientProcess { lastClientProcess = client }
         members.append(member)
         membersChanged = true
     }

@@ -85,8 +85,39 @@ public enum ContainerNodes {
             }
             images.nodes[imageNode]?.sets[ContainerKey.containers, default: []].insert(node.id)
         }
+        tieByCgroup(&processes, containers)
         report[.process] = processes
         report[.container] = containers
         report[.containerImage] = images
+    }
+
+    /// Gives a container parent to the processes the snapshot did not tie to one but whose cgroup path names a
+    /// container of the report: processes of a container that is stopping or restarting (not "up", so the engine
+    /// lists no pids for it), and exited processes kept for their closed connections. Without it, a container
+    /// restart would draw the old connections through "Uncontained".
+    static func tieByCgroup(_ processes: inout Topology, _ containers: Topology) {
+        guard !containers.nodes.isEmpty else { return }
+        for (id, p) in processes.nodes where p.parent(.container) == nil {
+            guard let cgroup = p.latest[NodeKey.cgroup], let cid = containerID(inCgroup: cgroup) else { continue }
+            let node = NodeID.container(cid)
+            if containers.nodes[node] != nil { processes.nodes[id]?.addParent(.container, node) }
+        }
+    }
+
+    /// The last run of exactly 64 hex digits in `path` (`/libpod_parent/libpod-<id>`, `…/docker-<id>.scope`).
+    public static func containerID(inCgroup path: String) -> String? {
+        let bytes = Array(path.utf8)
+        var found: String?
+        var runStart = -1
+        for i in 0...bytes.count {
+            let isHex = i < bytes.count && ((bytes[i] >= 48 && bytes[i] <= 57) || (bytes[i] >= 97 && bytes[i] <= 102))
+            if isHex {
+                if runStart < 0 { runStart = i }
+            } else if runStart >= 0 {
+                if i - runStart == 64 { found = String(decoding: bytes[runStart..<i], as: UTF8.self) }
+                runStart = -1
+            }
+        }
+        return found
     }
 }

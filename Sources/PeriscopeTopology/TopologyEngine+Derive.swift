@@ -13,7 +13,12 @@ extension TopologyEngine {
         let remote = endpoint(remoteID.id)
         let inbound = listeners.match(netns: s.netns, proto: s.proto, address: s.localAddress, port: s.localPort)
             .map { isAccepted(s, by: $0, remoteIP: e.remoteIP) } ?? false
+        let client = inbound ? remote.id : local.id, server = inbound ? local.id : remote.id
+        let id = ConnectionID.make(client: client, server: server)
+        // A client socket without an owner keeps the one an earlier socket of the connection had (a flow's
+        // pid, or the parent of a client that exited before it could be read).
         let localProcess = s.pid.map { NodeID.process(hostID: hostID, pid: $0) }
+            ?? (inbound ? nil : connections[id]?.lastClientProcess)
         let serverProcess = inbound ? localProcess : serverOfOutbound(s, e.remoteIP)
         let hostNode = NodeID.host(hostID)
 
@@ -31,8 +36,6 @@ extension TopologyEngine {
             }
         }
 
-        let client = inbound ? remote.id : local.id, server = inbound ? local.id : remote.id
-        let id = ConnectionID.make(client: client, server: server)
         let conn: ConnectionState
         if let existing = connections[id] {
             conn = existing

@@ -15,7 +15,7 @@ public struct ConnectionRow: Sendable, Hashable, JSONRepresentable {
     public var peer: String
     public var peerLabel: String
     public var proto: String
-    /// Kernel state (`established`, …) as last seen.
+    /// Kernel state (`established`, …) as last seen; `closed` once the connection is closed.
     public var state: String
     public var closed: Bool
     public var lastSeen: Double?

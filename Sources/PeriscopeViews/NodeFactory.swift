@@ -12,15 +12,33 @@ struct NodeFactory {
         return id
     }
 
-    /// Name used by `processes-by-name`: the executable's file name, else the short name.
+    /// Name used by `processes-by-name`: the process name (`comm`) as Scope grouped, so `nc`, `cat` and `sh`
+    /// of busybox stay apart and a Python service is not merged into every `python3`; else the executable's
+    /// file name (which group details list as `executables`).
     static func groupName(_ process: Node) -> String {
-        if var exe = process.latest[NodeKey.executable], !exe.isEmpty {
-            if exe.hasSuffix(" (deleted)") { exe.removeLast(10) }
-            if let slash = exe.lastIndex(of: "/") { exe = String(exe[exe.index(after: slash)...]) }
-            if !exe.isEmpty { return exe }
-        }
         let name = process.latest[NodeKey.name] ?? ""
-        return name.isEmpty ? "unknown" : name
+        if !name.isEmpty { return name }
+        let exe = executableName(process)
+        return exe.isEmpty ? "unknown" : exe
+    }
+
+    /// The executable's file name (`/usr/bin/python3.11 (deleted)` → `python3.11`), or "".
+    static func executableName(_ process: Node) -> String {
+        guard var exe = process.latest[NodeKey.executable], !exe.isEmpty else { return "" }
+        if exe.hasSuffix(" (deleted)") { exe.removeLast(10) }
+        if let slash = exe.lastIndex(of: "/") { exe = String(exe[exe.index(after: slash)...]) }
+        return exe
+    }
+
+    /// The container node holding `process`, when the report knows it.
+    func container(of process: Node) -> Node? {
+        process.parent(.container).flatMap { report[.container].nodes[$0] }
+    }
+
+    /// A container's display name (its name, else the first 12 digits of its id).
+    static func containerName(_ container: Node) -> String {
+        let name = container.latest[NodeKey.name] ?? ""
+        return name.isEmpty ? String(container.id.dropFirst(10).prefix(12)) : name
     }
 
     static func groupID(_ name: String) -> String { "group:\(name)" }
@@ -47,19 +65,40 @@ struct NodeFactory {
         if l[NodeKey.exited] == "true" { meta["exited"] = .bool(true) }
         if l[NodeKey.stale] == "true" { meta["stale"] = .bool(true) }
         if let host { meta["host"] = .string(hostLabel(host)) }
+        var parents: [String: [String]] = host.map { ["host": [$0]] } ?? [:]
+        var minor = host.map { "pid \(pid) on \(hostLabel($0))" } ?? "pid \(pid)"
+        if let container = container(of: p) {
+            let containerName = Self.containerName(container)
+            meta["container"] = .string(containerName)
+            meta["containerID"] = .string(container.latest[ContainerKey.containerID] ?? String(container.id.dropFirst(10)))
+            parents["container"] = [container.id]
+            minor = "in \(containerName) · " + minor
+        }
         let cpu = p.metrics[MetricKey.cpu]?.last?.value
         let memory = p.metrics[MetricKey.memory]?.last?.value
-        return NodeSummary(id: p.id, label: name, labelMinor: host.map { "pid \(pid) on \(hostLabel($0))" } ?? "pid \(pid)",
+        return NodeSummary(id: p.id, label: name, labelMinor: minor,
                            kind: .process, pseudo: false, rank: name, metadata: meta,
-                           metrics: NodeMetrics(cpu: cpu, memory: memory),
-                           parents: host.map { ["host": [$0]] } ?? [:])
+                           metrics: NodeMetrics(cpu: cpu, memory: memory), parents: parents)
+    }
+
+    /// How a connection table names a view node: a process in a container as `cat (ux-db1)`.
+    static func peerLabel(_ node: NodeSummary) -> String {
+        if node.kind == .process, let container = node.metadata["container"]?.stringValue {
+            return "\(node.label) (\(container))"
+        }
+        return node.label
     }
 
     func groupSummary(name: String, members: [Node]) -> NodeSummary {
         var cpu: Double?, memory: Double?
         var pids: [Int64] = []
         var hosts: Set<String> = []
+        var executables: Set<String> = []
+        var containers: Set<String> = []
         for m in members {
+            let exe = Self.executableName(m)
+            if !exe.isEmpty { executables.insert(exe) }
+            if let c = container(of: m) { containers.insert(c.id) }
             if let c = m.metrics[MetricKey.cpu]?.last?.value { cpu = (cpu ?? 0) + c }
             if let r = m.metrics[MetricKey.memory]?.last?.value { memory = (memory ?? 0) + r }
             if let pid = m.latest[NodeKey.pid].flatMap({ Int64($0) }) { pids.append(pid) }
@@ -67,12 +106,14 @@ struct NodeFactory {
         }
         pids.sort()
         let count = members.count
+        var parents: [String: [String]] = hosts.isEmpty ? [:] : ["host": hosts.sorted()]
+        if !containers.isEmpty { parents["container"] = containers.sorted() }
         return NodeSummary(id: Self.groupID(name), label: name,
                            labelMinor: count == 1 ? "1 process" : "\(count) processes",
                            kind: .processGroup, pseudo: false, rank: name,
-                           metadata: ["name": .string(name), "pids": .array(pids.map { .int($0) })],
-                           metrics: NodeMetrics(cpu: cpu, memory: memory),
-                           parents: hosts.isEmpty ? [:] : ["host": hosts.sorted()])
+                           metadata: ["name": .string(name), "pids": .array(pids.map { .int($0) }),
+                                      "executables": JSONValue(executables.sorted())],
+                           metrics: NodeMetrics(cpu: cpu, memory: memory), parents: parents)
     }
 
     func hostSummary(_ h: Node) -> NodeSummary {

@@ -55,6 +55,9 @@ struct ViewAssembler {
     var pseudo: [String: Party] = [:]
     /// Processes that are a side of at least one connection (drawn or not).
     var connectedProcesses: Set<String> = []
+    /// Real view nodes with connections between their own members (a group's processes talking to each other):
+    /// not drawn as edges, yet connected, so `hideUnconnected` keeps them. Pseudo nodes (Uncontained) are not.
+    var internallyConnected: Set<String> = []
     private var groupNames: [String: String] = [:]
 
     init(report: Report, view: String, options: EffectiveOptions, names: [String: String]) {
@@ -98,7 +101,10 @@ struct ViewAssembler {
             if c.serverParty.kind == .unknown, target == c.serverParty.nodeID { pseudo[target] = c.serverParty }
             if let p = c.clientParty.processID { connectedProcesses.insert(p) }
             if let p = c.serverParty.processID { connectedProcesses.insert(p) }
-            if source == target { continue }  // a node talking to itself is not drawn
+            if source == target {  // a node talking to itself is not drawn
+                if !source.hasPrefix("pseudo:") { internallyConnected.insert(source) }  // not Uncontained, …
+                continue
+            }
             let port = Int(c.server.port)
             Self.add(c, port: port, to: &edges[EdgeKey(source: source, target: target), default: EdgeAccumulator()])
             if !c.closed {  // metrics count open connections; closed ones are history (node details)

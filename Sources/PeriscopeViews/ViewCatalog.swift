@@ -68,7 +68,7 @@ public enum ViewCatalog {
                        description: "One node per process with connections; edges from client to server.",
                        options: processOptions),
         ViewDescriptor(name: processesByName,
-                       description: "Processes grouped by executable name, edges merged.",
+                       description: "Processes grouped by process name (as Scope did), edges merged.",
                        options: processOptions),
         ViewDescriptor(name: hosts,
                        description: "Hosts, with edges to other hosts, remote peers and the Internet.",

@@ -35,10 +35,10 @@ extension ViewRenderer {
             let source = assembler.project(c.clientParty)
             let target = assembler.project(c.serverParty)
             if present.contains(source) {
-                outbound[source, default: []].append(row(c, outbound: true, peer: target, peerLabel: nodes[target]?.label ?? target))
+                outbound[source, default: []].append(row(c, outbound: true, peer: target, peerLabel: nodes[target].map(NodeFactory.peerLabel) ?? target))
             }
             if present.contains(target) {
-                inbound[target, default: []].append(row(c, outbound: false, peer: source, peerLabel: nodes[source]?.label ?? source))
+                inbound[target, default: []].append(row(c, outbound: false, peer: source, peerLabel: nodes[source].map(NodeFactory.peerLabel) ?? source))
             }
         }
         var result: [String: NodeDetails] = [:]
@@ -72,10 +72,12 @@ extension ViewRenderer {
             children = report.processes.nodes.values.filter { $0.parent(.host) == id }.map(factory.processSummary)
         case .processGroup:
             let name = node.label
-            children = report.processes.nodes.values
-                .filter { NodeFactory.groupName($0) == name }
-                .map(factory.processSummary)
+            let members = report.processes.nodes.values.filter { NodeFactory.groupName($0) == name }
+            children = members.map(factory.processSummary)
             metadata["processCount"] = .int(Int64(children.count))
+            metadata["executables"] = JSONValue(Set(members.compactMap { m in
+                m.latest[NodeKey.executable].flatMap { $0.isEmpty ? nil : $0 }
+            }).sorted())
         case .container, .containerGroup, .uncontained:
             containerDetails(node, report: report, factory: factory, metadata: &metadata, metrics: &metrics,
                              children: &children)
@@ -85,6 +87,10 @@ extension ViewRenderer {
         children.sort { $0.id < $1.id }
         for hostID in node.parents["host"] ?? [] {
             parents.append(ParentRef(topology: "host", id: hostID, label: factory.hostLabel(hostID)))
+        }
+        for containerID in node.parents["container"] ?? [] {
+            let label = report[.container].nodes[containerID].map(NodeFactory.containerName) ?? containerID
+            parents.append(ParentRef(topology: "container", id: containerID, label: label))
         }
         return NodeDetails(view: view, node: node, metadata: metadata, metrics: metrics, inbound: inbound,
                            outbound: outbound, children: children, parents: parents)
@@ -104,7 +110,7 @@ extension ViewRenderer {
         return ConnectionRow(
             id: c.id, localAddress: local.address, localPort: Int(local.port), remoteAddress: remote.address,
             remotePort: Int(remote.port), localProcess: (outbound ? c.clientParty : c.serverParty).processID,
-            peer: peer, peerLabel: peerLabel, proto: c.proto, state: c.state, closed: c.closed,
+            peer: peer, peerLabel: peerLabel, proto: c.proto, state: c.closed ? "closed" : c.state, closed: c.closed,
             lastSeen: c.lastSeen, bytesSent: outbound ? c.clientBytesSent : c.clientBytesReceived,
             bytesReceived: outbound ? c.clientBytesReceived : c.clientBytesSent,
             bytesPerSecond: c.bytesPerSecond, rttMillis: c.rttMillis)

@@ -8,7 +8,8 @@ public enum ViewRenderer {
     /// Steps: resolve every connection to its client and server (process or pseudo node, see ``NodeKind``);
     /// project both onto the view's nodes (process, name group, host) and merge connections between the same
     /// pair into one edge (self-edges are not drawn); then
-    /// 1. hide unconnected nodes (`hideUnconnected`: nodes with no edge in the full view),
+    /// 1. hide unconnected nodes (`hideUnconnected`: nodes with no edge in the full view and no connection between
+    ///    their own members),
     /// 2. hide pseudo nodes and their edges (`hidePseudo`),
     /// 3. keep the nodes `filter` matches, and the edges between kept nodes.
     ///
@@ -33,7 +34,7 @@ public enum ViewRenderer {
         var nodes = assembler.candidateNodes()
         var edges = assembler.edgeSummaries()
         if options.hideUnconnected {
-            var connected: Set<String> = []
+            var connected = assembler.internallyConnected
             connected.reserveCapacity(nodes.count)
             for e in edges.values { connected.insert(e.source); connected.insert(e.target) }
             nodes = nodes.filter { connected.contains($0.key) }

@@ -9,9 +9,42 @@ struct Periscope: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope",
         abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
+        discussion: """
+            Views: processes, processes-by-name, hosts, containers, containers-by-image, containers-by-hostname. \
+            Nodes may be named by name, pid or a unique id prefix. --socket PATH and --json go before or after \
+            the subcommand.
+            """,
         version: PeriscopeVersion.daemon,
         subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self]
+            + [Logs.self, Exec.self, Stop.self, Start.self, Restart.self, Pause.self, Unpause.self]
     )
+
+    /// Global options may come before the subcommand (`periscope --socket X status`): they are moved after it,
+    /// where every subcommand's ``ClientOptions`` reads them.
+    static func main() {
+        main(GlobalOptions.reorder(Array(CommandLine.arguments.dropFirst())))
+    }
+}
+
+/// Moves `--socket PATH`, `--socket=PATH` and `--json` given before the subcommand to just after it.
+enum GlobalOptions {
+    static func reorder(_ arguments: [String]) -> [String] {
+        var moved: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first, first.hasPrefix("--"), first != "--" {
+            if first == "--socket", rest.count >= 2 {
+                moved += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if first.hasPrefix("--socket=") || first == "--json" {
+                moved.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !moved.isEmpty, let command = rest.first else { return arguments }
+        return [command] + moved + Array(rest.dropFirst())
+    }
 }
 
 /// Options every subcommand shares.

@@ -7,7 +7,10 @@ import PeriscopeProtocol
 struct Top: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Live full-screen view: nodes sorted by connections or CPU, with their edges.",
-        discussion: "Keys: v next view, s sort by connections/CPU, f filter, a all processes, q quit."
+        discussion: """
+            Keys: v next view (all six), s sort by connections/CPU, f filter, a all processes, ↑/↓ or j/k select a \
+            row, Enter open/close its details pane (cpu/memory sparklines, connections), q quit.
+            """
     )
 
     @OptionGroup var options: ClientOptions
@@ -18,20 +21,34 @@ struct Top: ParsableCommand {
         let client = try options.connect()
         var screen = TopScreen(view: selection.view, filter: selection.filter, all: selection.all, hidePseudo: selection.hidePseudo)
         try screen.subscribe(client)
+        screen.engineNote = Get.missingEngine(client)
         let terminal = RawTerminal()
         defer { terminal.restore() }
         screen.draw()
         var lastDraw = 0.0
+        var lastDetails = 0.0
         var dirty = false
         while true {
             var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: client.fd, events: Int16(POLLIN), revents: 0)]
             _ = poll(&fds, 2, dirty ? 50 : 1000)
             if fds[0].revents & Int16(POLLIN) != 0 {
-                var byte: UInt8 = 0
-                guard read(STDIN_FILENO, &byte, 1) == 1 else { return }
+                var keys = [UInt8](repeating: 0, count: 16)
+                let count = read(STDIN_FILENO, &keys, keys.count)
+                guard count > 0 else { return }
+                var byte = keys[0]
+                if count >= 3, keys[0] == 0x1B, keys[1] == UInt8(ascii: "[") {  // arrow keys: ESC [ A / B
+                    byte = keys[2] == UInt8(ascii: "A") ? UInt8(ascii: "k") : keys[2] == UInt8(ascii: "B") ? UInt8(ascii: "j") : 0
+                }
                 switch byte {
                 case UInt8(ascii: "q"), 3: return
+                case UInt8(ascii: "j"): screen.move(1); screen.refreshDetails(client)
+                case UInt8(ascii: "k"): screen.move(-1); screen.refreshDetails(client)
+                case 13, 10:
+                    if screen.selected == nil { screen.move(1) }
+                    screen.showDetails.toggle()
+                    screen.refreshDetails(client)
+                case 0x1B: screen.showDetails = false
                 case UInt8(ascii: "v"): screen.nextView(); try screen.subscribe(client)
                 case UInt8(ascii: "s"): screen.bySpeed.toggle()
                 case UInt8(ascii: "a"): screen.all.toggle(); try screen.subscribe(client)
@@ -52,6 +69,10 @@ struct Top: ParsableCommand {
             }
             let now = Double(time(nil))
             if dirty, now - lastDraw >= 0 {
+                if screen.showDetails, now - lastDetails >= 1 {
+                    screen.refreshDetails(client)
+                    lastDetails = now
+                }
                 screen.draw()
                 lastDraw = now
                 dirty = false

@@ -67,28 +67,57 @@ struct Get: ParsableCommand {
             printJSON(result)
             return
         }
-        print(TopologyText.render(view: TerminalText.sanitized(result)))
+        let empty = (result["nodes"]?.arrayValue ?? []).isEmpty
+        let reason = empty && Get.isContainerView(selection.view) ? Get.missingEngine(client) : nil
+        print(TopologyText.render(view: TerminalText.sanitized(result), emptyReason: reason))
+    }
+
+    static func isContainerView(_ view: String) -> Bool { view.hasPrefix("containers") }
+
+    /// "no container engine (see `periscope status`)" when the daemon's container collector is not working,
+    /// else `nil` (the engine runs; the view is empty for another reason).
+    static func missingEngine(_ client: RPCClient) -> String? {
+        guard let status = try? client.call(DaemonStatusRequest.self) else { return nil }
+        let containers = status["collectors"]?["containers"]
+        if containers?["state"]?.stringValue == "ok" { return nil }
+        return "no container engine (see `periscope status`)"
     }
 }
 
 struct Node: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show one node's details: metadata, metrics, connections.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show one node's details: metadata, cpu/memory with sparklines, connections.",
+        discussion: """
+            NODE is a name, a pid, or a unique prefix of the id (`periscope node containers ux-db1`, \
+            `periscope node processes 932`, `periscope node containers 36ff`). With one argument, the node is \
+            looked for in the containers view, then processes.
+            """
+    )
 
     @OptionGroup var options: ClientOptions
 
-    @Argument(help: "View name.")
+    @Argument(help: "View name (processes, processes-by-name, containers, containers-by-image, containers-by-hostname, hosts).")
     var view: String
 
-    @Argument(help: "Node id, as `periscope get` shows it.")
-    var id: String
+    @Argument(help: "Node: a name, a pid, or a unique id prefix.")
+    var node: String?
 
     func run() throws {
         let client = try options.connect()
+        let (view, id) = try resolve(client)
         let result = try reportingErrors { try client.call(NodeGetRequest.self, NodeRef(view: view, id: id)) }
         if options.json {
             printJSON(result)
             return
         }
         print(TopologyText.render(details: TerminalText.sanitized(result)))
+    }
+
+    /// The view and node id meant: `VIEW NODE`, or `NODE` alone (a container, else a process).
+    private func resolve(_ client: RPCClient) throws -> (String, String) {
+        if let node { return (view, try NodeResolver(client: client, view: view).resolve(node)) }
+        let name = view
+        if let found = try NodeResolver(client: client, view: "containers").find(name) { return ("containers", found) }
+        return ("processes", try NodeResolver(client: client, view: "processes").resolve(name))
     }
 }

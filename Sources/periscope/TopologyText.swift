@@ -2,7 +2,8 @@ import PeriscopeProtocol
 
 /// Human-readable rendering of views and node details for the terminal.
 enum TopologyText {
-    static func render(view: JSONValue) -> String {
+    /// `emptyReason`: what to say instead of "no nodes — try --all" when the view is empty (no container engine).
+    static func render(view: JSONValue, emptyReason: String? = nil) -> String {
         let nodes = view["nodes"]?.arrayValue ?? []
         let edges = view["edges"]?.arrayValue ?? []
         var labels: [String: String] = [:]
@@ -19,10 +20,10 @@ enum TopologyText {
                 metrics?["cpu"]?.doubleValue.map { format($0, decimals: 1) } ?? "",
                 metrics?["memory"]?.doubleValue.map(bytes) ?? "",
                 metrics?["connectionsIn"].map(number) ?? "", metrics?["connectionsOut"].map(number) ?? "",
-                node["id"]?.stringValue ?? "", truncate(node["labelMinor"]?.stringValue ?? "", 60),
+                shortID(node["id"]?.stringValue ?? ""), truncate(node["labelMinor"]?.stringValue ?? "", 60),
             ])
         }
-        out += table.isEmpty ? "(no nodes — try --all, or a wider filter)\n" : table.render() + "\n"
+        out += table.isEmpty ? "(\(emptyReason ?? "no nodes — try --all, or a wider filter"))\n" : table.render() + "\n"
         guard !edges.isEmpty else { return out }
         out += "\n"
         var edgeTable = TextTable(["FROM", "", "TO", "PROTO", "PORTS", "CONNS", "BYTES/S", "RTT"])
@@ -45,12 +46,17 @@ enum TopologyText {
     static func render(details: JSONValue) -> String {
         let node = details["node"] ?? .null
         var out = "\(label(node))  [\(node["kind"]?.stringValue ?? "?")]  \(node["id"]?.stringValue ?? "")\n"
+        out += metrics(details)
         if let metadata = details["metadata"]?.objectValue {
             for key in metadata.keys.sorted() {
                 guard let value = metadata[key] else { continue }
-                let text = value.stringValue ?? JSONWriter.string(value)
+                let text = Humanize.metadata(key, value) ?? value.stringValue ?? JSONWriter.string(value)
                 out += "  \(key): \(truncate(text, 100))\n"
             }
+        }
+        for parent in details["parents"]?.arrayValue ?? [] {
+            out += "  in \(parent["topology"]?.stringValue ?? "?"): \(parent["label"]?.stringValue ?? "")"
+                + " [\(shortID(parent["id"]?.stringValue ?? ""))]\n"
         }
         for (title, key) in [("inbound", "inbound"), ("outbound", "outbound")] {
             let rows = details[key]?.arrayValue ?? []
@@ -58,11 +64,15 @@ enum TopologyText {
             out += "\n\(title) connections (\(rows.count)):\n"
             var table = TextTable(["LOCAL", "REMOTE", "PEER", "PROTO", "STATE", "SENT", "RECEIVED", "RTT"])
             for row in rows {
+                var state = row["state"]?.stringValue ?? ""
+                if row["closed"]?.boolValue == true {
+                    state = "closed" + (row["lastSeen"]?.doubleValue.map { " " + Humanize.age($0) } ?? "")
+                }
                 table.add([
                     "\(row["localAddress"]?.stringValue ?? ""):\(row["localPort"]?.intValue ?? 0)",
                     "\(row["remoteAddress"]?.stringValue ?? ""):\(row["remotePort"]?.intValue ?? 0)",
                     row["peerLabel"]?.stringValue ?? row["peer"]?.stringValue ?? "",
-                    row["protocol"]?.stringValue ?? "", row["state"]?.stringValue ?? "",
+                    row["protocol"]?.stringValue ?? "", state,
                     row["bytesSent"]?.doubleValue.map(bytes) ?? "", row["bytesReceived"]?.doubleValue.map(bytes) ?? "",
                     row["rttMillis"]?.doubleValue.map { format($0, decimals: 2) + " ms" } ?? "",
                 ])
@@ -76,8 +86,26 @@ enum TopologyText {
         return out
     }
 
+    /// `cpu  1.2%  ▁▁▃█▂` and `memory  19.3 MiB  ▁▁▁▂▂` from the details' metric histories (current node
+    /// metrics when there is no history).
+    static func metrics(_ details: JSONValue) -> String {
+        var out = ""
+        let current = details["node"]?["metrics"]
+        for (key, unit) in [("cpu", "%"), ("memory", "")] {
+            let values = Humanize.samples(details["metrics"]?[key])
+            guard let now = values.last ?? current?[key]?.doubleValue else { continue }
+            let text = unit == "%" ? format(now, decimals: 1) + "%" : bytes(now)
+            out += "  " + pad(key, 7) + pad(text, 11) + Humanize.sparkline(values) + "\n"
+        }
+        return out
+    }
+
+    /// `cat (ux-db1)` for a process in a container, `cat (976)` for a host process, else the label.
     static func label(_ node: JSONValue) -> String {
         let label = node["label"]?.stringValue ?? node["id"]?.stringValue ?? "?"
+        if node["kind"]?.stringValue == "process", let container = node["metadata"]?["container"]?.stringValue {
+            return "\(label) (\(container))"
+        }
         if let pid = node["metadata"]?["pid"], node["kind"]?.stringValue == "process" {
             return "\(label) (\(pid.stringValue ?? pid.intValue.map(String.init) ?? ""))"
         }
@@ -88,15 +116,13 @@ enum TopologyText {
         value.intValue.map(String.init) ?? value.doubleValue.map { format($0, decimals: 1) } ?? ""
     }
 
-    static func bytes(_ value: Double) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var amount = value
-        var unit = 0
-        while amount >= 1024, unit < units.count - 1 {
-            amount /= 1024
-            unit += 1
-        }
-        return (unit == 0 ? String(Int(amount)) : format(amount, decimals: 1)) + " " + units[unit]
+    static func bytes(_ value: Double) -> String { Humanize.bytes(value) }
+
+    /// A node id short enough for a table: `container:` and the first 12 digits of the container id (the CLI
+    /// takes any unique prefix back).
+    static func shortID(_ id: String) -> String {
+        guard id.hasPrefix("container:"), id.count > 22 else { return id }
+        return String(id.prefix(22))
     }
 
     static func format(_ value: Double, decimals: Int) -> String {
@@ -106,6 +132,10 @@ enum TopologyText {
         var text = String(rounded)
         if text.hasSuffix(".0"), decimals == 0 { text.removeLast(2) }
         return text
+    }
+
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
     }
 
     static func truncate(_ text: String, _ limit: Int) -> String {

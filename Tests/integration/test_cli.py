@@ -110,3 +110,18 @@ def test_rpc_bridges_bytes(daemon):
                        capture_output=True, timeout=20)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"jsonrpc": "2.0", "id": "a", "result": {"pong": True}}
+
+
+def test_global_options_before_the_subcommand_and_views_in_help(daemon):
+    """Issue 12: `periscope --socket X status` works (global options before or after the subcommand), and the
+    help lists all six views."""
+    r = run("--socket", daemon.socket_path, "status")
+    assert r.returncode == 0 and r.stdout.startswith("periscoped "), r.stderr
+    r = run(f"--socket={daemon.socket_path}", "--json", "status")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["pid"] == daemon.proc.pid
+    names = ["processes", "processes-by-name", "hosts", "containers", "containers-by-image", "containers-by-hostname"]
+    for args in (["--help"], ["get", "--help"]):
+        text = " ".join(run(*args).stdout.split())
+        for view in names:
+            assert view in text, (args, view, text)

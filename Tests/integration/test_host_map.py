@@ -456,8 +456,9 @@ def test_unknown_view_is_invalid_params(rpc):
 def test_processes_by_name_groups_the_clients(rpc, star, client_python):
     name = client_python[0]
     star_view(rpc, star)  # the processes are known
-    server_exe = os.path.basename(os.readlink(f"/proc/{star.server.pid}/exe"))
-    group, server_group = f"group:{name}", f"group:{server_exe}"
+    with open(f"/proc/{star.server.pid}/comm") as f:  # groups are by process name (comm), as in Scope
+        server_name = f.read().strip()
+    group, server_group = f"group:{name}", f"group:{server_name}"
 
     def check():
         v = rpc.view("processes-by-name")

@@ -65,3 +65,36 @@ def test_top_shows_live_connections_and_switches_views():
         for proc in procs:
             proc.kill()
         assert daemon.stop() == 0
+
+
+def test_top_cycles_every_view_and_opens_details():
+    """`v` goes through all six views; ↓ selects a row and Enter opens its details pane (issue 12)."""
+    name = "ptsel" + uuid.uuid4().hex[:6]
+    python = shutil.copy(sys.executable, f"{tempfile.mkdtemp()}/{name}")
+    daemon = Daemon("--refresh-ms", "200", "--docker-socket", "/nonexistent/engine.sock", collectors=True)
+    session = "periscope-top-" + uuid.uuid4().hex[:6]
+    server = subprocess.Popen([python, "-c", "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); "
+                                             "s.listen(); c=socket.create_connection(s.getsockname()); a=s.accept(); "
+                                             "time.sleep(60)"])
+    try:
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+                        f"{BIN}/periscope --socket {daemon.socket_path} top --filter name:{name}"], check=True)
+        wait_screen(session, lambda s: f"{name} ({server.pid})" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Down"], check=True)
+        wait_screen(session, lambda s: f"> {name} ({server.pid})" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        text = wait_screen(session, lambda s: f"── {name} ({server.pid})  [process]" in s and "memory" in s)
+        assert "cpu" in text
+        subprocess.run(["tmux", "send-keys", "-t", session, "Enter"], check=True)
+        wait_screen(session, lambda s: "── " not in s)
+        for view in ("processes-by-name", "hosts", "containers", "containers-by-image", "containers-by-hostname",
+                     "processes"):
+            subprocess.run(["tmux", "send-keys", "-t", session, "v"], check=True)
+            text = wait_screen(session, lambda s: f"periscope top — {view} " in s)
+            if view.startswith("containers"):
+                wait_screen(session, lambda s: "no container engine (see `periscope status`)" in s)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        server.kill()
+        assert daemon.stop() == 0

@@ -23,7 +23,14 @@ M.defaults = {
   },
 }
 
-M.views = { 'processes', 'processes-by-name', 'hosts' }
+M.views = {
+  'processes', 'processes-by-name', 'hosts', 'containers', 'containers-by-image', 'containers-by-hostname',
+}
+
+--- True for the views that draw containers (empty when the daemon has no container engine).
+function M.is_container_view(view)
+  return type(view) == 'string' and view:sub(1, 10) == 'containers'
+end
 
 M.options = vim.deepcopy(M.defaults)
 

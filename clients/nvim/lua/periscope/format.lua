@@ -46,7 +46,13 @@ function M.value(v)
       for _, x in ipairs(v) do parts[#parts + 1] = M.value(x) end
       return table.concat(parts, ', ')
     end
-    return (vim.inspect(v, { newline = ' ', indent = '' }))
+    -- An object (container labels, …): `key=value` pairs, sorted; an empty one is blank (it decodes to
+    -- vim.empty_dict(), which vim.inspect would print as such).
+    local keys = vim.tbl_keys(v)
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = tostring(k) .. '=' .. M.value(v[k]) end
+    return table.concat(parts, ', ')
   end
   if v == nil or v == vim.NIL then return '' end
   return tostring(v)

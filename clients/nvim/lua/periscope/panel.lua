@@ -96,6 +96,7 @@ function Panel.open(view)
   })
   p:render_now()
   p:subscribe()
+  if config.is_container_view(p.view) then p:check_engine() end
   return p
 end
 
@@ -206,6 +207,18 @@ function Panel:set_view(view)
   local prev = self.view
   self.view = view
   self:subscribe(function() self.view = prev end)
+  if config.is_container_view(view) then self:check_engine() end
+end
+
+--- Asks the daemon whether its container engine works (daemon/status), so an empty container view can
+--- say why.
+function Panel:check_engine()
+  client.request('daemon/status', nil, function(err, result)
+    if err or self.closed then return end
+    local containers = ((result or {}).collectors or {}).containers or {}
+    self.no_engine = containers.state ~= 'ok'
+    self:schedule_render()
+  end)
 end
 
 function Panel:toggle_scope()
@@ -274,7 +287,7 @@ function Panel:render_now()
   local subs = self.subs or {}
   local lines, ids, hl = render.render({
     view = live.view, scope = live.scope, filter = live.filter, root = self.root,
-    status = self.status, error = self.error,
+    status = self.status, error = self.error, no_engine = self.no_engine,
     main = subs.main and subs.main.state, procs = subs.procs and subs.procs.state,
   })
   -- Keep each window's cursor on the same line text (or node) across the redraw.

@@ -10,6 +10,7 @@ local function node_line(n, role)
   local m, x = n.metadata or {}, n.metrics or {}
   if n.kind == 'process' and m.pid ~= nil then
     parts[#parts + 1] = 'pid ' .. fmt.value(m.pid)
+    if type(m.container) == 'string' then parts[#parts + 1] = 'in ' .. m.container end
   elseif n.kind == 'process-group' then
     parts[#parts + 1] = n.labelMinor or ''
   elseif n.labelMinor and n.labelMinor ~= '' then
@@ -37,7 +38,7 @@ end
 
 --- Renders a panel. Returns lines, ids (line number -> node id, for <CR>), highlights
 --- ({line0, group, col_start, col_end}).
---- p: {view, scope, filter, root, status, main = State|nil, procs = State|nil}
+--- p: {view, scope, filter, root, status, main = State|nil, procs = State|nil, no_engine = bool}
 function M.render(p)
   local lines, ids, hl = {}, {}, {}
   local function add(text, group, id)
@@ -75,7 +76,11 @@ function M.render(p)
   add('')
   if main == nil then return lines, ids, hl end
   if #entries == 0 then
-    add(p.scope == 'workspace' and 'No process of this workspace is running (s: show all).' or 'No nodes.', 'Comment')
+    if p.no_engine and require('periscope.config').is_container_view(p.view) then
+      add('No container engine (see `periscope status`): container views are empty.', 'Comment')
+    else
+      add(p.scope == 'workspace' and 'No process of this workspace is running (s: show all).' or 'No nodes.', 'Comment')
+    end
     return lines, ids, hl
   end
   -- Edges by endpoint.

@@ -1,8 +1,9 @@
 -- Workspace scope, computed in the client for now (the daemon has no workspace filter yet):
 -- the processes whose working directory or executable lies under the workspace root, plus the
 -- nodes directly connected to them by an edge. In views that group processes (processes-by-name,
--- hosts) a node is in the workspace when it contains a workspace process: a group by its `pids`,
--- a host by being a workspace process's parent host.
+-- hosts, containers…) a node is in the workspace when it contains a workspace process: a group by its
+-- `pids`, a host or container by being a workspace process's parent (`parents.host`, `parents.container`),
+-- a container group by listing such a container.
 local M = {}
 
 --- The root as /proc reports paths: absolute, symlinks resolved, no trailing slash.
@@ -37,16 +38,22 @@ function M.select(main, procs, root)
       if M.is_workspace_process(n, root) then core[id] = 'workspace' end
     end
   else
-    local pids, hosts = {}, {}
+    local pids, hosts, containers = {}, {}, {}
     for _, n in pairs(procs and procs.nodes or {}) do
       if M.is_workspace_process(n, root) then
         local pid = (n.metadata or {}).pid
         if pid ~= nil then pids[pid] = true end
         for _, h in ipairs((n.parents or {}).host or {}) do hosts[h] = true end
+        for _, c in ipairs((n.parents or {}).container or {}) do containers[c] = true end
       end
     end
     for id, n in pairs(main.nodes) do
-      local hit = hosts[id] and n.kind == 'host'
+      local hit = (hosts[id] and n.kind == 'host') or (containers[id] and n.kind == 'container')
+      if not hit and n.kind == 'container-group' then
+        for _, c in ipairs((n.metadata or {}).containers or {}) do
+          if containers[c] then hit = true break end
+        end
+      end
       if not hit then
         for _, pid in ipairs((n.metadata or {}).pids or {}) do
           if pids[pid] then hit = true break end

@@ -1,5 +1,5 @@
-/// Standard base64 (RFC 4648, with padding) for `pipe/data` and `pipe/write` payloads.
-enum Base64 {
+/// Standard base64 (RFC 4648, with padding) for `pipe/data` and `pipe/write` payloads (daemon and clients). Pure.
+public enum Base64 {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
     private static let values: [UInt8] = {
         var table = [UInt8](repeating: 0xFF, count: 256)
@@ -7,7 +7,7 @@ enum Base64 {
         return table
     }()
 
-    static func encode(_ bytes: [UInt8]) -> String {
+    public static func encode(_ bytes: [UInt8]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity((bytes.count + 2) / 3 * 4)
         var i = 0
@@ -26,7 +26,7 @@ enum Base64 {
     }
 
     /// Decodes `text` (padding optional, no whitespace); nil when it is not base64.
-    static func decode(_ text: String) -> [UInt8]? {
+    public static func decode(_ text: String) -> [UInt8]? {
         var input = Array(text.utf8)
         while input.last == UInt8(ascii: "=") { input.removeLast() }
         guard input.count % 4 != 1 else { return nil }
