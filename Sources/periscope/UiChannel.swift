@@ -58,9 +58,9 @@ final class UiChannel {
             ])
             connection.write(ArraySlice(FrameEncoder.frame(initialize.json, mode: .headers)))
         } catch let error as ClientError {
-            sendEvent("error", ["message": .string(error.message)])
+            sendEvent("failure", ["message": .string(error.message)])
         } catch {
-            sendEvent("error", ["message": .string("\(error)")])
+            sendEvent("failure", ["message": .string("\(error)")])
         }
     }
 
@@ -138,7 +138,7 @@ final class UiChannel {
         guard let id = value["id"]?.intValue else { return }
         if id == 0, !ready {
             if value["error"] != nil {
-                sendEvent("error", ["message": .string("the daemon refused initialize: \(JSONWriter.string(value["error"] ?? .null))")])
+                sendEvent("failure", ["message": .string("the daemon refused initialize: \(JSONWriter.string(value["error"] ?? .null))")])
                 finish(reason: "initialize failed")
                 return
             }
@@ -160,7 +160,7 @@ final class UiChannel {
 
     private func daemonClosed(_ reason: String) {
         connection = nil
-        sendEvent("error", ["message": .string("the daemon closed the connection: \(reason)")])
+        sendEvent("failure", ["message": .string("the daemon closed the connection: \(reason)")])
         finish(reason: reason)
     }
 
