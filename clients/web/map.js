@@ -43,7 +43,11 @@
     if (config.scope) {
       app.scope = { available: true, enabled: !!config.scope.enabled, folders: config.scope.folders || [] };
     }
-    if (config.view && !hash.get('view') && !saved.view) app.view = config.view;
+    // The host's view wins (VS Code's palette and tree follow the same view as the page).
+    if (config.view && config.view !== app.view) {
+      if (app.connected && app.views.length) setView(config.view, true);
+      else app.view = config.view;
+    }
     scheduleRender();
   });
   transport.on('select', (id) => select(id));
@@ -141,7 +145,11 @@
   });
   $('filter').addEventListener('keydown', (e) => { if (e.key === 'Enter') { clearTimeout(filterTimer); applyFilter(); } });
   $('unconnected').addEventListener('change', (e) => { app.unconnected = e.target.checked; subscribe(); });
-  $('scope-toggle').addEventListener('click', () => { app.scope.enabled = !app.scope.enabled; scheduleRender(); });
+  $('scope-toggle').addEventListener('click', () => {
+    app.scope.enabled = !app.scope.enabled;
+    if (transport.notifyHost) transport.notifyHost({ type: 'toggleScope' });
+    scheduleRender();
+  });
   $('refresh').addEventListener('click', () => subscribe());
   $('zoom-in').addEventListener('click', () => setZoom(currentZoom() * 1.25));
   $('zoom-out').addEventListener('click', () => setZoom(currentZoom() / 1.25));
@@ -163,9 +171,10 @@
     subscribe();
   }
 
-  function setView(view) {
+  function setView(view, fromHost) {
     if (!view || view === app.view) return;
     app.view = view;
+    if (!fromHost && transport.notifyHost) transport.notifyHost({ type: 'pickView', view });
     app.unconnected = null;
     select(null);
     save();

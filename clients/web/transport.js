@@ -99,6 +99,9 @@
       setTimeout(() => this.post({ type: 'ready' }), 0);
     }
 
+    /** A message for the host itself (view or scope picked in the page), not for the daemon. */
+    notifyHost(message) { this.post(message); }
+
     request(method, params) {
       return new Promise((resolve, reject) => {
         const id = this.nextId++;
