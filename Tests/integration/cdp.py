@@ -109,7 +109,7 @@ class Page:
         return r.get("result", {}).get("value")
 
     def wait_for(self, expression, timeout=15, what=None):
-        """Polls a JavaScript expression until it is truthy; returns its value."""
+        """Polls a JavaScript expression until it is truthy (as JavaScript sees it); returns its value."""
         deadline = time.time() + timeout
         last = None
         while time.time() < deadline:
@@ -117,7 +117,8 @@ class Page:
                 last = self.eval(expression)
             except JSError as e:
                 last = e
-            if last and not isinstance(last, JSError):
+            # JavaScript truthiness: an element comes back as {} (falsy in Python), so only these are false.
+            if not isinstance(last, JSError) and last not in (None, False, 0, ""):
                 return last
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what or expression} (last: {last!r})")

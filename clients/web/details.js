@@ -31,10 +31,11 @@
     if (!values.length) return svg;
     const vs = values.map((p) => p.value);
     const max = Math.max.apply(null, vs);
-    const min = Math.min(0, Math.min.apply(null, vs));
-    const span = max - min || 1;
+    const min = Math.min.apply(null, vs);
+    const span = max - min;
     const xs = (i) => (values.length === 1 ? w - 3 : 2 + (i * (w - 5)) / (values.length - 1));
-    const ys = (v) => h - 3 - ((v - min) / span) * (h - 6);
+    // Scaled to the values' own range (a flat series is a line across the middle).
+    const ys = (v) => (span ? h - 3 - ((v - min) / span) * (h - 6) : h / 2);
     const d = vs.map((v, i) => `${i ? 'L' : 'M'}${xs(i).toFixed(1)},${ys(v).toFixed(1)}`).join(' ');
     const area = document.createElementNS(SVG, 'path');
     area.setAttribute('class', 'area');

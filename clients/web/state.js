@@ -290,7 +290,7 @@
       }
       if (!x.size) { minX = 0; maxX = 0; }
       const shift = o.margin - minX;
-      const top = side.size ? Math.max(o.margin, o.vGap / 2 + 8) : o.margin;
+      const top = side.size ? Math.max(o.margin, o.vGap / 2 + 40) : o.margin;
       const tierY = (l) => top + l * (o.nodeHeight + o.vGap);
       const out = new Map();
       const points = new Map(); // dummy id -> x

@@ -1,0 +1,263 @@
+"""`periscope ui` (issue 12): the browser map, in real headless Chromium driven over the DevTools
+protocol (cdp.py), against a live daemon with a real Podman three-tier stack (test_containers.Stack)
+and controls enabled.
+
+* The bridge: stdout is only the URL; without the one-time token (or the cookie it buys) every route is
+  403; the token works once; a foreign Host header is refused.
+* The page: every view in the picker; the containers view with its tiers (lb above app above db), the
+  Uncontained pseudo node beside the tiers, no edge passing through a node box, labels drawn above the
+  nodes; a bad filter shows the daemon's error and a good one narrows the map; the unconnected toggle
+  brings unconnected processes in; a click (real mouse events) opens details with cpu, memory and
+  connections sparklines that grow with node/changed; the Stop button stops a Podman container; the
+  Logs button streams a container's output through the logs pipe.
+* Screenshots: artifacts/web-ui.png always; docs/periscope-ui.png (the README's) when
+  PERISCOPE_UPDATE_DOCS=1.
+"""
+import json
+import os
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import cdp
+from conftest import BIN, REPO, Daemon
+from rpc import wait_until
+from test_containers import PODMAN, RUN_FLAGS, Stack, podman
+
+pytestmark = [
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(os.geteuid() != 0, reason="the container stack needs root (podman, every namespace)"),
+    pytest.mark.skipif(shutil.which("podman") is None or shutil.which("runc") is None
+                       or not os.path.exists("/bin/busybox"),
+                       reason="podman, runc and busybox-static are not installed (scripts/setup.sh --test)"),
+    pytest.mark.skipif(cdp.chromium_path() is None, reason="chromium is not installed (scripts/setup.sh --test)"),
+]
+
+WAIT = 25.0
+
+
+@pytest.fixture(scope="module")
+def stack():
+    s = Stack()
+    try:
+        s.build_images()
+        s.start_service()
+        s.start_stack()
+        # One more container that writes a line every half second, for the logs panel.
+        s.start("talker", "db", f"while true; do echo hello-{s.run}; sleep 0.5; done")
+        yield s
+    finally:
+        s.cleanup()
+
+
+@pytest.fixture(scope="module")
+def ui(stack):
+    daemon = Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", "--controls", collectors=True)
+    proc = subprocess.Popen([str(BIN / "periscope"), "ui", "--socket", daemon.socket_path, "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url, url + proc.stderr.read()
+        base = url.split("/?token=")[0]
+        yield {"url": url, "base": base, "token": url.split("token=")[1], "proc": proc, "daemon": daemon}
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+        assert out == "", f"stdout carries only the URL, got more: {out!r}"
+        assert daemon.stop() == 0, open(daemon.stderr_path).read()
+
+
+@pytest.fixture(scope="module")
+def page(ui):
+    """The browser's page, opened with the printed URL: the token is spent for the session cookie."""
+    b = cdp.Browser(width=1500, height=950)
+    try:
+        b.page.navigate(ui["url"])
+        assert b.page.eval("location.pathname + location.search") == "/", "redirected to / (the token leaves the URL)"
+        b.page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
+        yield b.page
+    finally:
+        b.close()
+
+
+def status(url, data=None, headers=None):
+    req = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_token_and_cookie_are_required(ui, page):
+    base = ui["base"]
+    forged = {"Cookie": "periscope_ui=" + "0" * 64}
+    for path in ("/", "/map.js", "/events"):
+        assert status(base + path) == 403, path
+        assert status(base + path, headers=forged) == 403, path
+    body = json.dumps({"channel": "c1", "method": "daemon/ping"}).encode()
+    assert status(base + "/rpc", body, {"Content-Type": "application/json"}) == 403
+    assert status(base + "/?token=" + "f" * 64) == 403, "a wrong token"
+    # The page (which spent the token) is in: its own requests work with the cookie.
+    assert page.eval("fetch('map.js').then((r) => r.status)", await_promise=True) == 200
+    # Spent: the same URL opens nothing any more, for anyone.
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        opener.open(ui["url"], timeout=10)
+        code = 200
+    except urllib.error.HTTPError as e:
+        code = e.code
+    assert code == 403, "the token works once"
+    # Another site's page resolving its name to 127.0.0.1 (DNS rebinding) is refused by Host.
+    assert status(base + "/", headers={"Host": "evil.example:80"}) == 403
+
+
+def select_view(page, view):
+    page.eval(f"""(() => {{ const p = document.getElementById('view-picker'); p.value = {json.dumps(view)};
+        p.dispatchEvent(new Event('change')); }})()""")
+    page.wait_for(f"document.getElementById('map').dataset.view === {json.dumps(view)} && "
+                  "document.getElementById('status').textContent.includes('live')", timeout=WAIT, what=f"view {view}")
+
+
+def node_boxes(page):
+    return page.eval("""Array.from(document.querySelectorAll('#nodes g.node')).map((g) => {
+        const r = g.querySelector('rect').getBBox(); const m = /translate\\(([-\\d.]+),([-\\d.]+)\\)/.exec(g.getAttribute('transform'));
+        return {id: g.dataset.id, cls: g.getAttribute('class'), layer: Number(g.dataset.layer),
+                x: Number(m[1]), y: Number(m[2]), w: r.width, h: r.height}; })""")
+
+
+def test_containers_map_tiers_pseudo_beside_edges_clear_of_boxes(ui, page, stack):
+    views = page.eval("Array.from(document.querySelectorAll('#view-picker option')).map((o) => o.value)")
+    assert set(views) >= {"processes", "processes-by-name", "hosts", "containers", "containers-by-image",
+                          "containers-by-hostname"}, views
+    select_view(page, "containers")
+    ids = {base: f"container:{cid}" for base, cid in stack.ids.items()}
+    want_edges = [f"{ids[f'app{a}']}->{ids[f'db{d}']}" for a in (1, 2) for d in (1, 2, 3)]
+    want_edges += [f"{ids[f'lb{l}']}->{ids[f'app{a}']}" for l in (1, 2) for a in (1, 2)]
+    page.wait_for("(" + json.dumps(want_edges) + ").every((id) => document.querySelector(`#edges path[data-id=\"${id}\"]`))",
+                  timeout=WAIT, what="the stack's edges in the page")
+    boxes = {b["id"]: b for b in node_boxes(page)}
+    assert all(ids[b] in boxes for b in ids), "every container is drawn"
+    layer = lambda base: boxes[ids[base]]["layer"]
+    assert layer("lb1") < layer("app1") < layer("db1"), "tiers: load balancers above apps above databases"
+    assert layer("lb2") == layer("lb1") and layer("app2") == layer("app1") and layer("db3") == layer("db1")
+    pseudo = [b for b in boxes.values() if "pseudo" in b["cls"].split()]
+    assert any(b["id"].startswith("pseudo:uncontained;") for b in pseudo)
+    right_of_tiers = max(b["x"] + b["w"] for b in boxes.values() if "pseudo" not in b["cls"].split())
+    for b in pseudo:
+        assert "side" in b["cls"].split() and b["x"] > right_of_tiers, f"pseudo node {b['id']} beside the tiers"
+    # No edge passes through a node box other than its own ends (points sampled along every path).
+    crossings = page.eval("""(() => {
+        const boxes = Array.from(document.querySelectorAll('#nodes g.node')).map((g) => {
+          const m = /translate\\(([-\\d.]+),([-\\d.]+)\\)/.exec(g.getAttribute('transform')); const r = g.querySelector('rect');
+          return {id: g.dataset.id, x: Number(m[1]), y: Number(m[2]), w: Number(r.getAttribute('width')), h: Number(r.getAttribute('height'))}; });
+        const bad = [];
+        for (const p of document.querySelectorAll('#edges path.edge')) {
+          const len = p.getTotalLength();
+          for (let s = 0; s <= len; s += 4) {
+            const pt = p.getPointAtLength(s);
+            for (const b of boxes) {
+              if (b.id === p.dataset.source || b.id === p.dataset.target) continue;
+              if (pt.x > b.x + 2 && pt.x < b.x + b.w - 2 && pt.y > b.y + 2 && pt.y < b.y + b.h - 2) bad.push(p.dataset.id + ' through ' + b.id);
+            }
+          }
+        }
+        return Array.from(new Set(bad)); })()""")
+    assert crossings == [], crossings
+    # Labels are drawn after (above) the nodes and every label has its text.
+    order = page.eval("Array.from(document.getElementById('map').children).map((c) => c.id || c.tagName)")
+    assert order.index("edge-labels") > order.index("nodes"), order
+    labels = page.eval("Array.from(document.querySelectorAll('#edge-labels text')).map((t) => t.textContent)")
+    assert ":5432" in labels and ":8080" in labels, labels
+
+
+def test_filter_errors_and_unconnected_toggle(ui, page, stack):
+    select_view(page, "containers")
+    page.eval("document.getElementById('filter').value = ''")
+    page.type_text("#filter", "colour:red")
+    page.key("Enter", vk=13)
+    err = page.wait_for("!document.getElementById('filter-error').hidden && document.getElementById('filter-error').textContent",
+                        timeout=WAIT, what="the filter error")
+    assert "unknown filter key 'colour'" in err and err.startswith("params.filter"), err
+    assert page.eval("document.querySelectorAll('#nodes g.node').length") > 0, "the map stays as it was"
+    page.eval("document.getElementById('filter').value = ''")
+    page.type_text("#filter", f"name:db1-{stack.run}")
+    page.key("Enter", vk=13)
+    page.wait_for("document.getElementById('filter-error').hidden && "
+                  "document.querySelectorAll('#nodes g.node').length === 1", timeout=WAIT, what="the filtered map")
+    assert page.eval("document.querySelector('#nodes g.node').dataset.id") == f"container:{stack.ids['db1']}"
+    page.eval("document.getElementById('filter').value = ''")
+    page.key("Enter", vk=13)
+    page.wait_for("document.querySelectorAll('#nodes g.node').length > 5", timeout=WAIT, what="the whole map again")
+
+    select_view(page, "processes")
+    assert page.eval("document.getElementById('unconnected').checked") is False, "processes hide unconnected nodes by default"
+    before = page.eval("document.querySelectorAll('#nodes g.node').length")
+    page.click("#unconnected")
+    # Shown: processes with sockets but no edge in the view (listeners nobody is connected to).
+    shown = page.wait_for(f"(() => {{ const n = document.querySelectorAll('#nodes g.node').length; return n > {before} && n; }})()",
+                          timeout=WAIT, what="unconnected processes shown")
+    assert page.eval("document.getElementById('unconnected').checked") is True
+    page.click("#unconnected")
+    page.wait_for(f"document.querySelectorAll('#nodes g.node').length < {shown}", timeout=WAIT,
+                  what="unconnected processes hidden again")
+
+
+def test_details_sparklines_controls_logs_and_screenshots(ui, page, stack):
+    select_view(page, "containers")
+    app1 = f"container:{stack.ids['app1']}"
+    page.wait_for(f"document.querySelector('#nodes g.node[data-id=\"{app1}\"]')", timeout=WAIT)
+    page.click(f'#nodes g.node[data-id="{app1}"]')
+    page.wait_for(f"document.getElementById('details').dataset.node === '{app1}' && "
+                  "document.querySelectorAll('#details svg.sparkline').length >= 3", timeout=WAIT, what="details with sparklines")
+    metrics = page.eval("Array.from(document.querySelectorAll('#details svg.sparkline')).map((s) => s.dataset.metric)")
+    assert {"cpu", "memory", "connections"} <= set(metrics), metrics
+    # node/changed keeps the details live: the connections history grows, the daemon's histories have points.
+    page.wait_for("Number(document.querySelector('#details svg.sparkline[data-metric=\"connections\"]').dataset.points) >= 3",
+                  timeout=WAIT, what="live details (node/changed)")
+    assert page.eval("Number(document.querySelector('#details svg.sparkline[data-metric=\"memory\"]').dataset.points)") >= 1
+    assert page.eval("document.querySelector('#details svg.sparkline[data-metric=\"memory\"] path.line').getAttribute('d')").startswith("M")
+    assert page.eval("document.querySelector('#details .controls').dataset.enabled") == "true"
+    buttons = page.eval("Array.from(document.querySelectorAll('#details button.control')).map((b) => b.dataset.control + (b.disabled ? '-' : '+'))")
+    assert {"stop+", "restart+", "pause+", "logs+"} <= set(buttons), buttons
+    time.sleep(1.5)  # a few more samples for the sparklines in the pictures
+    os.makedirs(REPO / "artifacts", exist_ok=True)
+    shot = page.screenshot(str(REPO / "artifacts" / "web-ui.png"))
+    assert open(shot, "rb").read(8) == b"\x89PNG\r\n\x1a\n" and os.path.getsize(shot) > 20000
+    if os.environ.get("PERISCOPE_UPDATE_DOCS") == "1":
+        os.makedirs(REPO / "docs", exist_ok=True)
+        shutil.copy(shot, REPO / "docs" / "periscope-ui.png")
+
+    # Logs: the talker's output arrives through the logs pipe.
+    talker = f"container:{stack.ids['talker']}"
+    page.eval("document.getElementById('unconnected').checked || document.getElementById('unconnected').click()")
+    page.wait_for(f"document.querySelector('#nodes g.node[data-id=\"{talker}\"]')", timeout=WAIT, what="the talker on the map")
+    page.click(f'#nodes g.node[data-id="{talker}"]')
+    page.wait_for(f"document.getElementById('details').dataset.node === '{talker}' && document.querySelector('#details button[data-control=logs]')",
+                  timeout=WAIT)
+    page.click('#details button[data-control="logs"]')
+    page.wait_for(f"document.getElementById('logs-text').textContent.includes('hello-{stack.run}')", timeout=WAIT,
+                  what="the container's output in the logs panel")
+    assert page.eval("document.getElementById('logs').dataset.pipe").startswith("p")
+
+    # Stop through the button: Podman says the container exited.
+    db3 = f"container:{stack.ids['db3']}"
+    page.click(f'#nodes g.node[data-id="{db3}"]')
+    page.wait_for(f"document.getElementById('details').dataset.node === '{db3}' && "
+                  "document.querySelector('#details button[data-control=stop]') && "
+                  "!document.querySelector('#details button[data-control=stop]').disabled", timeout=WAIT)
+    assert page.eval("document.getElementById('logs').hidden") is True, "the logs pipe closes with its node"
+    page.click('#details button[data-control="stop"]')
+    page.wait_for("(document.querySelector('#details .control-result') || {}).textContent === 'stop: done'", timeout=WAIT,
+                  what="the stop control's answer")
+    wait_until(lambda: podman("inspect", "-f", "{{.State.Status}}", stack.name("db3")) in ("exited", "stopped"),
+               timeout=WAIT, what="db3 stopped in Podman")
