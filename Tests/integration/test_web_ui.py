@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -54,21 +55,30 @@ def stack():
         s.cleanup()
 
 
-@pytest.fixture(scope="module")
-def ui(stack):
-    daemon = Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", "--controls", collectors=True)
+def start_ui(daemon):
     proc = subprocess.Popen([str(BIN / "periscope"), "ui", "--socket", daemon.socket_path, "--listen", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=open(os.path.join(daemon.dir, "ui.stderr"), "w"), text=True)
     try:
         url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and "/?token=" in url, url + proc.stderr.read()
-        base = url.split("/?token=")[0]
-        yield {"url": url, "base": base, "token": url.split("token=")[1], "proc": proc, "daemon": daemon}
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=10)
-        assert out == "", f"stdout carries only the URL, got more: {out!r}"
-        assert daemon.stop() == 0, open(daemon.stderr_path).read()
+        assert url.startswith("http://127.0.0.1:") and "/?token=" in url, url + open(os.path.join(daemon.dir, "ui.stderr")).read()
+    except BaseException:
+        proc.kill()
+        raise
+    return {"url": url, "base": url.split("/?token=")[0], "proc": proc, "daemon": daemon}
+
+
+def stop_ui(ui):
+    ui["proc"].terminate()
+    out, _ = ui["proc"].communicate(timeout=10)
+    assert out == "", f"stdout carries only the URL, got more: {out!r}"
+    assert ui["daemon"].stop() == 0, open(ui["daemon"].stderr_path).read()
+
+
+@pytest.fixture(scope="module")
+def ui(stack):
+    u = start_ui(Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", "--controls", collectors=True))
+    yield u
+    stop_ui(u)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +138,14 @@ def select_view(page, view):
                   "document.getElementById('status').textContent.includes('live')", timeout=WAIT, what=f"view {view}")
 
 
+def set_filter(page, text):
+    """Types `text` into the filter box (real key input) and presses Enter."""
+    page.eval("(() => { const f = document.getElementById('filter'); f.value = ''; f.focus(); })()")
+    if text:
+        page.send("Input.insertText", text=text)
+    page.key("Enter", vk=13)
+
+
 def node_boxes(page):
     return page.eval("""Array.from(document.querySelectorAll('#nodes g.node')).map((g) => {
         const r = g.querySelector('rect').getBBox(); const m = /translate\\(([-\\d.]+),([-\\d.]+)\\)/.exec(g.getAttribute('transform'));
@@ -182,34 +200,33 @@ def test_containers_map_tiers_pseudo_beside_edges_clear_of_boxes(ui, page, stack
 
 def test_filter_errors_and_unconnected_toggle(ui, page, stack):
     select_view(page, "containers")
-    page.eval("document.getElementById('filter').value = ''")
-    page.type_text("#filter", "colour:red")
-    page.key("Enter", vk=13)
+    set_filter(page, "colour:red")
     err = page.wait_for("!document.getElementById('filter-error').hidden && document.getElementById('filter-error').textContent",
                         timeout=WAIT, what="the filter error")
     assert "unknown filter key 'colour'" in err and err.startswith("params.filter"), err
     assert page.eval("document.querySelectorAll('#nodes g.node').length") > 0, "the map stays as it was"
-    page.eval("document.getElementById('filter').value = ''")
-    page.type_text("#filter", f"name:db1-{stack.run}")
-    page.key("Enter", vk=13)
+    set_filter(page, f"name:db1-{stack.run}")
     page.wait_for("document.getElementById('filter-error').hidden && "
                   "document.querySelectorAll('#nodes g.node').length === 1", timeout=WAIT, what="the filtered map")
     assert page.eval("document.querySelector('#nodes g.node').dataset.id") == f"container:{stack.ids['db1']}"
-    page.eval("document.getElementById('filter').value = ''")
-    page.key("Enter", vk=13)
+    set_filter(page, "")
     page.wait_for("document.querySelectorAll('#nodes g.node').length > 5", timeout=WAIT, what="the whole map again")
 
+    # The unconnected toggle, on the talker container (it never connects to anything): containers show
+    # unconnected nodes by default, processes hide them.
+    talker = f"container:{stack.ids['talker']}"
+    set_filter(page, f"name:talker-{stack.run}")
+    assert page.wait_for("document.getElementById('unconnected').checked") is True
+    page.wait_for(f"document.querySelectorAll('#nodes g.node').length === 1 && "
+                  f"document.querySelector('#nodes g.node').dataset.id === '{talker}'", timeout=WAIT, what="the talker shown")
+    page.click("#unconnected")
+    page.wait_for("document.querySelectorAll('#nodes g.node').length === 0 && !document.getElementById('empty').hidden",
+                  timeout=WAIT, what="the unconnected talker hidden")
+    page.click("#unconnected")
+    page.wait_for("document.querySelectorAll('#nodes g.node').length === 1", timeout=WAIT, what="the talker shown again")
+    set_filter(page, "")
     select_view(page, "processes")
     assert page.eval("document.getElementById('unconnected').checked") is False, "processes hide unconnected nodes by default"
-    before = page.eval("document.querySelectorAll('#nodes g.node').length")
-    page.click("#unconnected")
-    # Shown: processes with sockets but no edge in the view (listeners nobody is connected to).
-    shown = page.wait_for(f"(() => {{ const n = document.querySelectorAll('#nodes g.node').length; return n > {before} && n; }})()",
-                          timeout=WAIT, what="unconnected processes shown")
-    assert page.eval("document.getElementById('unconnected').checked") is True
-    page.click("#unconnected")
-    page.wait_for(f"document.querySelectorAll('#nodes g.node').length < {shown}", timeout=WAIT,
-                  what="unconnected processes hidden again")
 
 
 def test_details_sparklines_controls_logs_and_screenshots(ui, page, stack):
@@ -261,3 +278,24 @@ def test_details_sparklines_controls_logs_and_screenshots(ui, page, stack):
                   what="the stop control's answer")
     wait_until(lambda: podman("inspect", "-f", "{{.State.Status}}", stack.name("db3")) in ("exited", "stopped"),
                timeout=WAIT, what="db3 stopped in Podman")
+
+
+def test_controls_off_is_shown(stack):
+    """A daemon without --controls: the page says so and the buttons are disabled."""
+    u = start_ui(Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", collectors=True))
+    b = cdp.Browser()
+    try:
+        page = b.page
+        page.navigate(u["url"])
+        page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
+        select_view(page, "containers")
+        db1 = f"container:{stack.ids['db1']}"
+        page.wait_for(f"document.querySelector('#nodes g.node[data-id=\"{db1}\"]')", timeout=WAIT)
+        page.click(f'#nodes g.node[data-id="{db1}"]')
+        page.wait_for("document.querySelector('#details .controls')", timeout=WAIT, what="the controls section")
+        assert page.eval("document.querySelector('#details .controls').dataset.enabled") == "false"
+        assert "--controls" in page.eval("document.querySelector('#details .controls-off').textContent")
+        assert page.eval("Array.from(document.querySelectorAll('#details button.control')).every((b) => b.disabled)") is True
+    finally:
+        b.close()
+        stop_ui(u)
