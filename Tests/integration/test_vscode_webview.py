@@ -31,12 +31,7 @@ ARTIFACTS = REPO / "artifacts"
 NODE = shutil.which("node")
 
 
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+from cdp import chromium_path as chromium
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")

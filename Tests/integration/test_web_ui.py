@@ -27,14 +27,12 @@ import pytest
 import cdp
 from conftest import BIN, REPO, Daemon
 from rpc import wait_until
-from test_containers import PODMAN, RUN_FLAGS, Stack, podman
+import test_containers
+from test_containers import podman, stack  # noqa: F401 (stack: the module-scoped Podman fixture)
 
-pytestmark = [
+# The container tests' requirements (root, podman, runc, busybox), a longer timeout, and Chromium.
+pytestmark = [m for m in test_containers.pytestmark if m.name != "timeout"] + [
     pytest.mark.timeout(240),
-    pytest.mark.skipif(os.geteuid() != 0, reason="the container stack needs root (podman, every namespace)"),
-    pytest.mark.skipif(shutil.which("podman") is None or shutil.which("runc") is None
-                       or not os.path.exists("/bin/busybox"),
-                       reason="podman, runc and busybox-static are not installed (scripts/setup.sh --test)"),
     pytest.mark.skipif(cdp.chromium_path() is None, reason="chromium is not installed (scripts/setup.sh --test)"),
 ]
 
@@ -42,17 +40,11 @@ WAIT = 25.0
 
 
 @pytest.fixture(scope="module")
-def stack():
-    s = Stack()
-    try:
-        s.build_images()
-        s.start_service()
-        s.start_stack()
-        # One more container that writes a line every half second, for the logs panel.
-        s.start("talker", "db", f"while true; do echo hello-{s.run}; sleep 0.5; done")
-        yield s
-    finally:
-        s.cleanup()
+def talker(stack):
+    """Beside test_containers' three-tier stack, a container that writes a line every half second (for the
+    logs panel) and never connects to anything (for the unconnected toggle); removed with the stack."""
+    stack.start("talker", "db", f"while true; do echo hello-{stack.run}; sleep 0.5; done")
+    return stack
 
 
 def start_ui(daemon):
@@ -75,7 +67,8 @@ def stop_ui(ui):
 
 
 @pytest.fixture(scope="module")
-def ui(stack):
+def ui(talker):
+    stack = talker
     u = start_ui(Daemon("--docker-socket", stack.socket, "--refresh-ms", "300", "--controls", collectors=True))
     yield u
     stop_ui(u)
