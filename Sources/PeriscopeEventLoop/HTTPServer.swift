@@ -28,7 +28,7 @@ public final class HTTPServer {
             box.server?.handle(request)
         }, context, &bound, &error, error.count)
         guard let made else {
-            throw EventLoopError(error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+            throw EventLoopError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         self.http = made
         self.port = Int(bound)

@@ -24,6 +24,8 @@ final class UiChannel {
     private var nextID: Int64 = 1
     private(set) var ready = false
     private(set) var paused = false
+    /// Whether the channel has ended (it may end while it starts, when the daemon cannot be reached).
+    private(set) var finished = false
     private let parser = JSONParser(maxDepth: 512)
     /// Called once when the channel ends (page gone or daemon gone).
     var onClose: ((UiChannel) -> Void)?
@@ -35,16 +37,16 @@ final class UiChannel {
         "control/invoke", "pipe/write", "pipe/resize", "pipe/close", "daemon/status", "daemon/ping",
     ]
 
-    /// Starts the page's event stream and connects to the daemon at `socketPath`. When the daemon cannot be
-    /// reached the stream says so (`event: error`) and ends; the page's EventSource retries.
-    init(id: String, session: String, exchange: HTTPExchange, loop: EventLoop, socketPath: String) {
+    /// Starts the page's event stream (`exchange`, not answered yet) and connects to the daemon at `socketPath`.
+    /// When the daemon cannot be reached the stream says so (`event: failure`) and ends; the page's EventSource
+    /// retries. Nil when the exchange was already answered.
+    init?(id: String, session: String, exchange: HTTPExchange, loop: EventLoop, socketPath: String) {
         self.id = id
         self.session = session
         exchange.addHeader("Content-Type", "text/event-stream; charset=utf-8")
         exchange.addHeader("Cache-Control", "no-store")
-        exchange.addHeader("X-Content-Type-Options", "nosniff")
-        // A stream is only made from an unanswered exchange, which this one is.
-        stream = HTTPStream(exchange: exchange)!
+        guard let stream = HTTPStream(exchange: exchange) else { return nil }
+        self.stream = stream
         stream.send(Array("retry: 2000\n\n".utf8))
         stream.onClose = { [weak self] in self?.finish(reason: "page closed") }
         do {
@@ -59,8 +61,10 @@ final class UiChannel {
             connection.write(ArraySlice(FrameEncoder.frame(initialize.json, mode: .headers)))
         } catch let error as ClientError {
             sendEvent("failure", ["message": .string(error.message)])
+            finish(reason: error.message)
         } catch {
             sendEvent("failure", ["message": .string("\(error)")])
+            finish(reason: "\(error)")
         }
     }
 
@@ -167,6 +171,7 @@ final class UiChannel {
     /// Ends the channel: the daemon connection (its subscriptions and pipes with it), the stream, and every
     /// request still waiting (502).
     func finish(reason: String) {
+        finished = true
         if let connection {
             self.connection = nil
             connection.onClose = nil

@@ -102,7 +102,8 @@ final class UiServer {
     private func openChannel(session: String, exchange: HTTPExchange) {
         let id = "c\(nextChannel)"
         nextChannel += 1
-        let channel = UiChannel(id: id, session: session, exchange: exchange, loop: loop, socketPath: socketPath)
+        guard let channel = UiChannel(id: id, session: session, exchange: exchange, loop: loop, socketPath: socketPath),
+              !channel.finished else { return }
         channel.onClose = { [weak self] channel in self?.channels[channel.id] = nil }
         channels[id] = channel
     }

@@ -122,6 +122,10 @@ def test_token_and_cookie_are_required(ui, page):
     assert code == 403, "the token works once"
     # Another site's page resolving its name to 127.0.0.1 (DNS rebinding) is refused by Host.
     assert status(base + "/", headers={"Host": "evil.example:80"}) == 403
+    # Without a daemon there is nothing to serve: exit 69 as every client, nothing on stdout.
+    r = subprocess.run([str(BIN / "periscope"), "ui", "--socket", "/nonexistent/periscope.sock", "--listen", "127.0.0.1:0"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 69 and r.stdout == "" and "no daemon" in r.stderr, (r.returncode, r.stdout, r.stderr)
 
 
 def select_view(page, view):
