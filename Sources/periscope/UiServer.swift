@@ -18,7 +18,8 @@ final class UiServer {
     private let auth = UiAuth()
     private let assets: UiAssets
     private let socketPath: String
-    private let allowedHosts: Set<String>
+    /// The `Host` values accepted; nil (any) when listening on every address, where the cookie alone guards.
+    private let allowedHosts: Set<String>?
     private var channels: [String: UiChannel] = [:]
     private var nextChannel = 1
     private var timer: LoopTimer?
@@ -35,7 +36,7 @@ final class UiServer {
         authority = "\(shown):\(http.port)"
         var hosts: Set<String> = [authority, "localhost:\(http.port)"]
         if host == "127.0.0.1" || host == "::1" { hosts.insert("127.0.0.1:\(http.port)"); hosts.insert("[::1]:\(http.port)") }
-        allowedHosts = hosts
+        allowedHosts = host == "0.0.0.0" || host == "::" ? nil : hosts
         http.onRequest = { [unowned self] exchange in self.handle(exchange) }
         let timer = LoopTimer(loop: loop) { [unowned self] in self.tick() }
         timer.scheduleRepeating(everyMillis: 100)
@@ -63,7 +64,7 @@ final class UiServer {
     private func handle(_ exchange: HTTPExchange) {
         exchange.addHeader("X-Content-Type-Options", "nosniff")
         exchange.addHeader("Referrer-Policy", "no-referrer")
-        guard let host = exchange.header("Host"), allowedHosts.contains(host.lowercased()) else {
+        guard let host = exchange.header("Host")?.lowercased(), allowedHosts?.contains(host) ?? true else {
             return deny(exchange, "unexpected Host header")
         }
         if exchange.method == .get, let token = UiServer.queryValue(exchange.query, "token") {
@@ -81,7 +82,7 @@ final class UiServer {
         case (.get, "/events"):
             openChannel(session: session, exchange: exchange)
         case (.post, "/rpc"):
-            forward(session: session, exchange: exchange)
+            forward(session: session, host: host, exchange: exchange)
         case (.get, _), (.head, _):
             guard let file = assets.file(forPath: exchange.path) else {
                 return exchange.reply(status: 404, body: Array("not found\n".utf8))
@@ -108,12 +109,12 @@ final class UiServer {
         channels[id] = channel
     }
 
-    private func forward(session: String, exchange: HTTPExchange) {
+    private func forward(session: String, host: String, exchange: HTTPExchange) {
         let type = exchange.header("Content-Type") ?? ""
         guard type.lowercased().hasPrefix("application/json") else {
             return deny(exchange, "requests must be application/json")
         }
-        if let origin = exchange.header("Origin"), !allowedHosts.contains(where: { origin.lowercased() == "http://\($0)" }) {
+        if let origin = exchange.header("Origin"), origin.lowercased() != "http://\(host)" {
             return deny(exchange, "cross-origin request")
         }
         guard let request = try? JSONParser(maxDepth: 128).parse(exchange.body()),

@@ -112,6 +112,14 @@ def test_token_and_cookie_are_required(ui, page):
     assert status(base + "/?token=" + "f" * 64) == 403, "a wrong token"
     # The page (which spent the token) is in: its own requests work with the cookie.
     assert page.eval("fetch('map.js').then((r) => r.status)", await_promise=True) == 200
+    cookies = page.send("Network.getCookies", urls=[base + "/"])["cookies"]
+    cookie = next(c for c in cookies if c["name"] == "periscope_ui")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    jar = {"Cookie": f"periscope_ui={cookie['value']}", "Content-Type": "application/json"}
+    assert status(base + "/rpc", body, jar) == 200, "the cookie works: the page's channel c1 answers a ping"
+    assert status(base + "/rpc", body.replace(b"c1", b"c999"), jar) == 409, "an unknown channel"
+    assert status(base + "/rpc", body, dict(jar, Origin="http://evil.example")) == 403, "a cross-origin POST"
+    assert status(base + "/rpc", body, dict(jar, **{"Content-Type": "text/plain"})) == 403, "a form-like POST"
     # Spent: the same URL opens nothing any more, for anyone.
     opener = urllib.request.build_opener(NoRedirect)
     try:
@@ -296,3 +304,30 @@ def test_controls_off_is_shown(stack):
     finally:
         b.close()
         stop_ui(u)
+
+
+def test_page_reconnects_when_the_daemon_comes_back():
+    """The page's channel ends with its daemon connection; EventSource comes back, the bridge connects to the
+    new daemon on the same socket, and the page subscribes again."""
+    first = Daemon("--refresh-ms", "300", collectors=True)
+    u = start_ui(first)
+    b = cdp.Browser()
+    second = None
+    try:
+        page = b.page
+        page.navigate(u["url"])
+        page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
+        assert first.stop() == 0
+        page.wait_for("document.getElementById('status').textContent.startsWith('⚠')", timeout=WAIT, what="the loss shown")
+        assert "Not connected" in page.eval("document.getElementById('empty').textContent")
+        second = subprocess.Popen([str(BIN / "periscoped"), "--socket", first.socket_path, "--refresh-ms", "300",
+                                   "--log-level", "warning"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        page.wait_for("document.getElementById('status').textContent.includes('live') && "
+                      "document.querySelectorAll('#nodes g.node').length > 0", timeout=WAIT, what="live again")
+    finally:
+        b.close()
+        u["proc"].terminate()
+        assert u["proc"].communicate(timeout=10)[0] == ""
+        if second is not None:
+            second.terminate()
+            assert second.wait(timeout=10) == 0
