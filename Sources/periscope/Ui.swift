@@ -17,7 +17,7 @@ struct Ui: ParsableCommand {
 
     @OptionGroup var options: ClientOptions
 
-    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:4040; port 0 picks a free one).")
+    @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one; 0.0.0.0 every address).")
     var listen = "127.0.0.1:4040"
 
     @Flag(help: "Open the URL in the desktop's browser (xdg-open).")
