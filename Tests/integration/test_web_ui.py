@@ -81,7 +81,12 @@ def page(ui):
     try:
         b.page.navigate(ui["url"])
         assert b.page.eval("location.pathname + location.search") == "/", "redirected to / (the token leaves the URL)"
-        b.page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
+        try:
+            b.page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
+        except AssertionError as e:
+            shown = b.page.eval("document.getElementById('status').textContent")
+            log = open(os.path.join(ui["daemon"].dir, "ui.stderr")).read()
+            raise AssertionError(f"{e}; status: {shown!r}; ui stderr: {log!r}") from None
         yield b.page
     finally:
         b.close()
@@ -297,6 +302,7 @@ def test_controls_off_is_shown(stack):
         db1 = f"container:{stack.ids['db1']}"
         page.wait_for(f"document.querySelector('#nodes g.node[data-id=\"{db1}\"]')", timeout=WAIT)
         page.click(f'#nodes g.node[data-id="{db1}"]')
+        page.wait_for(f"document.getElementById('details').dataset.node === '{db1}'", timeout=WAIT, what="db1's details")
         page.wait_for("document.querySelector('#details .controls')", timeout=WAIT, what="the controls section")
         assert page.eval("document.querySelector('#details .controls').dataset.enabled") == "false"
         assert "--controls" in page.eval("document.querySelector('#details .controls-off').textContent")

@@ -14,7 +14,7 @@
   const saved = (transport.state && transport.state.getState && transport.state.getState()) || {};
   const hash = new URLSearchParams((location.hash || '').replace(/^#/, ''));
 
-  const layout = new S.LayeredLayout();
+  const layout = new window.PeriscopeLayout.LayeredLayout();
   const state = new S.TopologyState();
   const app = {
     view: hash.get('view') || saved.view || 'processes', views: [], filter: '', filterError: null, unconnected: null,
@@ -247,32 +247,9 @@
     }
     const edgesG = $('edges');
     const labelsG = $('edge-labels');
-    const nodesG = $('nodes');
     edgesG.textContent = '';
     labelsG.textContent = '';
-    nodesG.textContent = '';
-
-    for (const [id, box] of result.nodes) {
-      const n = byId.get(id);
-      const m = n.metadata || {};
-      const cls = ['node', n.kind, n.pseudo ? 'pseudo' : '', box.column ? 'side' : '', seeds.has(id) ? 'seed' : '',
-        m.exited === true || m.stopped === true ? 'exited' : '', m.paused === true ? 'paused' : '',
-        id === selected ? 'selected' : '', selected && id !== selected && !neighbours.has(id) ? 'dim' : ''].filter(Boolean).join(' ');
-      const g = el('g', {
-        class: cls, transform: `translate(${box.x - box.width / 2},${box.y})`, tabindex: 0, role: 'button',
-        'data-id': id, 'data-kind': n.kind, 'data-layer': box.layer, 'aria-label': `${n.label}, ${n.labelMinor}`,
-      }, nodesG);
-      el('title', {}, g).textContent = `${n.label}\n${n.labelMinor}` + (m.command ? `\n${m.command}` : '') +
-        `\nin ${n.metrics ? n.metrics.connectionsIn : 0} · out ${n.metrics ? n.metrics.connectionsOut : 0}`;
-      el('rect', { width: box.width, height: box.height, rx: 8, ry: 8 }, g);
-      const maxChars = Math.floor((box.width - 12) / 7.2);
-      el('text', { x: box.width / 2, y: 19, class: 'label' }, g).textContent = clip(n.label, maxChars);
-      el('text', { x: box.width / 2, y: 36, class: 'minor' }, g).textContent = clip(n.labelMinor, Math.floor(maxChars * 1.15));
-      g.addEventListener('click', () => select(id === selected ? null : id));
-      g.addEventListener('keydown', (e) => {
-        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(id === selected ? null : id); }
-      });
-    }
+    drawNodes(result, byId, seeds, selected, neighbours);
 
     // Edges under the nodes, their labels above everything (a label is never hidden behind a box).
     const placed = [];
@@ -320,6 +297,49 @@
     } else empty.hidden = true;
     sizeSvg();
     renderDetails();
+  }
+
+  // Node groups are kept across renders (keyed by id) and updated in place, so a click whose press and
+  // release straddle a live update still lands on the same element.
+  const nodeEls = new Map();
+  function drawNodes(result, byId, seeds, selected, neighbours) {
+    const nodesG = $('nodes');
+    for (const [id, g] of nodeEls) if (!result.nodes.has(id)) { g.remove(); nodeEls.delete(id); }
+    for (const [id, box] of result.nodes) {
+      const n = byId.get(id);
+      const m = n.metadata || {};
+      let g = nodeEls.get(id);
+      if (!g) {
+        g = el('g', { tabindex: 0, role: 'button', 'data-id': id }, nodesG);
+        el('title', {}, g);
+        el('rect', { rx: 8, ry: 8 }, g);
+        el('text', { y: 19, class: 'label' }, g);
+        el('text', { y: 36, class: 'minor' }, g);
+        g.addEventListener('click', () => select(sel && sel.id === id ? null : id));
+        g.addEventListener('keydown', (e) => {
+          if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(sel && sel.id === id ? null : id); }
+        });
+        nodeEls.set(id, g);
+      }
+      const cls = ['node', n.kind, n.pseudo ? 'pseudo' : '', box.column ? 'side' : '', seeds.has(id) ? 'seed' : '',
+        m.exited === true || m.stopped === true ? 'exited' : '', m.paused === true ? 'paused' : '',
+        id === selected ? 'selected' : '', selected && id !== selected && !neighbours.has(id) ? 'dim' : ''].filter(Boolean).join(' ');
+      g.setAttribute('class', cls);
+      g.setAttribute('transform', `translate(${box.x - box.width / 2},${box.y})`);
+      g.setAttribute('data-kind', n.kind);
+      g.setAttribute('data-layer', box.layer);
+      g.setAttribute('aria-label', `${n.label}, ${n.labelMinor}`);
+      const [title, rect, label, minor] = g.children;
+      title.textContent = `${n.label}\n${n.labelMinor}` + (m.command ? `\n${m.command}` : '') +
+        `\nin ${n.metrics ? n.metrics.connectionsIn : 0} · out ${n.metrics ? n.metrics.connectionsOut : 0}`;
+      rect.setAttribute('width', box.width);
+      rect.setAttribute('height', box.height);
+      const maxChars = Math.floor((box.width - 12) / 7.2);
+      label.setAttribute('x', box.width / 2);
+      label.textContent = clip(n.label, maxChars);
+      minor.setAttribute('x', box.width / 2);
+      minor.textContent = clip(n.labelMinor, Math.floor(maxChars * 1.15));
+    }
   }
 
   // Arrowheads sized to the stroke: one marker per (state, width), made on demand.

@@ -84,7 +84,7 @@ test('extension: activate, open the map, page messages, commands, tree, status b
   assert.match(html, /Content-Security-Policy/);
   assert.match(html, /script-src 'nonce-[^']+'/);
   // The page is the shared one (clients/web, also served by `periscope ui`), every script with the nonce.
-  for (const file of ['state.js', 'transport.js', 'details.js', 'map.js']) {
+  for (const file of ['state.js', 'layout.js', 'transport.js', 'details.js', 'map.js']) {
     assert.match(html, new RegExp(`<script nonce="[^"]+" src="https://webview[^"]*/clients/web/${file.replace('.', '\\.')}">`));
   }
   assert.match(html, /href="https:\/\/webview[^"]*\/clients\/web\/map\.css"/);
