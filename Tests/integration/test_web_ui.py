@@ -63,6 +63,7 @@ def stop_ui(ui):
     ui["proc"].terminate()
     out, _ = ui["proc"].communicate(timeout=10)
     assert out == "", f"stdout carries only the URL, got more: {out!r}"
+    assert ui["proc"].returncode == 0, "SIGTERM stops periscope ui cleanly, open pages and all"
     assert ui["daemon"].stop() == 0, open(ui["daemon"].stderr_path).read()
 
 
