@@ -22,6 +22,7 @@ import urllib.request
 
 import pytest
 
+from cdp import chromium_path as chromium
 from conftest import REPO, BIN, Daemon
 
 pytestmark = pytest.mark.timeout(90)
@@ -30,8 +31,6 @@ CLIENT = REPO / "clients" / "vscode"
 ARTIFACTS = REPO / "artifacts"
 NODE = shutil.which("node")
 
-
-from cdp import chromium_path as chromium
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
