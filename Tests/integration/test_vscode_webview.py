@@ -32,7 +32,6 @@ ARTIFACTS = REPO / "artifacts"
 NODE = shutil.which("node")
 
 
-
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_node_unit_and_live_tests():
     env = dict(os.environ, PERISCOPE_BIN=str(BIN))
