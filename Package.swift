@@ -30,8 +30,10 @@ let package = Package(
         .target(name: "CPeriscopeLinux"),
         // Threads and clocks: the few POSIX helpers every side (daemon, collectors, benchmark) shares.
         .target(name: "PeriscopeSystem", dependencies: ["CPeriscopeLinux"]),
-        // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups.
-        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", "CPeriscopeTLS", "PeriscopeSystem", logging]),
+        // libevent's HTTP server (evhttp, libevent_extra) behind plain C types, for `periscope ui`.
+        .target(name: "CPeriscopeHTTP", linkerSettings: [.linkedLibrary("event_extra")]),
+        // The libevent loop: listeners, buffered connections, timers, signals, cross-thread wake-ups, an HTTP server.
+        .target(name: "PeriscopeEventLoop", dependencies: ["CLibevent", "CPeriscopeTLS", "CPeriscopeHTTP", "PeriscopeSystem", logging]),
         // JSON-RPC 2.0 values, LSP framing, and one type per method (Methods/). Pure: no I/O.
         .target(name: "PeriscopeProtocol"),
         // The topology model: reports, nodes, merges. Pure.
@@ -49,7 +51,8 @@ let package = Package(
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol", "PeriscopeSystem"]),
         .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging]),
-        .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeSystem", argumentParser]),
+        .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeSystem", argumentParser,
+                                                            "PeriscopeEventLoop"]),
         .executableTarget(
             name: "periscope-bench",
             dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeCollectors", "PeriscopeSystem", argumentParser]

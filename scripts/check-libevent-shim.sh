@@ -41,4 +41,8 @@ rm -f "$src"
 for file in Sources/CPeriscopeTLS/*.c; do
     cc -Werror -Wall -Wextra -ISources/CPeriscopeTLS/include -c "$file" -o /dev/null
 done
+# Likewise the HTTP server shim of `periscope ui` (Sources/CPeriscopeHTTP, libevent_extra's evhttp).
+for file in Sources/CPeriscopeHTTP/*.c; do
+    cc -Werror -Wall -Wextra -ISources/CPeriscopeHTTP/include -c "$file" -o /dev/null
+done
 echo "libevent shim matches the installed headers; the TLS/zlib shim compiles cleanly against them"

@@ -15,7 +15,7 @@ struct Periscope: ParsableCommand {
             the subcommand.
             """,
         version: PeriscopeVersion.daemon,
-        subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self]
+        subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self, Ui.self]
             + [Logs.self, Exec.self, Stop.self, Start.self, Restart.self, Pause.self, Unpause.self]
     )
 

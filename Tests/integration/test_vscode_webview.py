@@ -22,6 +22,7 @@ import urllib.request
 
 import pytest
 
+from cdp import chromium_path as chromium
 from conftest import REPO, BIN, Daemon
 
 pytestmark = pytest.mark.timeout(90)
@@ -29,14 +30,6 @@ pytestmark = pytest.mark.timeout(90)
 CLIENT = REPO / "clients" / "vscode"
 ARTIFACTS = REPO / "artifacts"
 NODE = shutil.which("node")
-
-
-def chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")

@@ -11,6 +11,14 @@ const { PeriscopeSession } = require('./session');
 const { defaultSocketPath } = require('./rpc');
 const { formatRate } = require('./state');
 
+/** The shared map page (clients/web, also served by `periscope ui`): next to this extension in the
+ * repository (the extension folder may be a symlink into it), or copied into `web/` when packaged. */
+function webRoot(extensionPath) {
+  const packaged = path.join(extensionPath, 'web');
+  if (fs.existsSync(path.join(packaged, 'index.html'))) return packaged;
+  return path.join(fs.realpathSync(extensionPath), '..', 'web');
+}
+
 const KIND_ICONS = {
   process: 'server-process', 'process-group': 'layers', host: 'vm', internet: 'globe', remote: 'remote', unknown: 'question',
 };
@@ -49,6 +57,16 @@ class Controller {
     });
     this.session.on('model', (model) => this.onModel(model));
     this.session.on('status', (text) => this.output.appendLine(`${new Date().toISOString()} ${text}`));
+    // The page is a JSON-RPC client of its own (clients/web/map.js) on this session's connection: forward
+    // the daemon's notifications to it, except those of the session's own subscription (the tree's).
+    const session = this.session;
+    session.rpc.on('notification', (method, params) => {
+      if (!this.panel || this.session !== session) return;
+      if (params && params.subscription && params.subscription === session.state.subscription) return;
+      this.panel.webview.postMessage({ type: 'rpcNotification', method, params });
+    });
+    session.rpc.on('connected', () => this.postConnection());
+    session.rpc.on('disconnected', () => this.postConnection());
     this.output.appendLine(`connecting to ${socketPath}`);
     if (old) old.close();
     this.session.start();
@@ -67,7 +85,45 @@ class Controller {
     }
     this.treeView.message = model.connected ? undefined : `Not connected: ${model.status}`;
     this.treeView.description = `${model.view} · ${scope}`;
-    if (this.panel) this.panel.webview.postMessage(model);
+    this.postConfig();
+  }
+
+  /** Tells the page the workspace scope and view (when they changed). */
+  postConfig(force) {
+    if (!this.panel) return;
+    const config = { type: 'config', view: this.session.view, scope: { enabled: this.session.scopeEnabled, folders: this.session.folders.slice() } };
+    const key = JSON.stringify(config);
+    if (!force && key === this.lastConfig) return;
+    this.lastConfig = key;
+    this.panel.webview.postMessage(config);
+  }
+
+  postConnection() {
+    if (!this.panel) return;
+    this.panel.webview.postMessage({ type: 'connection', connected: this.session.rpc.connected, status: this.session.status });
+  }
+
+  /** A message from the page: 'ready', 'rpc' (forwarded to the daemon), 'pickView', 'toggleScope'. */
+  async pageMessage(panel, message) {
+    switch (message && message.type) {
+      case 'ready':
+        this.postConfig(true);
+        this.postConnection();
+        return;
+      case 'rpc': {
+        const reply = { type: 'rpcResult', id: message.id };
+        try {
+          reply.result = await this.session.rpc.request(String(message.method), message.params);
+        } catch (err) {
+          reply.error = { code: err.code !== undefined ? err.code : -32099, message: err.message };
+        }
+        panel.webview.postMessage(reply);
+        return;
+      }
+      case 'pickView': await this.session.setView(message.view); return;
+      case 'toggleScope': this.session.toggleScope(); return;
+      default:
+    }
   }
 
   openMap(column) {
@@ -85,7 +141,7 @@ class Controller {
     return {
       enableScripts: true,
       retainContextWhenHidden: true,
-      localResourceRoots: [vscode.Uri.joinPath(root, 'media'), vscode.Uri.joinPath(root, 'src')],
+      localResourceRoots: [vscode.Uri.joinPath(root, 'media'), vscode.Uri.file(webRoot(this.context.extensionPath))],
     };
   }
 
@@ -94,25 +150,20 @@ class Controller {
     panel.webview.options = this.webviewOptions();
     panel.iconPath = vscode.Uri.joinPath(this.context.extensionUri, 'media', 'icon.svg');
     panel.webview.html = this.html(panel.webview);
-    panel.webview.onDidReceiveMessage(async (message) => {
-      const replies = await this.session.handle(message);
-      for (const reply of replies) panel.webview.postMessage(reply);
-    }, null, this.context.subscriptions);
+    panel.webview.onDidReceiveMessage((message) => this.pageMessage(panel, message), null, this.context.subscriptions);
     panel.onDidDispose(() => { if (this.panel === panel) this.panel = null; }, null, this.context.subscriptions);
   }
 
   html(webview) {
-    const media = vscode.Uri.joinPath(this.context.extensionUri, 'media');
-    const src = vscode.Uri.joinPath(this.context.extensionUri, 'src');
+    const web = vscode.Uri.file(webRoot(this.context.extensionPath));
     const nonce = crypto.randomBytes(16).toString('base64');
-    const uri = (base, file) => webview.asWebviewUri(vscode.Uri.joinPath(base, file)).toString();
+    const uri = (file) => webview.asWebviewUri(vscode.Uri.joinPath(web, file)).toString();
     const csp = `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src ${webview.cspSource} data:; ` +
       `style-src ${webview.cspSource} 'unsafe-inline'; script-src 'nonce-${nonce}';">`;
-    return fs.readFileSync(path.join(this.context.extensionPath, 'media', 'map.html'), 'utf8')
+    return fs.readFileSync(path.join(web.fsPath, 'index.html'), 'utf8')
       .replace('<!--CSP-->', csp)
-      .replace('href="map.css"', `href="${uri(media, 'map.css')}"`)
-      .replace('<script src="../src/state.js">', `<script nonce="${nonce}" src="${uri(src, 'state.js')}">`)
-      .replace('<script src="map.js">', `<script nonce="${nonce}" src="${uri(media, 'map.js')}">`);
+      .replace('href="map.css"', `href="${uri('map.css')}"`)
+      .replace(/<script src="([a-z]+\.js)">/g, (_, file) => `<script nonce="${nonce}" src="${uri(file)}">`);
   }
 
   async pickView() {

@@ -1,13 +1,11 @@
 'use strict';
-// The panel's model, independent of VS Code: one daemon connection (rpc.js), one subscription to the
-// current view, the TopologyState it keeps current, and the workspace scope. The extension and the
-// test harness both drive the map page through this class, with the same messages:
+// The extension's model, independent of VS Code: one daemon connection (rpc.js), one subscription to the
+// current view, the TopologyState it keeps current, and the workspace scope — what the Explorer tree and
+// the status bar show. The map page (clients/web) is a JSON-RPC client of its own on the same connection
+// (extension.js forwards its requests and notifications). model():
 //
-//   to the page:   {type: 'model', view, views: [{name, description}], scope: {enabled, folders, seeds},
-//                   connected, status, revision, nodes: [node], edges: [edge], totalNodes, totalEdges}
-//                  {type: 'details', id, details?, error?}
-//   from the page: {type: 'ready'} {type: 'selectNode', id} {type: 'pickView', view}
-//                  {type: 'toggleScope'} {type: 'refresh'}
+//   {type: 'model', view, views: [{name, description}], scope: {enabled, folders, seeds},
+//    connected, status, revision, nodes: [node], edges: [edge], totalNodes, totalEdges}
 
 const { EventEmitter } = require('events');
 const { RpcClient } = require('./rpc');
@@ -162,18 +160,6 @@ class PeriscopeSession extends EventEmitter {
       return { type: 'details', id, details };
     } catch (err) {
       return { type: 'details', id, error: err.message };
-    }
-  }
-
-  /** Handles a message from the page; returns the replies (messages to the page), if any. */
-  async handle(message) {
-    switch (message && message.type) {
-      case 'ready': return [this.model()];
-      case 'selectNode': return [await this.details(message.id)];
-      case 'pickView': await this.setView(message.view); return [this.model()];
-      case 'toggleScope': this.toggleScope(); return [this.model()];
-      case 'refresh': await this.subscribe(); return [this.model()];
-      default: return [];
     }
   }
 

@@ -83,20 +83,33 @@ test('extension: activate, open the map, page messages, commands, tree, status b
   const html = panel.webview.html;
   assert.match(html, /Content-Security-Policy/);
   assert.match(html, /script-src 'nonce-[^']+'/);
-  assert.match(html, /<script nonce="[^"]+" src="https:\/\/webview[^"]*\/src\/state\.js">/);
-  assert.match(html, /<script nonce="[^"]+" src="https:\/\/webview[^"]*\/media\/map\.js">/);
-  assert.match(html, /href="https:\/\/webview[^"]*\/media\/map\.css"/);
+  // The page is the shared one (clients/web, also served by `periscope ui`), every script with the nonce.
+  for (const file of ['state.js', 'layout.js', 'transport.js', 'details.js', 'map.js']) {
+    assert.match(html, new RegExp(`<script nonce="[^"]+" src="https://webview[^"]*/clients/web/${file.replace('.', '\\.')}">`));
+  }
+  assert.match(html, /href="https:\/\/webview[^"]*\/clients\/web\/map\.css"/);
+  assert.doesNotMatch(html, /<script src=/, 'no script without the nonce');
 
   await vscode.fromPage({ type: 'ready' });
-  const model = vscode.posted.filter((m) => m.type === 'model').pop();
-  assert.equal(model.view, 'processes');
-  assert.equal(model.scope.enabled, false);
-  assert.ok(model.views.some((v) => v.name === 'hosts'));
+  const config = vscode.posted.filter((m) => m.type === 'config').pop();
+  assert.equal(config.view, 'processes');
+  assert.equal(config.scope.enabled, false);
+  assert.deepEqual(vscode.posted.filter((m) => m.type === 'connection').pop().connected, true);
 
-  await vscode.fromPage({ type: 'selectNode', id: 'no-such-node' });
-  const details = vscode.posted.filter((m) => m.type === 'details').pop();
-  assert.equal(details.id, 'no-such-node');
-  assert.match(details.error, /-32004/);
+  // The page's requests go to the daemon on the extension's connection; errors keep their code.
+  await vscode.fromPage({ type: 'rpc', id: 7, method: 'topology/views', params: {} });
+  const views = vscode.posted.filter((m) => m.type === 'rpcResult' && m.id === 7).pop();
+  assert.ok(views.result.views.some((v) => v.name === 'hosts'));
+  await vscode.fromPage({ type: 'rpc', id: 8, method: 'node/get', params: { view: 'processes', id: 'no-such-node' } });
+  const details = vscode.posted.filter((m) => m.type === 'rpcResult' && m.id === 8).pop();
+  assert.equal(details.error.code, -32004);
+  // The page's own subscription's notifications reach it.
+  await vscode.fromPage({ type: 'rpc', id: 9, method: 'topology/subscribe', params: { view: 'hosts', minInterval: 0 } });
+  const sub = vscode.posted.filter((m) => m.type === 'rpcResult' && m.id === 9).pop().result.subscription;
+  await waitFor('a notification of the page\'s subscription', () => vscode.posted.some((m) => m.type === 'rpcNotification' &&
+    m.method === 'topology/changed' && m.params.subscription === sub), 10000);
+  assert.ok(!vscode.posted.some((m) => m.type === 'rpcNotification' && m.params.subscription === api.session().state.subscription),
+    'the tree\'s own subscription is not forwarded');
 
   await vscode.registered.get('periscope.pickView')();
   assert.equal(api.session().view, 'processes-by-name');

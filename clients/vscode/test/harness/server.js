@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 'use strict';
-// Test harness: serves media/map.html outside VS Code, fed by the same session/state code the
-// extension uses (src/session.js → src/rpc.js + src/state.js), bridged to a live daemon.
+// Test harness: serves the map page (clients/web/index.html, as /media/map.html) outside VS Code,
+// bridged to a live daemon the way the extension bridges it: the page's JSON-RPC requests go over the
+// session's connection (src/session.js → src/rpc.js), its notifications come back by polling.
 //
 //   node test/harness/server.js [--socket PATH] [--port N] [--folder DIR]... [--view NAME] [--no-scope]
 //
 // Prints `LISTENING <port>` when ready; open http://127.0.0.1:<port>/ in a browser.
-// Routes: GET /media/map.html (the page + harness client), GET /model (current model as JSON),
-// POST /action (a page→extension message; answers the replies as a JSON array),
-// GET /poll?seq=N ({seq, messages}: the model if it changed since N). No dependencies.
+// Routes: GET /media/map.html (the page + harness client), GET /media/*.js|css (clients/web), GET /model
+// (the session's model as JSON), POST /action (a page→host message; answers the replies as a JSON array),
+// GET /poll?seq=N ({seq, messages}: host→page messages queued after N). No dependencies.
 
 const http = require('http');
 const fs = require('fs');
@@ -17,6 +18,7 @@ const { PeriscopeSession } = require('../../src/session');
 const { defaultSocketPath } = require('../../src/rpc');
 
 const ROOT = path.resolve(__dirname, '..', '..');
+const WEB = path.resolve(ROOT, '..', 'web');
 
 function parseArgs(argv) {
   const args = { socket: defaultSocketPath(), port: 0, folders: [], view: 'processes', scope: true, host: '127.0.0.1' };
@@ -49,9 +51,9 @@ const CLIENT = `
     fetch('/poll?seq=' + seq).then(function (r) { return r.json(); })
       .then(function (j) { seq = j.seq; deliver(j.messages); })
       .catch(function () {})
-      .then(function () { setTimeout(poll, 1000); });
+      .then(function () { setTimeout(poll, 200); });
   }
-  setTimeout(poll, 1000);
+  setTimeout(poll, 0);
 }());
 `;
 
@@ -62,8 +64,39 @@ function createHarness(options) {
     socketPath: options.socket, view: options.view, scope: options.scope, folders: options.folders,
     clientInfo: { name: 'periscope-vscode-harness', version: '0.1.0' },
   });
+  // Host→page messages (notifications, connection changes) wait here for the page's next poll.
   let seq = 0;
-  session.on('model', () => { seq++; });
+  let queue = [];
+  const enqueue = (message) => {
+    queue.push({ seq: ++seq, message });
+    if (queue.length > 5000) queue = queue.slice(-5000);
+  };
+  session.rpc.on('notification', (method, params) => {
+    if (params && params.subscription && params.subscription === session.state.subscription) return;
+    enqueue({ type: 'rpcNotification', method, params });
+  });
+  const connection = () => ({ type: 'connection', connected: session.rpc.connected, status: session.status });
+  session.rpc.on('connected', () => enqueue(connection()));
+  session.rpc.on('disconnected', () => enqueue(connection()));
+
+  async function handle(message) {
+    switch (message && message.type) {
+      case 'ready':
+        return [{ type: 'config', view: session.view, scope: { enabled: session.scopeEnabled, folders: session.folders.slice() } }, connection()];
+      case 'rpc': {
+        const reply = { type: 'rpcResult', id: message.id };
+        try {
+          reply.result = await session.rpc.request(String(message.method), message.params);
+        } catch (err) {
+          reply.error = { code: err.code !== undefined ? err.code : -32099, message: err.message };
+        }
+        return [reply];
+      }
+      case 'pickView': await session.setView(message.view); return [];
+      case 'toggleScope': session.toggleScope(); return [];
+      default: return [];
+    }
+  }
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://harness');
@@ -77,13 +110,13 @@ function createHarness(options) {
       req.on('end', () => {
         let message;
         try { message = JSON.parse(body); } catch (e) { return json(400, { error: 'invalid JSON' }); }
-        session.handle(message).then((replies) => json(200, replies), (err) => json(500, { error: err.message }));
+        handle(message).then((replies) => json(200, replies), (err) => json(500, { error: err.message }));
       });
       return;
     }
     if (url.pathname === '/poll') {
       const since = Number(url.searchParams.get('seq'));
-      return json(200, { seq, messages: since === seq ? [] : [session.model()] });
+      return json(200, { seq, messages: queue.filter((q) => q.seq > since).map((q) => q.message) });
     }
     if (url.pathname === '/model') return json(200, session.model());
     if (url.pathname === '/' || url.pathname === '/index.html') {
@@ -94,17 +127,18 @@ function createHarness(options) {
       res.writeHead(200, { 'Content-Type': TYPES['.js'] });
       return res.end(CLIENT);
     }
-    // Static files: media/* and src/state.js only.
-    const rel = path.normalize(decodeURIComponent(url.pathname)).replace(/^\/+/, '');
-    if (!(rel.startsWith('media' + path.sep) || rel === path.join('src', 'state.js'))) {
+    // Static files: the shared page's (clients/web) under /media/, plain names only.
+    const m = /^\/media\/([a-z]+\.(?:html|js|css|svg|png))$/.exec(url.pathname);
+    if (!m) {
       res.writeHead(404);
       return res.end('not found');
     }
-    const file = path.join(ROOT, rel);
+    const name = m[1] === 'map.html' ? 'index.html' : m[1];
+    const file = fs.existsSync(path.join(WEB, name)) ? path.join(WEB, name) : path.join(ROOT, 'media', name);
     fs.readFile(file, (err, data) => {
       if (err) { res.writeHead(404); return res.end('not found'); }
-      if (rel === path.join('media', 'map.html')) {
-        data = Buffer.from(String(data).replace('<script src="../src/state.js">', '<script src="/harness/client.js"></script>\n<script src="../src/state.js">'));
+      if (name === 'index.html') {
+        data = Buffer.from(String(data).replace('<script src="state.js">', '<script src="/harness/client.js"></script>\n<script src="state.js">'));
       }
       res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' });
       res.end(data);
