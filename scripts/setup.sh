@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(libevent-dev libssl-dev zlib1g-dev openssl pkg-config)
+want+=(libsqlite3-dev)  # history log (Sources/CSQLite)
 if [[ "${1:-}" == "--test" ]]; then
     want+=(socat neovim iproute2 graphviz tmux podman runc busybox-static chromium)
 fi

@@ -62,7 +62,7 @@ struct Get: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query()) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, .init(selection.query())) }
         if options.json {
             printJSON(result)
             return
