@@ -50,7 +50,9 @@ let package = Package(
         // SQLite 3, from Debian's libsqlite3-dev: the history log's store.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // History and time travel: the topology's changes in an embedded SQLite log (intervals, checkpoints).
-        .target(name: "PeriscopeHistory", dependencies: ["CSQLite", "CPeriscopeTLS", "PeriscopeTopology", "PeriscopeSystem"]),
+        // zlib (zlib1g-dev) alone, for the history log (CPeriscopeTLS would bring libevent's TLS along).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "PeriscopeHistory", dependencies: ["CSQLite", "CZlib", "PeriscopeTopology", "PeriscopeSystem"]),
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol", "PeriscopeSystem"]),
         .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging,

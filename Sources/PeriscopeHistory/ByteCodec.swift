@@ -1,4 +1,4 @@
-import CPeriscopeTLS
+import CZlib
 
 /// Appends varints, strings and doubles to a byte buffer: the history log's compact binary form.
 struct ByteWriter {
@@ -94,17 +94,19 @@ struct ByteReader {
     }
 }
 
-/// zlib over CPeriscopeTLS: segments and checkpoints are stored compressed.
+/// zlib: segments and checkpoints are stored compressed.
 enum Compression {
     /// The largest inflated blob accepted (a damaged length cannot make us allocate more).
     static let maxInflated = 1 << 30
 
     static func deflate(_ input: [UInt8]) -> [UInt8] {
-        var output = [UInt8](repeating: 0, count: periscope_deflate_bound(input.count) + 8)
-        let n = input.withUnsafeBufferPointer { i in
-            output.withUnsafeMutableBufferPointer { o in periscope_deflate(i.baseAddress, i.count, o.baseAddress, o.count) }
+        var length = compressBound(uLong(input.count))
+        var output = [UInt8](repeating: 0, count: Int(length))
+        let rc = input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in compress2(o.baseAddress, &length, i.baseAddress, uLong(i.count), 6) }
         }
-        guard n >= 0 else { return [] }
+        guard rc == Z_OK else { return [] }
+        let n = Int(length)
         var out = ByteWriter()
         out.int(input.count)
         out.bytes += output[0..<n]
@@ -118,13 +120,14 @@ enum Compression {
         if count == 0 { return [] }
         var output = [UInt8](repeating: 0, count: count)
         let start = reader.offset
-        let n = blob.withUnsafeBufferPointer { i in
-            output.withUnsafeMutableBufferPointer { o -> Int in
-                guard let base = i.baseAddress else { return -1 }
-                return periscope_inflate(base + start, i.count - start, o.baseAddress, o.count)
+        var length = uLong(count)
+        let rc = blob.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o -> Int32 in
+                guard let base = i.baseAddress else { return Z_DATA_ERROR }
+                return uncompress(o.baseAddress, &length, base + start, uLong(i.count - start))
             }
         }
-        guard n == count else { throw ByteReader.Truncated() }
+        guard rc == Z_OK, Int(length) == count else { throw ByteReader.Truncated() }
         return output
     }
 }

@@ -50,6 +50,16 @@ public final class HistoryLog: Sendable {
         reader = Mutex(nil)
     }
 
+    /// Reads a log that another ``HistoryRecorder`` writes (tests and the benchmark drive one with their own
+    /// clock); throws when the file cannot be opened.
+    public init(reading configuration: HistoryConfiguration, clock: @escaping @Sendable () -> Double) throws(SQLiteError) {
+        self.configuration = configuration
+        self.clock = clock
+        let store = try HistoryStore(path: configuration.path, create: false)
+        shared = Mutex(Shared(running: false, status: Status(enabled: true, path: configuration.path)))
+        reader = Mutex(store)
+    }
+
     /// Opens the log and starts its writer thread; on failure the log is off with the reason.
     public init(configuration: HistoryConfiguration, clock: @escaping @Sendable () -> Double = { SystemClock.realtime() }) {
         self.configuration = configuration
@@ -91,7 +101,11 @@ public final class HistoryLog: Sendable {
             close(fd)
             return "\(path) is in use by another periscoped"
         }
-        return nil  // the descriptor stays open: the lock lasts as long as the daemon
+        // The log holds command lines and addresses: owner-only, like the socket (SQLite's -wal and -shm files
+        // take the database file's mode).
+        let db = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if db >= 0 { close(db) }
+        return nil  // the lock's descriptor stays open: the lock lasts as long as the daemon
     }
 
     /// Queues `report` as the state now (loop thread; returns at once).
