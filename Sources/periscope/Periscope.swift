@@ -10,7 +10,8 @@ struct Periscope: ParsableCommand {
         commandName: "periscope",
         abstract: "Ask the Periscope daemon what this machine is running and who talks to whom.",
         version: PeriscopeVersion.daemon,
-        subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self]
+        subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self,
+                      Diff.self, History.self]
     )
 }
 
