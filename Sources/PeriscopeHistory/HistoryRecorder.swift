@@ -25,7 +25,8 @@ public final class HistoryRecorder {
     private var lastTime: Int64
     private var lastSample: Int64?
     private var lastCheckpoint: Int64?
-    private var started = false
+    /// The state to write as a checkpoint at the next commit.
+    private var pendingCheckpoint: HistoryState?
     /// Nodes of ``intervalKinds`` with an open interval.
     private var openIntervals: Set<HistoryKey> = []
     /// Totals, for status and the benchmark.
@@ -77,7 +78,14 @@ public final class HistoryRecorder {
                 emit(.remove, key, [], t)
             }
         }
-        started = true
+        // A run starts with a checkpoint (nothing of an earlier run is replayed onto it), then one every
+        // `checkpointSeconds`: the state right after this report, so every instant from `t` on is answerable.
+        if lastCheckpoint.map({ t - $0 >= Int64(configuration.checkpointSeconds * 1000) }) ?? true {
+            var snapshot = state
+            snapshot.time = t
+            pendingCheckpoint = snapshot
+            lastCheckpoint = t
+        }
     }
 
     private func observe(_ key: HistoryKey, _ node: Node, _ t: Int64, _ sampling: Bool) {
@@ -112,9 +120,8 @@ public final class HistoryRecorder {
     /// Writes what is pending in one transaction (with a checkpoint when one is due), then applies retention and
     /// the size limit. Throws the SQLite error that made the log unusable (disk full, I/O error, corruption).
     public func commit() throws(SQLiteError) {
-        // A run starts with a checkpoint, so nothing of an earlier run is replayed onto it.
-        let checkpointDue = started && (lastCheckpoint.map { lastTime - $0 >= Int64(configuration.checkpointSeconds * 1000) } ?? true)
-        guard !pending.isEmpty || checkpointDue else { return }
+        let checkpoint = pendingCheckpoint
+        guard !pending.isEmpty || checkpoint != nil else { return }
         let events = pending
         try store.connection.transaction { () throws(SQLiteError) in
             try store.insertSegment(events)
@@ -122,16 +129,13 @@ public final class HistoryRecorder {
                 if e.op == .remove, openIntervals.remove(e.key) != nil { try store.closeInterval(e.key, at: e.time) }
                 if e.op == .put, openIntervals.insert(e.key).inserted { try store.openInterval(e.key, at: e.time) }
             }
-            if checkpointDue {
-                state.time = lastTime
-                try store.insertCheckpoint(state)
-            }
+            if let checkpoint { try store.insertCheckpoint(checkpoint) }
         }
         pending.removeAll(keepingCapacity: true)
         eventsWritten += events.count
         commits += 1
-        if checkpointDue {
-            lastCheckpoint = lastTime
+        pendingCheckpoint = nil
+        if checkpoint != nil {
             checkpoints += 1
             try enforceLimits()
         } else if configuration.maxBytes > 0, commits % 60 == 0, try store.usedBytes() > configuration.maxBytes {
