@@ -33,6 +33,8 @@ public final class HistoryRecorder {
     public private(set) var eventsWritten = 0
     public private(set) var commits = 0
     public private(set) var checkpoints = 0
+    /// Events by operation and topology (`put connection`, `sample process`, …), for the benchmark.
+    public private(set) var eventCounts: [String: Int] = [:]
 
     /// Opens (creating) the log at `configuration.path`; throws when the file cannot be used.
     public init(configuration: HistoryConfiguration) throws(SQLiteError) {
@@ -43,6 +45,9 @@ public final class HistoryRecorder {
         lastTime = position.time
         try store.closeOpenIntervals(at: position.time)
     }
+
+    /// Bytes the log's data takes (database pages in use, the WAL's included).
+    public func usedBytes() throws(SQLiteError) -> Int64 { try store.usedBytes() }
 
     /// Records `report` (and the reverse-DNS `names`) as the state at `time`.
     public func record(_ report: Report, names: [String: String], at time: Double) {
@@ -109,6 +114,7 @@ public final class HistoryRecorder {
 
     private func emit(_ op: HistoryEvent.Op, _ key: HistoryKey, _ body: [UInt8], _ t: Int64) {
         seq += 1
+        eventCounts["\(op) \(key.topology?.rawValue ?? "name")", default: 0] += 1
         let event = HistoryEvent(seq: seq, time: t, op: op, key: key, body: body)
         state.apply(event)
         pending.append(event)

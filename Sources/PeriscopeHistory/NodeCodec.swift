@@ -40,8 +40,8 @@ enum NodeCodec {
         }
     }
 
-    /// Samples of each metric a record keeps: views read the newest one and rates from the newest two.
-    static let samplesKept = 2
+    /// Samples of metric `key` a record keeps: views read the newest one, and byte rates from the newest two.
+    static func samplesKept(_ key: String) -> Int { key.contains("bytes") ? 2 : 1 }
 
     /// An order-independent hash of the stable part (equal nodes hash equal, whatever their dictionaries' order).
     static func stableHash(_ node: Node, _ kind: UInt8) -> Int {
@@ -59,10 +59,14 @@ enum NodeCodec {
         return sum
     }
 
-    /// An order-independent hash of the volatile part: volatile attributes and each metric's newest value.
+    /// An order-independent hash of the volatile part: volatile attributes and each metric's newest value. An
+    /// open connection's `last_seen` (rewritten by every pass) alone does not call for a sample: views only
+    /// show it once the connection has closed, which is a stable change.
     static func volatileHash(_ node: Node, _ kind: UInt8) -> Int {
         var sum = 0
-        for (key, entry) in node.latest.entries where isVolatile(key, kind) { sum &+= hash(key, entry.value) }
+        for (key, entry) in node.latest.entries where isVolatile(key, kind) && key != NodeKey.lastSeen {
+            sum &+= hash(key, entry.value)
+        }
         for (key, history) in node.metrics { sum &+= hash(key, history.last?.value ?? .nan) }
         return sum
     }
@@ -118,7 +122,7 @@ enum NodeCodec {
         w.int(node.metrics.count)
         for (key, history) in node.metrics {
             w.string(key)
-            let samples = history.samples.suffix(samplesKept)
+            let samples = history.samples.suffix(samplesKept(key))
             w.int(samples.count)
             for s in samples {
                 w.signed(Int64((s.timestamp * 1000).rounded()) - time)

@@ -269,3 +269,66 @@ def test_two_daemons_do_not_share_a_log(tmp_path):
     finally:
         assert d2.stop() == 0
         assert d1.stop() == 0
+
+
+NVIM_HARNESS = r"""
+local out = os.getenv('PSC_OUT')
+vim.cmd('runtime! plugin/periscope.lua')
+require('periscope').setup{ cmd = { os.getenv('PSC_BIN'), 'rpc' }, socket = os.getenv('PSC_SOCKET') }
+vim.cmd('cd ' .. vim.fn.fnameescape(os.getenv('PSC_WORKSPACE')))
+vim.cmd('Periscope diff ' .. os.getenv('PSC_SINCE'))
+local tries = 0
+local function poll()
+  tries = tries + 1
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b):find('periscope://diff/', 1, true) then
+      local f = io.open(out, 'w')
+      f:write(table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), '\n'))
+      f:close()
+      vim.cmd('qa!')
+      return
+    end
+  end
+  if tries > 150 then vim.cmd('cq') end
+  vim.defer_fn(poll, 100)
+end
+poll()
+"""
+
+
+@pytest.mark.skipif(not __import__("shutil").which("nvim"), reason="nvim is not installed")
+def test_neovim_periscope_diff(tmp_path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    d = history_daemon(tmp_path)
+    server = Peer([sys.executable, "-c", SERVER])
+    client = None
+    try:
+        c = Client(d)
+        wait_until(lambda: c.call("daemon/status")["collectors"]["history"].get("commits", 0) > 0, what="a commit")
+        t0 = time.time()
+        client = Peer([sys.executable, "-c", "import os; os.chdir(%r)\n" % str(workspace) + CLIENT, str(server.port)])
+        wait_for_edge(c, f"port:{server.port}")
+        time.sleep(2.5)
+        harness = tmp_path / "harness.lua"
+        harness.write_text(NVIM_HARNESS)
+        out = tmp_path / "diff.txt"
+        env = dict(os.environ, PSC_OUT=str(out), PSC_BIN=str(__import__("conftest").BIN / "periscope"),
+                   PSC_SOCKET=d.socket_path, PSC_WORKSPACE=str(workspace), PSC_SINCE=rfc3339(t0),
+                   XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"),
+                   XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+        plugin = __import__("conftest").REPO / "clients" / "nvim"
+        proc = subprocess.run(["nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n", "--cmd", f"set rtp+={plugin}",
+                               "-c", f"luafile {harness}"], env=env, capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL, cwd=tmp_path)
+        assert proc.returncode == 0 and out.exists(), (proc.returncode, proc.stdout, proc.stderr)
+        lines = out.read_text().splitlines()
+        assert lines[0].startswith("processes since ") and "workspace:" in lines[0], lines
+        hhmm = datetime.datetime.fromtimestamp(t0).strftime("%H:%M")
+        assert f"+ edge python3 ({client.pid}) → python3 ({server.pid}):{server.port} (new since {hhmm})" in lines, lines
+        c.close()
+    finally:
+        if client:
+            client.stop(kill=True)
+        server.stop(kill=True)
+        assert d.stop() == 0
