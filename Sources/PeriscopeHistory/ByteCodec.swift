@@ -99,11 +99,12 @@ enum Compression {
     /// The largest inflated blob accepted (a damaged length cannot make us allocate more).
     static let maxInflated = 1 << 30
 
-    static func deflate(_ input: [UInt8]) -> [UInt8] {
+    /// `input` compressed at zlib `level` (6 for the per-second rows, 9 for what is kept long).
+    static func deflate(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         var length = compressBound(uLong(input.count))
         var output = [UInt8](repeating: 0, count: Int(length))
         let rc = input.withUnsafeBufferPointer { i in
-            output.withUnsafeMutableBufferPointer { o in compress2(o.baseAddress, &length, i.baseAddress, uLong(i.count), 6) }
+            output.withUnsafeMutableBufferPointer { o in compress2(o.baseAddress, &length, i.baseAddress, uLong(i.count), level) }
         }
         guard rc == Z_OK else { return [] }
         let n = Int(length)

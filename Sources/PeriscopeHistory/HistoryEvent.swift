@@ -15,7 +15,7 @@ struct HistoryEvent: Sendable, Hashable {
     var body: [UInt8]
 
     /// A batch of events as one compressed blob (a `segments` row).
-    static func encode(_ events: [HistoryEvent]) -> [UInt8] {
+    static func encode(_ events: [HistoryEvent], level: Int32 = 6) -> [UInt8] {
         var w = ByteWriter()
         w.int(events.count)
         var seq: Int64 = 0, time: Int64 = 0
@@ -30,7 +30,7 @@ struct HistoryEvent: Sendable, Hashable {
             w.int(e.body.count)
             w.bytes += e.body
         }
-        return Compression.deflate(w.bytes)
+        return Compression.deflate(w.bytes, level: level)
     }
 
     /// The events of a `segments` row.

@@ -57,7 +57,7 @@ public struct HistoryState: Sendable {
     }
 
     /// The compressed checkpoint form.
-    func encoded() -> [UInt8] {
+    func encoded(level: Int32 = 6) -> [UInt8] {
         var w = ByteWriter()
         w.signed(seq)
         w.signed(time)
@@ -76,7 +76,7 @@ public struct HistoryState: Sendable {
                 w.int(0)
             }
         }
-        return Compression.deflate(w.bytes)
+        return Compression.deflate(w.bytes, level: level)
     }
 
     /// A state from its checkpoint form.
