@@ -59,7 +59,7 @@ enum NodeCodec {
         return sum
     }
 
-    /// An order-independent hash of the volatile part: volatile attributes and each metric's newest value. An
+    /// An order-independent hash of the volatile part: volatile attributes and the metric values views read. An
     /// open connection's `last_seen` (rewritten by every pass) alone does not call for a sample: views only
     /// show it once the connection has closed, which is a stable change.
     static func volatileHash(_ node: Node, _ kind: UInt8) -> Int {
@@ -67,7 +67,11 @@ enum NodeCodec {
         for (key, entry) in node.latest.entries where isVolatile(key, kind) && key != NodeKey.lastSeen {
             sum &+= hash(key, entry.value)
         }
-        for (key, history) in node.metrics { sum &+= hash(key, history.last?.value ?? .nan) }
+        for (key, history) in node.metrics {
+            // The values views read: the newest, and for byte counters the one before (their rate; an idle
+            // counter's pair stays equal, so it is not sampled again).
+            for (i, sample) in history.samples.suffix(samplesKept(key)).enumerated() { sum &+= hash(key + "\(i)", sample.value) }
+        }
         return sum
     }
 
