@@ -333,3 +333,31 @@ def test_neovim_periscope_diff(tmp_path):
             client.stop(kill=True)
         server.stop(kill=True)
         assert d.stop() == 0
+
+
+def test_disk_full_leaves_history_off(tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(full)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    d = None
+    churn = None
+    try:
+        d = Daemon("--refresh-ms", "100", "--history", str(full / "history.db"), collectors=True)
+        churn = Peer([sys.executable, "-c", CHURN])
+        c = Client(d)
+        h = wait_until(lambda: (lambda h: h if not h["enabled"] else None)(c.call("daemon/status")["collectors"]["history"]),
+                       timeout=60, what="history to fill the disk and turn off")
+        assert h["state"] == "unavailable" and "full" in h["reason"], h
+        assert c.view("hosts")["nodes"], "the live map is still served"
+        with pytest.raises(RPCError) as e:
+            c.call("topology/get", {"view": "hosts", "at": "now"})
+        assert e.value.code == -32004 and "history is off" in e.value.message
+        c.close()
+    finally:
+        if churn:
+            churn.stop(kill=True)
+        if d:
+            assert d.stop() == 0
+        subprocess.run(["umount", "-l", str(full)], capture_output=True)
