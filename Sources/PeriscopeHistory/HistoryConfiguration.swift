@@ -9,7 +9,7 @@ public struct HistoryConfiguration: Sendable, Hashable {
     /// Bytes of data above which the oldest goes first (`--history-max-size`, default 1 GiB; 0: no limit).
     public var maxBytes: Int64 = 1 << 30
     /// Seconds between two checkpoints (the whole state): bounds the replay behind any instant.
-    public var checkpointSeconds: Double = 900
+    public var checkpointSeconds: Double = 1200
     /// Seconds between two samples of the volatile part (metrics): the resolution of past metrics.
     public var sampleSeconds: Double = 60
     /// Milliseconds between two commits: what a crash may lose at most.

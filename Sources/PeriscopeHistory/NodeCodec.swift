@@ -112,7 +112,8 @@ enum NodeCodec {
     /// The volatile part only (attributes and metrics), laid over a node by ``overlay(_:on:time:)``.
     static func encodeVolatile(_ node: Node, _ kind: UInt8, time: Int64) -> [UInt8] {
         var w = ByteWriter()
-        let volatile = node.latest.entries.filter { isVolatile($0.key, kind) }
+        // An open connection's `last_seen` is left out too (views show it only once closed, in the close's `put`).
+        let volatile = node.latest.entries.filter { isVolatile($0.key, kind) && $0.key != NodeKey.lastSeen }
         w.int(volatile.count)
         for (key, entry) in volatile {
             w.string(key)
@@ -130,9 +131,13 @@ enum NodeCodec {
             w.int(samples.count)
             for s in samples {
                 w.signed(Int64((s.timestamp * 1000).rounded()) - time)
+                let milli = (s.value * 1000).rounded()
                 if s.value >= 0, s.value < 9e15, s.value.rounded() == s.value {
                     w.byte(0)
                     w.varint(UInt64(s.value))
+                } else if s.value >= 0, milli < 9e15, milli / 1000 == s.value {
+                    w.byte(2)  // thousandths, exactly (RTTs in ms from microseconds)
+                    w.varint(UInt64(milli))
                 } else {
                     w.byte(1)
                     w.double(s.value)
@@ -185,7 +190,12 @@ enum NodeCodec {
             var samples: [MetricSample] = []
             for _ in 0..<(try r.int()) {
                 let t = Double(time + (try r.signed())) / 1000
-                let value = try r.byte() == 0 ? Double(try r.varint()) : try r.double()
+                let value: Double
+                switch try r.byte() {
+                case 0: value = Double(try r.varint())
+                case 2: value = Double(try r.varint()) / 1000
+                default: value = try r.double()
+                }
                 samples.append(MetricSample(timestamp: t, value: value))
             }
             node.metrics[key] = MetricHistory(samples)
