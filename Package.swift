@@ -46,16 +46,25 @@ let package = Package(
         .target(
             name: "PeriscopeServer",
             dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeTopology",
-                           "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", "CPeriscopeTLS", logging]
+                           "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", "CPeriscopeTLS", logging,
+                           "PeriscopeHistory"]
         ),
+        // SQLite 3, from Debian's libsqlite3-dev: the history log's store.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // History and time travel: the topology's changes in an embedded SQLite log (intervals, checkpoints).
+        // zlib (zlib1g-dev) alone, for the history log (CPeriscopeTLS would bring libevent's TLS along).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "PeriscopeHistory", dependencies: ["CSQLite", "CZlib", "PeriscopeTopology", "PeriscopeSystem"]),
         // A small blocking client used by the shell client, the benchmark and tests.
         .target(name: "PeriscopeClient", dependencies: ["PeriscopeProtocol", "PeriscopeSystem"]),
-        .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging]),
+        .executableTarget(name: "periscoped", dependencies: ["PeriscopeServer", "PeriscopeProtocol", argumentParser, logging,
+                                                            "PeriscopeHistory"]),
         .executableTarget(name: "periscope", dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeSystem", argumentParser,
                                                             "PeriscopeEventLoop"]),
         .executableTarget(
             name: "periscope-bench",
-            dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeCollectors", "PeriscopeSystem", argumentParser]
+            dependencies: ["PeriscopeClient", "PeriscopeProtocol", "PeriscopeCollectors", "PeriscopeSystem", argumentParser,
+                           "PeriscopeHistory", "PeriscopeViews", "PeriscopeTopology"]
         ),
 
         .testTarget(name: "PeriscopeProtocolTests", dependencies: ["PeriscopeProtocol", "PeriscopeFixtures"]),
@@ -67,6 +76,8 @@ let package = Package(
         // A socket-free transport and an embedded daemon for protocol unit tests.
         .target(name: "PeriscopeServerTesting", dependencies: ["PeriscopeServer", "PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeSystem"],
                 path: "Tests/PeriscopeServerTesting"),
+        .testTarget(name: "PeriscopeHistoryTests",
+                    dependencies: ["PeriscopeHistory", "PeriscopeViews", "PeriscopeTopology", "PeriscopeProtocol", "PeriscopeFixtures"]),
         .testTarget(
             name: "PeriscopeServerTests",
             dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop",

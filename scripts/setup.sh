@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Periscope needs and is missing on a Debian 12 machine. Idempotent.
-#   scripts/setup.sh          build + run dependencies (libevent-dev with libevent_openssl, libssl-dev, zlib1g-dev, openssl, pkg-config)
+#   scripts/setup.sh          build + run dependencies (libevent-dev with libevent_openssl, libssl-dev, zlib1g-dev, openssl, pkg-config,
+#                             libsqlite3-dev)
 #   scripts/setup.sh --test   also what the tests drive: socat, neovim, iproute2, graphviz, tmux, podman/runc/busybox-static,
 #                             chromium, Python test packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(libevent-dev libssl-dev zlib1g-dev openssl pkg-config)
+want+=(libsqlite3-dev)  # history log (Sources/CSQLite)
 if [[ "${1:-}" == "--test" ]]; then
     want+=(socat neovim iproute2 graphviz tmux podman runc busybox-static chromium)
 fi

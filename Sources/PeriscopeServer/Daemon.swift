@@ -2,6 +2,7 @@ import Glibc
 import Logging
 import PeriscopeCollectors
 import PeriscopeEventLoop
+import PeriscopeHistory
 import PeriscopeProtocol
 
 /// The whole daemon: loop, listeners, signals, services. ``run()`` blocks until shutdown.
@@ -26,6 +27,7 @@ public final class Daemon {
     /// The host map, unless started with collectors off (and no injected reports).
     public private(set) var topology: TopologyService?
     private var subscriptions: SubscriptionManager?
+    private var history: HistoryService?
     private let logger = Logger(label: "periscope.daemon")
 
     /// Binds every configured endpoint. Throws with an operator-readable message on failure.
@@ -41,6 +43,9 @@ public final class Daemon {
             let topology = TopologyService(core: core)
             self.topology = topology
             subscriptions = SubscriptionManager(topology: topology)
+            let log = configuration.history.map { HistoryLog(configuration: $0) } ?? HistoryLog(off: configuration.historyOffReason)
+            history = HistoryService(topology: topology, log: log)
+            if let reason = log.status.reason { logger.warning("history off: \(reason)") }
         }
         services.append(ControlService(core: core, topology: topology))
         services += try MultiHostRoles.start(configuration, core: core, topology: topology)
@@ -86,6 +91,7 @@ public final class Daemon {
         if core.configuration.collectors { topology?.start() }
         logger.info("periscoped \(PeriscopeVersion.daemon) serving \(core.endpoints.joined(separator: ", ")) on \(loop.backendName)")
         loop.run()
+        history?.stop()
         cleanUp()
         stdioBridge?.waitForOutput(timeoutMillis: 2000)
         return exitCode

@@ -1,4 +1,5 @@
 import Glibc
+import PeriscopeHistory
 
 /// Everything a daemon is told at start. Plain value; the executable fills it from flags.
 public struct ServerConfiguration: Sendable {
@@ -58,6 +59,11 @@ public struct ServerConfiguration: Sendable {
 
     /// Many hosts, one map (`--publish`, `--accept-reports`, TLS files): see ``MultiHostConfiguration``.
     public var multiHost = MultiHostConfiguration()
+
+    /// The history log (`--history`, `--history-retention`, `--history-max-size`); nil: history off.
+    public var history: HistoryConfiguration?
+    /// Why history is off when ``history`` is nil (`daemon/status` says it).
+    public var historyOffReason = "not enabled"
 
     /// Handle SIGTERM/SIGINT/SIGHUP (off for daemons embedded in tests: one process, many loops).
     public var handlesSignals = true

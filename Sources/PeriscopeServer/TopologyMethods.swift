@@ -13,8 +13,13 @@ enum TopologyMethods {
             }
             return .deferred
         }
-        router.register(TopologyGetRequest.self) { [unowned service] context, query throws(RPCError) in
-            let request = try ViewRequest(query)
+        router.register(TopologyGetRequest.self) { [unowned service] context, params throws(RPCError) in
+            let request = try ViewRequest(params.query)
+            if let at = params.at {
+                guard let history = service.history else { throw RPCError.notFound("history is off") }
+                try history.get(context, request, at: at)
+                return .deferred
+            }
             service.answer(context, cacheKey: request.renderKey) { report, names, revision in
                 request.render(report, names).json(revision: revision)
             }

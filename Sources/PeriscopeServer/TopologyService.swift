@@ -32,6 +32,8 @@ public final class TopologyService {
     /// Other hosts' merged reports, when this daemon aggregates (see ``ReportAggregator``); merged into every
     /// report installed.
     var remoteReport: (() -> Report?)?
+    /// Time travel (`topology/get {at}`), set by ``HistoryService``.
+    weak var history: HistoryService?
     /// The local host's own newest report (what a publisher sends), before any remote merge.
     var localReport: Report? { lastOutput?.report }
 

@@ -16,7 +16,7 @@ struct Dot: ParsableCommand {
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query()) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, .init(selection.query())) }
         let text = Dot.render(TerminalText.sanitized(result))
         guard let svg else {
             print(text, terminator: "")

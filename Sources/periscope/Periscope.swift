@@ -16,6 +16,7 @@ struct Periscope: ParsableCommand {
             """,
         version: PeriscopeVersion.daemon,
         subcommands: [Status.self, Views.self, Get.self, Node.self, Watch.self, Top.self, Dot.self, Call.self, Rpc.self, Certs.self, Ui.self]
+            + [Diff.self, History.self]
             + [Logs.self, Exec.self, Stop.self, Start.self, Restart.self, Pause.self, Unpause.self]
     )
 

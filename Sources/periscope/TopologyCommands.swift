@@ -59,10 +59,12 @@ struct Get: ParsableCommand {
     @OptionGroup var options: ClientOptions
     @OptionGroup var selection: ViewSelection
 
+    @Option(parsing: .unconditional, help: "Show the view as it was at a past instant (from the daemon's history): relative (-10m, 1h) or RFC 3339.")
+    var at: String?
 
     func run() throws {
         let client = try options.connect()
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, selection.query()) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, .init(selection.query(), at: at)) }
         if options.json {
             printJSON(result)
             return

@@ -10,7 +10,10 @@ enum TopologyText {
         for node in nodes {
             if let id = node["id"]?.stringValue { labels[id] = label(node) }
         }
-        var out = "\(view["view"]?.stringValue ?? "?") — revision \(view["revision"]?.intValue ?? 0), "
+        // A past view (`--at`) has an instant instead of a revision.
+        let when = view["at"]?.stringValue.map { "at \(HistoryText.clock($0, seconds: true))" }
+            ?? "revision \(view["revision"]?.intValue ?? 0)"
+        var out = "\(view["view"]?.stringValue ?? "?") — \(when), "
             + "\(nodes.count) nodes, \(edges.count) edges\n\n"
         var table = TextTable(["NODE", "KIND", "CPU%", "MEMORY", "IN", "OUT", "ID", "DETAIL"])
         for node in nodes {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Glibc
 import Logging
+import PeriscopeHistory
 import PeriscopeProtocol
 import PeriscopeServer
 
@@ -86,6 +87,15 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Aggregator: seconds after which a silent publisher's host is removed (stale after 3 missed refreshes).")
     var hostExpiry = 60.0
 
+    @Option(help: ArgumentHelp("History log (SQLite): a file path, or 'off' (default: /var/lib/periscope/history.db as root, else $XDG_STATE_HOME/periscope/history.db).", valueName: "path|off"))
+    var history: String?
+
+    @Option(help: ArgumentHelp("History: data older than this goes first (7d, 12h, 30m, seconds).", valueName: "duration"))
+    var historyRetention = "7d"
+
+    @Option(help: ArgumentHelp("History: the most bytes the log keeps; the oldest goes first (1GiB, 500MiB, 0 for no limit).", valueName: "size"))
+    var historyMaxSize = "1GiB"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -120,6 +130,13 @@ struct Periscoped: ParsableCommand {
             throw ValidationError("--publish and --accept-reports need the collectors")
         }
         if !(hostExpiry >= 1 && hostExpiry <= 86_400) { throw ValidationError("--host-expiry must be 1 to 86400 seconds") }
+        if HistoryConfiguration.parseDuration(historyRetention) == nil {
+            throw ValidationError("--history-retention must be a duration such as 7d, 12h, 30m or a number of seconds")
+        }
+        if HistoryConfiguration.parseSize(historyMaxSize) == nil {
+            throw ValidationError("--history-max-size must be a size such as 1GiB, 500MiB or a number of bytes")
+        }
+        if history == "" { throw ValidationError("--history needs a path or 'off'") }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
@@ -156,6 +173,16 @@ struct Periscoped: ParsableCommand {
         configuration.multiHost.key = tlsKey
         configuration.multiHost.ca = tlsCa
         configuration.multiHost.hostExpiryMillis = Int(hostExpiry * 1000)
+        if history == "off" {
+            configuration.historyOffReason = "turned off (--history off)"
+        } else if noCollectors {
+            configuration.historyOffReason = "no collectors (--no-collectors)"
+        } else {
+            var h = HistoryConfiguration(path: history ?? HistoryConfiguration.defaultPath())
+            h.retentionSeconds = HistoryConfiguration.parseDuration(historyRetention) ?? h.retentionSeconds
+            h.maxBytes = HistoryConfiguration.parseSize(historyMaxSize) ?? h.maxBytes
+            configuration.history = h
+        }
         if let controls {
             configuration.controls = Set(controls.split(separator: ",").map { String($0).trimmingCharacters(in: " ") })
         }

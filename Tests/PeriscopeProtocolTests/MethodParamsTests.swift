@@ -13,7 +13,7 @@ struct MethodParamsTests {
         (DaemonStatusRequest.method, ["verbose": true], "unknown parameter params.verbose; expected one of: "),
         (DaemonStatusRequest.method, "x", "params must be an object with named members"),
         (TopologyGetRequest.method, [:], "params.view is required (a string)"),
-        (TopologyGetRequest.method, ["view": "processes", "fliter": "x"], "unknown parameter params.fliter; expected one of: filter, options, view"),
+        (TopologyGetRequest.method, ["view": "processes", "fliter": "x"], "unknown parameter params.fliter; expected one of: at, filter, options, view"),
         (TopologyGetRequest.method, ["view": "processes", "options": [true]], "params.options: options must be an object, got an array"),
         (TopologyGetRequest.method, ["view": "processes", "options": ["showAll": true]],
          "params.options: unknown option 'showAll'; known options: all, hideUnconnected, hidePseudo, includeClosed, system"),

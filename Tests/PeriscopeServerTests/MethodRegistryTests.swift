@@ -30,13 +30,13 @@ struct MethodRegistryTests {
         let daemon = try DaemonProcess(collectors: true)
         let client = try daemon.client()
         #expect(try client.call(DaemonPingRequest.self, .init(delayMs: 1)) == DaemonPingRequest.Result())
-        let view = try client.call(TopologyGetRequest.self, ViewQuery(view: "hosts"))
+        let view = try client.call(TopologyGetRequest.self, .init(ViewQuery(view: "hosts")))
         #expect(view["view"] == "hosts")
         let snapshot = try client.call(TopologySubscribeRequest.self, .init(ViewQuery(view: "processes")))
         #expect(snapshot.snapshot["view"] == "processes")
         #expect(try client.call(TopologyUnsubscribeRequest.self, .init(subscription: snapshot.subscription)) == .null)
         #expect(throws: RPCError.invalidParams("params.options.all is not an option of view 'hosts'; it takes: hideUnconnected, hidePseudo, includeClosed")) {
-            try client.call(TopologyGetRequest.self, ViewQuery(view: "hosts", options: ViewOptions(all: true)))
+            try client.call(TopologyGetRequest.self, .init(ViewQuery(view: "hosts", options: ViewOptions(all: true))))
         }
         #expect(daemon.stop() == 0)
     }

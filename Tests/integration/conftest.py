@@ -44,6 +44,8 @@ class Daemon:
             self.tcp_port = free_port()
             args += ["--listen", f"127.0.0.1:{self.tcp_port}", "--token-file", token_file]
         args += list(extra)
+        if collectors and not any(a == "--history" or a.startswith("--history=") for a in extra):
+            args += ["--history", os.path.join(self.dir, "history.db")]  # each test daemon its own log
         self.stderr_path = os.path.join(self.dir, "stderr.log")
         self.stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr)

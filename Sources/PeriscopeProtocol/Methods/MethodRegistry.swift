@@ -23,6 +23,9 @@ public enum MethodRegistry {
         PipeWriteRequest.self,
         PipeResizeRequest.self,
         PipeCloseRequest.self,
+        // History (SPEC.md section 18).
+        TopologyDiffRequest.self,
+        NodeHistoryRequest.self,
     ]
 
     /// Every method.

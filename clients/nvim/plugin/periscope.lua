@@ -4,9 +4,9 @@ vim.g.loaded_periscope = 1
 vim.api.nvim_create_user_command('Periscope', function(opts)
   require('periscope').open(opts.args)
 end, {
-  nargs = '?',
+  nargs = '*',
   complete = function(arglead) return require('periscope').complete(arglead) end,
-  desc = 'Open the Periscope panel (processes, processes-by-name, hosts)',
+  desc = 'Open the Periscope panel (processes, processes-by-name, hosts); :Periscope diff 1h lists the changes since then',
 })
 
 vim.api.nvim_create_user_command('PeriscopeClose', function()

@@ -3,6 +3,7 @@
 --
 --   require('periscope').setup{ cmd = {'periscope', 'rpc'}, socket = nil }
 --   :Periscope [processes|processes-by-name|hosts]
+--   :Periscope diff 1h [VIEW]   what appeared and disappeared since then (the daemon's history)
 local config = require('periscope.config')
 
 local M = {}
@@ -20,6 +21,12 @@ end
 function M.open(view)
   local Panel = require('periscope.panel')
   if view == '' then view = nil end
+  local since = view and view:match('^diff%s*(.*)$')
+  if since then
+    -- :Periscope diff [SINCE [VIEW]]: the changes since then, from the daemon's history.
+    local words = vim.split(since, '%s+', { trimempty = true })
+    return require('periscope.history').diff(words[1], words[2])
+  end
   local p, win = Panel.current()
   if p then
     if win then vim.api.nvim_set_current_win(win) end
@@ -41,7 +48,8 @@ function M.close_all()
 end
 
 function M.complete(arglead)
-  return vim.tbl_filter(function(v) return v:sub(1, #arglead) == arglead end, config.views)
+  local words = vim.list_extend(vim.deepcopy(config.views), { 'diff' })
+  return vim.tbl_filter(function(v) return v:sub(1, #arglead) == arglead end, words)
 end
 
 return M

@@ -1,0 +1,168 @@
+import PeriscopeTopology
+
+/// Turns successive reports into the log's events and writes them: the synchronous core of ``HistoryLog``
+/// (which runs it on its writer thread), also driven directly, with an injected clock, by tests and the
+/// benchmark. Times are seconds since the epoch as the caller's clock gives them.
+///
+/// Per report: a node not seen before, or whose stable part changed, is a `put`; a node gone is a `remove`;
+/// every ``HistoryConfiguration/sampleSeconds`` the nodes whose volatile part changed get a `sample`.
+/// ``commit()`` writes the pending events in one transaction; every ``HistoryConfiguration/checkpointSeconds``
+/// it also writes a checkpoint, then applies retention and the size limit.
+///
+/// - Important: one thread at a time.
+public final class HistoryRecorder {
+    private struct Known {
+        var stable: Int
+        var volatile: Int
+    }
+
+    public let configuration: HistoryConfiguration
+    let store: HistoryStore
+    private var state = HistoryState()
+    private var known: [HistoryKey: Known] = [:]
+    private var pending: [HistoryEvent] = []
+    private var seq: Int64
+    private var lastTime: Int64
+    private var lastSample: Int64?
+    private var lastCheckpoint: Int64?
+    /// The state to write as a checkpoint at the next commit.
+    private var pendingCheckpoint: HistoryState?
+    /// Nodes of ``intervalKinds`` with an open interval.
+    private var openIntervals: Set<HistoryKey> = []
+    /// Totals, for status and the benchmark.
+    public private(set) var eventsWritten = 0
+    public private(set) var commits = 0
+    public private(set) var checkpoints = 0
+    /// Events by operation and topology (`put connection`, `sample process`, …), for the benchmark.
+    public private(set) var eventCounts: [String: Int] = [:]
+
+    /// Opens (creating) the log at `configuration.path`; throws when the file cannot be used.
+    public init(configuration: HistoryConfiguration) throws(SQLiteError) {
+        self.configuration = configuration
+        store = try HistoryStore(path: configuration.path, create: true)
+        let position = try store.lastPosition()
+        seq = position.seq
+        lastTime = position.time
+        try store.closeOpenIntervals(at: position.time)
+    }
+
+    /// Bytes the log's data takes (database pages in use, the WAL's included).
+    public func usedBytes() throws(SQLiteError) -> Int64 { try store.usedBytes() }
+
+    /// Records `report` (and the reverse-DNS `names`) as the state at `time`.
+    public func record(_ report: Report, names: [String: String], at time: Double) {
+        let t = max(Int64((time * 1000).rounded()), lastTime)
+        lastTime = t
+        let sampling = lastSample.map { t - $0 >= Int64(configuration.sampleSeconds * 1000) } ?? true
+        if sampling { lastSample = t }
+        var seen = 0
+        for (kind, topology) in report.topologies {
+            let k = HistoryKey(kind, "").kind
+            for (id, node) in topology.nodes {
+                seen += 1
+                observe(HistoryKey(kind: k, id: id), node, t, sampling)
+            }
+        }
+        for (address, name) in names {
+            seen += 1
+            let key = HistoryKey(kind: HistoryKey.names, id: address)
+            if known[key]?.stable != name.hashValue {
+                known[key] = Known(stable: name.hashValue, volatile: 0)
+                emit(.put, key, Array(name.utf8), t)
+            }
+        }
+        if seen != known.count {
+            var gone: [HistoryKey] = []
+            for key in known.keys {
+                let present = key.kind == HistoryKey.names ? names[key.id] != nil
+                    : key.topology.map { report[$0].nodes[key.id] != nil } ?? false
+                if !present { gone.append(key) }
+            }
+            for key in gone {
+                known[key] = nil
+                emit(.remove, key, [], t)
+            }
+        }
+        // A run starts with a checkpoint (nothing of an earlier run is replayed onto it), then one every
+        // `checkpointSeconds`: the state right after this report, so every instant from `t` on is answerable.
+        if lastCheckpoint.map({ t - $0 >= Int64(configuration.checkpointSeconds * 1000) }) ?? true {
+            var snapshot = state
+            snapshot.time = t
+            pendingCheckpoint = snapshot
+            lastCheckpoint = t
+        }
+    }
+
+    private func observe(_ key: HistoryKey, _ node: Node, _ t: Int64, _ sampling: Bool) {
+        let stable = NodeCodec.stableHash(node, key.kind)
+        guard let before = known[key] else {
+            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind))
+            emit(.put, key, NodeCodec.encode(node, time: t), t)
+            return
+        }
+        if before.stable != stable {
+            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind))
+            emit(.put, key, NodeCodec.encode(node, time: t), t)
+        } else if sampling {
+            let volatile = NodeCodec.volatileHash(node, key.kind)
+            if volatile != before.volatile {
+                known[key]?.volatile = volatile
+                emit(.sample, key, NodeCodec.encodeVolatile(node, key.kind, time: t), t)
+            }
+        }
+    }
+
+    private func emit(_ op: HistoryEvent.Op, _ key: HistoryKey, _ body: [UInt8], _ t: Int64) {
+        seq += 1
+        eventCounts["\(op) \(key.topology?.rawValue ?? "name")", default: 0] += 1
+        let event = HistoryEvent(seq: seq, time: t, op: op, key: key, body: body)
+        state.apply(event)
+        pending.append(event)
+    }
+
+    /// Kinds whose existence `intervals` keeps.
+    private static let intervalKinds: Set<UInt8> = Set([TopologyKind.process, .host, .container, .containerImage].map { HistoryKey($0, "").kind })
+
+    /// Writes what is pending in one transaction (with a checkpoint when one is due), then applies retention and
+    /// the size limit. Throws the SQLite error that made the log unusable (disk full, I/O error, corruption).
+    public func commit() throws(SQLiteError) {
+        let checkpoint = pendingCheckpoint
+        guard !pending.isEmpty || checkpoint != nil else { return }
+        let events = pending
+        try store.connection.transaction { () throws(SQLiteError) in
+            try store.insertSegment(events)
+            for e in events where Self.intervalKinds.contains(e.key.kind) {
+                if e.op == .remove, openIntervals.remove(e.key) != nil { try store.closeInterval(e.key, at: e.time) }
+                if e.op == .put, openIntervals.insert(e.key).inserted { try store.openInterval(e.key, at: e.time) }
+            }
+            if let checkpoint { try store.insertCheckpoint(checkpoint) }
+        }
+        pending.removeAll(keepingCapacity: true)
+        eventsWritten += events.count
+        commits += 1
+        pendingCheckpoint = nil
+        if checkpoint != nil {
+            checkpoints += 1
+            try enforceLimits()
+        } else if configuration.maxBytes > 0, commits % 60 == 0, try store.usedBytes() > configuration.maxBytes {
+            lastCheckpoint = nil  // a fresh checkpoint lets everything before it go
+        }
+    }
+
+    /// Retention, then the size limit: the oldest checkpoints go first; when a single checkpoint is left and the
+    /// log is still too large, the next commit writes a fresh one so the older can go.
+    private func enforceLimits() throws(SQLiteError) {
+        try store.connection.transaction { () throws(SQLiteError) in
+            try store.prune(before: lastTime - Int64(configuration.retentionSeconds * 1000))
+        }
+        guard configuration.maxBytes > 0 else { return }
+        var dropped = false
+        while try store.usedBytes() > configuration.maxBytes {
+            var more = false
+            try store.connection.transaction { () throws(SQLiteError) in more = try store.dropOldest() }
+            if !more { break }
+            dropped = true
+        }
+        if dropped { try store.vacuum() }
+    }
+}

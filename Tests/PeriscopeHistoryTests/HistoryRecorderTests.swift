@@ -1,0 +1,192 @@
+import Glibc
+import PeriscopeHistory
+import PeriscopeProtocol
+import PeriscopeTopology
+import PeriscopeViews
+import Testing
+
+/// The history log against the views: what it gives back for an instant is what was live then.
+@Suite("History log")
+struct HistoryRecorderTests {
+    static let views: [(String, ViewOptions, String?)] = [
+        ("processes", ViewOptions(), nil), ("processes", ViewOptions(all: true), nil),
+        ("processes-by-name", ViewOptions(), nil), ("hosts", ViewOptions(), nil),
+        ("processes", ViewOptions(), "name:server"), ("processes", ViewOptions(), "port:8080"),
+    ]
+
+    /// Every view, option and filter rendered from the log at each instant equals the render of the report that
+    /// was live then (metrics too: volatile samples are taken at every report here).
+    @Test func getAtEqualsWhatWasLive() throws {
+        var scenario = HistoryScenario { $0.sampleSeconds = 0; $0.checkpointSeconds = 7 }
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        var live: [(Double, [RenderedView])] = []
+        for step in 0..<30 {
+            let t = HistoryScenario.start + Double(step)
+            let report = scenario.report(step)
+            recorder.record(report, names: [:], at: t)
+            try recorder.commit()
+            live.append((t, try Self.views.map { view, options, filter in
+                try ViewRenderer.render(report: report, view: view, options: options,
+                                        filter: try filter.map { try FilterExpression.parse($0) })
+            }))
+        }
+        let log = try scenario.reader(now: HistoryScenario.start + 30)
+        for (t, renders) in live {
+            for (i, (view, options, filter)) in Self.views.enumerated() {
+                let past = try HistoryScenario.render(log, view, at: t, options: options, filter: filter)
+                #expect(past == renders[i], "\(view) \(filter ?? "") at step \(t - HistoryScenario.start)")
+            }
+            // Half-way to the next instant: still the same.
+            let between = try HistoryScenario.render(log, "processes", at: t + 0.5)
+            #expect(between == renders[0])
+        }
+        #expect(recorder.checkpoints >= 4)
+    }
+
+    /// With metrics sampled once a minute (the default), the structure is still exact.
+    @Test func sampledMetricsKeepTheStructure() throws {
+        var scenario = HistoryScenario()
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        var live: [Double: RenderedView] = [:]
+        for step in 0..<25 {
+            let t = HistoryScenario.start + Double(step)
+            let report = scenario.report(step)
+            recorder.record(report, names: [:], at: t)
+            if step % 3 == 0 { try recorder.commit() }
+            live[t] = try ViewRenderer.render(report: report, view: "processes")
+        }
+        try recorder.commit()
+        let log = try scenario.reader(now: HistoryScenario.start + 25)
+        for (t, view) in live {
+            let past = try HistoryScenario.render(log, "processes", at: t)
+            #expect(Set(past.nodes.keys) == Set(view.nodes.keys))
+            #expect(Set(past.edges.keys) == Set(view.edges.keys))
+            #expect(past.nodes.mapValues(\.label) == view.nodes.mapValues(\.label))
+        }
+    }
+
+    /// The diff between two instants is exactly the diff between what was live at each.
+    @Test func diffListsExactlyTheChanges() throws {
+        var scenario = HistoryScenario { $0.sampleSeconds = 0 }
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        var live: [RenderedView] = []
+        for step in 0..<15 {
+            let report = scenario.report(step)
+            recorder.record(report, names: [:], at: HistoryScenario.start + Double(step))
+            try recorder.commit()
+            live.append(try ViewRenderer.render(report: report, view: "processes"))
+        }
+        let log = try scenario.reader(now: HistoryScenario.start + 15)
+        for (a, b) in [(0, 6), (4, 12), (2, 3), (7, 14), (9, 9)] {
+            let past = ViewDiff(from: try HistoryScenario.render(log, "processes", at: HistoryScenario.start + Double(a)),
+                                to: try HistoryScenario.render(log, "processes", at: HistoryScenario.start + Double(b)))
+            #expect(past == ViewDiff(from: live[a], to: live[b]), "\(a)→\(b)")
+        }
+        // Step 4 → 12: the worker came (step 5) and went (step 12): nothing of it remains; curl went at 3 and
+        // came back at 4, went at 7, came back at 8, went at 11: present at 4 and at 12.
+        let diff = ViewDiff(from: live[4], to: live[6])
+        #expect(diff.addedNodes.map(\.id) == ["h1;900"])
+        #expect(diff.addedEdges.map(\.id) == ["h1;900->h1;100"])
+    }
+
+    /// Older data goes first: after three simulated hours with a one-hour retention, the oldest instant kept is
+    /// about an hour back, an older one is a clear error, and the newest is still exact.
+    @Test func retentionDropsTheOldest() throws {
+        var scenario = HistoryScenario { $0.retentionSeconds = 3600; $0.checkpointSeconds = 600 }
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        let end = 3 * 3600
+        for step in stride(from: 0, through: end, by: 10) {
+            recorder.record(scenario.report(step), names: [:], at: HistoryScenario.start + Double(step))
+            try recorder.commit()
+        }
+        let now = HistoryScenario.start + Double(end)
+        let log = try scenario.reader(now: now)
+        let window = try log.window()
+        #expect(window.oldest >= now - 3600 - 600)
+        #expect(window.oldest <= now - 3600)
+        #expect(throws: HistoryError.self) { try log.state(at: HistoryScenario.start + 60) }
+        do {
+            _ = try log.state(at: HistoryScenario.start + 60)
+        } catch {
+            #expect(error.message.contains("before the oldest history kept"), "\(error.message)")
+        }
+        _ = try log.state(at: now - 3600)
+    }
+
+    /// Past the size limit the oldest checkpoints go (and the file stays near the limit).
+    @Test func sizeLimitDropsTheOldest() throws {
+        let limit: Int64 = 192 << 10
+        var scenario = HistoryScenario { $0.maxBytes = limit; $0.checkpointSeconds = 60; $0.sampleSeconds = 0 }
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        let steps = 3000
+        for step in 0..<steps {
+            recorder.record(scenario.report(step), names: ["203.0.113.7": "peer-\(step)"], at: HistoryScenario.start + Double(step))
+            try recorder.commit()
+        }
+        let log = try scenario.reader(now: HistoryScenario.start + Double(steps))
+        let window = try log.window()
+        #expect(window.oldest > HistoryScenario.start + 600, "the oldest data went")
+        var info = stat()
+        #expect(stat(scenario.configuration.path, &info) == 0)
+        #expect(Int64(info.st_size) <= limit + (128 << 10), "file \(info.st_size) bytes")
+        _ = try log.state(at: window.oldest)
+    }
+
+    /// A log reopened after its writer went away (as after kill -9) goes on: the old instants stay answerable and
+    /// the new run starts with a checkpoint.
+    @Test func reopenedLogGoesOn() throws {
+        var scenario = HistoryScenario { $0.sampleSeconds = 0 }
+        defer { scenario.remove() }
+        var first: RenderedView?
+        do {
+            let recorder = try HistoryRecorder(configuration: scenario.configuration)
+            let report = scenario.report(5)
+            first = try ViewRenderer.render(report: report, view: "processes")
+            recorder.record(report, names: [:], at: HistoryScenario.start + 5)
+            try recorder.commit()
+        }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        let report = scenario.report(3)
+        recorder.record(report, names: [:], at: HistoryScenario.start + 100)
+        try recorder.commit()
+        let log = try scenario.reader(now: HistoryScenario.start + 100)
+        #expect(try HistoryScenario.render(log, "processes", at: HistoryScenario.start + 5) == first)
+        #expect(try HistoryScenario.render(log, "processes", at: HistoryScenario.start + 100)
+                == ViewRenderer.render(report: report, view: "processes"))
+    }
+
+    /// A file that is not a database leaves history off, with the reason.
+    @Test func corruptFileTurnsHistoryOff() throws {
+        let scenario = HistoryScenario()
+        defer { scenario.remove() }
+        let fd = open(scenario.configuration.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let garbage = [UInt8](repeating: 0x5a, count: 8192)
+        _ = write(fd, garbage, garbage.count)
+        close(fd)
+        let log = HistoryLog(configuration: scenario.configuration)
+        defer { log.stop() }
+        #expect(!log.status.enabled)
+        #expect(log.status.reason?.contains("not a database") == true, "\(log.status.reason ?? "")")
+        #expect(throws: HistoryError.self) { try log.state(at: HistoryScenario.start) }
+    }
+
+    @Test func timesParse() {
+        let now = 1_780_000_000.0
+        #expect(HistoryTime.parse("-10m", now: now) == now - 600)
+        #expect(HistoryTime.parse("1h", now: now) == now - 3600)
+        #expect(HistoryTime.parse("1h30m", now: now) == now - 5400)
+        #expect(HistoryTime.parse("now", now: now) == now)
+        #expect(HistoryTime.parse("2026-05-28T20:26:40Z", now: now) == 1_780_000_000)
+        #expect(HistoryTime.parse("2026-05-28T22:26:40.5+02:00", now: now) == 1_780_000_000.5)
+        #expect(HistoryTime.parse("yesterday", now: now) == nil)
+        #expect(HistoryTime.parse("-10x", now: now) == nil)
+        #expect(HistoryTime.format(1_780_000_000.25) == "2026-05-28T20:26:40.250Z")
+        #expect(HistoryConfiguration.parseSize("1GiB") == 1 << 30)
+        #expect(HistoryConfiguration.parseDuration("7d") == 7.0 * 86_400)
+    }
+}
