@@ -75,7 +75,7 @@ struct NodeResolver {
         let query = ViewQuery(view: view, options: ViewOptions(all: options.contains("all") ? true : nil,
                                                                 hideUnconnected: options.contains("hideUnconnected") ? false : nil,
                                                                 system: options.contains("system") ? true : nil))
-        let result = try reportingErrors { try client.call(TopologyGetRequest.self, query) }
+        let result = try reportingErrors { try client.call(TopologyGetRequest.self, .init(query)) }
         return (result["nodes"]?.arrayValue ?? []).map(TerminalText.sanitized)
     }
 }
