@@ -168,6 +168,7 @@ enum NodeCodec {
             for _ in 0..<(try r.int()) { node.addParent(kind, try r.string()) }
         }
         try decodeMetrics(&r, into: &node, time: time)
+        node.restoreSidesFromText()  // the views read connections' typed sides
         return node
     }
 

@@ -87,9 +87,7 @@ public enum ReportWire {
             }
             node.set(key, text, at: timestamp)
         }
-        if kind == .connection, let client = node.latest[NodeKey.client], let server = node.latest[NodeKey.server] {
-            node.sides = ConnectionSides(client: client, server: server)  // typed once, here, for the views
-        }
+        node.restoreSidesFromText()  // typed once, here, for the views
         for (key, list) in value["sets"]?.objectValue ?? [:] {
             node.sets[key] = Set(try strings(list, id))
         }

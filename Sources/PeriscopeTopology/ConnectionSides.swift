@@ -47,3 +47,12 @@ final class ConnectionSidesBox: Sendable, Hashable, Codable {
     init(from decoder: any Decoder) throws { value = try ConnectionSides(from: decoder) }
     func encode(to encoder: any Encoder) throws { try value.encode(to: encoder) }
 }
+
+extension Node {
+    /// Types a connection node's sides from its `client` / `server` texts: for nodes read back from a text form
+    /// (the report wire, the history log), so views see them as the engine wrote them. No-op for other kinds.
+    public mutating func restoreSidesFromText() {
+        guard topology == .connection, let client = latest[NodeKey.client], let server = latest[NodeKey.server] else { return }
+        sides = ConnectionSides(client: client, server: server)
+    }
+}
