@@ -62,12 +62,12 @@ enum NodeL7 {
             else { continue }
             var o: [String: JSONValue] = [
                 "protocols": JSONValue(Array(Set(rows.map(\.protocolName))).sorted()),
-                "requestsPerSecond": .double(chosen.figures.requestsPerSecond),
-                "errorsPerSecond": .double(chosen.figures.errorsPerSecond),
+                "requestsPerSecond": .double(EdgeL7.round(chosen.figures.requestsPerSecond)),
+                "errorsPerSecond": .double(EdgeL7.round(chosen.figures.errorsPerSecond)),
                 "errors": .int(Int64((served.isEmpty ? rows : served).reduce(0) { $0 + $1.figures.errors })),
             ]
-            if let p50 = chosen.figures.latencyP50Ms { o["latencyP50Ms"] = .double(p50) }
-            if let p99 = chosen.figures.latencyP99Ms { o["latencyP99Ms"] = .double(p99) }
+            if let p50 = chosen.figures.latencyP50Ms { o["latencyP50Ms"] = .double(EdgeL7.round(p50)) }
+            if let p99 = chosen.figures.latencyP99Ms { o["latencyP99Ms"] = .double(EdgeL7.round(p99)) }
             nodes[id]?.metadata["l7"] = .object(o)
         }
     }

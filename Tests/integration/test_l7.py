@@ -23,6 +23,13 @@ import pytest
 
 from conftest import Daemon, free_port
 from rpc import Client, wait_until
+from test_transcripts import validator_for  # jsonschema is a test dependency: a missing one fails here
+
+
+def check_schema(pointer, value):
+    """Validates `value` against protocol/schema.json at `pointer` (e.g. /$defs/EdgeSummary)."""
+    errors = list(validator_for(pointer).iter_errors(value))
+    assert not errors, f"{pointer}: {errors[0].message} in {value}"
 
 WAIT = 30.0
 
@@ -106,7 +113,10 @@ def l7_row(rpc, pid, protocol, side, done, what):
         d = rpc.call("node/get", {"view": "processes", "id": node_id})
         rows = [r for r in d.get("l7", []) if r["protocol"] == protocol and r["side"] == side]
         last["rows"] = d.get("l7")
-        return rows[0] if rows and done(rows[0]) else None
+        if rows and done(rows[0]):
+            check_schema("/$defs/NodeDetails", d)
+            return rows[0]
+        return None
     try:
         return wait_until(check, timeout=WAIT, interval=0.2, what=what)
     except AssertionError:
@@ -120,7 +130,9 @@ def start_http_server(delay):
 
 
 def test_status_reports_programs(rpc):
-    l7 = rpc.call("daemon/status")["collectors"]["l7"]
+    status = rpc.call("daemon/status")
+    check_schema("/methods/daemon~1status/result", status)
+    l7 = status["collectors"]["l7"]
     assert l7["programs"] == 16, l7
     assert "connections" in l7 and "runTimeNs" in l7, l7
 
@@ -158,6 +170,7 @@ def test_http_counts_errors_and_latency_match_the_client(rpc):
                     return e
             return None
         e = wait_until(edge, timeout=WAIT, interval=0.2, what="the edge's l7 figures")
+        check_schema("/$defs/EdgeSummary", e)
         assert e["l7"]["protocol"] == "http", e
         assert abs(e["l7"]["requests"] - n) <= n * 0.01 and abs(e["l7"]["errors"] - m) <= max(1, m * 0.01), e
         assert e["l7"]["latencyP50Ms"] == pytest.approx(client_p50, rel=0.10), (e, client_p50)
