@@ -72,10 +72,11 @@ struct EdgeL7Accumulator {
 
     /// The edge's summary: its busiest protocol.
     func summary(edgeID: String) -> EdgeL7? {
-        guard let protocols = byEdge[edgeID] else { return nil }
-        let busiest = protocols.values.max { a, b in
-            (a.totalRequests, a.protocolName) < (b.totalRequests, b.protocolName)
-        }
-        return busiest.flatMap(EdgeL7.init)
+        figures(edgeID: edgeID).flatMap(EdgeL7.init)
+    }
+
+    /// The summed figures of the edge's busiest protocol (the metrics exposition reads the histograms).
+    func figures(edgeID: String) -> L7Figures? {
+        byEdge[edgeID]?.values.max { a, b in (a.totalRequests, a.protocolName) < (b.totalRequests, b.protocolName) }
     }
 }

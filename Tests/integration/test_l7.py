@@ -57,9 +57,12 @@ HTTP_SERVER = textwrap.dedent(r'''
 ''')
 
 
+METRICS_PORT = free_port()
+
+
 @pytest.fixture(scope="module")
 def l7_daemon():
-    d = Daemon("--refresh-ms", "500", collectors=True)
+    d = Daemon("--refresh-ms", "500", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
     yield d
     assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()
 
@@ -382,3 +385,43 @@ def _try(f):
         return f()
     except OSError:
         return False
+
+
+def test_metrics_endpoint_passes_promtool(rpc):
+    n = 30
+    server, port = start_http_server(0)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    try:
+        for i in range(n):
+            conn.request("GET", "/fail" if i < 3 else "/ok")
+            conn.getresponse().read()
+        target = node_of(rpc, server.pid)["id"]
+        want = f'target="{target}"'
+
+        def scrape():
+            c = http.client.HTTPConnection("127.0.0.1", METRICS_PORT, timeout=10)
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            body = r.read().decode()
+            c.close()
+            assert r.status == 200 and r.getheader("Content-Type").startswith("text/plain; version=0.0.4"), r.status
+            lines = [l for l in body.splitlines() if l.startswith("periscope_edge_l7_requests_total{") and want in l]
+            return body if lines and float(lines[0].rsplit(" ", 1)[1]) >= n else None
+        body = wait_until(scrape, timeout=WAIT, interval=0.3, what="the edge's request counter in /metrics")
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+        def value(prefix):
+            for l in body.splitlines():
+                if l.startswith(prefix) and want in l:
+                    return float(l.rsplit(" ", 1)[1])
+            raise AssertionError(f"no {prefix} for {target} in\n{body[:3000]}")
+        assert value("periscope_edge_l7_requests_total{") == n
+        assert value("periscope_edge_l7_errors_total{") == 3
+        assert value("periscope_edge_l7_request_duration_seconds_count{") == n
+        assert value('periscope_edge_l7_request_duration_seconds_bucket{') <= n
+        status = rpc.call("daemon/status")
+        assert status["collectors"]["metrics"]["scrapes"] >= 1
+        assert f"metrics:127.0.0.1:{METRICS_PORT}" in status["endpoints"]
+    finally:
+        conn.close()
+        server.stop()
