@@ -50,6 +50,7 @@ struct exit_ctx { __u64 common; long nr; long ret; };
 #define S_IFSOCK 0140000
 #define SCRATCH 512          /* bytes of each message looked at */
 #define MASK (SCRATCH - 1)
+#define HEAD 64              /* bytes read first; the rest of SCRATCH only when a decoder needs it */
 
 enum dir { DIR_IN = 0, DIR_OUT = 1 };
 enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC = 1, BUF_MSGHDR = 2 };
@@ -237,14 +238,12 @@ static __always_inline int is_http_response(const __u8 *b, __u32 n) {
     return n >= 12 && be32(b, 0) == 0x48545450 /* HTTP */ && at(b, 4) == '/' && at(b, 5) == '1';
 }
 
-struct scan_ctx { __u32 n; __u32 count; };
+struct scan_ctx { const __u8 *b; __u32 n; __u32 count; };
 
 static long scan_step(__u32 i, void *data) {
     struct scan_ctx *ctx = data;
-    __u32 zero = 0;
-    struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
-    if (!s || i + 5 >= ctx->n) return 1;
-    const __u8 *b = s->b;
+    const __u8 *b = ctx->b;
+    if (i + 5 >= ctx->n) return 1;
     if (at(b, i) == '\r' && at(b, i + 1) == '\n' && at(b, i + 2) == '\r' && at(b, i + 3) == '\n') {
         __u32 c = at(b, i + 4);
         if (c >= 'A' && c <= 'Z' && ++ctx->count >= PSC_L7_PENDING) return 1;
@@ -253,8 +252,9 @@ static long scan_step(__u32 i, void *data) {
 }
 
 /* Requests in one message: 1 + the pipelined ones (a blank line followed by an upper-case method letter). */
-static __always_inline __u32 http_requests(__u32 n) {
-    struct scan_ctx ctx = { .n = n, .count = 1 };
+static __always_inline __u32 http_requests(const __u8 *b, __u32 n) {
+    if (n < 32) return 1;  /* room for one request only */
+    struct scan_ctx ctx = { .b = b, .n = n, .count = 1 };
     bpf_loop(SCRATCH, scan_step, &ctx, 0);
     return ctx.count;
 }
@@ -392,13 +392,21 @@ static __always_inline int classify(const __u8 *b, __u32 n, const struct active 
     return 0;
 }
 
+/* Reads the rest of the first `n` bytes (beyond HEAD) into the scratch buffer; 0 when that fails. */
+static __always_inline int read_rest(struct scratch *s, const struct active *a, __u32 n) {
+    if (n <= HEAD) return 1;
+    if (n > SCRATCH) n = SCRATCH;
+    return bpf_probe_read_user(s->b + HEAD, (n - HEAD) & (SCRATCH - 1), (void *)(a->buf + HEAD)) == 0;
+}
+
 static __always_inline void on_message(const struct active *a, long ret) {
     __u32 zero = 0;
     struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
     if (!s) return;
     __u32 n = ret > SCRATCH ? SCRATCH : (__u32)ret;
     if (a->iov && n > a->first_len) n = a->first_len;   /* the first bytes are those of the first iovec */
-    if (bpf_probe_read_user(s->b, n & (SCRATCH * 2 - 1), (void *)a->buf)) return;
+    __u32 head = n > HEAD ? HEAD : n;
+    if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return;
     const __u8 *b = s->b;
     __u64 now = bpf_ktime_get_ns();
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -443,7 +451,8 @@ static __always_inline void on_message(const struct active *a, long ret) {
     case PSC_L7_HTTP:
         if (request_dir) {
             if (!is_http_request(b, n)) break;
-            __u32 count = http_requests(n);
+            if (!read_rest(s, a, n)) break;
+            __u32 count = http_requests(b, n);
             for (__u32 i = 0; i < PSC_L7_PENDING; i++) {
                 if (i >= count) break;
                 push_request(c, ts);
@@ -459,7 +468,7 @@ static __always_inline void on_message(const struct active *a, long ret) {
         break;
     }
     case PSC_L7_TLS:
-        if (fresh && at(b, 5) == 0x01) read_sni(c, b, n);
+        if (fresh && at(b, 5) == 0x01 && read_rest(s, a, n)) read_sni(c, b, n);
         break;
     case PSC_L7_POSTGRES: {
         __u32 tag = at(b, 0);
@@ -468,6 +477,7 @@ static __always_inline void on_message(const struct active *a, long ret) {
         } else if (c->pending_head != c->pending_tail) {
             /* Walk the server's messages in this write: an ErrorResponse anywhere makes it an error. */
             __u32 cls = PSC_L7_OK, p = 0;
+            if (!read_rest(s, a, n)) break;
             for (int i = 0; i < 12; i++) {
                 if (p + 5 > n) break;
                 if (at(b, p) == 'E') { cls = PSC_L7_SERVER_ERROR; break; }
