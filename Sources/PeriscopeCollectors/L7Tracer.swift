@@ -1,4 +1,5 @@
 import CPeriscopeBPF
+import PeriscopeSystem
 import PeriscopeProtocol
 import PeriscopeTopology
 import Synchronization
@@ -26,6 +27,7 @@ public final class L7Tracer: @unchecked Sendable {
         buffer = .allocate(capacity: capacity)
         do throws(CollectorError) {
             handle = try Self.load()
+            windows = L7Windows(start: SystemClock.monotonicMillis() / 1000)
             let programs = psc_bpf_program_count(handle)
             state.withLock {
                 $0 = SourceHealth(state: "ok", summary: "l7: \(programs) BPF programs attached",
@@ -58,7 +60,11 @@ public final class L7Tracer: @unchecked Sendable {
     public func refresh(now: Double) {
         guard let handle else { return }
         let n = Int(psc_bpf_read_conns(handle, buffer, Int32(capacity)))
-        let entries = UnsafeBufferPointer(start: buffer, count: max(0, n))
+        guard n >= 0 else {  // keep the last window; the next read closes a longer one
+            state.withLock { $0.lastError = "reading the connection map failed: \(NamespaceSockets.describe(Int32(-n)))" }
+            return
+        }
+        let entries = UnsafeBufferPointer(start: buffer, count: n)
         let expired = windows.update(entries, now: now)
         for var key in expired { _ = psc_bpf_delete_conn(handle, &key) }
         var runTime: UInt64 = 0, runs: UInt64 = 0
@@ -68,7 +74,7 @@ public final class L7Tracer: @unchecked Sendable {
             $0.figures["connections"] = JSONValue(connections)
             $0.figures["runTimeNs"] = JSONValue(runTime)
             $0.figures["runCount"] = JSONValue(runs)
-            $0.lastError = n < 0 ? "reading the connection map failed: \(NamespaceSockets.describe(-Int32(n)))" : nil
+            $0.lastError = nil
         }
     }
 

@@ -51,6 +51,9 @@ struct L7Windows {
 
     var connectionCount: Int { seen.count }
 
+    /// Windows counted from `start` (monotonic seconds: when the programs were attached).
+    init(start: Double? = nil) { lastRead = start }
+
     /// Folds in one read of the map at `now` (seconds); returns the keys to delete from the kernel map.
     mutating func update(_ entries: UnsafeBufferPointer<psc_l7_entry>, now: Double) -> [psc_l7_key] {
         let window = max(0.001, now - (lastRead ?? now - 1))

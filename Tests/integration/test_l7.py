@@ -21,7 +21,7 @@ import http.client
 
 import pytest
 
-from conftest import Daemon, free_port
+from conftest import BIN, Daemon, free_port
 from rpc import Client, wait_until
 from test_transcripts import validator_for  # jsonschema is a test dependency: a missing one fails here
 
@@ -209,6 +209,16 @@ def test_http_pipelined_and_keepalive(rpc):
         row = l7_row(rpc, server.pid, "http", "server", lambda r: r["requests"] >= 8, what="8 HTTP requests")
         assert row["requests"] == 8 and row["errors"] == 0, row
         assert row["latencyP50Ms"] is not None, row
+        # The shell client shows the table in the node's details and the protocol on the edge.
+        node_id = node_of(rpc, server.pid)["id"]
+        socket_path = rpc.daemon.socket_path
+        out = subprocess.run([str(BIN / "periscope"), "node", "processes", node_id, "--socket", socket_path],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "what flows (L7):" in out.stdout, out
+        assert any(l.split()[:2] == ["http", "server"] for l in out.stdout.splitlines()), out.stdout
+        out = subprocess.run([str(BIN / "periscope"), "get", "processes", "--socket", socket_path],
+                             capture_output=True, text=True, timeout=30)
+        assert any(f"({server.pid})" in l and " http " in l for l in out.stdout.splitlines()), out.stdout
     finally:
         s.close()
         server.stop()
