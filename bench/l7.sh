@@ -79,12 +79,12 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     [[ "$kind" == "saturate" ]] && c=50
     wrk -t1 -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null  # warm up
     local before_ns before_cpu after_ns after_cpu
-    before_ns=$(status | python3 -c 'import json,sys; print(json.load(sys.stdin).get("runTimeNs", 0))')
+    before_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
     before_cpu=$(cpu_ticks "$daemon_pid")
     wrk -t"$threads" -c"$c" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:$port/" >"$work/wrk.txt"
     after_cpu=$(cpu_ticks "$daemon_pid")
     sleep 1.2  # one more refresh so the status reads the programs' run time after the run
-    after_ns=$(status | python3 -c 'import json,sys; print(json.load(sys.stdin).get("runTimeNs", 0))')
+    after_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
     kill "$asker_pid" 2>/dev/null || true
     wait "$asker_pid" 2>/dev/null || true
     kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
@@ -92,7 +92,8 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
 import re, sys
 text = open(sys.argv[1]).read()
 mode, kind = sys.argv[2], sys.argv[3]
-bpf_ns = int(sys.argv[5]) - int(sys.argv[4])
+(ns0, runs0), (ns1, runs1) = (map(int, a.split()) for a in (sys.argv[4], sys.argv[5]))
+bpf_ns, runs = ns1 - ns0, runs1 - runs0
 cpu_s = (int(sys.argv[7]) - int(sys.argv[6])) / int(sys.argv[8])
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 def ms(label):
@@ -103,7 +104,8 @@ total = rps * float(sys.argv[9])
 per_k = 1000 / total if total else 0
 print(f"{mode:6} {kind:9} {rps:10.0f} req/s  p50 {ms('50%'):7.3f} ms  p99 {ms('99%'):7.3f} ms  "
       f"daemon CPU {cpu_s * 1000 * per_k:6.3f} ms/1k req  BPF {bpf_ns / 1e6 * per_k:6.3f} ms/1k req  "
-      f"(daemon {cpu_s / float(sys.argv[9]) * 100:.2f} % of a core, BPF {bpf_ns / 1e9 / float(sys.argv[9]) * 100:.2f} %)")
+      f"(daemon {cpu_s / float(sys.argv[9]) * 100:.2f} % of a core, BPF {bpf_ns / 1e9 / float(sys.argv[9]) * 100:.2f} %; "
+      f"{runs / total if total else 0:.1f} program runs/request, {bpf_ns / runs if runs else 0:.0f} ns/run)")
 EOF
 }
 

@@ -81,8 +81,10 @@ struct {
     __type(value, struct psc_l7_conn);
 } psc_conns SEC(".maps");
 
+/* Per thread between entry and exit: a plain preallocated hash (cheaper than LRU on this hot path; a thread
+ * that never returns leaves an entry that the next syscall of the same thread id overwrites). */
 struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(type, BPF_MAP_TYPE_HASH);
     __uint(max_entries, 16384);
     __type(key, __u64);
     __type(value, struct active);

@@ -54,7 +54,15 @@ public final class L7Tracer: @unchecked Sendable {
     /// `daemon/status` → `collectors.l7`: `loaded`, `programs`, `connections`, `runTimeNs`, `runCount` (the
     /// programs' kernel run time, non-zero while `kernel.bpf_stats_enabled` is 1), or why the programs are not
     /// loaded (`lastError`). Any thread.
-    public var health: SourceHealth { state.withLock { $0 } }
+    public var health: SourceHealth {
+        var health = state.withLock { $0 }
+        if handle != nil {  // read live: the programs' run time moves between passes
+            let stats = runStats()
+            health.figures["runTimeNs"] = JSONValue(stats.nanos)
+            health.figures["runCount"] = JSONValue(stats.count)
+        }
+        return health
+    }
 
     /// Reads the connection map and closes the window that started at the last call. Collection queue only.
     public func refresh(now: Double) {
@@ -67,13 +75,9 @@ public final class L7Tracer: @unchecked Sendable {
         let entries = UnsafeBufferPointer(start: buffer, count: n)
         let expired = windows.update(entries, now: now)
         for var key in expired { _ = psc_bpf_delete_conn(handle, &key) }
-        var runTime: UInt64 = 0, runs: UInt64 = 0
-        _ = psc_bpf_run_stats(handle, &runTime, &runs)
         let connections = windows.connectionCount
         state.withLock {
             $0.figures["connections"] = JSONValue(connections)
-            $0.figures["runTimeNs"] = JSONValue(runTime)
-            $0.figures["runCount"] = JSONValue(runs)
             $0.lastError = nil
         }
     }
@@ -84,7 +88,8 @@ public final class L7Tracer: @unchecked Sendable {
         windows.annotate(&report)
     }
 
-    /// Kernel run time and run count of the programs so far (benchmarks). Collection queue or any one thread.
+    /// Kernel run time and run count of the programs so far (`bpf_prog_info`; the handle's fds never change after
+    /// `init`, so any thread).
     public func runStats() -> (nanos: UInt64, count: UInt64) {
         guard let handle else { return (0, 0) }
         var runTime: UInt64 = 0, runs: UInt64 = 0
