@@ -117,8 +117,29 @@ static __always_inline __u32 be32(const __u8 *b, __u32 i) {
     return (at(b, i) << 24) | (at(b, i + 1) << 16) | (at(b, i + 2) << 8) | at(b, i + 3);
 }
 
-/* The inet socket behind `fd` of the current task, or NULL. */
-static __always_inline struct sock *fd_sock(__u64 fd) {
+/* What an fd of a process is, cached by (tgid, fd) and valid while the fd still holds the same `struct file`. */
+struct fd_key { __u32 tgid; __u32 fd; };
+struct fd_info {
+    __u64 file;
+    __u64 sk;        /* 0: not a TCP or UDP inet socket */
+    __u16 family;
+    __u16 l4;
+    __u16 lport;
+    __u16 rport;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 32768);
+    __type(key, struct fd_key);
+    __type(value, struct fd_info);
+} psc_fds SEC(".maps");
+
+/* Fills `info` for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file-table walk (five
+ * reads) always runs and the entry must name the same `struct file`; `close`, `dup2` and `dup3` drop the entry
+ * of the fd they close (a new file can reuse a freed one's address). The socket's fields (eight more reads) are
+ * thus read once per file. */
+static __always_inline int fd_socket(__u64 fd, struct fd_info *info) {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
     if (!fdt) return 0;
@@ -127,24 +148,41 @@ static __always_inline struct sock *fd_sock(__u64 fd) {
     struct file **fds = BPF_CORE_READ(fdt, fd);
     struct file *file = 0;
     if (bpf_probe_read_kernel(&file, sizeof file, &fds[fd]) || !file) return 0;
+    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
+    struct fd_info *cached = bpf_map_lookup_elem(&psc_fds, &key);
+    if (cached && cached->file == (__u64)file) {
+        *info = *cached;
+        return info->sk != 0;
+    }
+    __builtin_memset(info, 0, sizeof *info);
+    info->file = (__u64)file;
     unsigned short mode = BPF_CORE_READ(file, f_inode, i_mode);
-    if ((mode & S_IFMT) != S_IFSOCK) return 0;
-    struct socket *sock = BPF_CORE_READ(file, private_data);
-    if (!sock) return 0;
-    return BPF_CORE_READ(sock, sk);
+    struct socket *sock = (mode & S_IFMT) == S_IFSOCK ? BPF_CORE_READ(file, private_data) : 0;
+    struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+    if (sk) {
+        info->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+        info->l4 = BPF_CORE_READ(sk, sk_protocol);
+        if ((info->family == AF_INET || info->family == AF_INET6) && (info->l4 == IPPROTO_TCP || info->l4 == IPPROTO_UDP)) {
+            info->sk = (__u64)sk;
+            info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+            info->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+        }
+    }
+    /* A TCP socket's ports are fixed once it carries data; an unconnected UDP socket may connect later, so its
+     * entry is only kept for sockets that already have a peer. */
+    if (!info->sk || info->l4 == IPPROTO_TCP || info->rport) bpf_map_update_elem(&psc_fds, &key, info, BPF_ANY);
+    return info->sk != 0;
 }
 
 static __always_inline void on_enter(__u64 fd, __u64 arg, __u64 count, __u64 dest, enum dir dir, enum buf_kind kind) {
-    struct sock *sk = fd_sock(fd);
-    if (!sk) return;
+    struct fd_info info;
+    if (!fd_socket(fd, &info)) return;
     struct active a = {};
-    a.family = BPF_CORE_READ(sk, __sk_common.skc_family);
-    if (a.family != AF_INET && a.family != AF_INET6) return;
-    a.l4 = BPF_CORE_READ(sk, sk_protocol);
-    if (a.l4 != IPPROTO_TCP && a.l4 != IPPROTO_UDP) return;
-    a.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-    a.rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    a.sk = (__u64)sk;
+    a.family = info.family;
+    a.l4 = info.l4;
+    a.lport = info.lport;
+    a.rport = info.rport;
+    a.sk = info.sk;
     a.dir = dir;
     a.buf = arg;
     if (kind == BUF_MSGHDR) {
@@ -548,3 +586,17 @@ ENTER(write, DIR_OUT, BUF_PLAIN, 0)
 ENTER(sendto, DIR_OUT, BUF_PLAIN, ctx->args[4])
 ENTER(writev, DIR_OUT, BUF_IOVEC, 0)
 ENTER(sendmsg, DIR_OUT, BUF_MSGHDR, 0)
+
+static __always_inline void forget_fd(__u64 fd) {
+    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
+    bpf_map_delete_elem(&psc_fds, &key);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct enter_ctx *ctx) { forget_fd(ctx->args[0]); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }

@@ -136,7 +136,7 @@ def test_status_reports_programs(rpc):
     status = rpc.call("daemon/status")
     check_schema("/methods/daemon~1status/result", status)
     l7 = status["collectors"]["l7"]
-    assert l7["programs"] == 16, l7
+    assert l7["programs"] == 19, l7
     assert "connections" in l7 and "runTimeNs" in l7, l7
 
 
@@ -221,6 +221,36 @@ def test_http_pipelined_and_keepalive(rpc):
         assert any(f"({server.pid})" in l and " http " in l for l in out.stdout.splitlines()), out.stdout
     finally:
         s.close()
+        server.stop()
+
+
+SEQUENTIAL_CLIENT = textwrap.dedent(r'''
+    import http.client, sys, time
+    port, n = int(sys.argv[1]), int(sys.argv[2])
+    for i in range(n):  # a new connection per request: the same fd numbers come back, for new sockets
+        c = http.client.HTTPConnection("127.0.0.1", port)
+        c.request("GET", "/fail" if i % 4 == 0 else "/ok")
+        c.getresponse().read()
+        c.close()
+    print("done", flush=True)
+    sys.stdin.read()
+''')
+
+
+def test_http_connection_per_request_reusing_fds(rpc):
+    n = 20
+    server, port = start_http_server(0)
+    client = Proc([sys.executable, "-c", SEQUENTIAL_CLIENT, str(port), str(n)], stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.p.stdout.readline().strip() == "done"
+        served = l7_row(rpc, server.pid, "http", "server", lambda r: r["requests"] >= n, what="the server's row")
+        sent = l7_row(rpc, client.pid, "http", "client", lambda r: r["requests"] >= n, what="the client's row")
+        assert (served["requests"], served["errors"]) == (n, n // 4), served
+        assert (sent["requests"], sent["errors"]) == (n, n // 4), sent
+    finally:
+        client.p.stdin.close()
+        client.stop()
         server.stop()
 
 
