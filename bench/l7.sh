@@ -32,7 +32,9 @@ EOF
 nginx -p "$work" -c "$work/nginx.conf" 2>"$work/nginx.log" &
 nginx_pid=$!
 daemon_pid=""
+asker_pid=""
 cleanup() {
+    [[ -n "$asker_pid" ]] && kill "$asker_pid" 2>/dev/null || true
     [[ -n "$daemon_pid" ]] && kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null || true
     kill -TERM "$nginx_pid" 2>/dev/null || true
     wait "$nginx_pid" 2>/dev/null || true
@@ -73,7 +75,7 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     daemon_pid=$!
     for _ in $(seq 100); do [[ -S "$work/sock" ]] && break; sleep 0.1; done
     sleep 2
-    asker & local asker_pid=$!
+    asker & asker_pid=$!
     local script=() threads=2 c=$conns
     [[ "$kind" == "paced" ]] && script=(-s "$work/paced.lua")
     [[ "$kind" == "saturate" ]] && c=50
@@ -87,6 +89,7 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     after_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
     kill "$asker_pid" 2>/dev/null || true
     wait "$asker_pid" 2>/dev/null || true
+    asker_pid=""
     kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
     python3 - "$work/wrk.txt" "$mode" "$kind" "$before_ns" "$after_ns" "$before_cpu" "$after_cpu" "$hz" "$seconds" <<'EOF'
 import re, sys
