@@ -67,27 +67,27 @@ struct L7Windows {
             var c = entry.conn
             let name = Int(c.protocol) < Self.protocolNames.count ? Self.protocolNames[Int(c.protocol)] : "unknown"
             var before = seen[key] ?? Seen()
-            var now_ = Seen(requests: c.requests, responses: c.responses, ok: c.status.0, clientErrors: c.status.1,
-                            serverErrors: c.status.2, bytesIn: c.bytes_in, bytesOut: c.bytes_out,
-                            histogram: withUnsafeBytes(of: &c.hist) { Array($0.bindMemory(to: UInt32.self)) },
-                            lastNs: c.last_ns, changedAt: before.changedAt)
-            if now_.requests < before.requests || now_.responses < before.responses { before = Seen() }  // reused key
-            if now_.lastNs != before.lastNs { now_.changedAt = now }
+            var current = Seen(requests: c.requests, responses: c.responses, ok: c.status.0, clientErrors: c.status.1,
+                               serverErrors: c.status.2, bytesIn: c.bytes_in, bytesOut: c.bytes_out,
+                               histogram: withUnsafeBytes(of: &c.hist) { Array($0.bindMemory(to: UInt32.self)) },
+                               lastNs: c.last_ns, changedAt: before.changedAt)
+            if current.requests < before.requests || current.responses < before.responses { before = Seen() }  // reused key
+            if current.lastNs != before.lastNs { current.changedAt = now }
             var f = L7Figures(protocolName: name, seconds: window)
-            f.requests = Int(now_.requests - before.requests)
-            f.responses = Int(now_.responses - before.responses)
-            f.clientErrors = Int(now_.clientErrors &- before.clientErrors)
-            f.serverErrors = Int(now_.serverErrors &- before.serverErrors)
-            f.bytesIn = Int(now_.bytesIn &- before.bytesIn)
-            f.bytesOut = Int(now_.bytesOut &- before.bytesOut)
-            for (b, n) in now_.histogram.enumerated() where n > 0 {
+            f.requests = Int(current.requests - before.requests)
+            f.responses = Int(current.responses - before.responses)
+            f.clientErrors = Int(current.clientErrors &- before.clientErrors)
+            f.serverErrors = Int(current.serverErrors &- before.serverErrors)
+            f.bytesIn = Int(current.bytesIn &- before.bytesIn)
+            f.bytesOut = Int(current.bytesOut &- before.bytesOut)
+            for (b, n) in current.histogram.enumerated() where n > 0 {
                 let old = b < before.histogram.count ? before.histogram[b] : 0
                 if n > old { f.histogram[b] = Int(n - old) }
                 f.totalHistogram[b] = Int(n)
             }
-            f.totalRequests = Int(now_.requests)
-            f.totalResponses = Int(now_.responses)
-            f.totalErrors = Int(now_.clientErrors + now_.serverErrors)
+            f.totalRequests = Int(current.requests)
+            f.totalResponses = Int(current.responses)
+            f.totalErrors = Int(truncatingIfNeeded: current.clientErrors &+ current.serverErrors)
             if c.sni_len > 0 {
                 let len = min(Int(c.sni_len), Int(PSC_L7_SNI_MAX))
                 let name = withUnsafeBytes(of: &c.sni) { Array($0.prefix(len)) }
@@ -99,11 +99,11 @@ struct L7Windows {
             let server = c.role == UInt8(PSC_L7_ROLE_SERVER.rawValue)
             out.append(Side(tgid: c.tgid, server: server, tcp: c.l4 == UInt8(IPPROTO_TCP),
                             clientAddress: server ? remote : local, clientPort: server ? c.rport : c.lport, figures: f))
-            if seen[key] != nil, now - now_.changedAt > Self.idleSeconds {
+            if seen[key] != nil, now - current.changedAt > Self.idleSeconds {
                 expired.append(entry.key)
             } else {
-                if seen[key] == nil { now_.changedAt = now }
-                next[key] = now_
+                if seen[key] == nil { current.changedAt = now }
+                next[key] = current
             }
         }
         seen = next
