@@ -32,6 +32,7 @@ def check_schema(pointer, value):
     assert not errors, f"{pointer}: {errors[0].message} in {value}"
 
 WAIT = 30.0
+pytestmark = pytest.mark.timeout(240)  # the PostgreSQL cluster's initdb alone can take a minute on a loaded host
 
 HTTP_SERVER = textwrap.dedent(r'''
     import sys, time, http.server
