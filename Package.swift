@@ -39,7 +39,13 @@ let package = Package(
         // The topology model: reports, nodes, merges. Pure.
         .target(name: "PeriscopeTopology"),
         // Linux collection: procfs, sock_diag, host facts, containers, kernel event monitors, the collection pipeline.
-        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeSystem", "PeriscopeTopology", "PeriscopeProtocol", logging]),
+        .target(name: "PeriscopeCollectors", dependencies: ["CPeriscopeLinux", "PeriscopeSystem", "PeriscopeTopology", "PeriscopeProtocol", logging,
+                                                          "CPeriscopeBPF"],
+                plugins: ["BPFObjectPlugin"]),
+        // L7 (issue 14): libbpf (Debian's libbpf-dev) behind plain C calls; the BPF C itself is bpf/*.bpf.c, compiled
+        // with clang -target bpf and embedded by the BPFObjectPlugin (scripts/bpf-embed.sh).
+        .target(name: "CPeriscopeBPF", linkerSettings: [.linkedLibrary("bpf")]),
+        .plugin(name: "BPFObjectPlugin", capability: .buildTool()),
         // Renderers from a report to the views clients see. Pure.
         .target(name: "PeriscopeViews", dependencies: ["PeriscopeTopology", "PeriscopeProtocol"]),
         // Sessions, methods, subscriptions, transports.

@@ -29,6 +29,8 @@ public final class CollectionPipeline: @unchecked Sendable {
     public let collector: HostCollector
     /// Container discovery, when enabled; set before the first pass.
     public var containers: ContainerCollector?
+    /// The L7 programs (issue 14), when enabled; set before the first pass. Each full pass closes an L7 window.
+    public var l7: L7Tracer?
     /// Process events waiting for the next ``patchPass()``. Any thread (the connector notes here).
     public let processChanges = ProcessChanges()
     private let resolver = ReverseResolver()
@@ -76,7 +78,11 @@ public final class CollectionPipeline: @unchecked Sendable {
         }
         lastSnapshot = base
         flows.fullPassDone(passStart: passStart)
-        let report = builder.ingest(snapshot)
+        var report = builder.ingest(snapshot)
+        if let l7 {
+            l7.refresh(now: SystemClock.monotonicMillis() / 1000)
+            l7.annotate(&report)
+        }
         let built = SystemClock.monotonicMillis()
         lastNames = names(for: snapshot)
         passes += 1
@@ -106,7 +112,8 @@ public final class CollectionPipeline: @unchecked Sendable {
         }
         patched.timestamp = now
         // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
-        let report = flowPatch == nil ? builder.updateProcesses(patched) : builder.ingest(patched, metrics: false)
+        var report = flowPatch == nil ? builder.updateProcesses(patched) : builder.ingest(patched, metrics: false)
+        l7?.annotate(&report)
         let built = SystemClock.monotonicMillis()
         var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
                             socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)

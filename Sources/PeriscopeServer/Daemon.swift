@@ -49,6 +49,10 @@ public final class Daemon {
         }
         services.append(ControlService(core: core, topology: topology))
         services += try MultiHostRoles.start(configuration, core: core, topology: topology)
+        if let address = configuration.metricsListen {  // issue 14: Prometheus exposition, off by default
+            guard let topology else { throw ServerError("--metrics needs the collectors (drop --no-collectors)") }
+            services.append(try MetricsService(core: core, topology: topology, address: address))
+        }
         if let address = configuration.tcpListen {
             guard let token = configuration.token, !token.isEmpty else {
                 throw ServerError("--listen needs a token (--token-file): TCP clients must authenticate")

@@ -51,6 +51,10 @@ public struct ServerConfiguration: Sendable {
     public var injectedReports = false
     /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.
     public var dockerSocket: String?
+    /// Load the L7 BPF programs with the collectors (`--no-l7` turns them off). Issue 14.
+    public var l7Enabled = true
+    /// Serve Prometheus metrics on this `ADDR:PORT` (`--metrics`); nil: off.
+    public var metricsListen: String?
     /// Enabled controls (`control/invoke`): nil = none (the default); `["all"]` = every control.
     public var controls: Set<String>?
 

@@ -91,6 +91,7 @@ public final class TopologyService {
         core.health["process-events"] = { [unowned self] in self.hostMonitor.processEventsHealth.json }
         core.health["socket-events"] = { [unowned self] in self.hostMonitor.socketEventsHealth.json }
         setUpContainers()
+        setUpL7()
     }
 
     /// Starts the refresh timer, the host's event monitors and the first pass.

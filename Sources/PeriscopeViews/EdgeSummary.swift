@@ -23,6 +23,8 @@ public struct EdgeSummary: Sendable, Hashable, JSONRepresentable {
     public var closed: Bool
     /// For a closed edge, when it was last seen open (seconds since the Unix epoch).
     public var lastSeen: Double?
+    /// What flows on the edge (protocol, request and error rates, latency), from the L7 programs; nil when unknown.
+    public var l7: EdgeL7?
 
     public init(source: String, target: String, protocols: [String], ports: [Int], connections: Int,
                 bytesPerSecond: Double? = nil, rttMillis: Double? = nil, closed: Bool = false, lastSeen: Double? = nil) {
@@ -41,7 +43,7 @@ public struct EdgeSummary: Sendable, Hashable, JSONRepresentable {
     /// The id of the edge from `source` to `target`.
     public static func id(source: String, target: String) -> String { "\(source)->\(target)" }
 
-    /// `{id, source, target, protocols, ports, connections, closed, bytesPerSecond?, rttMillis?, lastSeen?}`.
+    /// `{id, source, target, protocols, ports, connections, closed, bytesPerSecond?, rttMillis?, lastSeen?, l7?}`.
     public var json: JSONValue {
         var o: [String: JSONValue] = [
             "id": .string(id), "source": .string(source), "target": .string(target),
@@ -51,6 +53,7 @@ public struct EdgeSummary: Sendable, Hashable, JSONRepresentable {
         if let bytesPerSecond { o["bytesPerSecond"] = .double(bytesPerSecond) }
         if let rttMillis { o["rttMillis"] = .double(rttMillis) }
         if let lastSeen { o["lastSeen"] = .double(lastSeen) }
+        if let l7 { o["l7"] = l7.json }
         return .object(o)
     }
 }

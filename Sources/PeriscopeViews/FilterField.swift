@@ -9,6 +9,9 @@ enum FilterField: String, CaseIterable, Sendable, Hashable {
     /// `under:/dir` — the node's working directory or executable is `/dir` or below it.
     /// `workspace:/dir` — the same, and the filter also keeps the direct peers of what it matches.
     case under, workspace
+    /// L7 (issue 14), from `metadata.l7`: `protocol:http` (any protocol the node's processes spoke), `errors>0`
+    /// (error responses seen), `latency>100` (p99 milliseconds), `requests>10` (requests per second).
+    case `protocol`, errors, latency, requests
 
     /// A value read from a node.
     enum Value {
@@ -41,6 +44,8 @@ enum FilterField: String, CaseIterable, Sendable, Hashable {
         switch self {
         case .pid, .ppid, .uid, .threads, .port, .cpu, .memory, .connectionsIn, .connectionsOut, .connections:
             return true
+        case .errors, .latency, .requests:
+            return true
         default: return false
         }
     }
@@ -62,8 +67,17 @@ enum FilterField: String, CaseIterable, Sendable, Hashable {
         case .connections: return [.number(Double(node.metrics.connectionsIn + node.metrics.connectionsOut))]
         case .under, .workspace:
             return Self.flatten(node.metadata["cwd"]) + Self.flatten(node.metadata["executable"])
+        case .protocol: return Self.l7(node, "protocols")
+        case .errors: return Self.l7(node, "errors")
+        case .latency: return Self.l7(node, "latencyP99Ms")
+        case .requests: return Self.l7(node, "requestsPerSecond")
         default: return Self.flatten(node.metadata[rawValue])
         }
+    }
+
+    private static func l7(_ node: NodeSummary, _ key: String) -> [Value] {
+        guard case .object(let o)? = node.metadata["l7"] else { return [] }
+        return flatten(o[key])
     }
 
     private static func flatten(_ value: JSONValue?) -> [Value] {

@@ -69,11 +69,13 @@ public struct NodeDetails: Sendable, Hashable, JSONRepresentable {
     /// Members: a group's processes, a host's processes.
     public var children: [NodeSummary]
     public var parents: [ParentRef]
+    /// Per-protocol L7 table (processes, groups, hosts): one row per protocol and side; empty when none.
+    public var l7: [L7Row] = []
 
     /// `{view, node, metadata, metrics: {name: [{timestamp, value}]}, inbound: [row], outbound: [row],
-    /// children: [node], parents: [{topology, id, label}]}`.
+    /// children: [node], parents: [{topology, id, label}], l7?: [L7Row]}`.
     public var json: JSONValue {
-        [
+        var o: [String: JSONValue] = [
             "view": .string(view), "node": node.json, "metadata": .object(metadata),
             "metrics": .object(metrics.mapValues { samples in
                 .array(samples.map { ["timestamp": .double($0.timestamp), "value": .double($0.value)] })
@@ -81,5 +83,7 @@ public struct NodeDetails: Sendable, Hashable, JSONRepresentable {
             "inbound": .array(inbound.map(\.json)), "outbound": .array(outbound.map(\.json)),
             "children": .array(children.map(\.json)), "parents": .array(parents.map(\.json)),
         ]
+        if !l7.isEmpty { o["l7"] = .array(l7.map(\.json)) }
+        return .object(o)
     }
 }

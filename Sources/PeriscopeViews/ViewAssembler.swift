@@ -58,6 +58,8 @@ struct ViewAssembler {
     /// Real view nodes with connections between their own members (a group's processes talking to each other):
     /// not drawn as edges, yet connected, so `hideUnconnected` keeps them. Pseudo nodes (Uncontained) are not.
     var internallyConnected: Set<String> = []
+    /// The L7 figures of each edge's connections.
+    var l7 = EdgeL7Accumulator()
     private var groupNames: [String: String] = [:]
 
     init(report: Report, view: String, options: EffectiveOptions, names: [String: String]) {
@@ -107,6 +109,7 @@ struct ViewAssembler {
             }
             let port = Int(c.server.port)
             Self.add(c, port: port, to: &edges[EdgeKey(source: source, target: target), default: EdgeAccumulator()])
+            l7.add(connectionID: c.id, edgeID: EdgeSummary.id(source: source, target: target), report: report)
             if !c.closed {  // metrics count open connections; closed ones are history (node details)
                 counts[source, default: (0, 0)].out += 1
                 counts[target, default: (0, 0)].in += 1
@@ -164,6 +167,7 @@ struct ViewAssembler {
             if let p = ports[id], !p.isEmpty { node.metadata["ports"] = .array(p.sorted().map { .int(Int64($0)) }) }
             nodes[id] = node
         }
+        NodeL7.decorate(&nodes, view: view, report: report)
         return nodes
     }
 
@@ -180,11 +184,12 @@ struct ViewAssembler {
         var out: [String: EdgeSummary] = [:]
         out.reserveCapacity(edges.count)
         for (key, acc) in edges {
-            let edge = EdgeSummary(source: key.source, target: key.target, protocols: acc.protocols.sorted(),
+            var edge = EdgeSummary(source: key.source, target: key.target, protocols: acc.protocols.sorted(),
                                    ports: acc.ports.sorted(), connections: acc.open > 0 ? acc.open : acc.count,
                                    bytesPerSecond: acc.bytesPerSecond,
                                    rttMillis: acc.rttCount > 0 ? acc.rttSum / Double(acc.rttCount) : nil,
                                    closed: acc.open == 0, lastSeen: acc.open == 0 ? acc.lastSeen : nil)
+            edge.l7 = l7.summary(edgeID: edge.id)
             out[edge.id] = edge
         }
         return out

@@ -92,12 +92,18 @@ extension ViewRenderer {
             let label = report[.container].nodes[containerID].map(NodeFactory.containerName) ?? containerID
             parents.append(ParentRef(topology: "container", id: containerID, label: label))
         }
-        return NodeDetails(view: view, node: node, metadata: metadata, metrics: metrics, inbound: inbound,
-                           outbound: outbound, children: children, parents: parents)
+        var details = NodeDetails(view: view, node: node, metadata: metadata, metrics: metrics, inbound: inbound,
+                                  outbound: outbound, children: children, parents: parents)
+        switch node.kind {
+        case .process: details.l7 = NodeL7.rows(of: report.processes.nodes[id].map { [$0] } ?? [])
+        case .processGroup, .host: details.l7 = NodeL7.rows(of: children.compactMap { report.processes.nodes[$0.id] })
+        default: break
+        }
+        return details
     }
 
     private static func addAll(_ n: Node, to metadata: inout [String: JSONValue]) {
-        for (key, entry) in n.latest.entries {
+        for (key, entry) in n.latest.entries where !key.hasPrefix(NodeKey.l7Prefix) {
             let k = NodeFactory.camel(key)
             if metadata[k] == nil { metadata[k] = .string(entry.value) }
         }

@@ -29,18 +29,20 @@ enum TopologyText {
         out += table.isEmpty ? "(\(emptyReason ?? "no nodes — try --all, or a wider filter"))\n" : table.render() + "\n"
         guard !edges.isEmpty else { return out }
         out += "\n"
-        var edgeTable = TextTable(["FROM", "", "TO", "PROTO", "PORTS", "CONNS", "BYTES/S", "RTT"])
+        var edgeTable = TextTable(["FROM", "", "TO", "PROTO", "PORTS", "CONNS", "BYTES/S", "RTT", "L7"])
         for edge in edges {
             let source = edge["source"]?.stringValue ?? "?"
             let target = edge["target"]?.stringValue ?? "?"
             let protocols = edge["protocols"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
             let ports = edge["ports"]?.arrayValue?.compactMap { $0.intValue.map(String.init) }.joined(separator: ",") ?? ""
             let closed = edge["closed"]?.boolValue == true ? " (closed)" : ""
+            let l7: String = l7Cell(edge["l7"])
             edgeTable.add([
                 labels[source] ?? source, "→", labels[target] ?? target, protocols, ports,
                 (edge["connections"].map(number) ?? "") + closed,
                 edge["bytesPerSecond"]?.doubleValue.map(bytes) ?? "",
                 edge["rttMillis"]?.doubleValue.map { format($0, decimals: 2) + " ms" } ?? "",
+                l7,
             ])
         }
         return out + edgeTable.render()
@@ -82,6 +84,7 @@ enum TopologyText {
             }
             out += table.render() + "\n"
         }
+        out += l7Table(details)
         let children = details["children"]?.arrayValue ?? []
         if !children.isEmpty {
             out += "\nmembers (\(children.count)): " + children.map(label).joined(separator: ", ") + "\n"

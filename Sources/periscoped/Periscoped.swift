@@ -66,6 +66,12 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Container engine socket (Docker-compatible API; default: DOCKER_HOST, else /var/run/docker.sock, else /run/podman/podman.sock).")
     var dockerSocket: String?
 
+    @Flag(help: "Do not load the L7 BPF programs (protocol, requests, latency and errors per edge).")
+    var noL7 = false
+
+    @Option(help: ArgumentHelp("Serve L7 and edge figures as Prometheus metrics on ADDR:PORT (off by default).", valueName: "addr:port"))
+    var metrics: String?
+
     @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default.", valueName: "list"))
     var controls: String?
 
@@ -167,6 +173,8 @@ struct Periscoped: ParsableCommand {
         configuration.reconcileMillis = max(reconcileMs, refreshMs)
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket
+        configuration.l7Enabled = !noL7
+        configuration.metricsListen = metrics
         configuration.multiHost.publish = publish
         configuration.multiHost.acceptReports = acceptReports
         configuration.multiHost.certificate = tlsCert

@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ("foo:bar", "unknown filter key 'foo' in 'foo:bar'; known keys: label, kind, id, host, port, pseudo, name, pid, ppid, uid, user, command, cwd, executable, state, threads, cgroup, hostname, os, kernel, address, cpu, memory, connectionsIn, connectionsOut, connections, under, workspace (quote the term to search for it as text)"),
+        ("foo:bar", "unknown filter key 'foo' in 'foo:bar'; known keys: label, kind, id, host, port, pseudo, name, pid, ppid, uid, user, command, cwd, executable, state, threads, cgroup, hostname, os, kernel, address, cpu, memory, connectionsIn, connectionsOut, connections, under, workspace, protocol, errors, latency, requests (quote the term to search for it as text)"),
         ("cpu>abc", "'cpu>abc': 'abc' is not a number"),
         ("name>5", "'name>5': name is not a number, so '>' does not apply"),
         ("name:", "filter term 'name:' has no value after ':'"),

@@ -145,10 +145,24 @@
     const ports = (edge.ports || []).slice(0, 3).map((p) => ':' + p).join(' ');
     const more = (edge.ports || []).length > 3 ? ' …' : '';
     const rate = edge.bytesPerSecond > 0 ? formatRate(edge.bytesPerSecond) : '';
-    return [ports + more, rate].filter(Boolean).join(' · ');
+    return [ports + more, rate, l7Label(edge)].filter(Boolean).join(' · ');
+  }
+
+  /** What flows on an edge (issue 14): `http 12.5 req/s 1 err/s p99 4.2 ms`, `tls example.com`; '' when unknown. */
+  function l7Label(edge) {
+    const l7 = edge && edge.l7;
+    if (!l7 || !l7.protocol) return '';
+    const parts = [l7.protocol];
+    if (l7.sni) parts.push(l7.sni);
+    if (l7.protocol !== 'tls') {
+      parts.push(`${Math.round((l7.requestsPerSecond || 0) * 10) / 10} req/s`);
+      if (l7.errorsPerSecond > 0) parts.push(`${Math.round(l7.errorsPerSecond * 10) / 10} err/s`);
+      if (typeof l7.latencyP99Ms === 'number') parts.push(`p99 ${Math.round(l7.latencyP99Ms * 10) / 10} ms`);
+    }
+    return parts.join(' ');
   }
 
   return {
-    TopologyState, workspaceScope, isUnder, inWorkspace, formatRate, formatBytes, edgeWidth, edgeLabel,
+    TopologyState, workspaceScope, isUnder, inWorkspace, formatRate, formatBytes, edgeWidth, edgeLabel, l7Label,
   };
 }));

@@ -39,13 +39,16 @@ class Edge:
     bytes_per_second: Optional[float]
     rtt_millis: Optional[float]
     raw: Dict[str, Any] = field(repr=False, compare=False)
+    #: What flows on the edge (issue 14): {protocol, requestsPerSecond, errorsPerSecond, latencyP50Ms, ...}.
+    l7: Optional[Dict[str, Any]] = None
 
     @classmethod
     def from_json(cls, obj: Dict[str, Any]) -> "Edge":
         return cls(id=obj["id"], source=obj["source"], target=obj["target"],
                    protocols=list(obj.get("protocols", [])), ports=list(obj.get("ports", [])),
                    connections=int(obj.get("connections", 0)), closed=bool(obj.get("closed", False)),
-                   bytes_per_second=obj.get("bytesPerSecond"), rtt_millis=obj.get("rttMillis"), raw=obj)
+                   bytes_per_second=obj.get("bytesPerSecond"), rtt_millis=obj.get("rttMillis"), raw=obj,
+                   l7=obj.get("l7"))
 
 
 @dataclass

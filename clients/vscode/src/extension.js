@@ -9,7 +9,7 @@ const path = require('path');
 const crypto = require('crypto');
 const { PeriscopeSession } = require('./session');
 const { defaultSocketPath } = require('./rpc');
-const { formatRate } = require('./state');
+const { formatRate, l7Label } = require('./state');
 
 /** The shared map page (clients/web, also served by `periscope ui`): next to this extension in the
  * repository (the extension folder may be a symlink into it), or copied into `web/` when packaged. */
@@ -236,7 +236,7 @@ class NodeTree {
     const item = new vscode.TreeItem(`${element.outgoing ? '→' : '←'} ${element.peerLabel}`, vscode.TreeItemCollapsibleState.None);
     item.id = `edge:${element.parent}:${e.id}`;
     item.description = [ports, (e.protocols || []).join('/'), e.bytesPerSecond > 0 ? formatRate(e.bytesPerSecond) : '',
-      e.connections > 1 ? `${e.connections} connections` : '', e.closed ? 'closed' : ''].filter(Boolean).join(' · ');
+      e.connections > 1 ? `${e.connections} connections` : '', e.closed ? 'closed' : '', l7Label(e)].filter(Boolean).join(' · ');
     item.iconPath = new vscode.ThemeIcon(element.outgoing ? 'arrow-right' : 'arrow-left');
     item.tooltip = `${e.source} → ${e.target}`;
     item.command = { command: 'periscope.showNode', title: 'Show Node Details', arguments: [element.peer] };

@@ -112,6 +112,10 @@ test('edge width and labels from bytes/s', () => {
   assert.ok(S.edgeWidth({ bytesPerSecond: 1e6 }) > S.edgeWidth({ bytesPerSecond: 1e3 }));
   assert.ok(S.edgeWidth({ bytesPerSecond: 1e12 }) <= 7.5);
   assert.equal(S.edgeLabel(edge('a', 'b', { ports: [8080], bytesPerSecond: 12345 })), ':8080 · 12.3 KB/s');
+  assert.equal(S.edgeLabel(edge('a', 'b', { ports: [80], l7: { protocol: 'http', requestsPerSecond: 12.34,
+    errorsPerSecond: 1, latencyP99Ms: 4.21, requests: 100, errors: 3 } })), ':80 · http 12.3 req/s 1 err/s p99 4.2 ms');
+  assert.equal(S.l7Label({ l7: { protocol: 'tls', sni: 'example.com', requestsPerSecond: 0 } }), 'tls example.com');
+  assert.equal(S.l7Label({}), '');
   assert.equal(S.formatRate(999), '999 B/s');
 });
 

@@ -74,6 +74,22 @@ function M.lines(d, width)
       for _, l in ipairs(fmt.table(connection_rows(conns, side == 'inbound'), '  ')) do add(l) end
     end
   end
+  if type(d.l7) == 'table' and #d.l7 > 0 then
+    -- What flows (issue 14): one row per application protocol and side.
+    add('')
+    add('what flows (L7)')
+    local rows = { { 'PROTOCOL', 'SIDE', 'REQ/S', 'ERR/S', 'P50', 'P99', 'REQUESTS', 'ERRORS', 'SNI' } }
+    for _, r in ipairs(d.l7) do
+      rows[#rows + 1] = {
+        r.protocol or '?', r.side or '', string.format('%.1f', r.requestsPerSecond or 0),
+        string.format('%.1f', r.errorsPerSecond or 0),
+        r.latencyP50Ms and string.format('%.2fms', r.latencyP50Ms) or '-',
+        r.latencyP99Ms and string.format('%.2fms', r.latencyP99Ms) or '-',
+        fmt.value(r.requests), fmt.value(r.errors), r.sni or '',
+      }
+    end
+    for _, l in ipairs(fmt.table(rows, '  ')) do add(l) end
+  end
   add('')
   add('metadata')
   local keys = vim.tbl_keys(d.metadata or {})

@@ -1,0 +1,121 @@
+/* See include/CPeriscopeBPF.h. */
+#define _GNU_SOURCE
+#include "CPeriscopeBPF.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define MAX_LINKS 32
+
+struct psc_bpf {
+    struct bpf_object *object;
+    struct bpf_link *links[MAX_LINKS];
+    int prog_fds[MAX_LINKS];
+    int link_count;
+    int conns_fd;
+};
+
+/* libbpf reports through one process-wide print callback: keep the last warning of the thread that loads. */
+static __thread char *last_message;
+static __thread size_t last_message_size;
+
+static int capture(enum libbpf_print_level level, const char *format, va_list args) {
+    if (level == LIBBPF_DEBUG || !last_message || last_message_size == 0) return 0;
+    char line[512];
+    int n = vsnprintf(line, sizeof line, format, args);
+    if (n <= 0) return 0;
+    /* The verifier log ends with the useful lines; keep the last non-empty one that is not a log delimiter. */
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
+    if (n == 0 || strstr(line, "-- END PROG LOAD LOG --") || strstr(line, "-- BEGIN PROG LOAD LOG --")) return 0;
+    snprintf(last_message, last_message_size, "%s", line);
+    return 0;
+}
+
+static pthread_once_t print_once = PTHREAD_ONCE_INIT;
+static void install_print(void) { libbpf_set_print(capture); }
+
+psc_bpf *psc_bpf_open(const void *object, size_t size, char *error, size_t error_size) {
+    pthread_once(&print_once, install_print);
+    last_message = error;
+    last_message_size = error_size;
+    if (error && error_size) error[0] = 0;
+    psc_bpf *bpf = calloc(1, sizeof *bpf);
+    if (!bpf) return NULL;
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "periscope_l7");
+    bpf->object = bpf_object__open_mem(object, size, &opts);
+    int err = bpf->object ? 0 : -errno;
+    if (!err) err = bpf_object__load(bpf->object);
+    struct bpf_program *prog;
+    if (!err) {
+        bpf_object__for_each_program(prog, bpf->object) {
+            if (bpf->link_count >= MAX_LINKS) break;
+            struct bpf_link *link = bpf_program__attach(prog);
+            if (!link) { err = -errno; break; }
+            bpf->prog_fds[bpf->link_count] = bpf_program__fd(prog);
+            bpf->links[bpf->link_count++] = link;
+        }
+    }
+    if (!err) {
+        bpf->conns_fd = bpf_object__find_map_fd_by_name(bpf->object, "psc_conns");
+        if (bpf->conns_fd < 0) err = bpf->conns_fd;
+    }
+    last_message = NULL;
+    if (err) {
+        if (error && error_size) {
+            char detail[512];
+            snprintf(detail, sizeof detail, "%s", error);
+            if (detail[0]) snprintf(error, error_size, "%s (%s)", strerror(err < 0 ? -err : err), detail);
+            else snprintf(error, error_size, "%s", strerror(err < 0 ? -err : err));
+        }
+        psc_bpf_close(bpf);
+        return NULL;
+    }
+    return bpf;
+}
+
+void psc_bpf_close(psc_bpf *bpf) {
+    if (!bpf) return;
+    for (int i = 0; i < bpf->link_count; i++) bpf_link__destroy(bpf->links[i]);
+    if (bpf->object) bpf_object__close(bpf->object);
+    free(bpf);
+}
+
+int psc_bpf_program_count(const psc_bpf *bpf) { return bpf ? bpf->link_count : 0; }
+
+int psc_bpf_read_conns(psc_bpf *bpf, psc_l7_entry *out, int max) {
+    struct psc_l7_key key, next;
+    int n = 0;
+    void *previous = NULL;
+    while (n < max && bpf_map_get_next_key(bpf->conns_fd, previous, &next) == 0) {
+        key = next;
+        previous = &key;
+        out[n].key = key;
+        if (bpf_map_lookup_elem(bpf->conns_fd, &key, &out[n].conn) == 0) n++;
+    }
+    return n;
+}
+
+int psc_bpf_delete_conn(psc_bpf *bpf, const struct psc_l7_key *key) {
+    return bpf_map_delete_elem(bpf->conns_fd, key) == 0 ? 0 : -errno;
+}
+
+int psc_bpf_run_stats(const psc_bpf *bpf, uint64_t *run_time_ns, uint64_t *run_count) {
+    uint64_t time = 0, count = 0;
+    for (int i = 0; i < bpf->link_count; i++) {
+        struct bpf_prog_info info;
+        uint32_t len = sizeof info;
+        memset(&info, 0, sizeof info);
+        if (bpf_obj_get_info_by_fd(bpf->prog_fds[i], &info, &len) != 0) return -errno;
+        time += info.run_time_ns;
+        count += info.run_cnt;
+    }
+    *run_time_ns = time;
+    *run_count = count;
+    return 0;
+}

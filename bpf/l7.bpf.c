@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * Periscope's L7 programs: what flows on each TCP connection (and DNS over UDP), from the read/write family of
+ * syscall tracepoints. No kprobes: the socket behind a file descriptor is found through the current task's file
+ * table with CO-RE reads (the minimal struct definitions below are relocated against the kernel's BTF).
+ *
+ * On entry to a read/write-like syscall on an inet socket, the buffer and the time are stashed per thread; on
+ * exit, when bytes moved, the first bytes are read, the connection's protocol is classified (once), requests
+ * are paired with responses, and the connection's entry in `psc_conns` is updated: counts, response classes,
+ * a latency histogram. Nothing is sent to user space per message: the daemon reads `psc_conns` at its refresh
+ * rate. Layout of the map: Sources/CPeriscopeBPF/include/periscope_l7.h.
+ *
+ * Built by scripts/bpf-embed.sh (clang -target bpf), embedded in the daemon.
+ */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "periscope_l7.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* ---- The few kernel types read, relocated by name against the running kernel's BTF. ---- */
+struct fdtable { unsigned int max_fds; struct file **fd; } __attribute__((preserve_access_index));
+struct files_struct { struct fdtable *fdt; } __attribute__((preserve_access_index));
+struct task_struct { struct files_struct *files; } __attribute__((preserve_access_index));
+struct inode { unsigned short i_mode; } __attribute__((preserve_access_index));
+struct file { struct inode *f_inode; void *private_data; } __attribute__((preserve_access_index));
+struct socket { struct sock *sk; } __attribute__((preserve_access_index));
+struct in6_addr { unsigned char s6_addr[16]; };
+struct sock_common {
+    unsigned int skc_daddr;
+    unsigned int skc_rcv_saddr;
+    unsigned short skc_dport;
+    unsigned short skc_num;
+    unsigned short skc_family;
+    struct in6_addr skc_v6_daddr;
+    struct in6_addr skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+struct sock { struct sock_common __sk_common; unsigned short sk_protocol; } __attribute__((preserve_access_index));
+
+/* Syscall tracepoint records (tracefs events/syscalls/sys_{enter,exit}_x/format): args at offset 16. */
+struct enter_ctx { __u64 common; long nr; unsigned long args[6]; };
+struct exit_ctx { __u64 common; long nr; long ret; };
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define SCRATCH 512          /* bytes of each message looked at */
+#define MASK (SCRATCH - 1)
+#define HEAD 64              /* bytes read first; the rest of SCRATCH only when a decoder needs it */
+
+enum dir { DIR_IN = 0, DIR_OUT = 1 };
+enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC = 1, BUF_MSGHDR = 2 };
+
+struct active {
+    __u64 sk;
+    __u64 buf;       /* user pointer to the first bytes */
+    __u64 ts;        /* entry time */
+    __u64 dest;      /* sendto/sendmsg destination sockaddr (UDP), or 0 */
+    __u64 iov;       /* readv/writev/recvmsg/sendmsg: the user's iovec array (0 for a plain buffer) */
+    __u32 iovcnt;
+    __u32 first_len; /* length of the first iovec */
+    __u32 dir;
+    __u32 l4;
+    __u16 family;
+    __u16 lport;
+    __u16 rport;
+    __u16 pad;
+};
+
+struct scratch { __u8 b[SCRATCH + PSC_L7_SNI_MAX]; };
+struct h2_key { __u64 sk; __u32 stream; __u32 tgid; };
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct psc_l7_key);
+    __type(value, struct psc_l7_conn);
+} psc_conns SEC(".maps");
+
+/* Per thread between entry and exit: a plain preallocated hash (cheaper than LRU on this hot path; a thread
+ * that never returns leaves an entry that the next syscall of the same thread id overwrites). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, struct active);
+} psc_active SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, struct h2_key);
+    __type(value, __u64);
+} psc_h2 SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct scratch);
+} psc_scratch SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct psc_l7_conn);
+} psc_zero SEC(".maps");
+
+static __always_inline __u32 at(const __u8 *b, __u32 i) { return b[i & MASK]; }
+static __always_inline __u32 be16(const __u8 *b, __u32 i) { return (at(b, i) << 8) | at(b, i + 1); }
+static __always_inline __u32 be32(const __u8 *b, __u32 i) {
+    return (at(b, i) << 24) | (at(b, i + 1) << 16) | (at(b, i + 2) << 8) | at(b, i + 3);
+}
+
+/* What an fd of a process is, cached by (tgid, fd) and valid while the fd still holds the same `struct file`. */
+struct fd_key { __u32 tgid; __u32 fd; };
+struct fd_info {
+    __u64 file;
+    __u64 sk;        /* 0: not a TCP or UDP inet socket */
+    __u16 family;
+    __u16 l4;
+    __u16 lport;
+    __u16 rport;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 32768);
+    __type(key, struct fd_key);
+    __type(value, struct fd_info);
+} psc_fds SEC(".maps");
+
+/* Fills `info` for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file-table walk (five
+ * reads) always runs and the entry must name the same `struct file`; `close`, `dup2` and `dup3` drop the entry
+ * of the fd they close (a new file can reuse a freed one's address). The socket's fields (eight more reads) are
+ * thus read once per file. */
+static __always_inline int fd_socket(__u64 fd, struct fd_info *info) {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+    if (!fdt) return 0;
+    unsigned int max = BPF_CORE_READ(fdt, max_fds);
+    if (fd >= max) return 0;
+    struct file **fds = BPF_CORE_READ(fdt, fd);
+    struct file *file = 0;
+    if (bpf_probe_read_kernel(&file, sizeof file, &fds[fd]) || !file) return 0;
+    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
+    struct fd_info *cached = bpf_map_lookup_elem(&psc_fds, &key);
+    if (cached && cached->file == (__u64)file) {
+        *info = *cached;
+        return info->sk != 0;
+    }
+    __builtin_memset(info, 0, sizeof *info);
+    info->file = (__u64)file;
+    unsigned short mode = BPF_CORE_READ(file, f_inode, i_mode);
+    struct socket *sock = (mode & S_IFMT) == S_IFSOCK ? BPF_CORE_READ(file, private_data) : 0;
+    struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+    if (sk) {
+        info->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+        info->l4 = BPF_CORE_READ(sk, sk_protocol);
+        if ((info->family == AF_INET || info->family == AF_INET6) && (info->l4 == IPPROTO_TCP || info->l4 == IPPROTO_UDP)) {
+            info->sk = (__u64)sk;
+            info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+            info->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+        }
+    }
+    /* A TCP socket's ports are fixed once it carries data; an unconnected UDP socket may connect later, so its
+     * entry is only kept for sockets that already have a peer. */
+    if (!info->sk || info->l4 == IPPROTO_TCP || info->rport) bpf_map_update_elem(&psc_fds, &key, info, BPF_ANY);
+    return info->sk != 0;
+}
+
+static __always_inline void on_enter(__u64 fd, __u64 arg, __u64 count, __u64 dest, enum dir dir, enum buf_kind kind) {
+    struct fd_info info;
+    if (!fd_socket(fd, &info)) return;
+    struct active a = {};
+    a.family = info.family;
+    a.l4 = info.l4;
+    a.lport = info.lport;
+    a.rport = info.rport;
+    a.sk = info.sk;
+    a.dir = dir;
+    a.buf = arg;
+    if (kind == BUF_MSGHDR) {
+        /* struct user_msghdr: name at 0, iov at 16. */
+        if (bpf_probe_read_user(&dest, sizeof dest, (void *)arg)) return;
+        if (bpf_probe_read_user(&a.buf, sizeof a.buf, (void *)(arg + 16))) return;
+        if (bpf_probe_read_user(&count, sizeof count, (void *)(arg + 24))) return;
+        kind = BUF_IOVEC;
+    }
+    if (kind == BUF_IOVEC) {
+        a.iov = a.buf;
+        a.iovcnt = count > 64 ? 64 : (__u32)count;
+        __u64 v[2] = {};  /* struct iovec { base, len } */
+        if (bpf_probe_read_user(v, sizeof v, (void *)a.buf)) return;
+        a.buf = v[0];
+        a.first_len = v[1] > 0xffffffff ? 0xffffffff : (__u32)v[1];
+    }
+    if (a.l4 == IPPROTO_UDP) {
+        /* Only DNS: a socket on port 53, talking to port 53, or already known as DNS. */
+        __u16 to = 0;
+        if (dest && dir == DIR_OUT) {
+            __u16 port = 0;  /* sockaddr_in/_in6: port at offset 2 */
+            bpf_probe_read_user(&port, sizeof port, (void *)(dest + 2));
+            to = __builtin_bswap16(port);
+        }
+        if (a.lport != 53 && a.rport != 53 && to != 53) {
+            struct psc_l7_key key = { .sk = a.sk, .tgid = bpf_get_current_pid_tgid() >> 32,
+                                      .lport = a.lport, .rport = a.rport };
+            if (!bpf_map_lookup_elem(&psc_conns, &key)) return;
+        }
+    }
+    a.dest = dest;
+    a.ts = bpf_ktime_get_ns();
+    __u64 id = bpf_get_current_pid_tgid();
+    bpf_map_update_elem(&psc_active, &id, &a, BPF_ANY);
+}
+
+static __always_inline __u32 msb64(__u64 v) {
+    __u32 r = 0;
+    if (v >> 32) { v >>= 32; r += 32; }
+    if (v >> 16) { v >>= 16; r += 16; }
+    if (v >> 8) { v >>= 8; r += 8; }
+    if (v >> 4) { v >>= 4; r += 4; }
+    if (v >> 2) { v >>= 2; r += 2; }
+    if (v >> 1) { r += 1; }
+    return r;
+}
+
+static __always_inline __u32 bucket(__u64 us) {
+    if (us < PSC_L7_SUBBUCKETS) return (__u32)us;
+    __u32 m = msb64(us);
+    __u32 b = (m - 2) * PSC_L7_SUBBUCKETS + ((us >> (m - 3)) & (PSC_L7_SUBBUCKETS - 1));
+    return b < PSC_L7_BUCKETS ? b : PSC_L7_BUCKETS - 1;
+}
+
+static __always_inline void add_latency(struct psc_l7_conn *c, __u64 us) {
+    __sync_fetch_and_add(&c->hist[bucket(us) & (PSC_L7_BUCKETS - 1)], 1);
+    __sync_fetch_and_add(&c->latency_sum_us, us);
+}
+
+static __always_inline void push_request(struct psc_l7_conn *c, __u64 ts) {
+    __u32 t = c->pending_tail;
+    if (t - c->pending_head >= PSC_L7_PENDING) c->pending_head = t - PSC_L7_PENDING + 1;
+    c->pending[t & (PSC_L7_PENDING - 1)] = ts;
+    c->pending_tail = t + 1;
+    __sync_fetch_and_add(&c->requests, 1);
+}
+
+/* A response of class `cls` at `ts`: pairs it with the oldest pending request. Returns 0 when none waited. */
+static __always_inline int record_response(struct psc_l7_conn *c, __u64 ts, __u32 cls) {
+    __u32 h = c->pending_head;
+    if (h == c->pending_tail) return 0;
+    __u64 start = c->pending[h & (PSC_L7_PENDING - 1)];
+    c->pending_head = h + 1;
+    __sync_fetch_and_add(&c->responses, 1);
+    if (cls >= PSC_L7_STATUS_COUNT) cls = PSC_L7_OK;
+    __sync_fetch_and_add(&c->status[cls], 1);
+    if (ts > start) {
+        add_latency(c, (ts - start) / 1000);
+    }
+    return 1;
+}
+
+static __always_inline int is_http_request(const __u8 *b, __u32 n) {
+    if (n < 8) return 0;
+    __u32 w = be32(b, 0);
+    return w == 0x47455420 /* "GET " */ || w == 0x504f5354 /* POST */ || w == 0x50555420 /* "PUT " */
+        || w == 0x48454144 /* HEAD */ || w == 0x44454c45 /* DELE */ || w == 0x50415443 /* PATC */
+        || w == 0x4f505449 /* OPTI */;
+}
+
+static __always_inline int is_http_response(const __u8 *b, __u32 n) {
+    return n >= 12 && be32(b, 0) == 0x48545450 /* HTTP */ && at(b, 4) == '/' && at(b, 5) == '1';
+}
+
+struct scan_ctx { const __u8 *b; __u32 n; __u32 count; };
+
+static long scan_step(__u32 i, void *data) {
+    struct scan_ctx *ctx = data;
+    const __u8 *b = ctx->b;
+    if (i + 5 >= ctx->n) return 1;
+    if (at(b, i) == '\r' && at(b, i + 1) == '\n' && at(b, i + 2) == '\r' && at(b, i + 3) == '\n') {
+        __u32 c = at(b, i + 4);
+        if (c >= 'A' && c <= 'Z' && ++ctx->count >= PSC_L7_PENDING) return 1;
+    }
+    return 0;
+}
+
+/* Requests in one message: 1 + the pipelined ones (a blank line followed by an upper-case method letter). */
+static __always_inline __u32 http_requests(const __u8 *b, __u32 n) {
+    if (n < 32) return 1;  /* room for one request only */
+    struct scan_ctx ctx = { .b = b, .n = n, .count = 1 };
+    bpf_loop(SCRATCH, scan_step, &ctx, 0);
+    return ctx.count;
+}
+
+static __always_inline void read_sni(struct psc_l7_conn *c, const __u8 *b, __u32 n) {
+    /* record(5) handshake(4) version(2) random(32) = 43 */
+    __u32 p = 43;
+    p += 1 + at(b, p);                 /* session id */
+    p += 2 + be16(b, p);               /* cipher suites */
+    p += 1 + at(b, p);                 /* compression methods */
+    p += 2;                            /* extensions length */
+    for (int i = 0; i < 20; i++) {
+        if (p + 9 > n || p + 9 > SCRATCH) return;
+        __u32 type = be16(b, p), len = be16(b, p + 2);
+        if (type == 0) {               /* server_name: list len(2) type(1) name len(2) name */
+            __u32 name_len = be16(b, p + 7);
+            if (name_len >= PSC_L7_SNI_MAX) name_len = PSC_L7_SNI_MAX - 1;
+            __u32 off = (p + 9) & MASK;
+            if (name_len > 0 && bpf_probe_read_kernel(c->sni, name_len & (PSC_L7_SNI_MAX - 1), b + off) == 0)
+                c->sni_len = name_len;
+            return;
+        }
+        p += 4 + len;
+    }
+}
+
+/* Reads 16 bytes at offset `off` of the message, across the iovecs of a vectored call. */
+static __always_inline int read_at(const struct active *a, __u32 off, __u8 *dst /* 32 bytes */) {
+    if (!a->iov) return bpf_probe_read_user(dst, 16, (void *)(a->buf + off));
+    for (int i = 0; i < 16; i++) {
+        if (i >= a->iovcnt) return -1;
+        __u64 v[2] = {};  /* struct iovec { base, len } */
+        if (bpf_probe_read_user(v, sizeof v, (void *)(a->iov + i * 16))) return -1;
+        if (off < v[1]) {
+            __u64 avail = v[1] - off;
+            if (avail >= 16) return bpf_probe_read_user(dst, 16, (void *)(v[0] + off));
+            __u32 first = avail & 15;
+            if (first && bpf_probe_read_user(dst, first, (void *)(v[0] + off))) return -1;
+            if (i + 1 >= a->iovcnt) return 0;
+            __u64 next = 0;
+            if (bpf_probe_read_user(&next, sizeof next, (void *)(a->iov + (i + 1) * 16))) return -1;
+            __u32 rest = (16 - first) & 15;
+            if (rest) bpf_probe_read_user(dst + first, rest, (void *)next);
+            return 0;
+        }
+        off -= v[1];
+    }
+    return -1;
+}
+
+/* HTTP/2: walks up to 8 frames of the message (from `off`), counting request HEADERS and pairing response
+ * HEADERS with them by stream. */
+static __always_inline void http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off,
+                                         int request_dir, __u64 ts, __u32 tgid) {
+    for (int i = 0; i < 8; i++) {
+        __u8 h[32] = {};
+        if (off + 9 > n) return;
+        if (read_at(a, off, h)) return;
+        __u32 len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+        __u32 type = h[3], flags = h[4];
+        __u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
+        if (type == 1 && stream) {
+            struct h2_key k = { .sk = a->sk, .stream = stream, .tgid = tgid };
+            if (request_dir) {
+                __sync_fetch_and_add(&c->requests, 1);
+                bpf_map_update_elem(&psc_h2, &k, &ts, BPF_ANY);
+            } else {
+                __u64 *start = bpf_map_lookup_elem(&psc_h2, &k);
+                if (start) {
+                    __u32 p = 9 + ((flags & 0x8) ? 1 : 0) + ((flags & 0x20) ? 5 : 0);
+                    __u32 first = p < 16 ? h[p & 15] : 0, cls = PSC_L7_OK;
+                    if (first == 0x8c || first == 0x8d) cls = PSC_L7_CLIENT_ERROR;
+                    else if (first == 0x8e) cls = PSC_L7_SERVER_ERROR;
+                    else if ((first == 0x48 || first == 0x08 || first == 0x18) && p + 2 < 16 && h[(p + 1) & 15] == 3) {
+                        __u32 digit = h[(p + 2) & 15];
+                        cls = digit == '5' ? PSC_L7_SERVER_ERROR : digit == '4' ? PSC_L7_CLIENT_ERROR : PSC_L7_OK;
+                    }
+                    __u64 begun = *start;
+                    bpf_map_delete_elem(&psc_h2, &k);
+                    __sync_fetch_and_add(&c->responses, 1);
+                    __sync_fetch_and_add(&c->status[cls], 1);
+                    if (ts > begun) add_latency(c, (ts - begun) / 1000);
+                }
+            }
+        }
+        off += 9 + len;
+    }
+}
+
+/* Classifies a connection's first recognisable message: protocol and the observer's role. */
+static __always_inline int classify(const __u8 *b, __u32 n, const struct active *a, __u8 *protocol, __u8 *role) {
+    int out = a->dir == DIR_OUT;
+    if (a->l4 == IPPROTO_UDP) {
+        if (n < 12 || be16(b, 4) == 0) return 0;
+        int response = at(b, 2) & 0x80;
+        *protocol = PSC_L7_DNS;
+        *role = (out == !response) ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+        return 1;
+    }
+    if (n >= 24 && be32(b, 0) == 0x50524920 && be32(b, 4) == 0x2a204854) {        /* "PRI * HT" */
+        *protocol = PSC_L7_HTTP2;
+        *role = out ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+        return 1;
+    }
+    if (is_http_request(b, n)) {
+        *protocol = PSC_L7_HTTP;
+        *role = out ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+        return 1;
+    }
+    if (n >= 44 && at(b, 0) == 0x16 && at(b, 1) == 0x03 && at(b, 5) == 0x01) {      /* TLS ClientHello */
+        *protocol = PSC_L7_TLS;
+        *role = out ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+        return 1;
+    }
+    if (n >= 8) {
+        __u32 len = be32(b, 0), code = be32(b, 4);
+        if (len >= 8 && len < 10000 && (code == 0x00030000 || code == 80877103 || code == 80877104)) {
+            *protocol = PSC_L7_POSTGRES;                                              /* startup / SSLRequest */
+            *role = out ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+            return 1;
+        }
+    }
+    if (n >= 5 && at(b, 0) == '*' && at(b, 1) >= '0' && at(b, 1) <= '9'
+        && (at(b, 3) == '$' || at(b, 4) == '$' || at(b, 5) == '$')) {                /* RESP array of bulk strings */
+        *protocol = PSC_L7_REDIS;
+        *role = out ? PSC_L7_ROLE_CLIENT : PSC_L7_ROLE_SERVER;
+        return 1;
+    }
+    if (n >= 10 && at(b, 3) == 0 && at(b, 4) == 10 && at(b, 2) == 0
+        && (at(b, 0) | (at(b, 1) << 8)) + 4 <= n + 64) {                             /* MySQL server greeting v10 */
+        *protocol = PSC_L7_MYSQL;
+        *role = out ? PSC_L7_ROLE_SERVER : PSC_L7_ROLE_CLIENT;
+        return 1;
+    }
+    return 0;
+}
+
+/* Reads the rest of the first `n` bytes (beyond HEAD) into the scratch buffer; 0 when that fails. */
+static __always_inline int read_rest(struct scratch *s, const struct active *a, __u32 n) {
+    if (n <= HEAD) return 1;
+    if (n > SCRATCH) n = SCRATCH;
+    return bpf_probe_read_user(s->b + HEAD, (n - HEAD) & (SCRATCH - 1), (void *)(a->buf + HEAD)) == 0;
+}
+
+static __always_inline void on_message(const struct active *a, long ret) {
+    __u32 zero = 0;
+    struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
+    if (!s) return;
+    __u32 n = ret > SCRATCH ? SCRATCH : (__u32)ret;
+    if (a->iov && n > a->first_len) n = a->first_len;   /* the first bytes are those of the first iovec */
+    __u32 head = n > HEAD ? HEAD : n;
+    if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return;
+    const __u8 *b = s->b;
+    __u64 now = bpf_ktime_get_ns();
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct psc_l7_key key = { .sk = a->sk, .tgid = tgid, .lport = a->lport, .rport = a->rport };
+    struct psc_l7_conn *c = bpf_map_lookup_elem(&psc_conns, &key);
+    int fresh = 0;
+    if (!c) {
+        __u8 protocol = 0, role = 0;
+        if (!classify(b, n, a, &protocol, &role)) return;
+        struct psc_l7_conn *z = bpf_map_lookup_elem(&psc_zero, &zero);
+        if (!z) return;
+        z->tgid = tgid;
+        z->family = a->family;
+        z->l4 = a->l4;
+        z->protocol = protocol;
+        z->role = role;
+        z->lport = a->lport;
+        z->rport = a->rport;
+        struct sock *sk = (struct sock *)a->sk;
+        if (a->family == AF_INET) {
+            BPF_CORE_READ_INTO((__u32 *)z->laddr, sk, __sk_common.skc_rcv_saddr);
+            BPF_CORE_READ_INTO((__u32 *)z->raddr, sk, __sk_common.skc_daddr);
+        } else {
+            BPF_CORE_READ_INTO((struct in6_addr *)z->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+            BPF_CORE_READ_INTO((struct in6_addr *)z->raddr, sk, __sk_common.skc_v6_daddr);
+        }
+        bpf_map_update_elem(&psc_conns, &key, z, BPF_NOEXIST);
+        c = bpf_map_lookup_elem(&psc_conns, &key);
+        if (!c) return;
+        fresh = 1;
+    }
+    int out = a->dir == DIR_OUT;
+    if (out) __sync_fetch_and_add(&c->bytes_out, (__u64)ret);
+    else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
+    c->last_ns = now;
+    int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == out;
+    /* A request starts when the client sends it / the server has read it; a response when the server sends
+     * it / the client has read it. */
+    __u64 ts = out ? a->ts : now;
+
+    switch (c->protocol) {
+    case PSC_L7_HTTP:
+        if (request_dir) {
+            if (!is_http_request(b, n)) break;
+            if (!read_rest(s, a, n)) break;
+            __u32 count = http_requests(b, n);
+            for (__u32 i = 0; i < PSC_L7_PENDING; i++) {
+                if (i >= count) break;
+                push_request(c, ts);
+            }
+        } else if (is_http_response(b, n)) {
+            __u32 digit = at(b, 9);
+            record_response(c, ts, digit == '5' ? PSC_L7_SERVER_ERROR : digit == '4' ? PSC_L7_CLIENT_ERROR : PSC_L7_OK);
+        }
+        break;
+    case PSC_L7_HTTP2: {
+        __u32 off = (n >= 24 && be32(b, 0) == 0x50524920) ? 24 : 0;
+        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, request_dir, ts, tgid);
+        break;
+    }
+    case PSC_L7_TLS:
+        if (fresh && at(b, 5) == 0x01 && read_rest(s, a, n)) read_sni(c, b, n);
+        break;
+    case PSC_L7_POSTGRES: {
+        __u32 tag = at(b, 0);
+        if (request_dir) {
+            if (tag == 'Q' || tag == 'P' || tag == 'B') push_request(c, ts);
+        } else if (c->pending_head != c->pending_tail) {
+            /* Walk the server's messages in this write: an ErrorResponse anywhere makes it an error. */
+            __u32 cls = PSC_L7_OK, p = 0;
+            if (!read_rest(s, a, n)) break;
+            for (int i = 0; i < 12; i++) {
+                if (p + 5 > n) break;
+                if (at(b, p) == 'E') { cls = PSC_L7_SERVER_ERROR; break; }
+                p += 1 + be32(b, p + 1);
+            }
+            record_response(c, ts, cls);
+        }
+        break;
+    }
+    case PSC_L7_MYSQL:
+        if (n < 5) break;
+        if (request_dir) {
+            __u32 cmd = at(b, 4);
+            if (at(b, 3) == 0 && (cmd == 0x03 || cmd == 0x16 || cmd == 0x17)) push_request(c, ts);
+        } else if (c->pending_head != c->pending_tail) {
+            record_response(c, ts, at(b, 4) == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+        }
+        break;
+    case PSC_L7_REDIS: {
+        __u32 first = at(b, 0);
+        if (request_dir) {
+            if (first == '*') push_request(c, ts);
+        } else {
+            record_response(c, ts, (first == '-' || first == '!') ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+        }
+        break;
+    }
+    case PSC_L7_DNS:
+        if (n < 12) break;
+        if (request_dir) {
+            if (!(at(b, 2) & 0x80)) push_request(c, ts);
+        } else if (at(b, 2) & 0x80) {
+            record_response(c, ts, (at(b, 3) & 0xf) ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+        }
+        break;
+    }
+}
+
+static __always_inline void on_exit(long ret) {
+    __u64 id = bpf_get_current_pid_tgid();
+    struct active *found = bpf_map_lookup_elem(&psc_active, &id);
+    if (!found) return;
+    struct active a = *found;
+    bpf_map_delete_elem(&psc_active, &id);
+    if (ret <= 0 || !a.buf) return;
+    on_message(&a, ret);
+}
+
+#define ENTER(name, dir, kind, dest_arg)                                                                    \
+    SEC("tracepoint/syscalls/sys_enter_" #name)                                                             \
+    int enter_##name(struct enter_ctx *ctx) {                                                               \
+        on_enter(ctx->args[0], ctx->args[1], ctx->args[2], dest_arg, dir, kind);                                           \
+        return 0;                                                                                           \
+    }                                                                                                       \
+    SEC("tracepoint/syscalls/sys_exit_" #name)                                                              \
+    int exit_##name(struct exit_ctx *ctx) {                                                                 \
+        on_exit(ctx->ret);                                                                                  \
+        return 0;                                                                                           \
+    }
+
+ENTER(read, DIR_IN, BUF_PLAIN, 0)
+ENTER(recvfrom, DIR_IN, BUF_PLAIN, 0)
+ENTER(readv, DIR_IN, BUF_IOVEC, 0)
+ENTER(recvmsg, DIR_IN, BUF_MSGHDR, 0)
+ENTER(write, DIR_OUT, BUF_PLAIN, 0)
+ENTER(sendto, DIR_OUT, BUF_PLAIN, ctx->args[4])
+ENTER(writev, DIR_OUT, BUF_IOVEC, 0)
+ENTER(sendmsg, DIR_OUT, BUF_MSGHDR, 0)
+
+static __always_inline void forget_fd(__u64 fd) {
+    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
+    bpf_map_delete_elem(&psc_fds, &key);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct enter_ctx *ctx) { forget_fd(ctx->args[0]); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int enter_dup2(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int enter_dup3(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }
