@@ -51,8 +51,9 @@ public struct ServerConfiguration: Sendable {
     public var injectedReports = false
     /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.
     public var dockerSocket: String?
-    /// Load the L7 BPF programs with the collectors (`--no-l7` turns them off). Issue 14.
-    public var l7Enabled = true
+    /// Load the L7 BPF programs with the collectors (`--l7`). Off by default: the programs run on every read and
+    /// write syscall of the host, a cost an always-on daemon does not impose unasked (issue 14's benchmark).
+    public var l7Enabled = false
     /// Serve Prometheus metrics on this `ADDR:PORT` (`--metrics`); nil: off.
     public var metricsListen: String?
     /// Enabled controls (`control/invoke`): nil = none (the default); `["all"]` = every control.

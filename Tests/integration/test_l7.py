@@ -63,7 +63,7 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="module")
 def l7_daemon():
-    d = Daemon("--refresh-ms", "500", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
+    d = Daemon("--refresh-ms", "500", "--l7", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
     yield d
     assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()
 
