@@ -71,18 +71,19 @@ public final class CollectionPipeline: @unchecked Sendable {
         scannedNamespaces.insert(snapshot.hostNetns)
         var base = snapshot
         var shown = FlowTracker.Overlay()
-        if let overlay = flows.overlay(on: snapshot, version: nil, fresh: true) {
+        baseVersion += 1
+        if let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true) {
             // An owner a flow filled in on a dumped socket (the owner search had not found it yet) stays in
             // the base of later patches and is told to the owner search: the flow is dropped after this pass.
             for (i, pid) in overlay.fills.sorted(by: { $0.key < $1.key }) where base.sockets.indices.contains(i) {
                 base.sockets[i].pid = pid
                 collector.learnOwner(inode: base.sockets[i].inode, pid: pid)
             }
+            if !overlay.fills.isEmpty { flows.ownersFilled(at: overlay.fills.keys, in: base.sockets, version: baseVersion) }
             snapshot = overlay.applied(to: snapshot, now: snapshot.timestamp)
             shown.appended = overlay.appended
         }
         lastSnapshot = base
-        baseVersion += 1
         shownFlows = shown
         baseHasUnscannedSocket = base.sockets.contains { !scannedNamespaces.contains($0.netns) }
         flows.fullPassDone(passStart: passStart)

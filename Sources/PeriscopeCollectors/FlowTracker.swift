@@ -96,6 +96,8 @@ public final class FlowTracker {
         var version: Int
         var present: Set<Key>
         var ownerless: [Key: Int]
+        /// Two ownerless sockets share a key (the last one is kept): the index cannot be updated in place.
+        var ambiguous: Bool
     }
 
     private var index: Index?
@@ -165,12 +167,30 @@ public final class FlowTracker {
     private static func index(of snapshot: HostSnapshot, version: Int) -> Index {
         var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
         var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
+        var ambiguous = false
         for (index, socket) in snapshot.sockets.enumerated() where socket.proto == .tcp && socket.state != "listen" {
             let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
                           remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
-            if socket.pid != nil { present.insert(key) } else { ownerless[key] = index }
+            if socket.pid != nil { present.insert(key) } else if ownerless.updateValue(index, forKey: key) != nil { ambiguous = true }
         }
-        return Index(version: version, present: present, ownerless: ownerless)
+        return Index(version: version, present: present, ownerless: ownerless, ambiguous: ambiguous)
+    }
+
+    /// The owners of the sockets at `indices` of the snapshot indexed under `version` were filled in (a full
+    /// pass folded its flows' owners into the base of later patches): the index is updated to match rather than
+    /// built again over every socket.
+    public func ownersFilled(at indices: some Sequence<Int>, in sockets: [SocketRecord], version: Int) {
+        guard var cached = index, cached.version == version, !cached.ambiguous else { index = nil; return }
+        index = nil
+        for i in indices where sockets.indices.contains(i) {
+            let socket = sockets[i]
+            let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
+                          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
+            guard socket.pid != nil, cached.ownerless[key] == i else { return }  // not what was indexed: build anew
+            cached.ownerless[key] = nil
+            cached.present.insert(key)
+        }
+        index = cached
     }
 
     /// After a full pass that started at `passStart` (and after its patch): flows older than the pass
