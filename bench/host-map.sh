@@ -210,6 +210,12 @@ def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
           f"buildMillis {dist('buildMillis')}; fdReadlinksLastPass {dist('fdReadlinksLastPass')} "
           f"(non-zero in {walks}/{len(samples)} samples)")
     print(f"{label} daemon RSS: VmRSS {m['VmRSS']:.1f} MB, VmHWM {m['VmHWM']:.1f} MB")
+    def per_s(key):
+        return (h1.get(key, 0) - h0.get(key, 0)) / wall
+    if "patchCPUMillis" in h1:   # the collection queue's thread CPU, split (daemon/status figures)
+        print(f"{label} collection queue CPU: full passes {per_s('fullPassCPUMillis'):.1f} ms/s "
+              f"({per_s('fullPasses'):.2f}/s), patches {per_s('patchCPUMillis'):.1f} ms/s ({per_s('patches'):.2f}/s); "
+              f"the rest (event threads, loop, renders) {1000 * cpu / wall - per_s('fullPassCPUMillis') - per_s('patchCPUMillis'):.1f} ms/s")
     tag = label.upper()
     emit(vals, f"{tag}_CPU_PCT", f"{100 * cpu / wall:.4f}")
     emit(vals, f"{tag}_PER_REFRESH_S", f"{per:.6f}")

@@ -40,6 +40,13 @@ public final class CollectionPipeline: @unchecked Sendable {
     private var lastNames: [String: String] = [:]
     /// Network namespaces the last full pass had processes in.
     private var scannedNamespaces: Set<UInt64> = []
+    /// Names the sockets of ``lastSnapshot`` (which change only with a full pass) for the flow tracker's index.
+    private var baseVersion = 0
+    /// Whether the last full pass has a socket outside ``scannedNamespaces``.
+    private var baseHasUnscannedSocket = false
+    /// The flows the builder has on top of the sockets of ``lastSnapshot``: a patch hands it only the sockets
+    /// that differ from these. `nil` when not known (then the whole snapshot is ingested).
+    private var shownFlows: FlowTracker.Overlay?
     private var passes = 0
 
     /// A pipeline for the host `hostID`; closed connections stay in reports for `retention` seconds.
@@ -66,17 +73,22 @@ public final class CollectionPipeline: @unchecked Sendable {
         scannedNamespaces = Set(snapshot.processes.map(\.netns))
         scannedNamespaces.insert(snapshot.hostNetns)
         var base = snapshot
-        if let patched = flows.patch(snapshot, now: snapshot.timestamp, fresh: true) {
+        var shown = FlowTracker.Overlay()
+        baseVersion += 1
+        if let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true) {
             // An owner a flow filled in on a dumped socket (the owner search had not found it yet) stays in
             // the base of later patches and is told to the owner search: the flow is dropped after this pass.
-            for i in base.sockets.indices where base.sockets[i].pid == nil {
-                guard let pid = patched.sockets[i].pid else { continue }
+            for (i, pid) in overlay.fills.sorted(by: { $0.key < $1.key }) where base.sockets.indices.contains(i) {
                 base.sockets[i].pid = pid
                 collector.learnOwner(inode: base.sockets[i].inode, pid: pid)
             }
-            snapshot = patched
+            if !overlay.fills.isEmpty { flows.ownersFilled(at: overlay.fills.keys, in: base.sockets, version: baseVersion) }
+            snapshot = overlay.applied(to: snapshot, now: snapshot.timestamp)
+            shown.appended = overlay.appended
         }
         lastSnapshot = base
+        shownFlows = shown
+        baseHasUnscannedSocket = base.sockets.contains { !scannedNamespaces.contains($0.netns) }
         flows.fullPassDone(passStart: passStart)
         var report = builder.ingest(snapshot)
         if let l7 {
@@ -101,8 +113,8 @@ public final class CollectionPipeline: @unchecked Sendable {
         let outcome = processChanges.apply(to: &last) { collector.process(pid: $0, fresh: true) }
         let now = SystemClock.realtime()
         if outcome.changed { lastSnapshot = last }
-        let flowPatch = flows.patch(last, now: now)
-        guard var patched = flowPatch ?? (outcome.changed ? last : nil) else {
+        let flowPatch = flows.overlay(on: last, version: baseVersion)
+        guard flowPatch != nil || outcome.changed else {
             guard outcome.needsFullPass else { return nil }
             // Nothing to show yet, but a full pass must come: an unchanged report asks for it.
             var output = Output(report: builder.current, names: lastNames, processCount: last.processes.count,
@@ -110,16 +122,55 @@ public final class CollectionPipeline: @unchecked Sendable {
             output.needsFullPass = true
             return output
         }
+        var patched = last
         patched.timestamp = now
-        // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
-        var report = flowPatch == nil ? builder.updateProcesses(patched) : builder.ingest(patched, metrics: false)
+        var report: Report
+        if let flowPatch {
+            // Only the flow sockets that differ from what the builder has are handed to it.
+            patched.processes.append(contentsOf: flowPatch.processes)
+            let delta = shownFlows.map { Self.delta(from: $0, to: flowPatch, base: last.sockets) }
+            if let delta, let updated = builder.ingest(patched, removing: delta.removed, adding: delta.added) {
+                report = updated
+            } else {
+                report = builder.ingest(flowPatch.applied(to: last, now: now), metrics: false)
+            }
+            shownFlows = flowPatch
+        } else {
+            // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
+            report = builder.updateProcesses(patched)
+        }
         l7?.annotate(&report)
         let built = SystemClock.monotonicMillis()
+        let appended = flowPatch?.appended ?? []
         var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
-                            socketCount: patched.sockets.count, collectMillis: 0, buildMillis: built - start)
+                            socketCount: last.sockets.count + appended.count, collectMillis: 0, buildMillis: built - start)
         output.needsFullPass = outcome.needsFullPass || patched.processes.contains { $0.netns != 0 && !scannedNamespaces.contains($0.netns) }
-            || patched.sockets.contains { !scannedNamespaces.contains($0.netns) }
+            || baseHasUnscannedSocket || appended.contains { !scannedNamespaces.contains($0.netns) }
         return output
+    }
+
+    /// The sockets to take out of and put into a report built on `base` with the flows `old` so that it has
+    /// the flows `new` instead.
+    static func delta(from old: FlowTracker.Overlay, to new: FlowTracker.Overlay,
+                      base: [SocketRecord]) -> (removed: [SocketRecord], added: [SocketRecord]) {
+        var removed: [SocketRecord] = [], added: [SocketRecord] = []
+        for i in Set(old.fills.keys).union(new.fills.keys).sorted() where base.indices.contains(i) {
+            var was = base[i], now = base[i]
+            if let pid = old.fills[i] { was.pid = pid }
+            if let pid = new.fills[i] { now.pid = pid }
+            if was != now { removed.append(was); added.append(now) }
+        }
+        var remaining: [SocketRecord: Int] = [:]
+        for socket in new.appended { remaining[socket, default: 0] += 1 }
+        for socket in old.appended {
+            if let n = remaining[socket], n > 0 { remaining[socket] = n - 1 } else { removed.append(socket) }
+        }
+        for socket in new.appended {
+            guard let n = remaining[socket], n > 0 else { continue }
+            remaining[socket] = n - 1
+            added.append(socket)
+        }
+        return (removed, added)
     }
 
     /// Reverse-DNS names of remote peers that are already cached; unknown ones are queued for lookup

@@ -71,29 +71,70 @@ public final class FlowTracker {
     /// Whether a patch would change anything.
     public var hasWork: Bool { flows.values.contains { !$0.included || $0.closed != nil } }
 
+    /// What a patch puts on top of a snapshot: owners filled in on sockets it has without one, client-side
+    /// sockets it lacks, and processes read for them. Small: it follows the flows, not the host.
+    public struct Overlay: Sendable, Equatable {
+        /// Owners (pids) to fill in on sockets of the snapshot that have none, by index in its `sockets`.
+        public var fills: [Int: Int32] = [:]
+        /// Sockets the snapshot lacks (with synthetic inodes), in the order they are appended.
+        public var appended: [SocketRecord] = []
+        /// Processes the snapshot lacks, read through the lookup for the flows' pids.
+        public var processes: [ProcessRecord] = []
+
+        public init() {}
+
+        /// `snapshot` with this overlay applied, timestamped `now`.
+        public func applied(to snapshot: HostSnapshot, now: Double) -> HostSnapshot {
+            var patched = snapshot
+            patched.timestamp = now
+            patched.processes.append(contentsOf: processes)
+            for (index, pid) in fills where patched.sockets.indices.contains(index) { patched.sockets[index].pid = pid }
+            patched.sockets.append(contentsOf: appended)
+            return patched
+        }
+    }
+
+    /// The sockets of one base snapshot by flow key: those with an owner, and connected ones without (by index).
+    private struct Index {
+        var version: Int
+        var present: Set<Key>
+        var ownerless: [Key: Int]
+        /// Two ownerless sockets share a key (the last one is kept): the index cannot be updated in place.
+        var ambiguous: Bool
+    }
+
+    private var index: Index?
+
     /// `snapshot` with the tracked flows it lacks added as client-side sockets owned by the connecting
     /// pid (a process the snapshot lacks is read through the lookup and added too), closed flows that
     /// were already shown left out, and timestamped `now`; or `nil` if nothing changes. `fresh`: the
     /// snapshot is a new kernel dump, so flows already shown may fill in owners it lacks.
     public func patch(_ snapshot: HostSnapshot, now: Double, fresh: Bool = false) -> HostSnapshot? {
+        overlay(on: snapshot, version: nil, fresh: fresh)?.applied(to: snapshot, now: now)
+    }
+
+    /// What ``patch(_:now:fresh:)`` would put on top of `snapshot`, or `nil` if nothing changes. `version`
+    /// names the snapshot's sockets: the index of them built for one version is kept for the next call with the
+    /// same version (the sockets of a snapshot patched between full passes do not change), so a patch costs
+    /// the flows, not the 20,000 sockets of a busy host. `nil` builds the index afresh and does not keep it.
+    public func overlay(on snapshot: HostSnapshot, version: Int?, fresh: Bool = false) -> Overlay? {
         guard fresh || hasWork else { return nil }
-        var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
-        var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
-        for (index, socket) in snapshot.sockets.enumerated() where socket.proto == .tcp && socket.state != "listen" {
-            let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
-                          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
-            if socket.pid != nil { present.insert(key) } else { ownerless[key] = index }
+        let index: Index
+        if let version, let cached = self.index, cached.version == version {
+            index = cached
+        } else {
+            index = Self.index(of: snapshot, version: version ?? -1)
+            self.index = version == nil ? nil : index
         }
         var processes: [Int32: ProcessRecord] = [:]
         for process in snapshot.processes { processes[process.pid] = process }
-        var patched = snapshot
-        patched.timestamp = now
+        var overlay = Overlay()
         var changed = false
         for (key, flow) in flows where processes[flow.pid] == nil && !flow.included {
             if let quick = lookup.process(pid: flow.pid) {
                 processes[flow.pid] = quick
-                patched.processes.append(quick)
-            } else if let owner = liveAncestor(of: flow.pid, &processes, &patched) {
+                overlay.processes.append(quick)
+            } else if let owner = liveAncestor(of: flow.pid, &processes, &overlay) {
                 flows[key]?.pid = owner  // gone already (a short-lived client): its parent started it
             }
         }
@@ -103,16 +144,16 @@ public final class FlowTracker {
                 changed = true
                 continue
             }
-            if present.contains(key) {
+            if index.present.contains(key) {
                 flows[key]?.confirmed = true
                 continue
             }
             guard let process = processes[flow.pid] else { continue }
             flows[key]?.included = true
             changed = true
-            if let index = ownerless[key] {
+            if let at = index.ownerless[key] {
                 // The dump has the socket but not yet its owner: the event tells who connected.
-                patched.sockets[index].pid = flow.pid
+                overlay.fills[at] = flow.pid
                 continue
             }
             let inode = Self.syntheticInode(key)
@@ -120,12 +161,41 @@ public final class FlowTracker {
             // been recorded before it entered its namespace, and a socket in the wrong namespace would be
             // a different connection (kept as a closed duplicate once the real one shows up).
             let netns = lookup.networkNamespace(pid: flow.pid) ?? process.netns
-            patched.sockets.append(SocketRecord(
+            overlay.appended.append(SocketRecord(
                 proto: .tcp, family: flow.family, state: "established", localAddress: key.localAddress,
                 localPort: key.localPort, remoteAddress: key.remoteAddress, remotePort: key.remotePort,
                 inode: inode, uid: process.uid, netns: netns, pid: flow.pid))
         }
-        return changed ? patched : nil
+        return changed ? overlay : nil
+    }
+
+    private static func index(of snapshot: HostSnapshot, version: Int) -> Index {
+        var present = Set<Key>(minimumCapacity: snapshot.sockets.count)
+        var ownerless: [Key: Int] = [:]  // connected sockets the dump has without an owner, by index
+        var ambiguous = false
+        for (index, socket) in snapshot.sockets.enumerated() where socket.proto == .tcp && socket.state != "listen" {
+            let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
+                          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
+            if socket.pid != nil { present.insert(key) } else if ownerless.updateValue(index, forKey: key) != nil { ambiguous = true }
+        }
+        return Index(version: version, present: present, ownerless: ownerless, ambiguous: ambiguous)
+    }
+
+    /// The owners of the sockets at `indices` of the snapshot indexed under `version` were filled in (a full
+    /// pass folded its flows' owners into the base of later patches): the index is updated to match rather than
+    /// built again over every socket.
+    public func ownersFilled(at indices: some Sequence<Int>, in sockets: [SocketRecord], version: Int) {
+        guard var cached = index, cached.version == version, !cached.ambiguous else { index = nil; return }
+        index = nil
+        for i in indices where sockets.indices.contains(i) {
+            let socket = sockets[i]
+            let key = Key(localAddress: socket.localAddress, localPort: socket.localPort,
+                          remoteAddress: socket.remoteAddress, remotePort: socket.remotePort)
+            guard socket.pid != nil, cached.ownerless[key] == i else { return }  // not what was indexed: build anew
+            cached.ownerless[key] = nil
+            cached.present.insert(key)
+        }
+        index = cached
     }
 
     /// After a full pass that started at `passStart` (and after its patch): flows older than the pass
@@ -138,8 +208,8 @@ public final class FlowTracker {
     }
 
     /// The nearest ancestor of `pid` (up to 8 generations, through ``parentOf``) that is alive, added to
-    /// `processes` and `patched` when the snapshot lacks it.
-    private func liveAncestor(of pid: Int32, _ processes: inout [Int32: ProcessRecord], _ patched: inout HostSnapshot) -> Int32? {
+    /// `processes` and the overlay's processes when the snapshot lacks it.
+    private func liveAncestor(of pid: Int32, _ processes: inout [Int32: ProcessRecord], _ overlay: inout Overlay) -> Int32? {
         guard let parentOf else { return nil }
         var current = pid
         for _ in 0..<8 {
@@ -147,7 +217,7 @@ public final class FlowTracker {
             if processes[parent] != nil { return parent }
             if let read = lookup.process(pid: parent) {
                 processes[parent] = read
-                patched.processes.append(read)
+                overlay.processes.append(read)
                 return parent
             }
             current = parent

@@ -53,7 +53,6 @@ public struct ReportBuilder: Sendable {
     /// event-driven update between full passes) a process whose record is unchanged keeps its node as it was,
     /// without a new metric sample; only what changed costs work.
     public mutating func ingest(_ snapshot: HostSnapshot, metrics: Bool = true) -> Report {
-        let t = snapshot.timestamp
         let context = HostContext(snapshot)
         // Start over on new interfaces, or when a copy of this builder shares the state.
         let incremental = engine?.engine.context == context && isKnownUniquelyReferenced(&engine)
@@ -62,7 +61,28 @@ public struct ReportBuilder: Sendable {
         engine = box
         let state = box.engine
         state.apply(snapshot)
+        return finish(snapshot, state, incremental: incremental, metrics: metrics, touchedOnly: false)
+    }
 
+    /// An event-driven update in which a few sockets changed (flows seen through socket-state events): the
+    /// state of the last ingest with `removed` taken out and `added` put in, the other sockets of `snapshot` not
+    /// looked at. `snapshot` gives the processes, the host and the containers; its sockets are not read.
+    /// Only the connections whose members changed are written again (unchanged ones keep their node as it was:
+    /// no new sample, no new `last_seen`), so the cost follows the change, not the host. `nil`, having changed
+    /// nothing, when the change cannot be applied this way (no state yet, new interfaces, a listener came or
+    /// went, a removed socket unknown): ingest the whole snapshot with `metrics: false` instead.
+    public mutating func ingest(_ snapshot: HostSnapshot, removing removed: [SocketRecord],
+                                adding added: [SocketRecord]) -> Report? {
+        guard isKnownUniquelyReferenced(&engine), let state = engine?.engine, state.context == HostContext(snapshot),
+              state.applyDelta(removed: removed, added: added) else { return nil }
+        return finish(snapshot, state, incremental: true, metrics: false, touchedOnly: true)
+    }
+
+    /// The report from the engine's state after a pass: retention, process, host and container nodes, and the
+    /// endpoints and connections that changed (`touchedOnly`: only connections whose members changed).
+    private mutating func finish(_ snapshot: HostSnapshot, _ state: TopologyEngine, incremental: Bool,
+                                 metrics: Bool, touchedOnly: Bool) -> Report {
+        let t = snapshot.timestamp
         var report = current
         current = Report()
         var endpoints = report.take(.endpoint)
@@ -91,13 +111,13 @@ public struct ReportBuilder: Sendable {
 
         if incremental {
             updateEndpoints(&endpoints, state, expired: expired)
-            updateConnections(&connections, carryingFrom: nil, state, at: t)
+            updateConnections(&connections, carryingFrom: nil, state, at: t, touchedOnly: touchedOnly)
         } else {
             let previous = connections.nodes
             endpoints = Topology(kind: .endpoint)
             connections = Topology(kind: .connection)
             updateEndpoints(&endpoints, state, expired: expired)
-            updateConnections(&connections, carryingFrom: previous, state, at: t)
+            updateConnections(&connections, carryingFrom: previous, state, at: t, touchedOnly: false)
         }
 
         addRetained(&endpoints, &connections, &processes, state, at: t)
@@ -134,21 +154,23 @@ public struct ReportBuilder: Sendable {
         }
     }
 
-    /// Writes every open connection at `t`: in place when its members are those of the last pass, afresh
-    /// (carrying the history of the node it replaces) otherwise. Then drops the closed ones.
+    /// Writes every open connection at `t` (`touchedOnly`: only those whose members changed this pass): in place
+    /// when its members are those of the last pass, afresh (carrying the history of the node it replaces)
+    /// otherwise. Then drops the closed ones.
     private func updateConnections(_ connections: inout Topology, carryingFrom previous: [String: Node]?,
-                                   _ state: TopologyEngine, at t: Double) {
+                                   _ state: TopologyEngine, at t: Double, touchedOnly: Bool) {
         let lastSeen = String(t)
         let limit = connectionHistoryLength
         let generation = state.generation
+        let hostID = self.hostID
         for conn in state.closed { connections.nodes[conn.id] = nil }
         if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
-        for conn in state.connections.values {
+        func write(_ conn: ConnectionState) {
             let samples = conn.hasSamples(generation)
             if !conn.membersChanged || conn.written == conn.shape, connections.nodes[conn.id]?.refreshConnection(
                 conn, at: t, lastSeen: lastSeen, samples: samples, limit: limit) != nil {
                 conn.membersChanged = false
-                continue
+                return
             }
             let shape = conn.shape
             var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples)
@@ -156,6 +178,13 @@ public struct ReportBuilder: Sendable {
             connections.nodes[conn.id] = node
             conn.written = shape
             conn.membersChanged = false
+        }
+        if touchedOnly {
+            for conn in state.touchedConnections where conn.membersChanged && state.connections[conn.id] === conn {
+                write(conn)
+            }
+        } else {
+            for conn in state.connections.values { write(conn) }
         }
     }
 }

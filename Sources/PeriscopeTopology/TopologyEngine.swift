@@ -10,8 +10,8 @@
 final class TopologyEngine {
     let hostID: String
     let context: HostContext
-    private(set) var generation = 0
-    private var sockets: [SocketKey: SocketEntry] = [:]
+    var generation = 0
+    var sockets: [SocketKey: SocketEntry] = [:]
     var endpoints: [String: EndpointState] = [:]
     var connections: [String: ConnectionState] = [:]
     private(set) var listeners = ListenerIndex()
@@ -24,7 +24,7 @@ final class TopologyEngine {
     /// Endpoints whose node changed (or whose node must go: no references).
     var dirtyEndpoints: [EndpointState] = []
     /// Connections that had members before the pass and have none after it.
-    private(set) var closed: [ConnectionState] = []
+    var closed: [ConnectionState] = []
     /// The pass's listening sockets, in snapshot order.
     private(set) var listenerSockets: [SocketRecord] = []
     /// Connections whose members changed this pass.
@@ -109,6 +109,12 @@ final class TopologyEngine {
             if let info = all[i].tcpInfo { conn.accumulate(info, inbound: e.inbound, generation: gen) }
         }
         // 6. Forget what has no references left.
+        forgetUnreferenced()
+    }
+
+    /// Drops the connections and endpoints this pass left without members or references (a connection that
+    /// was live at the start of the pass is listed in ``closed``).
+    func forgetUnreferenced() {
         for conn in touchedConnections where !conn.isLive && connections[conn.id] === conn {
             connections[conn.id] = nil
             if conn.liveAtStart { closed.append(conn) }
@@ -123,18 +129,18 @@ final class TopologyEngine {
         var port: UInt16
     }
 
-    private func link(_ list: [SocketEntry]) -> SocketEntry? {
+    func link(_ list: [SocketEntry]) -> SocketEntry? {
         for i in list.indices { list[i].next = i + 1 < list.count ? list[i + 1] : nil }
         return list.first
     }
 
     // MARK: Snapshot-wide inputs
 
-    private func register(_ e: SocketEntry, _ texts: inout Set<String>, _ ips: inout Set<IPAddress>) {
+    func register(_ e: SocketEntry, _ texts: inout Set<String>, _ ips: inout Set<IPAddress>) {
         count(e, by: 1, &texts, &ips)
     }
 
-    private func retire(_ e: SocketEntry, _ texts: inout Set<String>, _ ips: inout Set<IPAddress>) {
+    func retire(_ e: SocketEntry, _ texts: inout Set<String>, _ ips: inout Set<IPAddress>) {
         if e.isDerived { underive(e) }
         count(e, by: -1, &texts, &ips)
     }
