@@ -39,8 +39,13 @@ public final class HistoryLog: Sendable {
     private let reader: Mutex<HistoryStore?>
     private let clock: @Sendable () -> Double
     public let configuration: HistoryConfiguration?
-    /// Reports queued and not recorded yet above which the oldest are dropped (a stalled disk must not grow memory).
-    static let maxQueued = 64
+    /// Reports waiting for the writer: only the newest is kept. A report is the whole state, and closed connections and
+    /// exited processes stay in it for seconds, so the newest state loses nothing a person asks about; a queue of
+    /// whole reports grew the daemon by hundreds of MB under load (the soak) when the writer fell behind.
+    static let maxQueued = 1
+    /// The writer records at most one report per this many milliseconds (a 100 ms refresh under load need not cost
+    /// the writer ten diffs a second); reports in between are coalesced into the newest.
+    static let minSpacingMillis = 250.0
 
     /// History off: `reason` is what status shows.
     public init(off reason: String) {
@@ -115,7 +120,7 @@ public final class HistoryLog: Sendable {
             guard s.status.enabled, s.running else { return false }
             if s.queue.count >= Self.maxQueued {
                 s.queue.removeFirst()
-                s.status.droppedReports += 1
+                s.status.droppedReports += 1  // coalesced into the newest
             }
             s.queue.append((report, names, now))
             return true
@@ -123,7 +128,8 @@ public final class HistoryLog: Sendable {
         if queued { wake.signal() }
     }
 
-    /// Writes what is queued and ends the writer thread (waits up to two seconds).
+    /// Writes what is queued and ends the writer thread (waits up to ten seconds: a commit's fsync on a busy disk
+    /// takes seconds, and the process must not exit while the writer is inside SQLite).
     public func stop() {
         let wasRunning = shared.withLock { s -> Bool in
             defer { s.running = false }
@@ -131,7 +137,7 @@ public final class HistoryLog: Sendable {
         }
         guard wasRunning else { return }
         wake.signal()
-        _ = done.wait(timeout: .now() + 2)
+        _ = done.wait(timeout: .now() + 10)
     }
 
     public var status: Status { shared.withLock { $0.status } }
@@ -158,13 +164,17 @@ public final class HistoryLog: Sendable {
         let recorder = box.recorder
         let interval = Double(recorder.configuration.commitMillis)
         var nextCommit = SystemClock.monotonicMillis() + interval
+        var lastBatch = 0.0
         while true {
+            let spacing = lastBatch + Self.minSpacingMillis - SystemClock.monotonicMillis()
+            if spacing > 0, shared.withLock({ $0.running }) { usleep(useconds_t(spacing * 1000)) }
             let wait = max(0, nextCommit - SystemClock.monotonicMillis())
             _ = wake.wait(timeout: .now() + .milliseconds(Int(wait)))
             let (batch, running) = shared.withLock { s in
                 defer { s.queue.removeAll(keepingCapacity: true) }
                 return (s.queue, s.running)
             }
+            if !batch.isEmpty { lastBatch = SystemClock.monotonicMillis() }
             for (report, names, time) in batch { recorder.record(report, names: names, at: time) }
             let now = SystemClock.monotonicMillis()
             if now >= nextCommit || !running {
