@@ -19,7 +19,7 @@ import pytest
 from cli_helpers import PERISCOPE, run
 from conftest import Daemon
 from rpc import Client, wait_until
-from test_containers import Stack, podman
+from test_containers import Stack, podman, running
 
 pytestmark = [
     pytest.mark.timeout(240),
@@ -41,14 +41,7 @@ class RunStack(Stack):
 
 @pytest.fixture(scope="module")
 def stack():
-    s = RunStack()
-    try:
-        s.build_images()
-        s.start_service()
-        s.start_stack()
-        yield s
-    finally:
-        s.cleanup()
+    yield from running(RunStack())
 
 
 @pytest.fixture(scope="module")

@@ -134,9 +134,9 @@ class Stack:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def stack():
-    s = Stack()
+def running(s):
+    """Builds and starts stack `s` (its engine service and containers), yields it and removes it all: the body of
+    every module's stack fixture."""
     try:
         s.build_images()
         s.start_service()
@@ -144,6 +144,11 @@ def stack():
         yield s
     finally:
         s.cleanup()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    yield from running(Stack())
 
 
 @pytest.fixture(scope="module")
