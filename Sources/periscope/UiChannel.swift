@@ -31,9 +31,11 @@ final class UiChannel {
     var onClose: ((UiChannel) -> Void)?
 
     static let pauseBytes = 1 << 20, resumeBytes = 256 << 10, dropBytes = 16 << 20
-    /// The methods a page may call: the map, details, controls and pipes. Lifecycle stays with the bridge.
+    /// The methods a page may call: the map, details, history (time control), controls and pipes. Lifecycle stays
+    /// with the bridge.
     static let allowedMethods: Set<String> = [
         "topology/views", "topology/get", "topology/subscribe", "topology/unsubscribe", "node/get", "node/subscribe",
+        "topology/diff", "node/history",
         "control/invoke", "pipe/write", "pipe/resize", "pipe/close", "daemon/status", "daemon/ping",
     ]
 

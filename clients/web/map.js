@@ -2,7 +2,8 @@
 // a JSON-RPC client of the daemon (transport.js carries its messages) that subscribes to a view
 // (topology/subscribe with the filter and options the toolbar sets), keeps it current from
 // topology/changed, draws it as a layered SVG map (state.js), and shows one node's live details
-// (node/subscribe; details.js) with its controls and its logs (control/invoke, pipe/data).
+// (node/subscribe; details.js) with its controls and its logs (control/invoke, pipe/data). The time control
+// (timeline.js) shows the map at a past instant instead of the live one, and highlights changes since an instant.
 // `#view=NAME&select=ID` in the URL preselects a view and a node.
 (function () {
   'use strict';
@@ -28,6 +29,11 @@
   let lastLayout = null;
   let subSeq = 0;
   let renderPending = false;
+  const timeline = window.PeriscopeTimeline.create({
+    request: (method, params) => transport.request(method, params), query: viewQuery, showPast, changed: scheduleRender,
+    goLive: () => subscribe(),
+  });
+  let diffTimer = null;
 
   function el(name, attrs, parent) {
     const e = document.createElementNS(SVG, name);
@@ -85,13 +91,32 @@
     return o ? o.default : undefined;
   }
 
-  /** (Re)subscribes with the current view, filter and options; the old subscription ends only once the new
-   * one is there, so a filter error leaves the map as it was and shows the daemon's message. */
-  async function subscribe() {
-    const seq = ++subSeq;
-    const params = { view: app.view, minInterval: 250 };
+  /** The view, filter and options the toolbar sets, as topology/* params. */
+  function viewQuery() {
+    const params = { view: app.view };
     if (app.unconnected !== null && optionDefault('hideUnconnected') !== undefined) params.options = { hideUnconnected: !app.unconnected };
     if (app.filter.trim()) params.filter = app.filter.trim();
+    return params;
+  }
+
+  /** The map at a past instant (topology/get with `at`): the live subscription ends until "back to live". */
+  function showPast(result) {
+    ++subSeq;
+    if (state.subscription) transport.request('topology/unsubscribe', { subscription: state.subscription }).catch(() => {});
+    if (state.view !== result.view) { layout.reset(); zoom = null; }
+    state.loadSnapshot({ view: result.view, nodes: result.nodes, edges: result.edges });
+    app.filterError = null;
+    app.status = `viewing ${window.PeriscopeTimeline.clock(result.at)}`;
+    scheduleRender();
+  }
+
+  /** (Re)subscribes with the current view, filter and options; the old subscription ends only once the new
+   * one is there, so a filter error leaves the map as it was and shows the daemon's message. While the page
+   * shows a past instant, renders that instant again instead. */
+  async function subscribe() {
+    if (!timeline.live) return timeline.reload();
+    const seq = ++subSeq;
+    const params = Object.assign(viewQuery(), { minInterval: 250 });
     app.status = `subscribing to ${app.view}`;
     scheduleRender();
     let snapshot;
@@ -115,7 +140,14 @@
     state.loadSnapshot(snapshot);
     app.filterError = null;
     app.status = 'live';
+    if (timeline.since !== null) timeline.refreshDiff().then(scheduleRender);
     scheduleRender();
+  }
+
+  /** While live with a "changes since" highlight, the diff follows the map (at most every 3 s). */
+  function followDiff() {
+    if (timeline.since === null || !timeline.live || diffTimer) return;
+    diffTimer = setTimeout(() => { diffTimer = null; if (timeline.live) timeline.refreshDiff().then(scheduleRender); }, 3000);
   }
 
   transport.on('notification', (method, params) => {
@@ -124,7 +156,7 @@
       if (params.subscription !== state.subscription) return;
       const r = state.applyChange(params);
       if (!r.applied && r.reason === 'gap') subscribe();
-      else if (r.applied) scheduleRender();
+      else if (r.applied) { scheduleRender(); followDiff(); }
     } else if (method === 'node/changed') {
       if (!sel || params.subscription !== sel.sub) return;
       if (params.removed) sel.error = 'This node is no longer in the view.';
@@ -227,8 +259,11 @@
 
   function render() {
     renderToolbar();
-    const { nodes, edges, seeds } = visible();
-    const counts = `${nodes.length} nodes · ${edges.length} edges`;
+    timeline.render();
+    const shown = visible();
+    const { seeds } = shown;
+    const { nodes, edges, added, removed } = timeline.decorate(shown.nodes, shown.edges);
+    const counts = `${shown.nodes.length} nodes · ${shown.edges.length} edges`;
     const scoped = app.scope.enabled ? ` (of ${state.nodes.size} · ${state.edges.size})` : '';
     $('status').textContent = (app.connected ? '' : '⚠ ') + `${counts}${scoped} · ${app.status}` +
       (state.revision !== null ? ` · rev ${state.revision}` : '');
@@ -249,21 +284,23 @@
     const labelsG = $('edge-labels');
     edgesG.textContent = '';
     labelsG.textContent = '';
-    drawNodes(result, byId, seeds, selected, neighbours);
+    drawNodes(result, byId, seeds, selected, neighbours, added, removed);
 
     // Edges under the nodes, their labels above everything (a label is never hidden behind a box).
     const placed = [];
     for (const r of result.edges) {
       const touches = selected && (r.source === selected || r.target === selected);
-      const cls = ['edge', r.kind, r.closed ? 'closed' : '', touches ? 'active' : '', selected && !touches ? 'dim' : ''].filter(Boolean).join(' ');
+      const cls = ['edge', r.kind, r.closed ? 'closed' : '', touches ? 'active' : '', selected && !touches ? 'dim' : '',
+        added.has(r.id) ? 'added' : '', removed.has(r.id) ? 'removed' : ''].filter(Boolean).join(' ');
       const p = el('path', {
         d: r.path, class: cls, 'stroke-width': r.width, 'data-id': r.id, 'data-source': r.source, 'data-target': r.target,
-        'marker-end': `url(#${marker(touches ? 'active' : r.closed ? 'closed' : 'normal', r.width)})`,
+        'marker-end': `url(#${marker(touches ? 'active' : added.has(r.id) ? 'added' : r.closed || removed.has(r.id) ? 'closed' : 'normal', r.width)})`,
       }, edgesG);
       const src = byId.get(r.source);
       const dst = byId.get(r.target);
       el('title', {}, p).textContent = `${src ? src.label : r.source} → ${dst ? dst.label : r.target}` +
-        (r.label ? `  ${r.label}` : '') + (r.closed ? '  (closed)' : '');
+        (r.label ? `  ${r.label}` : '') + (r.closed ? '  (closed)' : '') +
+        (added.has(r.id) ? '  (new)' : removed.has(r.id) ? '  (removed)' : '');
       if (!r.label) continue;
       const g = el('g', { class: 'edge-label' + (selected && !touches ? ' dim' : ''), 'data-edge': r.id }, labelsG);
       const bg = el('rect', { class: 'edge-label-bg', rx: 3, ry: 3 }, g);
@@ -302,7 +339,7 @@
   // Node groups are kept across renders (keyed by id) and updated in place, so a click whose press and
   // release straddle a live update still lands on the same element.
   const nodeEls = new Map();
-  function drawNodes(result, byId, seeds, selected, neighbours) {
+  function drawNodes(result, byId, seeds, selected, neighbours, added, removed) {
     const nodesG = $('nodes');
     for (const [id, g] of nodeEls) if (!result.nodes.has(id)) { g.remove(); nodeEls.delete(id); }
     for (const [id, box] of result.nodes) {
@@ -323,7 +360,8 @@
       }
       const cls = ['node', n.kind, n.pseudo ? 'pseudo' : '', box.column ? 'side' : '', seeds.has(id) ? 'seed' : '',
         m.exited === true || m.stopped === true ? 'exited' : '', m.paused === true ? 'paused' : '',
-        id === selected ? 'selected' : '', selected && id !== selected && !neighbours.has(id) ? 'dim' : ''].filter(Boolean).join(' ');
+        id === selected ? 'selected' : '', selected && id !== selected && !neighbours.has(id) ? 'dim' : '',
+        added.has(id) ? 'added' : '', removed.has(id) ? 'removed' : ''].filter(Boolean).join(' ');
       g.setAttribute('class', cls);
       g.setAttribute('transform', `translate(${box.x - box.width / 2},${box.y})`);
       g.setAttribute('data-kind', n.kind);

@@ -9,9 +9,9 @@
 Standard library only. See README.md and examples/.
 """
 from .client import Client, RPCError, DaemonNotRunning, UntrustedDaemon, connect, default_socket_path
-from .model import Node, Edge, View, Change, Topology
+from .model import Node, Edge, View, Change, Diff, Topology
 
 __all__ = [
     "Client", "RPCError", "DaemonNotRunning", "UntrustedDaemon", "connect", "default_socket_path",
-    "Node", "Edge", "View", "Change", "Topology",
+    "Node", "Edge", "View", "Change", "Diff", "Topology",
 ]

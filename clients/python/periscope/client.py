@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import itertools
 import json
 import os
@@ -9,9 +10,13 @@ import socket
 import struct
 import time
 from collections import deque
-from typing import Any, AsyncIterator, Deque, Dict, Iterator, Optional, Tuple
+from typing import Any, AsyncIterator, Deque, Dict, Iterator, Optional, Tuple, Union
 
-from .model import Change, Topology, View
+from .model import Change, Diff, Topology, View
+
+#: An instant for the history methods (SPEC.md section 18.2): a string the daemon reads (RFC 3339, `-10m`,
+#: `now`), a datetime (naive ones are local time), a timedelta before now, or seconds since the epoch.
+Instant = Union[str, datetime.datetime, datetime.timedelta, int, float]
 
 
 class RPCError(Exception):
@@ -189,9 +194,33 @@ class Client:
     def views(self) -> Any:
         return self.call("topology/views")["views"]
 
-    def get(self, view: str = "processes", filter: Optional[str] = None, **options: Any) -> View:
-        """The view now, e.g. `get("processes", filter="port:5432", all=True)`."""
-        return View.from_json(self.call("topology/get", _view_params(view, filter, options)))
+    def get(self, view: str = "processes", filter: Optional[str] = None, at: Optional[Instant] = None,
+            **options: Any) -> View:
+        """The view now, e.g. `get("processes", filter="port:5432", all=True)`; with `at`, as it was then
+        (from the daemon's history: `get("processes", at="-10m")`, `view.at` says the instant)."""
+        params = _view_params(view, filter, options)
+        if at is not None:
+            params["at"] = instant(at)
+        return View.from_json(self.call("topology/get", params))
+
+    def diff(self, view: str = "processes", since: Instant = "-1h", to: Optional[Instant] = None,
+             filter: Optional[str] = None, **options: Any) -> Diff:
+        """What appeared, disappeared or changed in the view between `since` and `to` (default now)."""
+        params = _view_params(view, filter, options)
+        params["from"] = instant(since)
+        if to is not None:
+            params["to"] = instant(to)
+        return Diff.from_json(self.call("topology/diff", params))
+
+    def history(self, view: str, node_id: str, since: Optional[Instant] = None,
+                to: Optional[Instant] = None) -> Dict[str, Any]:
+        """One node over time (`node/history`): {existed, peers, samples, ...} as SPEC.md section 18 describes."""
+        params: Dict[str, Any] = {"view": view, "id": node_id}
+        if since is not None:
+            params["from"] = instant(since)
+        if to is not None:
+            params["to"] = instant(to)
+        return self.call("node/history", params)
 
     def node(self, view: str, node_id: str) -> Dict[str, Any]:
         """Details of one node: metadata, metric histories, connection tables."""
@@ -210,6 +239,19 @@ def _view_params(view: str, filter: Optional[str], options: Dict[str, Any]) -> D
     if filter:
         params["filter"] = filter
     return params
+
+
+def instant(value: Instant) -> str:
+    """An `Instant` as the string the daemon reads."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.timedelta):  # before now, by this machine's clock
+        return instant(datetime.datetime.now(datetime.timezone.utc) - value)
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return instant(datetime.datetime.fromtimestamp(value, datetime.timezone.utc))
+    raise TypeError(f"not an instant: {value!r}")
 
 
 def _camel(name: str) -> str:

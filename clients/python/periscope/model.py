@@ -53,17 +53,43 @@ class Edge:
 
 @dataclass
 class View:
-    """A rendered view at one revision: nodes and edges by id."""
+    """A rendered view at one revision: nodes and edges by id. A past view (`get(..., at=...)`) has no
+    revision (0) and says its instant in `at`."""
     view: str
     revision: int
     nodes: Dict[str, Node]
     edges: Dict[str, Edge]
+    at: Optional[str] = None
 
     @classmethod
     def from_json(cls, obj: Dict[str, Any]) -> "View":
         return cls(view=obj.get("view", ""), revision=int(obj.get("revision", 0)),
                    nodes={n["id"]: Node.from_json(n) for n in obj.get("nodes", [])},
-                   edges={e["id"]: Edge.from_json(e) for e in obj.get("edges", [])})
+                   edges={e["id"]: Edge.from_json(e) for e in obj.get("edges", [])}, at=obj.get("at"))
+
+
+@dataclass(frozen=True)
+class Diff:
+    """A `topology/diff` answer: added (as at `to`), removed (as they were at `from`), updated (as at `to`)."""
+    view: str
+    from_: str
+    to: str
+    added_nodes: List[Node]
+    added_edges: List[Edge]
+    removed_nodes: List[Node]
+    removed_edges: List[Edge]
+    updated_nodes: List[Node]
+    updated_edges: List[Edge]
+
+    @classmethod
+    def from_json(cls, obj: Dict[str, Any]) -> "Diff":
+        part = lambda key, kind, parse: [parse(x) for x in obj.get(key, {}).get(kind, [])]
+        return cls(view=obj.get("view", ""), from_=obj.get("from", ""), to=obj.get("to", ""),
+                   added_nodes=part("added", "nodes", Node.from_json), added_edges=part("added", "edges", Edge.from_json),
+                   removed_nodes=part("removed", "nodes", Node.from_json),
+                   removed_edges=part("removed", "edges", Edge.from_json),
+                   updated_nodes=part("updated", "nodes", Node.from_json),
+                   updated_edges=part("updated", "edges", Edge.from_json))
 
 
 @dataclass(frozen=True)
