@@ -28,6 +28,8 @@ public final class Connection: ByteStream {
     /// The peer, as `ip:port` or `unix`.
     public let peer: String
     public let fd: Int32
+    /// Held so the `event_base` outlives the bufferevent (freed in `deinit` or ``close(reason:)``).
+    private let loop: EventLoop
     /// Total bytes received and sent (for status and benchmarks).
     public private(set) var bytesIn: UInt64 = 0
     public private(set) var bytesOut: UInt64 = 0
@@ -39,6 +41,7 @@ public final class Connection: ByteStream {
 
     /// Wraps the connected socket `fd` (takes ownership; it is closed with the connection).
     public init(loop: EventLoop, fd: Int32, peer: String) throws {
+        self.loop = loop
         self.peer = peer
         self.fd = fd
         evutil_make_socket_nonblocking(fd)
@@ -53,7 +56,8 @@ public final class Connection: ByteStream {
 
     /// Wraps a bufferevent made elsewhere (a TLS one, see ``TLSContext``) on socket `fd`; takes ownership of
     /// both (freeing the bufferevent closes the socket).
-    init(bufferevent bev: OpaquePointer, fd: Int32, peer: String) {
+    init(loop: EventLoop, bufferevent bev: OpaquePointer, fd: Int32, peer: String) {
+        self.loop = loop
         self.peer = peer
         self.fd = fd
         self.bev = bev

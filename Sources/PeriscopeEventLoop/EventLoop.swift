@@ -18,11 +18,17 @@ public struct EventLoopError: Error, Sendable, CustomStringConvertible {
 ///
 /// - Important: apart from ``execute(_:)``, ``stop()`` and ``isInLoopThread``, call members only on
 ///   the loop thread.
+///
+/// Teardown: every object bound to the base (``LoopTimer``, ``SignalWatcher``, ``Listener``, ``Connection``,
+/// ``HTTPServer``) holds the loop strongly, so `event_base_free` runs only after the last of them has freed its
+/// event — whatever order their owners are released in. ``close()`` ends cross-thread hand-offs: work queued by a
+/// worker thread afterwards is dropped instead of waking a base nobody runs (and the queue no longer keeps the
+/// loop, and what the closures capture, alive through a cycle).
 public final class EventLoop: @unchecked Sendable {
     /// The underlying `event_base`. Only on the loop thread.
     public let base: OpaquePointer
     private var wakeEvent: OpaquePointer?
-    private let pending = Mutex<[@Sendable () -> Void]>([])
+    private let pending = Mutex<(work: [@Sendable () -> Void], closed: Bool)>(([], false))
     private let loopThread = Mutex<pthread_t?>(nil)
     private let logger = Logger(label: "periscope.loop")
     /// Closures run by the wake-up event so far (for `daemon/status`).
@@ -87,19 +93,38 @@ public final class EventLoop: @unchecked Sendable {
         execute { [self] in event_base_loopbreak(self.base) }
     }
 
-    /// Queues `work` to run on the loop thread soon. Any thread; never blocks on the loop.
+    /// Queues `work` to run on the loop thread soon. Any thread; never blocks on the loop. After ``close()``
+    /// the work is dropped (released on the calling thread) and the loop is not touched.
     public func execute(_ work: @escaping @Sendable () -> Void) {
-        let wasEmpty = pending.withLock { queue -> Bool in
-            queue.append(work)
-            return queue.count == 1
+        let wasEmpty = pending.withLock { state -> Bool? in
+            guard !state.closed else { return nil }
+            state.work.append(work)
+            return state.work.count == 1
         }
-        if wasEmpty, let wakeEvent { periscope_evuser_trigger(wakeEvent) }
+        if wasEmpty == true, let wakeEvent { periscope_evuser_trigger(wakeEvent) }
+    }
+
+    /// Whether ``close()`` has run. Any thread.
+    public var isClosed: Bool { pending.withLock { $0.closed } }
+
+    /// Ends the loop's service to other threads, after ``run()`` has returned for good: runs what is still
+    /// queued, then drops anything ``execute(_:)`` is given from now on. Worker threads that outlive the loop
+    /// (a pipe still hanging up its exec, a dispatch queue finishing a write) then never wake the base again, and
+    /// the queue holds no closure that keeps the loop alive. Loop thread; idempotent.
+    public func close() {
+        drain()
+        let leftover = pending.withLock { state -> [@Sendable () -> Void] in
+            state.closed = true
+            defer { state.work.removeAll() }
+            return state.work
+        }
+        _ = leftover  // queued by `drain`'s own work: released here, outside the lock, not run
     }
 
     private func drain() {
-        let work = pending.withLock { queue -> [@Sendable () -> Void] in
-            let taken = queue
-            queue.removeAll(keepingCapacity: true)
+        let work = pending.withLock { state -> [@Sendable () -> Void] in
+            let taken = state.work
+            state.work.removeAll(keepingCapacity: true)
             return taken
         }
         guard !work.isEmpty else { return }

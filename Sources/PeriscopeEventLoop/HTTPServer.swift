@@ -15,9 +15,12 @@ public final class HTTPServer {
     public let port: Int
     /// Called for every request, on the loop thread.
     public var onRequest: ((HTTPExchange) -> Void)?
+    /// Held so the `event_base` outlives this object's libevent resources (they are freed in `deinit`).
+    private let loop: EventLoop
 
     /// Binds `address:port` (port 0: any free port). Throws ``EventLoopError`` when the address cannot be bound.
     public init(loop: EventLoop, address: String, port: Int, maxBodyBytes: Int = 1 << 20) throws {
+        self.loop = loop
         var bound: Int32 = 0
         var error = [CChar](repeating: 0, count: 256)
         let box = Box()

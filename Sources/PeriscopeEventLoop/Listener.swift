@@ -11,10 +11,13 @@ public final class Listener {
     public let address: String
     /// The bound TCP port (useful with port 0), or `nil` for a Unix socket.
     public let port: UInt16?
+    /// Held so the `event_base` outlives this object's libevent resources (they are freed in `deinit`).
+    private let loop: EventLoop
 
     /// Starts accepting on `fd`, which must already be bound and listening. Takes ownership of `fd`.
     public init(loop: EventLoop, fd: Int32, address: String, port: UInt16? = nil,
                 onAccept: @escaping (_ fd: Int32, _ peer: String) -> Void) throws {
+        self.loop = loop
         self.onAccept = onAccept
         self.address = address
         self.port = port

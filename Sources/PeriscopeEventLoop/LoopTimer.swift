@@ -8,9 +8,12 @@ public final class LoopTimer {
     private var event: OpaquePointer?
     private let handler: () -> Void
     private var intervalMillis: Int?
+    /// Held so the `event_base` outlives this object's libevent resources (they are freed in `deinit`).
+    private let loop: EventLoop
 
     /// Creates a timer that calls `handler` on the loop thread when it fires.
     public init(loop: EventLoop, handler: @escaping () -> Void) {
+        self.loop = loop
         self.handler = handler
         let context = Unmanaged.passUnretained(self).toOpaque()
         event = periscope_evtimer_new(loop.base, { _, _, context in

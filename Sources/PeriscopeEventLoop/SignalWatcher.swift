@@ -8,8 +8,11 @@ public final class SignalWatcher {
     private var event: OpaquePointer?
     private let handler: (Int32) -> Void
     public let signal: Int32
+    /// Held so the `event_base` outlives this object's libevent resources (they are freed in `deinit`).
+    private let loop: EventLoop
 
     public init(loop: EventLoop, signal: Int32, handler: @escaping (Int32) -> Void) throws {
+        self.loop = loop
         self.signal = signal
         self.handler = handler
         let context = Unmanaged.passUnretained(self).toOpaque()

@@ -33,7 +33,7 @@ public final class TLSContext {
         guard let bev = periscope_tls_accept(UnsafeMutableRawPointer(loop.base), context, fd) else {
             throw EventLoopError("TLS: cannot set up a connection for \(peer)")
         }
-        return Connection(bufferevent: OpaquePointer(bev), fd: fd, peer: peer)
+        return Connection(loop: loop, bufferevent: OpaquePointer(bev), fd: fd, peer: peer)
     }
 
     /// Starts a non-blocking connect and client handshake to `host:port`; bytes written meanwhile are sent
@@ -44,7 +44,7 @@ public final class TLSContext {
         guard let bev = periscope_tls_connect(UnsafeMutableRawPointer(loop.base), context, host, Int32(port), &fd,
                                               &error, error.count)
         else { throw EventLoopError(Self.text(error)) }
-        return Connection(bufferevent: OpaquePointer(bev), fd: fd, peer: "\(host):\(port)")
+        return Connection(loop: loop, bufferevent: OpaquePointer(bev), fd: fd, peer: "\(host):\(port)")
     }
 
     /// The common name of the peer's verified certificate (`nil` before the handshake or without one).

@@ -97,6 +97,9 @@ public final class Daemon {
         loop.run()
         history?.stop()
         cleanUp()
+        // Pipe workers and dispatch queues may still hand work over (an exec being hung up reports its end
+        // seconds later): from here it is dropped rather than waking a loop nobody runs.
+        loop.close()
         stdioBridge?.waitForOutput(timeoutMillis: 2000)
         return exitCode
     }
@@ -147,6 +150,7 @@ public final class Daemon {
     private func cleanUp() {
         for session in core.sessions.values { session.disconnect(reason: "daemon stopped") }
         for watcher in signals { watcher.cancel() }
+        shutdownTimer?.cancel()
         removeSocketFile()
     }
 
