@@ -28,7 +28,12 @@ public final class EventLoop: @unchecked Sendable {
     /// The underlying `event_base`. Only on the loop thread.
     public let base: OpaquePointer
     private var wakeEvent: OpaquePointer?
-    private let pending = Mutex<(work: [@Sendable () -> Void], closed: Bool)>(([], false))
+    /// Work handed over from other threads, and whether ``close()`` has run.
+    private struct Pending {
+        var work: [@Sendable () -> Void] = []
+        var closed = false
+    }
+    private let pending = Mutex(Pending())
     private let loopThread = Mutex<pthread_t?>(nil)
     private let logger = Logger(label: "periscope.loop")
     /// Closures run by the wake-up event so far (for `daemon/status`).
