@@ -71,15 +71,23 @@ public final class Connection: ByteStream {
         let context = Unmanaged.passUnretained(self).toOpaque()
         bufferevent_setcb(bev, { _, context in
             guard let context else { return }
-            Unmanaged<Connection>.fromOpaque(context).takeUnretainedValue().readable()
+            Connection.dispatch(context) { $0.readable() }
         }, { _, context in
             guard let context else { return }
-            Unmanaged<Connection>.fromOpaque(context).takeUnretainedValue().drained()
+            Connection.dispatch(context) { $0.drained() }
         }, { _, what, context in
             guard let context else { return }
-            Unmanaged<Connection>.fromOpaque(context).takeUnretainedValue().event(what)
+            Connection.dispatch(context) { $0.event(what) }
         }, context)
         bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
+    }
+
+    /// Runs a libevent callback on the connection `context` names, holding it strongly until the callback returns:
+    /// a handler may drop the owner's last reference (an `onClose` that forgets the connection, run from inside
+    /// ``readable()`` or ``drained()``), and the method must not go on with a freed `self`.
+    private static func dispatch(_ context: UnsafeMutableRawPointer, _ body: (Connection) -> Void) {
+        let connection = Unmanaged<Connection>.fromOpaque(context).retain().takeRetainedValue()
+        withExtendedLifetime(connection) { body(connection) }
     }
 
     deinit {
