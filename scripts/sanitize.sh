@@ -60,10 +60,7 @@ if [[ "$kind" == thread ]]; then
     # Counts fd links re-read across the whole host between two passes: under TSan a pass is slow enough
     # for other processes' fd churn to exceed its bound (failed in 2 of 3 TSan runs on a busy machine,
     # never under ASan). It checks a cache, not concurrency; the normal and ASan runs keep it.
-    # Which pid the TCP state tracepoint reports for the FIN_WAIT1 of a close() (the closing process, or
-    # none when the kernel finishes the close later): under TSan's slowdown the close was seen without
-    # the pid once (CI run at 04:17 UTC on 2026-11-30). It checks kernel attribution, not a data race.
-    skip=(--skip ownersAreResolvedIncrementally --skip socketStateMonitorSeesLoopbackConnectAndClose)
+    skip=(--skip ownersAreResolvedIncrementally)
 fi
 
 status=0

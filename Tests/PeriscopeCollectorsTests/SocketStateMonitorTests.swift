@@ -87,7 +87,11 @@ extension KernelTests.SocketStateMonitorTests {
         if let a = synSent.first, let b = established.first { #expect(a.timestamp <= b.timestamp) }
         #expect(!recorder.matching { $0.localPort == listener.port && $0.newState == "listen" && $0.pid == me }.isEmpty)
 
-        close(pair.client)
+        // shutdown() moves the socket to FIN_WAIT1 in the caller's context. (A close() does so only if it
+        // drops the last reference: a child forked meanwhile by a parallel test may hold the fd until its
+        // exec, and then the transition is the child's, seen in CI under ASan and TSan.)
+        shutdown(pair.client, Int32(SHUT_WR))
+        defer { close(pair.client) }
         #expect(TestProcesses.eventually { !recorder.matching { client($0) && $0.newState == "fin-wait-1" }.isEmpty })
         let closing = recorder.matching { client($0) && $0.newState == "fin-wait-1" }
         #expect(closing.first?.pid == me && closing.first?.oldState == "established")

@@ -16,7 +16,7 @@ enum TestSockets {
     /// A listening TCP socket on `address` (127.0.0.1 or ::1) with a kernel-chosen port.
     static func listen(_ address: String) throws -> (fd: Int32, port: UInt16) {
         let v6 = address.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw fail("socket") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -27,7 +27,7 @@ enum TestSockets {
 
     /// A UDP socket bound to `address` with a kernel-chosen port.
     static func udp(_ address: String) throws -> (fd: Int32, port: UInt16) {
-        let fd = socket(address.contains(":") ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = socket(address.contains(":") ? AF_INET6 : AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw fail("socket") }
         try bind(fd, address: address, port: 0)
         return (fd, try localPort(fd))
@@ -36,12 +36,13 @@ enum TestSockets {
     /// Connects a client to `port` on `address` and accepts it on `listener`.
     static func connectPair(listener: Int32, address: String, port: UInt16) throws -> (client: Int32, server: Int32) {
         let v6 = address.contains(":")
-        let client = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let client = socket(v6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard client >= 0 else { throw fail("socket") }
         let rc = withSockaddr(address, port) { connect(client, $0, $1) }
         guard rc == 0 else { throw fail("connect") }
         let server = accept(listener, nil, nil)
         guard server >= 0 else { throw fail("accept") }
+        _ = fcntl(server, F_SETFD, FD_CLOEXEC)
         // Move a few bytes both ways so tcp_info has bytes to report.
         let hello: [UInt8] = Array("hello".utf8)
         _ = write(client, hello, hello.count)
