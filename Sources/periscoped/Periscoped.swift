@@ -102,6 +102,9 @@ struct Periscoped: ParsableCommand {
     @Option(help: ArgumentHelp("History: the most bytes the log keeps; the oldest goes first (1GiB, 500MiB, 0 for no limit).", valueName: "size"))
     var historyMaxSize = "1GiB"
 
+    @Option(help: ArgumentHelp("History: time between two commits, what a crash may lose at most (10s, 1s, 0.5s); queries always see the latest.", valueName: "duration"))
+    var historyCommitInterval = "10s"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -138,6 +141,9 @@ struct Periscoped: ParsableCommand {
         if !(hostExpiry >= 1 && hostExpiry <= 86_400) { throw ValidationError("--host-expiry must be 1 to 86400 seconds") }
         if HistoryConfiguration.parseDuration(historyRetention) == nil {
             throw ValidationError("--history-retention must be a duration such as 7d, 12h, 30m or a number of seconds")
+        }
+        if let t = HistoryConfiguration.parseDuration(historyCommitInterval), t >= 0.1, t <= 3600 {} else {
+            throw ValidationError("--history-commit-interval must be a duration from 0.1s to 1h, such as 10s or 1m")
         }
         if HistoryConfiguration.parseSize(historyMaxSize) == nil {
             throw ValidationError("--history-max-size must be a size such as 1GiB, 500MiB or a number of bytes")
@@ -189,6 +195,7 @@ struct Periscoped: ParsableCommand {
             var h = HistoryConfiguration(path: history ?? HistoryConfiguration.defaultPath())
             h.retentionSeconds = HistoryConfiguration.parseDuration(historyRetention) ?? h.retentionSeconds
             h.maxBytes = HistoryConfiguration.parseSize(historyMaxSize) ?? h.maxBytes
+            h.commitMillis = HistoryConfiguration.parseDuration(historyCommitInterval).map { Int($0 * 1000) } ?? h.commitMillis
             configuration.history = h
         }
         if let controls {
