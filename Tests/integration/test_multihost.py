@@ -25,7 +25,7 @@ import pytest
 
 from multihost_cluster import EXPIRY_S, NAMES, REFRESH_MS, Aggregator, Cluster
 from nshosts import PERISCOPED, Pki
-from rpc import PEER_PRELUDE, Client, wait_until
+from rpc import PEER_PRELUDE, Client, RPCError, wait_until
 
 try:  # the status and the report-port messages are checked against protocol/schema.json
     from test_transcripts import validator_for
@@ -167,6 +167,115 @@ def test_subscriber_at_the_aggregator_sees_a_change_on_a_host(cluster, app):
         print(f"change on ph3 -> subscriber at the aggregator: {1000 * (time.monotonic() - started):.0f} ms")
     finally:
         sub.close()
+
+
+CONTROL_DISABLED = -32010
+
+
+def process_ids(cluster):
+    return {n["id"] for n in cluster.client.view("processes", {"all": True})["nodes"]}
+
+
+def wait_node(cluster, node):
+    wait_until(lambda: node in process_ids(cluster), timeout=WAIT, what=f"{node} at the aggregator")
+
+
+def read_log(cluster, name):
+    with open(os.path.join(cluster.dir, f"{name}.log")) as f:
+        return f.read()
+
+
+def test_control_on_a_remote_host_is_forwarded(cluster, app):
+    """`signal` on a process of ph1 (controls on at the aggregator and on ph1) is run by ph1's daemon: the process
+    dies, its node leaves the aggregator's map, and both daemons audit it."""
+    victim = cluster.peer("ph1", SERVER, 9901)
+    node = f"ph1;{victim.pid}"
+    wait_node(cluster, node)
+    result = cluster.client.call("control/invoke", {"node": node, "control": "signal", "args": {"signal": "KILL"}})
+    assert result == {"node": node, "control": "signal", "ok": True, "signal": "KILL"}, result
+    wait_until(lambda: victim.proc.poll() is not None, timeout=WAIT, what="the signalled process on ph1 to end")
+    wait_until(lambda: node not in process_ids(cluster), timeout=WAIT, what=f"{node} gone from the aggregator")
+    log = read_log(cluster, "ph1")
+    assert f"forwarded control signal on {node} from aggregator" in log, log[-2000:]
+    assert f"control signal on {node} (KILL) by session" in log and "(forwarded, " in log, log[-2000:]
+    log = read_log(cluster, "aggregator")
+    assert f"forwarded control signal on {node} (host ph1) by session" in log, log[-2000:]
+
+
+def test_control_refused_by_the_publisher_or_the_aggregator_says_which(cluster, app):
+    """ph2 runs without --controls: its refusal names ph2 and the publisher side; the process lives. `stop` is not
+    enabled at the aggregator: refused there, naming the aggregator, before anything is sent."""
+    survivor = cluster.peer("ph2", SERVER, 9902)
+    node = f"ph2;{survivor.pid}"
+    wait_node(cluster, node)
+    with pytest.raises(RPCError) as refused:
+        cluster.client.call("control/invoke", {"node": node, "control": "signal", "args": {"signal": "KILL"}})
+    assert refused.value.code == CONTROL_DISABLED, refused.value
+    assert "refused by host ph2" in refused.value.message, refused.value.message
+    assert refused.value.data["side"] == "publisher" and refused.value.data["host"] == "ph2", refused.value.data
+    time.sleep(1)
+    assert survivor.proc.poll() is None, "a refused control acted"
+    assert f"control signal on {node} by session" in read_log(cluster, "ph2")  # audited where it was refused too
+    with pytest.raises(RPCError) as refused:
+        cluster.client.call("control/invoke", {"node": app["db"], "control": "stop"})
+    assert refused.value.code == CONTROL_DISABLED and "refused by the aggregator" in refused.value.message
+    assert refused.value.data["side"] == "aggregator", refused.value.data
+    assert f"forwarding control stop on {app['db']} (host ph1) by session" in read_log(cluster, "aggregator")
+
+
+ECHO_SERVER = PEER_PRELUDE + r'''
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(4)
+held = []
+def serve():
+    while True:
+        c, _ = srv.accept(); held.append(c); c.sendall(c.recv(64))
+threading.Thread(target=serve, daemon=True).start()
+ready(sys.argv[1])
+wait_for_stdin_eof()
+'''
+
+ECHO_CLIENT = PEER_PRELUDE + r'''
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+c.sendall(b"hello"); c.recv(64)
+ready(c.getsockname()[1])
+wait_for_stdin_eof()
+'''
+
+
+def host_map_status(cluster, name):
+    """`daemon/status` host-map health of a test host's own daemon (its Unix socket; no view asked there)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(os.path.join(cluster.dir, f"{name}.sock"))
+        s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            assert chunk, "the host's daemon closed the connection"
+            data += chunk
+    return json.loads(data)["result"]["collectors"]["host-map"]
+
+
+def test_tcp_counters_follow_the_aggregators_demand(cluster, app):
+    """A publisher with no client of its own collects TCP counters only while the aggregator's clients look
+    (report/demand): ph2 is out of demand once nobody asked the aggregator for 10 s, in demand soon after a
+    view is asked there, and the aggregator then shows the byte counts of ph2's connection."""
+    cluster.peer("ph1", ECHO_SERVER, 7007)
+    client = cluster.peer("ph2", ECHO_CLIENT, cluster.hosts["ph1"].address, 7007)
+    wait_until(lambda: not host_map_status(cluster, "ph2")["inDemand"], timeout=30, interval=0.5,
+               what="ph2 out of demand once the aggregator's clients stopped looking")
+    cluster.view("hosts")
+    wait_until(lambda: host_map_status(cluster, "ph2")["inDemand"], timeout=5,
+               what="ph2 in demand after a view at the aggregator")
+    node = f"ph2;{client.pid}"
+
+    def counted():
+        details = cluster.client.call("node/get", {"view": "processes", "id": node})
+        rows = [r for r in details.get("outbound", []) if r.get("remotePort") == 7007 and not r["closed"]]
+        return rows if rows and rows[0].get("bytesSent", 0) >= 5 and rows[0].get("bytesReceived", 0) >= 5 else None
+
+    rows = wait_until(counted, timeout=WAIT, what="byte counters of ph2's connection at the aggregator")
+    assert rows[0]["bytesSent"] == 5 and rows[0]["bytesReceived"] == 5, rows
 
 
 def tls_to_aggregator(cluster, name):
