@@ -424,3 +424,56 @@ def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
     assert ids.count(app["client"]) == 1
     assert not {n["id"]: n for n in view["nodes"]}[app["client"]]["metadata"].get("stale")
     assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
+
+
+def test_pipes_on_another_hosts_container_are_forwarded(cluster):
+    """A publisher (pf1, in the root namespace with its own hostname) runs a Podman container and allows
+    controls; the aggregator has no engine. `logs` and `exec` on that container at the aggregator open pipes on
+    pf1 whose data comes back through the link: the container's output, an interactive shell's echo, a resize,
+    the exit code at the end. The pipe is the calling connection's only, and both daemons audit the calls."""
+    from test_containers import Stack, b64, read_pipe
+    if shutil.which("podman") is None or shutil.which("runc") is None or not os.path.exists("/bin/busybox"):
+        pytest.skip("podman, runc and busybox-static are not installed (scripts/setup.sh --test)")
+    stack = Stack()
+    stack.images = {"app": stack.images["app"]}
+    proc = log = None
+    client = None
+    try:
+        stack.build_images()
+        stack.start_service()
+        cid = stack.start("fwd", "app", "echo hello-$((6*7)); exec sleep 100000")
+        files = cluster.pki.issue("pf1")
+        proc, log = publisher_in_root(cluster, "pf1", [*files, "--controls", "--docker-socket", stack.socket])
+        node = f"container:{cid}"
+        wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=30,
+                   what="pf1's container at the aggregator")
+        client = Client(cluster.aggregator)
+        pipe = client.call("control/invoke", {"node": node, "control": "logs", "args": {"follow": False}})["pipe"]
+        data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
+        assert b"hello-42" in data and end["eof"], (data, end)
+
+        pipe = client.call("control/invoke", {"node": node, "control": "exec"})["pipe"]
+        client.call("pipe/write", {"pipe": pipe, "data": b64("echo forwarded-$((6*7))\n")})
+        read_pipe(client, pipe, until=b"forwarded-42", timeout=WAIT)
+        assert client.call("pipe/resize", {"pipe": pipe, "rows": 33, "cols": 99}) is None
+        client.call("pipe/write", {"pipe": pipe, "data": b64("stty size\n")})
+        read_pipe(client, pipe, until=b"33 99", timeout=WAIT)
+        with pytest.raises(RPCError) as other:
+            cluster.client.call("pipe/write", {"pipe": pipe, "data": b64("echo nope\n")})
+        assert other.value.code == -32004, other.value
+        client.call("pipe/write", {"pipe": pipe, "data": b64("exit 3\n")})
+        data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
+        assert end["eof"] is True and end.get("exitCode") == 3, (data, end)
+
+        log.flush()
+        assert f"forwarded control exec on {node} from aggregator" in read_log(cluster, "root-pf1")
+        audit = read_log(cluster, "aggregator")
+        assert f"forwarded control exec on {node} (host pf1) by session" in audit and "pipe p" in audit
+    finally:
+        if client:
+            client.close()
+        if proc:
+            proc.kill()
+            proc.wait()
+            log.close()
+        stack.cleanup()
