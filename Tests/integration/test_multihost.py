@@ -131,6 +131,23 @@ def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
         assert host["bytesPerSecond"] > 0
 
 
+def test_processes_by_name_groups_spanning_hosts_count_them(cluster, app):
+    """The app's python3 processes run on all three test hosts: their processes-by-name group at the aggregator says
+    how many hosts it spans, and which; each process in the processes view names its host."""
+    def spanning():
+        view = cluster.view("processes-by-name")
+        group = {n["id"]: n for n in view["nodes"]}.get("group:python3")
+        return group if group and set(NAMES) <= set(group["metadata"].get("hosts", [])) else None
+
+    group = wait_until(spanning, timeout=WAIT, what="group:python3 spanning the test hosts")
+    count = group["metadata"]["hostCount"]
+    assert count == len(group["metadata"]["hosts"]) and count >= 3, group["metadata"]
+    assert group["labelMinor"].endswith(f" on {count} hosts"), group["labelMinor"]
+    nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+    for key, host in (("db", "ph1"), ("app", "ph2"), ("client", "ph3")):
+        assert nodes[app[key]]["metadata"]["host"] == host and nodes[app[key]]["labelMinor"].endswith(f" on {host}")
+
+
 def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
     before = cluster.health()
     host, port = cluster.aggregator.address.split(":")
@@ -447,6 +464,8 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         node = f"container:{cid}"
         wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=30,
                    what="pf1's container at the aggregator")
+        container = {n["id"]: n for n in cluster.view("containers")["nodes"]}[node]
+        assert container["metadata"]["host"] == "pf1" and container["labelMinor"].endswith(" on pf1"), container
         client = Client(cluster.aggregator)
         pipe = client.call("control/invoke", {"node": node, "control": "logs", "args": {"follow": False}})["pipe"]
         data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
