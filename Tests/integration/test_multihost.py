@@ -7,7 +7,9 @@ on ph1, an app server on ph2 holding a connection to the db, a client on ph3 hol
 aggregator's views must show exactly those process and host edges, none reversed, no remote pseudo node for
 a monitored host. Then the faults: garbage on the report port, a certificate from another CA, a publisher
 claiming another host's id, a publisher killed with SIGKILL (stale, then gone, others unaffected) and
-restarted (back, no duplicates).
+restarted (back, no duplicates). Forwarding (SPEC 17.6-17.7): a control on another host's process run there,
+refusals naming the side that refused, logs/exec pipes on another host's container, and TCP counters that
+follow the aggregator's demand; views naming hosts where that disambiguates.
 
 Every check is limited to the test hosts' nodes: the aggregator's own host is the whole machine, which also
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
@@ -292,7 +294,8 @@ def test_tcp_counters_follow_the_aggregators_demand(cluster, app):
         return rows if rows and rows[0].get("bytesSent", 0) >= 5 and rows[0].get("bytesReceived", 0) >= 5 else None
 
     rows = wait_until(counted, timeout=WAIT, what="byte counters of ph2's connection at the aggregator")
-    assert rows[0]["bytesSent"] == 5 and rows[0]["bytesReceived"] == 5, rows
+    # 5 bytes each way ("hello" echoed); a sender's own count may include the SYN (bytes_acked), hence <= 6.
+    assert 5 <= rows[0]["bytesSent"] <= 6 and 5 <= rows[0]["bytesReceived"] <= 6, rows
 
 
 def tls_to_aggregator(cluster, name):
