@@ -93,7 +93,7 @@ final class ControlForwarder {
     private func invoke(_ context: MethodContext, _ params: ControlInvokeRequest.Params, _ raw: JSONValue?) throws(RPCError) -> Reply<JSONValue>? {
         guard ControlService.allControls.contains(params.control), let host = remoteHost(of: params.node) else { return nil }
         let what = "control \(LogText.escape(params.control, limit: 64)) on \(LogText.escape(params.node)) (host \(host))"
-        let who = Self.who(context.session)
+        let who = context.session.auditName
         guard isEnabledHere(params.control) else {
             let error = RPCError(code: ErrorCode.controlDisabled,
                                  message: "control '\(params.control)' refused by the aggregator (\(topology.hostID)): it is not "
@@ -120,7 +120,7 @@ final class ControlForwarder {
         params["pipe"] = .string(pipe.remoteID)
         if method == PipeCloseRequest.method { forget(pipe) }  // no pipe/data follows the answer
         return try forward(context, method: method, params: .object(params), host: pipe.host,
-                           what: "\(method) \(id) (\(pipe.remoteID) on host \(pipe.host))", who: Self.who(context.session))
+                           what: "\(method) \(id) (\(pipe.remoteID) on host \(pipe.host))", who: context.session.auditName)
     }
 
     private func forward(_ context: MethodContext, method: String, params: JSONValue, host: String, what: String,
@@ -145,11 +145,6 @@ final class ControlForwarder {
         return .deferred
     }
 
-    private static func who(_ session: Session) -> String {
-        "session \(session.id) (\(session.transport.rawValue), pid \(session.peerPID.map(String.init) ?? "?"), "
-            + "uid \(session.peerUID.map(String.init) ?? "?"))"
-    }
-
     // MARK: messages from publishers
 
     private func received(_ link: PublisherLink, _ method: String, _ params: JSONValue) {
@@ -163,7 +158,7 @@ final class ControlForwarder {
         case ForwardNotifyNotification.method:
             guard let note = try? ForwardNotifyNotification(params: params), note.notifiedMethod == PipeDataNotification.method,
                   var data = try? PipeDataNotification(params: note.notifiedParams),
-                  let id = pipeByRemote[host]?[data.pipe], let pipe = pipes[id] else { return }
+                  let id = pipeByRemote[host]?[data.pipe], let pipe = pipes[id], Int64(pipe.sessionID) == note.client else { return }
             data.pipe = id
             if data.eof { forget(pipe) }
             if let session = pipe.session, !session.isClosed { session.notify(data) }
@@ -184,8 +179,13 @@ final class ControlForwarder {
                     result = ["pipe": .string(id)]
                     logger.notice("forwarded \(call.what) by \(call.who): pipe \(id) opened (\(remoteID) on \(call.host))")
                 } else if let link = aggregator.link(for: call.host) {  // nobody waits for it: close it there
-                    link.notify(ForwardRequestNotification(call: 0, client: Int64(call.session.id), who: call.who,
-                                                           method: PipeCloseRequest.method, params: ["pipe": .string(remoteID)]))
+                    let client = Int64(call.session.id)
+                    if call.session.isClosed {  // (its release went first: end the session the open re-made)
+                        link.notify(ForwardReleaseNotification(client: client))
+                    } else {
+                        link.notify(ForwardRequestNotification(call: 0, client: client, who: call.who,
+                                                               method: PipeCloseRequest.method, params: ["pipe": .string(remoteID)]))
+                    }
                 }
             } else {
                 logger.notice("forwarded \(call.what) by \(call.who): done")

@@ -487,7 +487,14 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
         assert end["eof"] is True and end.get("exitCode") == 3, (data, end)
 
-        log.flush()
+        # A client that leaves takes its forwarded pipes with it (forward/release): pf1 closes its exec.
+        leaving = Client(cluster.aggregator)
+        leaving.call("control/invoke", {"node": node, "control": "exec"})
+        before = read_log(cluster, "root-pf1").count("closed: client disconnected")
+        leaving.close()
+        wait_until(lambda: read_log(cluster, "root-pf1").count("closed: client disconnected") > before, timeout=WAIT,
+                   what="pf1 closing the pipe of a client that left the aggregator")
+
         assert f"forwarded control exec on {node} from aggregator" in read_log(cluster, "root-pf1")
         audit = read_log(cluster, "aggregator")
         assert f"forwarded control exec on {node} (host pf1) by session" in audit and "pipe p" in audit
