@@ -6,8 +6,8 @@ import PeriscopeProtocol
 /// message a line — is handed back whole to ``onMessage`` to travel over the report link.
 ///
 /// Its output counts as the link's: ``outputBufferedCount`` and ``bytesDrained`` are those of the connection to
-/// the aggregator, so a pipe pauses its engine while the link is backed up, and the session's stall rules apply
-/// to the link's progress. ``ForwardedCalls`` calls ``onWritable`` while the link has room.
+/// the aggregator plus what the aggregator's client has not read (``remoteBacklog``), so a pipe pauses its engine
+/// while the link or that client is backed up, and the session's stall rules apply to the link's progress. ``ForwardedCalls`` calls ``onWritable`` while the link has room.
 ///
 /// - Important: loop thread only.
 final class ForwardStream: ByteStream {
@@ -36,7 +36,11 @@ final class ForwardStream: ByteStream {
         self.onMessage = onMessage
     }
 
-    var outputBufferedCount: Int { link().buffered }
+    /// Output the aggregator's client has not read (`forward/backlog`): counted as this stream's, so the
+    /// session's pipes pause while that client lags.
+    var remoteBacklog = 0
+
+    var outputBufferedCount: Int { link().buffered + remoteBacklog }
     var bytesDrained: UInt64 { link().drained }
 
     /// Hands one forwarded call (a JSON-RPC request) to the session.

@@ -40,6 +40,9 @@ final class ForwardedCalls {
             do throws(RPCError) { run(try ForwardRequestNotification(params: params)) } catch {
                 logger.warning("ignoring a bad forward/request from the aggregator: \(LogText.escape(error.message))")
             }
+        case ForwardBacklogNotification.method:
+            guard let backlog = try? ForwardBacklogNotification(params: params), let entry = sessions[backlog.client] else { return }
+            entry.stream.remoteBacklog = Int(backlog.bytes)
         case ForwardReleaseNotification.method:
             guard let release = try? ForwardReleaseNotification(params: params) else { return }
             sessions[release.client]?.session.disconnect(reason: "the aggregator's client left")
@@ -103,7 +106,7 @@ final class ForwardedCalls {
     private func drain() {
         guard !sessions.isEmpty else { return }
         if publisher.linkOutputBuffered < OutputQueue.feedTarget {
-            for entry in sessions.values where entry.stream.isOpen { entry.stream.onWritable?() }
+            for entry in sessions.values where entry.stream.isOpen && entry.stream.remoteBacklog == 0 { entry.stream.onWritable?() }
         }
         watchDrain()
     }

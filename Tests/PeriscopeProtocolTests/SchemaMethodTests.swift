@@ -129,6 +129,7 @@ struct SchemaMethodTests {
                                                                         data: ["control": "signal"]))),
         ForwardNotifyNotification(client: 7, method: "pipe/data", params: ["pipe": "p2", "data": "aGk="]),
         ForwardReleaseNotification(client: 7),
+        ForwardBacklogNotification(client: 7, bytes: 2 << 20),
     ]
 
     @Test func everyNotificationShapeRoundTripsAndStaysInsideTheSchema() throws {

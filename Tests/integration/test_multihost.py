@@ -264,15 +264,20 @@ wait_for_stdin_eof()
 
 def host_map_status(cluster, name):
     """`daemon/status` host-map health of a test host's own daemon (its Unix socket; no view asked there)."""
+    return status_at(os.path.join(cluster.dir, f"{name}.sock"))["collectors"]["host-map"]
+
+
+def status_at(path):
+    """`daemon/status` of the daemon serving the Unix socket `path`."""
     with socket.socket(socket.AF_UNIX) as s:
-        s.connect(os.path.join(cluster.dir, f"{name}.sock"))
+        s.connect(path)
         s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
         data = b""
         while not data.endswith(b"\n"):
             chunk = s.recv(1 << 20)
             assert chunk, "the host's daemon closed the connection"
             data += chunk
-    return json.loads(data)["result"]["collectors"]["host-map"]
+    return json.loads(data)["result"]
 
 
 def test_tcp_counters_follow_the_aggregators_demand(cluster, app):
@@ -334,11 +339,12 @@ def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluste
     assert all(health["hosts"][n]["connected"] and not health["hosts"][n]["stale"] for n in NAMES)
 
 
-def publisher_in_root(cluster, hostname, files):
-    """A publisher in the root namespace with its own hostname (UTS namespace)."""
+def publisher_in_root(cluster, hostname, files, socket_path=None):
+    """A publisher in the root namespace with its own hostname (UTS namespace); no client socket unless asked."""
     log = open(os.path.join(cluster.dir, f"root-{hostname}.log"), "w")
+    serve = ["--socket", socket_path] if socket_path else ["--no-socket"]
     proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", PERISCOPED,
-                             "--no-socket", "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+                             *serve, "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
                              *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     return proc, log
 
@@ -463,7 +469,8 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         stack.start_service()
         cid = stack.start("fwd", "app", "echo hello-$((6*7)); exec sleep 100000")
         files = cluster.pki.issue("pf1")
-        proc, log = publisher_in_root(cluster, "pf1", [*files, "--controls", "--docker-socket", stack.socket])
+        pf1_socket = os.path.join(cluster.dir, "pf1.sock")
+        proc, log = publisher_in_root(cluster, "pf1", [*files, "--controls", "--docker-socket", stack.socket], pf1_socket)
         node = f"container:{cid}"
         wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=30,
                    what="pf1's container at the aggregator")
@@ -486,6 +493,30 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         client.call("pipe/write", {"pipe": pipe, "data": b64("exit 3\n")})
         data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
         assert end["eof"] is True and end.get("exitCode") == 3, (data, end)
+
+        # Backpressure reaches the engine on pf1: while the aggregator's client does not read, pf1's pipe pauses
+        # (forward/backlog); the aggregator neither drops the client nor buffers without bound; reading resumes it.
+        def pf1_pipes():
+            return status_at(pf1_socket)["collectors"]["pipes"]
+
+        dropped = cluster.client.call("daemon/status")["clients"]["droppedSlow"]
+        flood = Client(cluster.aggregator)
+        flooding = flood.call("control/invoke", {"node": node, "control": "exec",
+                                                 "args": {"command": ["yes", "periscope-flood-" + "x" * 100]}})["pipe"]
+        wait_until(lambda: pf1_pipes()["paused"] == 1, timeout=WAIT, interval=0.1,
+                   what="pf1's pipe paused while the aggregator's client does not read")
+        time.sleep(1.0)
+        sent = pf1_pipes()["bytesOut"]
+        time.sleep(1.0)
+        assert pf1_pipes()["bytesOut"] == sent, "pf1 kept reading its engine while the client did not read"
+        assert cluster.client.call("daemon/status")["clients"]["droppedSlow"] == dropped
+        deadline = time.monotonic() + WAIT
+        while pf1_pipes()["bytesOut"] < sent + (4 << 20):
+            assert time.monotonic() < deadline, "the forwarded pipe did not resume"
+            assert flood.pump(0.05), "the aggregator closed the connection"
+            flood.notes.clear()
+        flood.call("pipe/close", {"pipe": flooding}, timeout=30)
+        flood.close()
 
         # A client that leaves takes its forwarded pipes with it (forward/release): pf1 closes its exec.
         leaving = Client(cluster.aggregator)

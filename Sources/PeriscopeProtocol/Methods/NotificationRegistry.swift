@@ -25,6 +25,7 @@ public enum NotificationRegistry {
         ForwardResponseNotification.self,
         ForwardNotifyNotification.self,
         ForwardReleaseNotification.self,
+        ForwardBacklogNotification.self,
     ]
 
     /// The notification type named `name` (client connections and report port), if any.
