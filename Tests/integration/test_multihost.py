@@ -210,7 +210,9 @@ def test_control_on_a_remote_host_is_forwarded(cluster, app):
     victim = cluster.peer("ph1", SERVER, 9901)
     node = f"ph1;{victim.pid}"
     wait_node(cluster, node)
+    started = time.monotonic()
     result = cluster.client.call("control/invoke", {"node": node, "control": "signal", "args": {"signal": "KILL"}})
+    print(f"forwarded control/invoke round trip: {1000 * (time.monotonic() - started):.1f} ms")
     assert result == {"node": node, "control": "signal", "ok": True, "signal": "KILL"}, result
     wait_until(lambda: victim.proc.poll() is not None, timeout=WAIT, what="the signalled process on ph1 to end")
     wait_until(lambda: node not in process_ids(cluster), timeout=WAIT, what=f"{node} gone from the aggregator")
@@ -511,10 +513,13 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         assert pf1_pipes()["bytesOut"] == sent, "pf1 kept reading its engine while the client did not read"
         assert cluster.client.call("daemon/status")["clients"]["droppedSlow"] == dropped
         deadline = time.monotonic() + WAIT
+        resumed = time.monotonic()
         while pf1_pipes()["bytesOut"] < sent + (4 << 20):
             assert time.monotonic() < deadline, "the forwarded pipe did not resume"
             assert flood.pump(0.05), "the aggregator closed the connection"
             flood.notes.clear()
+        moved = pf1_pipes()["bytesOut"] - sent
+        print(f"forwarded exec pipe while read: {moved / (time.monotonic() - resumed) / 1e6:.1f} MB/s")
         flood.call("pipe/close", {"pipe": flooding}, timeout=30)
         flood.close()
 
