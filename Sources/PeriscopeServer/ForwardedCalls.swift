@@ -43,6 +43,8 @@ final class ForwardedCalls {
         case ForwardBacklogNotification.method:
             guard let backlog = try? ForwardBacklogNotification(params: params), let entry = sessions[backlog.client] else { return }
             entry.stream.remoteBacklog = Int(backlog.bytes)
+            // Caught up: feed the session's queued output now rather than at the next drain tick.
+            if backlog.bytes == 0, publisher.linkOutputBuffered < OutputQueue.feedTarget { entry.stream.onWritable?() }
         case ForwardReleaseNotification.method:
             guard let release = try? ForwardReleaseNotification(params: params) else { return }
             sessions[release.client]?.session.disconnect(reason: "the aggregator's client left")

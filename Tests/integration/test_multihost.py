@@ -26,7 +26,7 @@ import time
 import pytest
 
 from multihost_cluster import EXPIRY_S, NAMES, REFRESH_MS, Aggregator, Cluster
-from nshosts import PERISCOPED, Pki
+from nshosts import PERISCOPED, NamespaceHost, Pki
 from rpc import PEER_PRELUDE, Client, RPCError, wait_until
 
 try:  # the status and the report-port messages are checked against protocol/schema.json
@@ -341,12 +341,11 @@ def test_oversized_and_bad_frames_over_valid_tls_are_refused_without_harm(cluste
     assert all(health["hosts"][n]["connected"] and not health["hosts"][n]["stale"] for n in NAMES)
 
 
-def publisher_in_root(cluster, hostname, files, socket_path=None):
-    """A publisher in the root namespace with its own hostname (UTS namespace); no client socket unless asked."""
+def publisher_in_root(cluster, hostname, files):
+    """A publisher in the root namespace with its own hostname (UTS namespace)."""
     log = open(os.path.join(cluster.dir, f"root-{hostname}.log"), "w")
-    serve = ["--socket", socket_path] if socket_path else ["--no-socket"]
     proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", PERISCOPED,
-                             *serve, "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
+                             "--no-socket", "--publish", cluster.aggregator.address, "--refresh-ms", str(REFRESH_MS),
                              *files], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
     return proc, log
 
@@ -454,9 +453,11 @@ def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
     assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
 
 
+@pytest.mark.timeout(240)
 def test_pipes_on_another_hosts_container_are_forwarded(cluster):
-    """A publisher (pf1, in the root namespace with its own hostname) runs a Podman container and allows
-    controls; the aggregator has no engine. `logs` and `exec` on that container at the aggregator open pipes on
+    """A fourth test host, pf1 (own network, PID, mount and UTS namespaces), whose daemon allows controls and
+    follows a Podman engine of the machine through its API socket (the container's processes are outside pf1's
+    PID namespace; the container node and its pipes need only the engine); the aggregator has no engine. `logs` and `exec` on that container at the aggregator open pipes on
     pf1 whose data comes back through the link: the container's output, an interactive shell's echo, a resize,
     the exit code at the end. The pipe is the calling connection's only, and both daemons audit the calls."""
     from test_containers import Stack, b64, read_pipe
@@ -464,7 +465,7 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         pytest.skip("podman, runc and busybox-static are not installed (scripts/setup.sh --test)")
     stack = Stack()
     stack.images = {"app": stack.images["app"]}
-    proc = log = None
+    proc = log = pf1 = None
     client = None
     try:
         stack.build_images()
@@ -472,9 +473,13 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         cid = stack.start("fwd", "app", "echo hello-$((6*7)); exec sleep 100000")
         files = cluster.pki.issue("pf1")
         pf1_socket = os.path.join(cluster.dir, "pf1.sock")
-        proc, log = publisher_in_root(cluster, "pf1", [*files, "--controls", "--docker-socket", stack.socket], pf1_socket)
+        pf1 = NamespaceHost(cluster.bridge, len(NAMES) + 1, "pf1")
+        log = open(os.path.join(cluster.dir, "pf1.log"), "w")
+        proc, _ = pf1.run([PERISCOPED, "--socket", pf1_socket, "--publish", cluster.aggregator.address,
+                           "--refresh-ms", str(REFRESH_MS), "--controls", "--docker-socket", stack.socket, *files],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         node = f"container:{cid}"
-        wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=30,
+        wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=60,
                    what="pf1's container at the aggregator")
         container = {n["id"]: n for n in cluster.view("containers")["nodes"]}[node]
         assert container["metadata"]["host"] == "pf1" and container["labelMinor"].endswith(" on pf1"), container
@@ -526,19 +531,21 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         # A client that leaves takes its forwarded pipes with it (forward/release): pf1 closes its exec.
         leaving = Client(cluster.aggregator)
         leaving.call("control/invoke", {"node": node, "control": "exec"})
-        before = read_log(cluster, "root-pf1").count("closed: client disconnected")
+        before = read_log(cluster, "pf1").count("closed: client disconnected")
         leaving.close()
-        wait_until(lambda: read_log(cluster, "root-pf1").count("closed: client disconnected") > before, timeout=WAIT,
+        wait_until(lambda: read_log(cluster, "pf1").count("closed: client disconnected") > before, timeout=WAIT,
                    what="pf1 closing the pipe of a client that left the aggregator")
 
-        assert f"forwarded control exec on {node} from aggregator" in read_log(cluster, "root-pf1")
+        assert f"forwarded control exec on {node} from aggregator" in read_log(cluster, "pf1")
         audit = read_log(cluster, "aggregator")
         assert f"forwarded control exec on {node} (host pf1) by session" in audit and "pipe p" in audit
     finally:
         if client:
             client.close()
+        if pf1:
+            pf1.remove()  # its daemon goes with the namespace's PID 1
         if proc:
-            proc.kill()
-            proc.wait()
+            proc.wait(timeout=10)
+        if log:
             log.close()
         stack.cleanup()
