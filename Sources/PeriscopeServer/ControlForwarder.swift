@@ -26,7 +26,7 @@ final class ControlForwarder {
         let session: Session
     }
 
-    private struct Laggard {
+    struct Laggard {
         weak var session: Session?
         /// Hosts told of the backlog (each gets the final 0, even after its pipes ended).
         var hosts: Set<String> = []
@@ -41,9 +41,9 @@ final class ControlForwarder {
         weak var session: Session?
     }
 
-    private let core: ServerCore
+    let core: ServerCore
     private unowned let topology: TopologyService
-    private unowned let aggregator: ReportAggregator
+    unowned let aggregator: ReportAggregator
     private var calls: [Int64: Call] = [:]
     private var nextCall: Int64 = 1
     private var pipes: [String: ForwardedPipe] = [:]
@@ -54,8 +54,8 @@ final class ControlForwarder {
     private var watchedSessions: Set<Int> = []
     /// Clients whose unread output passed the pause threshold after forwarded pipe data: their backlog is sent
     /// to the hosts of their pipes (`forward/backlog`) until they have read most of it.
-    private var laggards: [Int: Laggard] = [:]
-    private var backlogTimer: LoopTimer?
+    var laggards: [Int: Laggard] = [:]
+    var backlogTimer: LoopTimer?
     private let logger = Logger(label: "periscope.controls")
     /// Largest forwarded params (a `pipe/write` of the 1 MiB backlog in base64 fits).
     static let maxForwardedBytes = 3 << 20
@@ -214,36 +214,6 @@ final class ControlForwarder {
             }
             logger.notice("forwarded \(call.what) by \(call.who): refused or failed: \(LogText.escape(error.message))")
             call.pending?.fail(error)
-        }
-    }
-
-    // MARK: backpressure
-
-    private func lagging(_ session: Session, host: String) {
-        guard laggards[session.id]?.hosts.contains(host) != true else { return }
-        laggards[session.id, default: Laggard(session: session)].hosts.insert(host)
-        sendBacklog(session.id, bytes: session.outputBufferedCount, to: [host])
-        if backlogTimer == nil {
-            backlogTimer = LoopTimer(loop: core.loop) { [unowned self] in self.checkBacklogs() }
-        }
-        if let backlogTimer, !backlogTimer.isPending { backlogTimer.schedule(afterMillis: 50) }
-    }
-
-    /// Every 50 ms while some client lags: tells its pipes' hosts its backlog; once it is below a quarter of the
-    /// pause threshold (or the client is gone) a last `bytes: 0` lets the hosts resume.
-    private func checkBacklogs() {
-        for (id, laggard) in laggards {
-            let bytes = laggard.session.flatMap { $0.isClosed ? nil : $0.outputBufferedCount } ?? 0
-            let caughtUp = bytes <= core.configuration.pauseReadingAbove / 4
-            sendBacklog(id, bytes: caughtUp ? 0 : bytes, to: laggard.hosts)
-            if caughtUp { laggards[id] = nil }
-        }
-        if !laggards.isEmpty { backlogTimer?.schedule(afterMillis: 50) }
-    }
-
-    private func sendBacklog(_ client: Int, bytes: Int, to hosts: Set<String>) {
-        for host in hosts {
-            aggregator.link(for: host)?.notify(ForwardBacklogNotification(client: Int64(client), bytes: Int64(bytes)))
         }
     }
 

@@ -475,8 +475,10 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         pf1_socket = os.path.join(cluster.dir, "pf1.sock")
         pf1 = NamespaceHost(cluster.bridge, len(NAMES) + 1, "pf1")
         log = open(os.path.join(cluster.dir, "pf1.log"), "w")
+        # A 2 s refresh: pf1 gives the aggregator 10 s (5 intervals) to answer before it takes the link for dead,
+        # which a loaded machine moving a flood through the aggregator's loop can need.
         proc, _ = pf1.run([PERISCOPED, "--socket", pf1_socket, "--publish", cluster.aggregator.address,
-                           "--refresh-ms", str(REFRESH_MS), "--controls", "--docker-socket", stack.socket, *files],
+                           "--refresh-ms", "2000", "--controls", "--docker-socket", stack.socket, *files],
                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         node = f"container:{cid}"
         wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=60,
@@ -517,9 +519,9 @@ def test_pipes_on_another_hosts_container_are_forwarded(cluster):
         time.sleep(1.0)
         assert pf1_pipes()["bytesOut"] == sent, "pf1 kept reading its engine while the client did not read"
         assert cluster.client.call("daemon/status")["clients"]["droppedSlow"] == dropped
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + 60  # generous: a loaded machine moves this pipe at well under 1 MB/s
         resumed = time.monotonic()
-        while pf1_pipes()["bytesOut"] < sent + (4 << 20):
+        while pf1_pipes()["bytesOut"] < sent + (2 << 20):
             assert time.monotonic() < deadline, "the forwarded pipe did not resume"
             assert flood.pump(0.05), "the aggregator closed the connection"
             flood.notes.clear()
