@@ -67,6 +67,7 @@ final class ReportAggregator {
             return
         }
         let link = PublisherLink(connection: connection, maxFrameBytes: settings.maxFrameBytes) { [unowned self] link, method, params, size in
+            if method.hasPrefix("forward/") { return self.forwarded(link, method, params) }
             self.handle(link, method, params, size)
         }
         link.onViolation = { [unowned self] link, reason in self.refuse(link, reason) }
@@ -87,6 +88,31 @@ final class ReportAggregator {
 
     private var identifyTimers: [ObjectIdentifier: LoopTimer] = [:]
 
+    // MARK: hooks of the forwarding services (``ControlForwarder``, ``DemandRelay``)
+
+    /// `forward/*` messages of an identified link.
+    var onForwardMessage: ((PublisherLink, String, JSONValue) -> Void)?
+    /// A link identified its host (called once per link).
+    var onLinkIdentified: ((PublisherLink) -> Void)?
+    /// An identified link ended (its host is the link's).
+    var onLinkClosed: ((PublisherLink) -> Void)?
+
+    /// The open, identified link of `host`, if any.
+    func link(for host: String) -> PublisherLink? {
+        links.values.first { $0.host == host && $0.connection.isOpen }
+    }
+
+    /// Whether `host` publishes here (connected, stale or not expired yet).
+    func isKnown(_ host: String) -> Bool { hosts[host] != nil }
+
+    /// Every open, identified link.
+    var identifiedLinks: [PublisherLink] { links.values.filter { $0.host != nil && $0.connection.isOpen } }
+
+    private func forwarded(_ link: PublisherLink, _ method: String, _ params: JSONValue) {
+        guard link.host != nil else { return refuse(link, "\(method) before the link named its host") }
+        onForwardMessage?(link, method, params)
+    }
+
     private func closed(_ link: PublisherLink, key: ObjectIdentifier, reason: String) {
         links[key] = nil
         identifyTimers[key]?.cancel()
@@ -96,6 +122,7 @@ final class ReportAggregator {
             let detail = TLSContext.lastError(of: link.connection).map { " (\($0))" } ?? ""
             logger.info("publisher \(link.connection.peer) went away before sending anything: \(reason)\(detail)")
         }
+        if link.host != nil { onLinkClosed?(link) }
         guard let host = link.host, var state = hosts[host] else { return }
         // Another link may already speak for the host (a publisher that reconnected first).
         if !links.values.contains(where: { $0.host == host }) {
@@ -132,6 +159,7 @@ final class ReportAggregator {
             link.host = host
             identifyTimers.removeValue(forKey: ObjectIdentifier(link))?.cancel()
             logger.info("publisher \(host) connected from \(link.connection.peer)")
+            onLinkIdentified?(link)
         }
         let refresh = Int(params["refreshMs"]?.intValue ?? 1000)
         let now = monotonicMillis()

@@ -72,7 +72,7 @@ struct Periscoped: ParsableCommand {
     @Option(help: ArgumentHelp("Serve L7 and edge figures as Prometheus metrics on ADDR:PORT (off by default).", valueName: "addr:port"))
     var metrics: String?
 
-    @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default.", valueName: "list"))
+    @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default; at an aggregator, controls on another host also need that host's --controls.", valueName: "list"))
     var controls: String?
 
     @Option(help: ArgumentHelp("Publish this host's report to the aggregator at HOST:PORT (mutual TLS).", valueName: "host:port"))
