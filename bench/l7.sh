@@ -4,7 +4,8 @@
 #   1. a fixed rate of about RATE requests/s (wrk's Lua delay() paces each connection; Debian's wrk has no -R):
 #      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
 #   2. saturation (no delay): throughput with and without the programs.
-# Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release)
+# Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release;
+# PERISCOPED=path runs that binary instead of building, e.g. to compare two builds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -12,8 +13,11 @@ config=debug
 if [[ "${1:-}" == "--release" ]]; then config=release; shift; fi
 seconds=${1:-10}
 rate=${RATE:-10000}
-swift build -c "$config" --product periscoped >&2
-bin=.build/$config/periscoped
+bin=${PERISCOPED:-}
+if [[ -z "$bin" ]]; then
+    swift build -c "$config" --product periscoped >&2
+    bin=.build/$config/periscoped
+fi
 work=$(mktemp -d /tmp/periscope-bench-l7.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/tmp"
