@@ -123,27 +123,31 @@ static __always_inline __u32 be32(const __u8 *b, __u32 i) {
  * are dropped first. */
 const volatile __u32 psc_self_tgid = 0;
 
+/* A kernel pointer known only as a number, typed for direct loads (the verifier turns the call into a move; a load
+ * through it that faults reads zero). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 /* Fills `a`'s socket fields for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file table
- * is walked with direct loads through the task's BTF pointer; a non-socket costs five loads and stops at the
- * inode's mode. No per-fd cache: a map lookup would cost as much as the walk and need invalidation. */
+ * is walked with direct loads through BTF-typed pointers and one probe read (the fd array); a non-socket stops
+ * at its inode's mode. No per-fd cache: a map lookup would cost as much as the walk and need invalidation. */
 static __always_inline int fd_socket(struct task_struct *task, __u64 fd, struct active *a) {
     struct fdtable *fdt = task->files->fdt;
     if (!fdt || fd >= fdt->max_fds) return 0;
     struct file **fds = fdt->fd;
-    struct file *file = 0;
-    if (bpf_probe_read_kernel(&file, sizeof file, &fds[fd]) || !file) return 0;
-    unsigned short mode = BPF_CORE_READ(file, f_inode, i_mode);
-    if ((mode & S_IFMT) != S_IFSOCK) return 0;
-    struct socket *sock = BPF_CORE_READ(file, private_data);
-    struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
+    struct file *raw = 0;
+    if (bpf_probe_read_kernel(&raw, sizeof raw, &fds[fd]) || !raw) return 0;
+    struct file *file = bpf_rdonly_cast(raw, bpf_core_type_id_kernel(struct file));
+    if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
+    struct socket *sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+    struct sock *sk = sock->sk;
     if (!sk) return 0;
-    a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    a->family = sk->__sk_common.skc_family;
     if (a->family != AF_INET && a->family != AF_INET6) return 0;
-    a->l4 = BPF_CORE_READ(sk, sk_protocol);
+    a->l4 = sk->sk_protocol;
     if (a->l4 != IPPROTO_TCP && a->l4 != IPPROTO_UDP) return 0;
     a->sk = (__u64)sk;
-    a->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-    a->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    a->lport = sk->__sk_common.skc_num;
+    a->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
     return 1;
 }
 
