@@ -5,7 +5,9 @@
 #      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
 #   2. saturation (no delay): throughput with and without the programs.
 # Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release;
-# PERISCOPED=path runs that binary instead of building, e.g. to compare two builds)
+# PERISCOPED=path runs that binary instead of building, e.g. to compare two builds; KINDS="saturate" runs only
+# the saturation pair, ROUNDS=n repeats the pairs, alternating; BPF_STATS=0 leaves kernel.bpf_stats_enabled off —
+# the statistics add two clock reads to every program run — and prints no BPF time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -53,7 +55,7 @@ cat >"$work/paced.lua" <<EOF
 function delay() return $per_conn_ms end
 EOF
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
+sysctl -qw kernel.bpf_stats_enabled="${BPF_STATS:-1}"
 trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; cleanup' EXIT
 
 status() { python3 - "$work/sock" <<'EOF'
@@ -117,7 +119,9 @@ EOF
 }
 
 echo "nginx on 127.0.0.1:$port, wrk: paced $conns connections x 1 ms delay, saturation 50 connections; ${seconds} s per run, $config periscoped" >&2
-for kind in paced saturate; do
-    run no-l7 "$kind"
-    run l7 "$kind"
+for _ in $(seq "${ROUNDS:-1}"); do
+    for kind in ${KINDS:-paced saturate}; do
+        run no-l7 "$kind"
+        run l7 "$kind"
+    done
 done

@@ -334,12 +334,14 @@ static __always_inline int read_at(const struct active *a, __u32 off, __u8 *dst 
 
 /* HTTP/2: walks up to 8 frames of the message (from `off`), counting request HEADERS and pairing response
  * HEADERS with them by stream. */
-static __always_inline void http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off,
-                                         int request_dir, __u64 ts, __u32 tgid) {
+__noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off, __u64 ts) {
+    if (!c || !a) return 0;
+    int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == (a->dir == DIR_OUT);
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     for (int i = 0; i < 8; i++) {
         __u8 h[32] = {};
-        if (off + 9 > n) return;
-        if (read_at(a, off, h)) return;
+        if (off + 9 > n) return 0;
+        if (read_at(a, off, h)) return 0;
         __u32 len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
         __u32 type = h[3], flags = h[4];
         __u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
@@ -369,6 +371,7 @@ static __always_inline void http2_frames(struct psc_l7_conn *c, const struct act
         }
         off += 9 + len;
     }
+    return 0;
 }
 
 /* Classifies a connection's first recognisable message: protocol and the observer's role. */
@@ -494,7 +497,7 @@ __noinline int on_message(const struct active *a, long ret) {
         break;
     case PSC_L7_HTTP2: {
         __u32 off = (n >= 24 && be32(b, 0) == 0x50524920) ? 24 : 0;
-        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, request_dir, ts, tgid);
+        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, ts);
         break;
     }
     case PSC_L7_TLS:
