@@ -46,7 +46,7 @@ EOF
 dd_run() { cpu_ns dd if=/dev/zero of=/dev/null bs=1 count="$count" status=none; }
 cat_run() { cpu_ns sh -c 'find /usr/include -type f -print0 | xargs -0 cat'; }
 start_daemon() {  # mode: off (the daemon without its BPF programs) or l7
-    local extra=()
+    local extra=(--no-l7)
     [[ "$1" == l7 ]] && extra=(--l7)
     rm -f "$work/sock"
     "$bin" --socket "$work/sock" --log-level warning "${extra[@]}" 2>>"$work/daemon.log" &

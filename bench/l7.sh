@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 14: what the L7 BPF programs cost. wrk drives nginx on loopback, once with periscoped running without its
-# BPF programs (default) and once with them (--l7), both with the collectors on and a client asking every second:
+# BPF programs (--no-l7) and once with them (--l7, the default), both with the collectors on and a client asking every second:
 #   1. a fixed rate of about RATE requests/s (wrk's Lua delay() paces each connection; Debian's wrk has no -R):
 #      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
 #   2. saturation (no delay): throughput with and without the programs.
@@ -74,7 +74,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 run() {  # mode(no-l7|l7) kind(paced|saturate)
-    local mode=$1 kind=$2 extra=()
+    local mode=$1 kind=$2 extra=(--no-l7)
     [[ "$mode" == "l7" ]] && extra=(--l7)
     rm -f "$work/sock"
     "$bin" --socket "$work/sock" --log-level warning "${extra[@]}" 2>>"$work/daemon.log" &

@@ -51,8 +51,9 @@ public struct ServerConfiguration: Sendable {
     public var injectedReports = false
     /// Container engine socket (`--docker-socket`); nil: `DOCKER_HOST`, else the default sockets.
     public var dockerSocket: String?
-    /// Load the L7 BPF programs with the collectors (`--l7`). Off by default: the programs run on every read and
-    /// write syscall of the host, a cost an always-on daemon does not impose unasked (issue 14's benchmark).
+    /// Load the L7 BPF programs with the collectors. `periscoped` turns this on unless `--no-l7` (issue 14's
+    /// benchmark: about 50 ns per read/write syscall of the host, ~1–2 µs of kernel time per request); off here so
+    /// embedded daemons in tests load no programs unless they ask.
     public var l7Enabled = false
     /// Serve Prometheus metrics on this `ADDR:PORT` (`--metrics`); nil: off.
     public var metricsListen: String?

@@ -63,7 +63,8 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="module")
 def l7_daemon():
-    d = Daemon("--refresh-ms", "500", "--l7", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
+    # No --l7: the programs load by default with the collectors.
+    d = Daemon("--refresh-ms", "500", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
     yield d
     assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()
 
@@ -139,6 +140,17 @@ def test_status_reports_programs(rpc):
     l7 = status["collectors"]["l7"]
     assert l7["programs"] == 8, l7  # the exits of read, recvfrom, readv, recvmsg, write, sendto, writev, sendmsg
     assert "connections" in l7 and "runTimeNs" in l7, l7
+
+
+def test_no_l7_leaves_the_programs_out():
+    d = Daemon("--no-l7", collectors=True)
+    try:
+        r = Client(d)
+        l7 = r.call("daemon/status")["collectors"]["l7"]
+        r.close()
+        assert l7["state"] == "disabled" and l7["loaded"] is False and "--no-l7" in l7["summary"], l7
+    finally:
+        assert d.stop() == 0, open(d.stderr_path).read()
 
 
 def test_http_counts_errors_and_latency_match_the_client(rpc):
