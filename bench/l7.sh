@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 14: what the L7 BPF programs cost. wrk drives nginx on loopback, once with periscoped running without its
-# BPF programs (--no-l7) and once with them (--l7, the default), both with the collectors on and a client asking every second:
+# BPF programs (--no-l7, the default) and once with them (--l7), both with the collectors on and a client asking every second:
 #   1. a fixed rate of about RATE requests/s (wrk's Lua delay() paces each connection; Debian's wrk has no -R):
 #      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
 #   2. saturation (no delay): throughput with and without the programs.

@@ -66,8 +66,8 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Container engine socket (Docker-compatible API; default: DOCKER_HOST, else /var/run/docker.sock, else /run/podman/podman.sock).")
     var dockerSocket: String?
 
-    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Load the L7 BPF programs with the collectors: protocol, requests, latency and errors per edge (on by default; --no-l7 leaves every read and write of the host untraced, see bench/RESULTS.md \"L7\")."))
-    var l7 = true
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Load the L7 BPF programs with the collectors: protocol, requests, latency and errors per edge (off by default: they run at the exit of every read and write on the host, see bench/RESULTS.md \"L7\")."))
+    var l7 = false
 
     @Option(help: ArgumentHelp("Serve L7 and edge figures as Prometheus metrics on ADDR:PORT (off by default).", valueName: "addr:port"))
     var metrics: String?

@@ -63,8 +63,7 @@ METRICS_PORT = free_port()
 
 @pytest.fixture(scope="module")
 def l7_daemon():
-    # No --l7: the programs load by default with the collectors.
-    d = Daemon("--refresh-ms", "500", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
+    d = Daemon("--refresh-ms", "500", "--l7", "--metrics", f"127.0.0.1:{METRICS_PORT}", collectors=True)
     yield d
     assert d.stop() == 0, "periscoped exited with an error: " + open(d.stderr_path).read()
 
@@ -148,7 +147,7 @@ def test_no_l7_leaves_the_programs_out():
         r = Client(d)
         l7 = r.call("daemon/status")["collectors"]["l7"]
         r.close()
-        assert l7["state"] == "disabled" and l7["loaded"] is False and "--no-l7" in l7["summary"], l7
+        assert l7["state"] == "disabled" and l7["loaded"] is False and "--l7" in l7["summary"], l7
     finally:
         assert d.stop() == 0, open(d.stderr_path).read()
 
