@@ -520,15 +520,25 @@ __noinline int on_message(const struct active *a, long ret) {
         }
         break;
     }
-    case PSC_L7_MYSQL:
-        if (n < 5) break;
+    case PSC_L7_MYSQL: {
+        /* A packet is a 4-byte header (length, sequence) and a body; a reader may take the header alone
+         * (mariadbd does) and the body in its next read. */
+        if (!out && n == 4) {
+            c->header_only = request_dir ? at(b, 3) == 0 : 1;  /* a command starts with sequence 0 */
+            break;
+        }
+        __u32 body = 4;
+        if (!out && c->header_only) body = 0;
+        else if (n < 5 || (request_dir && at(b, 3) != 0)) { c->header_only = 0; break; }
+        c->header_only = 0;
+        __u32 first = at(b, body);
         if (request_dir) {
-            __u32 cmd = at(b, 4);
-            if (at(b, 3) == 0 && (cmd == 0x03 || cmd == 0x16 || cmd == 0x17)) push_request(c, ts);
+            if (first == 0x03 || first == 0x16 || first == 0x17) push_request(c, ts);  /* QUERY, PREPARE, EXECUTE */
         } else if (c->pending_head != c->pending_tail) {
-            record_response(c, ts, at(b, 4) == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+            record_response(c, ts, first == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
         }
         break;
+    }
     case PSC_L7_REDIS: {
         __u32 first = at(b, 0);
         if (request_dir) {
