@@ -24,17 +24,7 @@ cleanup() {
 trap cleanup EXIT
 sysctl -qw kernel.bpf_stats_enabled=0
 
-stats() { python3 - "$work/sock" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(1 << 20)
-l7 = json.loads(buf)["result"]["collectors"]["l7"]
-print(l7.get("runTimeNs", 0), l7.get("runCount", 0))
-EOF
-}
+stats() { python3 bench/l7_status.py "$work/sock" --run-stats; }
 # CPU nanoseconds of one workload (its children's user + system time).
 cpu_ns() { python3 - "$@" <<'EOF'
 import resource, subprocess, sys
@@ -84,7 +74,7 @@ import sys
 count, files, off_dd, l7_dd, off_cat, l7_cat, bpf_run, runs = map(int, sys.argv[1:])
 n = 2 * count
 print(f"dd bs=1, {n} read+write syscalls: {off_dd / n:.0f} ns CPU/syscall without the programs, {l7_dd / n:.0f} with "
-      f"(+{(l7_dd - off_dd) / n:.0f} ns, {100 * (l7_dd - off_dd) / off_dd:+.0f} %); programs' own run time "
+      f"({(l7_dd - off_dd) / n:+.0f} ns, {100 * (l7_dd - off_dd) / off_dd:+.0f} %); programs' own run time "
       f"{bpf_run} ns/run, {runs / 100:.2f} runs/syscall (bpf_stats on)")
 print(f"cat of /usr/include ({files} files): {off_cat / 1e6:.0f} ms CPU without, {l7_cat / 1e6:.0f} ms with "
       f"({100 * (l7_cat - off_cat) / off_cat:+.1f} %)")

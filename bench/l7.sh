@@ -58,16 +58,7 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -qw kernel.bpf_stats_enabled="${BPF_STATS:-1}"
 trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; cleanup' EXIT
 
-status() { python3 - "$work/sock" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(1 << 20)
-print(json.dumps(json.loads(buf)["result"]["collectors"]["l7"]))
-EOF
-}
+status() { python3 bench/l7_status.py "$work/sock" "$@"; }
 # Keeps the daemon refreshing every second (as a watching client does).
 asker() { while sleep 1; do status >/dev/null 2>&1 || true; done; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -87,12 +78,12 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     [[ "$kind" == "saturate" ]] && c=50
     wrk -t1 -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null  # warm up
     local before_ns before_cpu after_ns after_cpu
-    before_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
+    before_ns=$(status --run-stats)
     before_cpu=$(cpu_ticks "$daemon_pid")
     wrk -t"$threads" -c"$c" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:$port/" >"$work/wrk.txt"
     after_cpu=$(cpu_ticks "$daemon_pid")
     sleep 1.2  # one more refresh so the status reads the programs' run time after the run
-    after_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
+    after_ns=$(status --run-stats)
     kill "$asker_pid" 2>/dev/null || true
     wait "$asker_pid" 2>/dev/null || true
     asker_pid=""
