@@ -66,7 +66,7 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Container engine socket (Docker-compatible API; default: DOCKER_HOST, else /var/run/docker.sock, else /run/podman/podman.sock).")
     var dockerSocket: String?
 
-    @Flag(help: ArgumentHelp("Load the L7 BPF programs: protocol, requests, latency and errors per edge (off by default: they run on every read and write on the host, see bench/RESULTS.md \"L7\")."))
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Load the L7 BPF programs with the collectors: protocol, requests, latency and errors per edge (off by default: they run at the exit of every read and write on the host, see bench/RESULTS.md \"L7\")."))
     var l7 = false
 
     @Option(help: ArgumentHelp("Serve L7 and edge figures as Prometheus metrics on ADDR:PORT (off by default).", valueName: "addr:port"))
@@ -179,7 +179,7 @@ struct Periscoped: ParsableCommand {
         configuration.reconcileMillis = max(reconcileMs, refreshMs)
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket
-        configuration.l7Enabled = l7
+        configuration.l7Enabled = l7 && !noCollectors
         configuration.metricsListen = metrics
         configuration.multiHost.publish = publish
         configuration.multiHost.acceptReports = acceptReports
