@@ -47,7 +47,7 @@ static int set_rodata_u32(struct bpf_object *object, const char *name, uint32_t 
     struct btf *btf = bpf_object__btf(object);
     if (!map || !btf) return -ENOENT;
     size_t size = 0;
-    char *data = bpf_map__initial_value(map, &size);
+    const char *data = bpf_map__initial_value(map, &size);
     int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
     if (!data || sec < 0) return -ENOENT;
     const struct btf_type *type = btf__type_by_id(btf, sec);
@@ -56,8 +56,14 @@ static int set_rodata_u32(struct bpf_object *object, const char *name, uint32_t 
         const struct btf_type *v = btf__type_by_id(btf, var->type);
         if (v && strcmp(btf__name_by_offset(btf, v->name_off), name) == 0 && var->size == sizeof value
             && var->offset + sizeof value <= size) {
-            memcpy(data + var->offset, &value, sizeof value);
-            return 0;
+            /* libbpf 1.1 hands the initial value out read-only: write a copy back through its setter. */
+            char *copy = malloc(size);
+            if (!copy) return -ENOMEM;
+            memcpy(copy, data, size);
+            memcpy(copy + var->offset, &value, sizeof value);
+            int rc = bpf_map__set_initial_value(map, copy, size);
+            free(copy);
+            return rc;
         }
     }
     return -ENOENT;
