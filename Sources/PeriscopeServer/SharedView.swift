@@ -3,13 +3,16 @@ import PeriscopeTopology
 import PeriscopeViews
 
 /// One rendered view (view + options) shared by every subscriber that asked for it, kept current by
-/// re-rendering once per new report on the render queue and diffing against the previous render.
+/// rendering each new report on the render queue (incrementally: only the connections that changed, see
+/// ``IncrementalRenderer``) and diffing against the previous render.
 ///
 /// - Important: the stored properties are loop-confined; ``RenderState`` is render-queue-confined.
 final class SharedView {
     /// The previous render, touched only on the render queue (serial), so diffs chain without gaps.
     final class RenderState: @unchecked Sendable {
         var previous: RenderedView?
+        /// What the next render starts from.
+        var renderer: IncrementalRenderer?
     }
 
     /// The view and options it renders (the subscription manager's key).

@@ -149,7 +149,10 @@ final class SubscriptionManager {
         let bound = LoopBound(view, loop: topology.core.loop)
         let loop = topology.core.loop
         topology.renders.submit(RenderScheduler.Job(lane: view.lane, key: "view", isCancelled: { false }) {
-            let rendered = request.renderUnfiltered(report, names)
+            var renderer = state.renderer ?? IncrementalRenderer(spec: request.spec)
+            state.renderer = nil  // the renderer's tables uniquely referenced while it updates them
+            let rendered = renderer.render(report, names: names)
+            state.renderer = renderer
             let diff = state.previous.map { ViewDiff(from: $0, to: rendered) }
             state.previous = rendered
             loop.execute {
