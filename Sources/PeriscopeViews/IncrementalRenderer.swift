@@ -89,7 +89,7 @@ public struct IncrementalRenderer: Sendable {
                                     _ keys: [String: ProcessKey]) -> Set<String>? {
         var dirty: Set<String> = []
         let limit = max(64, new.count / 2)
-        var matched = 0
+        var matched = 0, seen = 0
         for (id, node) in new {
             if let old = connections[id] {
                 matched += 1
@@ -97,7 +97,9 @@ public struct IncrementalRenderer: Sendable {
             } else {
                 dirty.insert(id)
             }
-            if dirty.count > limit { return nil }
+            seen += 1
+            // Most of a large sample changed (a full pass): stop comparing, start over.
+            if dirty.count > limit || (seen == 1024 && dirty.count * 4 > seen * 3 && new.count > 4 * seen) { return nil }
         }
         if matched != connections.count {
             for id in connections.keys where new[id] == nil { dirty.insert(id) }
