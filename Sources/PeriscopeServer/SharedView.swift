@@ -27,6 +27,8 @@ final class SharedView {
     /// Edges by node, for subscribers whose filter visibility flips.
     private(set) var edgesOf = EdgeIndex()
     var subscriptions: [Subscription] = []
+    /// Renders so far, how many started over (every connection resolved), connections resolved, render time (ms).
+    private(set) var renders = (count: 0, startedOver: 0, resolved: 0, millis: 0.0)
     /// Work waiting for the first render.
     var waiting: [() -> Void] = []
 
@@ -34,6 +36,14 @@ final class SharedView {
         self.key = key
         self.request = request
         self.lane = lane
+    }
+
+    /// Counts a render that resolved `resolved` connections (`startedOver`: all of them) in `millis`.
+    func count(resolved: Int, startedOver: Bool, millis: Double) {
+        renders.count += 1
+        renders.startedOver += startedOver ? 1 : 0
+        renders.resolved += resolved
+        renders.millis += millis
     }
 
     /// Installs the first render.
