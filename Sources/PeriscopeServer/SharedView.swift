@@ -3,13 +3,16 @@ import PeriscopeTopology
 import PeriscopeViews
 
 /// One rendered view (view + options) shared by every subscriber that asked for it, kept current by
-/// re-rendering once per new report on the render queue and diffing against the previous render.
+/// rendering each new report on the render queue (incrementally: only the connections that changed, see
+/// ``IncrementalRenderer``) and diffing against the previous render.
 ///
 /// - Important: the stored properties are loop-confined; ``RenderState`` is render-queue-confined.
 final class SharedView {
     /// The previous render, touched only on the render queue (serial), so diffs chain without gaps.
     final class RenderState: @unchecked Sendable {
         var previous: RenderedView?
+        /// What the next render starts from.
+        var renderer: IncrementalRenderer?
     }
 
     /// The view and options it renders (the subscription manager's key).
@@ -24,6 +27,8 @@ final class SharedView {
     /// Edges by node, for subscribers whose filter visibility flips.
     private(set) var edgesOf = EdgeIndex()
     var subscriptions: [Subscription] = []
+    /// Renders so far, how many started over (every connection resolved), connections resolved, render time (ms).
+    private(set) var renders = (count: 0, startedOver: 0, resolved: 0, millis: 0.0)
     /// Work waiting for the first render.
     var waiting: [() -> Void] = []
 
@@ -31,6 +36,14 @@ final class SharedView {
         self.key = key
         self.request = request
         self.lane = lane
+    }
+
+    /// Counts a render that resolved `resolved` connections (`startedOver`: all of them) in `millis`.
+    func count(resolved: Int, startedOver: Bool, millis: Double) {
+        renders.count += 1
+        renders.startedOver += startedOver ? 1 : 0
+        renders.resolved += resolved
+        renders.millis += millis
     }
 
     /// Installs the first render.

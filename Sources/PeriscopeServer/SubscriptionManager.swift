@@ -46,7 +46,11 @@ final class SubscriptionManager {
                          summary: "\(self.subscriptions.count) view and \(self.nodeSubscriptions.count) node subscriptions over \(self.shared.count) shared views",
                          figures: ["subscriptions": JSONValue(self.subscriptions.count),
                                    "nodeSubscriptions": JSONValue(self.nodeSubscriptions.count),
-                                   "sharedViews": JSONValue(self.shared.count)]).json
+                                   "sharedViews": JSONValue(self.shared.count),
+                                   "renders": JSONValue(self.shared.values.reduce(0) { $0 + $1.renders.count }),
+                                   "rendersStartedOver": JSONValue(self.shared.values.reduce(0) { $0 + $1.renders.startedOver }),
+                                   "connectionsResolved": JSONValue(self.shared.values.reduce(0) { $0 + $1.renders.resolved }),
+                                   "renderMillis": JSONValue(self.shared.values.reduce(0) { $0 + $1.renders.millis })]).json
         }
     }
 
@@ -149,11 +153,18 @@ final class SubscriptionManager {
         let bound = LoopBound(view, loop: topology.core.loop)
         let loop = topology.core.loop
         topology.renders.submit(RenderScheduler.Job(lane: view.lane, key: "view", isCancelled: { false }) {
-            let rendered = request.renderUnfiltered(report, names)
+            let start = monotonicMillis()
+            var renderer = state.renderer ?? IncrementalRenderer(spec: request.spec)
+            state.renderer = nil  // the renderer's tables uniquely referenced while it updates them
+            let rendered = renderer.render(report, names: names)
+            let (resolved, startedOver) = (renderer.lastResolved, renderer.lastStartedOver)
+            state.renderer = renderer
             let diff = state.previous.map { ViewDiff(from: $0, to: rendered) }
             state.previous = rendered
+            let millis = monotonicMillis() - start
             loop.execute {
                 let view = bound.value
+                view.count(resolved: resolved, startedOver: startedOver, millis: millis)
                 guard let diff else {
                     view.install(rendered, revision: revision)
                     let waiting = view.waiting

@@ -20,9 +20,7 @@ enum TopologyMethods {
                 try history.get(context, request, at: at)
                 return .deferred
             }
-            service.answer(context, cacheKey: request.renderKey) { report, names, revision in
-                request.render(report, names).json(revision: revision)
-            }
+            service.answerView(context, request)
             return .deferred
         }
         router.register(NodeGetRequest.self) { [unowned service] context, node throws(RPCError) in

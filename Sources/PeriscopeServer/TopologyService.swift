@@ -65,6 +65,10 @@ public final class TopologyService {
     private var renderCache: [RenderKey: [UInt8]] = [:]
     /// Renders in progress, by revision and request: requests asking the same wait for the same render.
     private var rendersInFlight: [RenderFlight: [PendingRequest]] = [:]
+    /// `topology/get`'s incremental renderers by view and options, with when each was last used (monotonic ms):
+    /// the next uncached answer redoes only what changed since. Taken out while a render uses one; dropped after
+    /// ``demandMillis`` unused (each holds the tables of the last report it rendered).
+    private var viewRenderers: [ViewSpec: (renderer: IncrementalRenderer, used: Double)] = [:]
     /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
     /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
     static let minimumGapMillis = 50.0
@@ -261,6 +265,8 @@ public final class TopologyService {
         report = composed
         revision += 1
         renderCache.removeAll(keepingCapacity: true)
+        let now = monotonicMillis()
+        viewRenderers = viewRenderers.filter { now - $0.value.used < Self.demandMillis }
         for handler in onReport { handler(composed, revision) }
     }
 
@@ -276,9 +282,23 @@ public final class TopologyService {
         if report != nil { work() } else { waitingForFirstReport.append(work) }
     }
 
+    /// `topology/get` of `request` at the current revision (see ``answer(_:cacheKey:slot:_:)``), rendered by the
+    /// view's incremental renderer when one is free.
+    func answerView(_ context: MethodContext, _ request: ViewRequest) {
+        let slot = RendererSlot(spec: request.spec)
+        answer(context, cacheKey: request.renderKey, slot: slot) { report, names, revision in
+            var renderer = slot.renderer ?? IncrementalRenderer(spec: request.spec)
+            slot.renderer = nil  // its tables uniquely referenced while it updates them
+            let view = renderer.render(report, names: names, filter: request.filter)
+            slot.renderer = renderer
+            return view.json(revision: revision)
+        }
+    }
+
     /// Renders on the render queue in `context`'s turn and answers on the loop. Answers are cached by
-    /// `cacheKey` per revision, and requests for the same key at the same revision share one render.
-    func answer(_ context: MethodContext, cacheKey: RenderKey?,
+    /// `cacheKey` per revision, and requests for the same key at the same revision share one render. A `slot`
+    /// is given the view's incremental renderer for the render, and hands it back after.
+    func answer(_ context: MethodContext, cacheKey: RenderKey?, slot: RendererSlot? = nil,
                 _ render: @escaping @Sendable (Report, [String: String], Int64) throws(RPCError) -> JSONValue) {
         guard let pending = context.pending else { return }
         let lane = context.session.id
@@ -298,6 +318,7 @@ public final class TopologyService {
                 return
             }
             self.rendersInFlight[flightKey] = [pending]
+            if let slot { slot.renderer = self.viewRenderers.removeValue(forKey: slot.spec)?.renderer }
             let names = self.names
             let bound = LoopBound(self, loop: self.core.loop)
             let loop = self.core.loop
@@ -317,13 +338,15 @@ public final class TopologyService {
                 } catch {
                     result = .failure(error)
                 }
-                loop.execute { bound.value.rendered(flightKey, cacheKey: cacheKey, revision: revision, result) }
+                loop.execute { bound.value.rendered(flightKey, cacheKey: cacheKey, revision: revision, slot: slot, result) }
             })
         }
     }
 
     /// A render finished: cache it (if still current) and answer everyone who waited for it.
-    private func rendered(_ flightKey: RenderFlight, cacheKey: RenderKey?, revision: Int64, _ result: Result<[UInt8], RPCError>) {
+    private func rendered(_ flightKey: RenderFlight, cacheKey: RenderKey?, revision: Int64, slot: RendererSlot?,
+                          _ result: Result<[UInt8], RPCError>) {
+        if let slot, let renderer = slot.renderer { viewRenderers[slot.spec] = (renderer, monotonicMillis()) }
         let waiters = rendersInFlight.removeValue(forKey: flightKey) ?? []
         if case .success(let encoded) = result, let cacheKey, self.revision == revision {
             renderCache[cacheKey] = encoded

@@ -65,3 +65,13 @@ enum RenderFlight: Hashable {
     case shared(RenderKey, revision: Int64)
     case once(ObjectIdentifier)
 }
+
+/// Carries a view's ``IncrementalRenderer`` from the loop to the render queue and back: set on the loop before the
+/// render starts, updated by the render, read on the loop after it ended (the render queue hands over with
+/// `loop.execute`, so the accesses never overlap).
+final class RendererSlot: @unchecked Sendable {
+    let spec: ViewSpec
+    var renderer: IncrementalRenderer?
+
+    init(spec: ViewSpec) { self.spec = spec }
+}

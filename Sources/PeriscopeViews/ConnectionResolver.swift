@@ -33,6 +33,17 @@ struct ResolvedConnection: Sendable {
     /// Bytes/s in both directions, when two samples of a counter are known.
     var bytesPerSecond: Double?
     var rttMillis: Double?
+    /// What the resolution read besides the connection node.
+    var inputs = ResolutionInputs()
+}
+
+/// The report entries a connection's resolution read besides its own node: its endpoint nodes and the process ids
+/// it looked up (found or not). A change to one of them can change how the connection is drawn.
+struct ResolutionInputs: Sendable, Hashable {
+    var clientEndpoint: String?
+    var serverEndpoint: String?
+    var clientProcess: String?
+    var serverProcess: String?
 }
 
 /// Resolves the connection nodes of a report to pairs of ``Party``.
@@ -70,23 +81,13 @@ struct ConnectionResolver {
         localNetworks = networks.sorted { $0.description < $1.description }
     }
 
-    /// Every connection; closed ones only when `includeClosed`.
-    mutating func resolveAll(includeClosed: Bool) -> [ResolvedConnection] {
-        var out: [ResolvedConnection] = []
-        out.reserveCapacity(connectionNodes.count)
-        for node in connectionNodes.values {
-            if let c = resolve(node), includeClosed || !c.closed { out.append(c) }
-        }
-        return out
-    }
-
     /// The connection `node` with both sides resolved; `nil` when the node has no typed sides.
     mutating func resolve(_ node: Node) -> ResolvedConnection? {
         guard let sides = node.sides else { return nil }
         let fields = ConnectionFields(node.latest)
         // The `client` / `server` texts are the endpoint nodes' ids: used as keys, never parsed.
-        let clientParty = party(sides.client, node: fields.client, recorded: fields.clientProcess)
-        let serverParty = party(sides.server, node: fields.server, recorded: fields.serverProcess)
+        let (clientParty, clientPID) = party(sides.client, node: fields.client, recorded: fields.clientProcess)
+        let (serverParty, serverPID) = party(sides.server, node: fields.server, recorded: fields.serverProcess)
         var rate: Double?, sentTotal: Double?, receivedTotal: Double?, rtt: Double?
         if !node.metrics.isEmpty {
             var sent: MetricHistory?, received: MetricHistory?
@@ -109,26 +110,26 @@ struct ConnectionResolver {
             id: node.id, proto: sides.proto.rawValue, sides: sides, clientParty: clientParty, serverParty: serverParty,
             state: fields.state ?? "unknown", closed: closed,
             lastSeen: closed ? fields.lastSeen.flatMap(Double.init) : nil,
-            clientBytesSent: sentTotal, clientBytesReceived: receivedTotal, bytesPerSecond: rate, rttMillis: rtt)
+            clientBytesSent: sentTotal, clientBytesReceived: receivedTotal, bytesPerSecond: rate, rttMillis: rtt,
+            inputs: ResolutionInputs(clientEndpoint: fields.client, serverEndpoint: fields.server,
+                                     clientProcess: clientPID, serverProcess: serverPID))
     }
 
-    /// `endpoint` as a party; `node` is the id of its endpoint node (for its process and host parents).
-    private mutating func party(_ endpoint: EndpointID, node id: String?, recorded: String?) -> Party {
+    /// `endpoint` as a party, and the process id looked up for it; `node` is the id of its endpoint node (for its
+    /// process and host parents).
+    private mutating func party(_ endpoint: EndpointID, node id: String?, recorded: String?) -> (Party, String?) {
         let endpointNode = id.flatMap { endpoints[$0] }
         let pid = recorded ?? endpointNode?.parent(.process)
-        if let pid, let host = processes[pid]?.parent(.host) {
-            return Party(nodeID: pid, kind: .process, processID: pid, hostID: host)
-        }
-        if let pid, processes[pid] != nil {
-            return Party(nodeID: pid, kind: .process, processID: pid, hostID: nil)
+        if let pid, let process = processes[pid] {
+            return (Party(nodeID: pid, kind: .process, processID: pid, hostID: process.parent(.host)), pid)
         }
         if let host = endpoint.scopeHost ?? endpointNode?.parent(.host) {
-            return Party(nodeID: "pseudo:unknown;\(host)", kind: .unknown, hostID: host)
+            return (Party(nodeID: "pseudo:unknown;\(host)", kind: .unknown, hostID: host), pid)
         }
         if isLocalNetwork(endpoint.address) {
-            return Party(nodeID: "pseudo:remote;\(endpoint.address)", kind: .remote, address: endpoint.address)
+            return (Party(nodeID: "pseudo:remote;\(endpoint.address)", kind: .remote, address: endpoint.address), pid)
         }
-        return Party(nodeID: Party.internetID, kind: .internet, address: endpoint.address)
+        return (Party(nodeID: Party.internetID, kind: .internet, address: endpoint.address), pid)
     }
 
     private mutating func isLocalNetwork(_ address: String) -> Bool {

@@ -58,25 +58,3 @@ public struct EdgeL7: Sendable, Hashable, JSONRepresentable {
         return nil
     }
 }
-
-/// Sums the L7 figures of each edge's connections during one render (``ViewAssembler``). Pure value.
-struct EdgeL7Accumulator {
-    private var byEdge: [String: [String: L7Figures]] = [:]
-
-    /// Adds the figures of connection node `connectionID` (if any) to edge `edgeID`.
-    mutating func add(connectionID: String, edgeID: String, report: Report) {
-        guard let node = report.connections.nodes[connectionID], let f = EdgeL7.figures(of: node) else { return }
-        byEdge[edgeID, default: [:]][f.protocolName, default: L7Figures(protocolName: f.protocolName, seconds: f.seconds)]
-            .add(f)
-    }
-
-    /// The edge's summary: its busiest protocol.
-    func summary(edgeID: String) -> EdgeL7? {
-        figures(edgeID: edgeID).flatMap(EdgeL7.init)
-    }
-
-    /// The summed figures of the edge's busiest protocol (the metrics exposition reads the histograms).
-    func figures(edgeID: String) -> L7Figures? {
-        byEdge[edgeID]?.values.max { a, b in (a.totalRequests, a.protocolName) < (b.totalRequests, b.protocolName) }
-    }
-}

@@ -28,7 +28,7 @@ public enum MetricsExposition {
         for e in edges { out.sample("periscope_edge_connections", edgeLabels(e), Double(e.connections)) }
         out.header("periscope_edge_bytes_per_second", "gauge", "TCP bytes per second on the edge, both directions.")
         for e in edges { if let b = e.bytesPerSecond { out.sample("periscope_edge_bytes_per_second", edgeLabels(e), b) } }
-        let l7 = edges.compactMap { e in assembler.l7.figures(edgeID: e.id).map { (e, $0) } }
+        let l7 = edges.compactMap { e in assembler.tally.l7[e.id].map { (e, $0) } }
             .filter { $0.1.protocolName != "unknown" }
         out.header("periscope_edge_l7_requests_total", "counter", "Requests on the edge's connections (L7 programs).")
         for (e, f) in l7 {

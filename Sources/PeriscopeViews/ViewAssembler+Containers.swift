@@ -10,20 +10,16 @@ import PeriscopeTopology
 extension ViewAssembler {
     static func uncontainedID(_ host: String) -> String { "pseudo:uncontained;\(host)" }
 
-    /// The view node of `party` in a container view.
-    mutating func projectToContainer(_ party: Party) -> String {
-        guard party.kind == .process, let pid = party.processID else {
-            pseudo[party.nodeID] = party
-            return party.nodeID
-        }
+    /// The view node of `party` in a container view, and the pseudo node it is drawn as (if so).
+    func projectToContainer(_ party: Party) -> (id: String, pseudo: Party?) {
+        guard party.kind == .process, let pid = party.processID else { return (party.nodeID, party) }
         let report = self.report
         if let cid = report.processes.nodes[pid]?.parent(.container), let container = report[.container].nodes[cid] {
-            return Self.containerViewID(view, container)
+            return (Self.containerViewID(view, container), nil)
         }
         let host = party.hostID ?? report.processes.nodes[pid]?.parent(.host) ?? "?"
         let id = Self.uncontainedID(host)
-        pseudo[id] = Party(nodeID: id, kind: .uncontained, processID: nil, hostID: host)
-        return id
+        return (id, Party(nodeID: id, kind: .uncontained, processID: nil, hostID: host))
     }
 
     /// The node a container is drawn as in `view`.

@@ -32,34 +32,16 @@ struct EffectiveOptions: Sendable {
 
 /// Projects resolved connections onto one view's nodes and accumulates edges: the work of one render.
 struct ViewAssembler {
-    struct EdgeKey: Hashable { var source: String; var target: String }
-
-    struct EdgeAccumulator {
-        var protocols: Set<String> = []
-        var ports: Set<Int> = []
-        var count = 0
-        var open = 0
-        var bytesPerSecond: Double?
-        var rttSum = 0.0
-        var rttCount = 0
-        var lastSeen: Double?
-    }
-
     let view: String
     let factory: NodeFactory
     let options: EffectiveOptions
+    /// The resolved connections of ``accumulate()`` (node details list them).
     var connections: [ResolvedConnection] = []
-    var edges: [EdgeKey: EdgeAccumulator] = [:]
-    var counts: [String: (in: Int, out: Int)] = [:]
+    /// What the connections add up to (edges, counts, ports, pseudo nodes); see ``ViewTally``.
+    var tally = ViewTally()
+    /// Scratch of ``candidateNodes()``: server and listening ports by view node, pseudo nodes in use.
     var ports: [String: Set<Int>] = [:]
     var pseudo: [String: Party] = [:]
-    /// Processes that are a side of at least one connection (drawn or not).
-    var connectedProcesses: Set<String> = []
-    /// Real view nodes with connections between their own members (a group's processes talking to each other):
-    /// not drawn as edges, yet connected, so `hideUnconnected` keeps them. Pseudo nodes (Uncontained) are not.
-    var internallyConnected: Set<String> = []
-    /// The L7 figures of each edge's connections.
-    var l7 = EdgeL7Accumulator()
     private var groupNames: [String: String] = [:]
 
     init(report: Report, view: String, options: EffectiveOptions, names: [String: String]) {
@@ -70,71 +52,70 @@ struct ViewAssembler {
 
     var report: Report { factory.report }
 
+    /// Real view nodes with connections between their own members (a group's processes talking to each other):
+    /// not drawn as edges, yet connected, so `hideUnconnected` keeps them. Pseudo nodes (Uncontained) are not.
+    var internallyConnected: Set<String> { Set(tally.internallyConnected.keys) }
+
     /// The view node a party is drawn as.
-    mutating func project(_ party: Party) -> String {
+    mutating func project(_ party: Party) -> String { projection(party).id }
+
+    /// The view node a party is drawn as, and the pseudo node that brings into the view (`nil` when the party is
+    /// drawn as a process or as a node of the report).
+    mutating func projection(_ party: Party) -> (id: String, pseudo: Party?) {
         if ViewCatalog.isContainerView(view) { return projectToContainer(party) }
         switch (view, party.kind) {
         case (ViewCatalog.processesByName, .process):
             let pid = party.processID ?? party.nodeID
-            if let name = groupNames[pid] { return name }
+            if let name = groupNames[pid] { return (name, nil) }
             let name = report.processes.nodes[pid].map(NodeFactory.groupName) ?? "unknown"
             let id = NodeFactory.groupID(name)
             groupNames[pid] = id
-            return id
+            return (id, nil)
         case (ViewCatalog.hosts, .process), (ViewCatalog.hosts, .unknown):
-            if let host = party.hostID, report.hosts.nodes[host] != nil { return host }
-            if party.kind == .unknown { return party.nodeID }
-            pseudo[party.nodeID] = party
-            return party.nodeID
+            if let host = party.hostID, report.hosts.nodes[host] != nil { return (host, nil) }
+            if party.kind == .unknown { return (party.nodeID, nil) }
+            return (party.nodeID, party)
         default:
-            if party.kind != .process { pseudo[party.nodeID] = party }
-            return party.nodeID
+            return (party.nodeID, party.kind != .process ? party : nil)
         }
+    }
+
+    /// What connection `c` (of connection node `node`) adds to the view.
+    mutating func contribution(_ c: ResolvedConnection, node: Node) -> ConnectionContribution {
+        let (source, sourcePseudo) = projection(c.clientParty)
+        let (target, targetPseudo) = projection(c.serverParty)
+        func unknown(_ party: Party, _ id: String) -> Party? { party.kind == .unknown && id == party.nodeID ? party : nil }
+        let member = ConnectionContribution.Member(
+            proto: c.proto, port: Int(c.server.port), closed: c.closed, lastSeen: c.lastSeen,
+            bytesPerSecond: c.bytesPerSecond, rttMillis: c.rttMillis, l7: EdgeL7.figures(of: node))
+        return ConnectionContribution(
+            source: source, target: target,
+            sourcePseudo: sourcePseudo ?? unknown(c.clientParty, source),
+            targetPseudo: targetPseudo ?? unknown(c.serverParty, target),
+            clientProcess: c.clientParty.processID, serverProcess: c.serverParty.processID,
+            member: member, inputs: c.inputs)
     }
 
     /// Resolves and accumulates every connection of the report.
     mutating func accumulate() {
         var resolver = ConnectionResolver(report: report)
-        connections = resolver.resolveAll(includeClosed: options.includeClosed)
-        for c in connections {
-            let source = project(c.clientParty)
-            let target = project(c.serverParty)
-            if c.clientParty.kind == .unknown, source == c.clientParty.nodeID { pseudo[source] = c.clientParty }
-            if c.serverParty.kind == .unknown, target == c.serverParty.nodeID { pseudo[target] = c.serverParty }
-            if let p = c.clientParty.processID { connectedProcesses.insert(p) }
-            if let p = c.serverParty.processID { connectedProcesses.insert(p) }
-            if source == target {  // a node talking to itself is not drawn
-                if !source.hasPrefix("pseudo:") { internallyConnected.insert(source) }  // not Uncontained, …
-                continue
-            }
-            let port = Int(c.server.port)
-            Self.add(c, port: port, to: &edges[EdgeKey(source: source, target: target), default: EdgeAccumulator()])
-            l7.add(connectionID: c.id, edgeID: EdgeSummary.id(source: source, target: target), report: report)
-            if !c.closed {  // metrics count open connections; closed ones are history (node details)
-                counts[source, default: (0, 0)].out += 1
-                counts[target, default: (0, 0)].in += 1
-            }
-            ports[source, default: []].insert(port)
-            ports[target, default: []].insert(port)
+        let nodes = report.connections.nodes
+        connections.reserveCapacity(nodes.count)
+        for node in nodes.values {
+            guard let c = resolver.resolve(node), options.includeClosed || !c.closed else { continue }
+            connections.append(c)
+            tally.add(c.id, contribution(c, node: node))
         }
-    }
-
-    private static func add(_ c: ResolvedConnection, port: Int, to acc: inout EdgeAccumulator) {
-        acc.protocols.insert(c.proto)
-        acc.ports.insert(port)
-        acc.count += 1
-        if c.closed {
-            if let seen = c.lastSeen { acc.lastSeen = max(acc.lastSeen ?? seen, seen) }
-        } else {
-            acc.open += 1
-        }
-        if let rate = c.bytesPerSecond { acc.bytesPerSecond = (acc.bytesPerSecond ?? 0) + rate }
-        if let rtt = c.rttMillis { acc.rttSum += rtt; acc.rttCount += 1 }
+        tally.refreshSummaries()
     }
 
     /// Every node the view can show before hiding and filtering, with metrics and ports filled in.
     mutating func candidateNodes() -> [String: NodeSummary] {
         var nodes: [String: NodeSummary] = [:]
+        ports = tally.portSets
+        pseudo = tally.pseudoParties
+        let counts = tally.counts
+        let connectedProcesses = tally.connectedProcesses
         let processes = report.processes.nodes
         switch view {
         case ViewCatalog.containers, ViewCatalog.containersByImage, ViewCatalog.containersByHostname:
@@ -144,7 +125,7 @@ struct ViewAssembler {
             for (hostID, listenPorts) in hostListeningPorts() { ports[hostID, default: []].formUnion(listenPorts) }
         case ViewCatalog.processesByName:
             var members: [String: [Node]] = [:]
-            for p in processes.values where options.all || connectedProcesses.contains(p.id) {
+            for p in processes.values where options.all || connectedProcesses[p.id] != nil {
                 members[NodeFactory.groupName(p), default: []].append(p)
             }
             for (name, list) in members {
@@ -153,7 +134,7 @@ struct ViewAssembler {
                 nodes[summary.id] = summary
             }
         default:
-            for p in processes.values where options.all || connectedProcesses.contains(p.id) {
+            for p in processes.values where options.all || connectedProcesses[p.id] != nil {
                 nodes[p.id] = factory.processSummary(p)
                 ports[p.id, default: []].formUnion(NodeFactory.listeningPorts(p))
             }
@@ -180,18 +161,5 @@ struct ViewAssembler {
     }
 
     /// The accumulated edges as summaries.
-    func edgeSummaries() -> [String: EdgeSummary] {
-        var out: [String: EdgeSummary] = [:]
-        out.reserveCapacity(edges.count)
-        for (key, acc) in edges {
-            var edge = EdgeSummary(source: key.source, target: key.target, protocols: acc.protocols.sorted(),
-                                   ports: acc.ports.sorted(), connections: acc.open > 0 ? acc.open : acc.count,
-                                   bytesPerSecond: acc.bytesPerSecond,
-                                   rttMillis: acc.rttCount > 0 ? acc.rttSum / Double(acc.rttCount) : nil,
-                                   closed: acc.open == 0, lastSeen: acc.open == 0 ? acc.lastSeen : nil)
-            edge.l7 = l7.summary(edgeID: edge.id)
-            out[edge.id] = edge
-        }
-        return out
-    }
+    func edgeSummaries() -> [String: EdgeSummary] { tally.summaries }
 }
