@@ -13,6 +13,7 @@ Every check is limited to the test hosts' nodes: the aggregator's own host is th
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
 The tests of the module run in order on one set of hosts (about 40-60 s; the link-down test holds 20 s).
 """
+import base64
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -129,6 +131,39 @@ def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
         host = health["hosts"][name]
         assert host["connected"] and not host["stale"], host
         assert host["bytesPerSecond"] > 0
+
+
+def test_steady_state_sends_deltas_not_full_reports(cluster, app):
+    """After the full report of a connection, a publisher sends revisioned deltas; the aggregator counts them."""
+    first = wait_until(lambda: (h := cluster.health()) and all(h["hosts"].get(n, {}).get("deltas", 0) > 0 for n in NAMES) and h,
+                       timeout=WAIT, what="deltas from every host")
+    time.sleep(3)  # idle hosts still change every refresh (CPU and memory samples): deltas keep coming
+    later = cluster.health()
+    check_schema("/$defs/AggregatorHealth", later)
+    for name in NAMES:
+        before, after = first["hosts"][name], later["hosts"][name]
+        assert after["deltas"] > before["deltas"], (name, after)
+        assert after["fullReports"] == before["fullReports"], f"{name}: a full report in steady state: {after}"
+        assert after["resends"] == 0 and after["deltaBytes"] > 0, after
+        assert after["reports"] == after["fullReports"] + after["deltas"]
+    publisher = Client(PublisherSocket(cluster, "ph1"))
+    try:
+        health = publisher.call("daemon/status")["collectors"]["publisher"]
+        assert health["deltasSent"] > 0 and health["fullReportsSent"] >= 1, health
+    finally:
+        publisher.close()
+
+
+class PublisherSocket:
+    """The Unix socket of a test host's publishing daemon (its socket file lives in the cluster's directory)."""
+
+    def __init__(self, cluster, name):
+        self.socket_path = os.path.join(cluster.dir, f"{name}.sock")
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.socket_path)
+        return s
 
 
 def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
@@ -315,3 +350,94 @@ def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
     assert ids.count(app["client"]) == 1
     assert not {n["id"]: n for n in view["nodes"]}[app["client"]]["metadata"].get("stale")
     assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
+
+
+class FakePublisher:
+    """A publisher speaking the report port by hand (real TLS, real zlib stream), so a test can lose a delta."""
+
+    def __init__(self, cluster, name):
+        self.name, self.tls = name, tls_to_aggregator(cluster, name)
+        self.zlib = zlib.compressobj(6)
+        self.buffer = b""
+
+    def send(self, method, data, **params):
+        packed = self.zlib.compress(json.dumps(data).encode()) + self.zlib.flush(zlib.Z_SYNC_FLUSH)
+        message = {"jsonrpc": "2.0", "method": method, "params": {
+            "host": self.name, "refreshMs": 500, "encoding": "zlib-stream", "data": base64.b64encode(packed).decode(), **params}}
+        check_schema("/$defs/ReportPortMessage", message)
+        body = json.dumps(message).encode()
+        self.tls.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def expect(self, method, timeout=WAIT):
+        """The next message from the aggregator (it must be `method`)."""
+        self.tls.settimeout(timeout)
+        while b"\r\n\r\n" not in self.buffer or len(self.buffer.split(b"\r\n\r\n", 1)[1]) < self.length():
+            chunk = self.tls.recv(65536)
+            assert chunk, "the aggregator closed the connection"
+            self.buffer += chunk
+        head, rest = self.buffer.split(b"\r\n\r\n", 1)
+        body, self.buffer = rest[:self.length()], rest[self.length():]
+        message = json.loads(body)
+        check_schema("/$defs/ReportPortMessage", message)
+        assert message["method"] == method, message
+        return message["params"]
+
+    def length(self):
+        head = self.buffer.split(b"\r\n\r\n", 1)[0].decode()
+        return int(head.split(":", 1)[1])
+
+    def silent(self, seconds):
+        """Nothing comes from the aggregator for `seconds`."""
+        self.tls.settimeout(seconds)
+        try:
+            return self.tls.recv(65536) == b""
+        except (socket.timeout, TimeoutError):
+            return True
+
+
+def fake_node(nid, topology, name):
+    return {"id": nid, "topology": topology, "latest": {"name": {"timestamp": time.time(), "value": name}},
+            "sets": {}, "adjacency": [], "parents": {}, "metrics": {}}
+
+
+def fake_report(host, pids):
+    return {"topologies": {"host": {"nodes": {host: fake_node(host, "host", host)}},
+                           "process": {"nodes": {f"{host};{p}": fake_node(f"{host};{p}", "process", f"p{p}") for p in pids}}}}
+
+
+def fake_delta(host, add=(), remove=()):
+    return {"topologies": {"process": {"nodes": {f"{host};{p}": fake_node(f"{host};{p}", "process", f"p{p}") for p in add}}},
+            "removed": {"process": [f"{host};{p}" for p in remove]}}
+
+
+def test_a_gap_makes_the_aggregator_ask_for_the_full_report_and_converge(cluster, app):
+    """A delta lost on the way: the next one does not build on the revision the aggregator holds. It must ask for
+    the full report (report/resend), apply nothing until it comes, and then hold exactly the publisher's map."""
+    cluster.pki.issue("ph6")
+    processes = lambda: {i for i in cluster.client.call("report/get")["topologies"]["process"]["nodes"] if i.startswith("ph6;")}
+    fake = FakePublisher(cluster, "ph6")
+    try:
+        fake.send("report/publish", fake_report("ph6", [1, 2]), revision=1)
+        assert fake.expect("report/ack")["revision"] == 1
+        fake.send("report/delta", fake_delta("ph6", add=[3], remove=[2]), base=1, revision=2)
+        assert fake.expect("report/ack")["revision"] == 2
+        wait_until(lambda: processes() == {"ph6;1", "ph6;3"}, what="the delta applied")
+        # Revisions 3..5 are lost: this delta builds on 5.
+        fake.send("report/delta", fake_delta("ph6", add=[9], remove=[1]), base=5, revision=6)
+        assert fake.expect("report/resend")["revision"] == 2, "the aggregator names the revision it holds"
+        fake.send("report/delta", fake_delta("ph6", add=[10]), base=6, revision=7)  # before the full report: ignored
+        assert fake.silent(1.5), "one resend per gap, no ack for a delta that builds on what is not held"
+        assert processes() == {"ph6;1", "ph6;3"}, "nothing after the gap was applied"
+        health = cluster.health()["hosts"]["ph6"]
+        assert (health["resends"], health["ignoredDeltas"], health["revision"]) == (1, 1, 2), health
+        # The full report: the aggregator converges to the publisher's map (no leftovers of 1, 3 or 9, 10).
+        fake.send("report/publish", fake_report("ph6", [4, 9, 10]), revision=8)
+        assert fake.expect("report/ack")["revision"] == 8
+        fake.send("report/delta", fake_delta("ph6", add=[11], remove=[4]), base=8, revision=9)
+        assert fake.expect("report/ack")["revision"] == 9
+        wait_until(lambda: processes() == {"ph6;9", "ph6;10", "ph6;11"}, what="the map after the full report")
+        health = cluster.health()["hosts"]["ph6"]
+        assert (health["fullReports"], health["deltas"], health["revision"]) == (2, 2, 9), health
+        assert all(cluster.health()["hosts"][n]["resends"] == 0 for n in NAMES), "other hosts unaffected"
+    finally:
+        fake.tls.close()
