@@ -159,25 +159,30 @@ final class ReportAggregator {
         default:
             return refuse(link, "unknown method \(method)")
         }
-        let now = monotonicMillis()
-        guard hosts[host] != nil || hosts.count < Self.maxHosts else {
-            return refuse(link, "already \(Self.maxHosts) hosts")
+        let refresh = min(max(Int(params["refreshMs"]?.intValue ?? 1000), 50), 60_000)
+        // A known host is heard from now; a new one is counted once its first message was accepted (handled).
+        var wasStale = false
+        if var state = hosts[host] {
+            heard(&state, refresh: refresh, message, size: size)
+            wasStale = state.stale
+            state.stale = false
+            hosts[host] = state
         }
-        var state = hosts[host] ?? RemoteHost(host: host, refreshMillis: 1000, now: now)
-        state.refreshMillis = min(max(Int(params["refreshMs"]?.intValue ?? 1000), 50), 60_000)
+        enqueue(link, host: host, message, size: size, refresh: refresh, wasStale: wasStale)
+    }
+
+    private func heard(_ state: inout RemoteHost, refresh: Int, _ message: MergeMessage, size: Int) {
+        let now = monotonicMillis()
+        state.refreshMillis = refresh
         state.lastSeen = now
         state.connected = true
         state.traffic.count(size, now: now)
         if case .heartbeat = message { state.heartbeats &+= 1 }
-        let wasStale = state.stale
-        state.stale = false
-        hosts[host] = state
-        enqueue(link, host: host, message, size: size, wasStale: wasStale)
     }
 
     /// Hands a message to the merge queue (in arrival order); a link with ``maxInFlightPerLink`` messages there
     /// is not read until one is done, so a slow aggregator slows its publishers through TCP.
-    private func enqueue(_ link: PublisherLink, host: String, _ message: MergeMessage, size: Int, wasStale: Bool) {
+    private func enqueue(_ link: PublisherLink, host: String, _ message: MergeMessage, size: Int, refresh: Int, wasStale: Bool) {
         link.inFlight += 1
         if link.inFlight >= Self.maxInFlightPerLink { link.connection.setReading(false) }
         let inflater = link.inflater
@@ -190,7 +195,7 @@ final class ReportAggregator {
             let summary = merger.summary(host)
             loop.execute {
                 let (aggregator, link) = bound.value
-                aggregator.handled(link, host: host, message, result, summary: summary, size: size)
+                aggregator.handled(link, host: host, message, result, summary: summary, size: size, refresh: refresh)
             }
         }
     }
@@ -198,10 +203,19 @@ final class ReportAggregator {
     /// A message was handled on the merge queue: answer the publisher and count.
     private func handled(_ link: PublisherLink, host: String, _ message: MergeMessage,
                          _ result: Result<HostMerger.Outcome, ReportWireError>,
-                         summary: (revision: Int64, nodes: Int)?, size: Int) {
+                         summary: (revision: Int64, nodes: Int)?, size: Int, refresh: Int) {
         link.inFlight -= 1
         guard link.connection.isOpen else { return }
         if link.inFlight < Self.maxInFlightPerLink { link.connection.setReading(true) }
+        if hosts[host] == nil, case .success(.ack) = result {
+            guard hosts.count < Self.maxHosts else {
+                merges.submit { $0.remove(host) }
+                return refuse(link, "already \(Self.maxHosts) hosts")
+            }
+            var state = RemoteHost(host: host, refreshMillis: refresh, now: monotonicMillis())
+            heard(&state, refresh: refresh, message, size: size)
+            hosts[host] = state
+        }
         if var state = hosts[host] {
             state.revision = summary?.revision ?? -1
             state.nodes = summary?.nodes ?? 0

@@ -414,7 +414,7 @@ def test_a_gap_makes_the_aggregator_ask_for_the_full_report_and_converge(cluster
     """A delta lost on the way: the next one does not build on the revision the aggregator holds. It must ask for
     the full report (report/resend), apply nothing until it comes, and then hold exactly the publisher's map."""
     cluster.pki.issue("ph6")
-    processes = lambda: {i for i in cluster.client.call("report/get")["topologies"]["process"]["nodes"] if i.startswith("ph6;")}
+    processes = lambda: {i for i in cluster.client.call("report/get")["report"]["topologies"]["process"]["nodes"] if i.startswith("ph6;")}
     fake = FakePublisher(cluster, "ph6")
     try:
         fake.send("report/publish", fake_report("ph6", [1, 2]), revision=1)
