@@ -33,6 +33,7 @@ def node(nid, topology, latest, t, parents=None, adjacency=(), metrics=None):
 class SimHost:
     def __init__(self, name, procs, conns, rng):
         self.name, self.rng, self.t = name, rng, time.time()
+        self.changed = set()
         self.procs = [f"{name};{1000 + p}" for p in range(procs)]
         self.nodes = {"host": {}, "process": {}, "endpoint": {}, "connection": {}}
         self.nodes["host"][name] = node(name, "host", {"hostname": name, "os": "sim"}, self.t)
@@ -47,7 +48,6 @@ class SimHost:
             self.conns.append((f"{ce}->{se}", c))
             self.connection(len(self.conns) - 1)
         self.revision = 0
-        self.changed = set()
 
     def process(self, p):
         pid = self.procs[p]

@@ -234,7 +234,8 @@ final class ReportAggregator {
         }
         switch result {
         case .failure(let error): refuse(link, "bad report: \(error)")
-        case .success(.ack(let revision)): link.notify(ReportAckNotification(revision: revision))
+        case .success(.ack(let revision)):
+            link.notify(ReportAckNotification(revision: revision, demand: topology.inDemand(monotonicMillis())))
         case .success(.resend(let held)):
             logger.info("publisher \(host): gap at revision \(held), asking for a full report")
             link.notify(ReportResendNotification(revision: held))

@@ -93,6 +93,7 @@ final class ReportPublisher {
         connection.onClose = { [unowned self, unowned connection] reason in
             guard self.connection === connection else { return }
             self.connection = nil
+            self.topology.remoteDemand = false
             self.lastError = TLSContext.lastError(of: connection).map { "\(reason) (\($0))" } ?? reason
             self.logger.info("aggregator \(self.host):\(self.port) connection ended: \(self.lastError ?? reason)")
             self.scheduleReconnect()
@@ -121,7 +122,9 @@ final class ReportPublisher {
             let params = message["params"]
             switch method {
             case ReportAckNotification.method:
-                acked = (try? ReportAckNotification(params: params))?.revision ?? acked
+                let ack = try? ReportAckNotification(params: params)
+                acked = ack?.revision ?? acked
+                topology.remoteDemand = ack?.demand ?? false
                 backoff = settings.reconnectInitialMillis  // a working link: the next loss starts over quickly
             case ReportResendNotification.method:
                 sentRevision = -1

@@ -119,9 +119,15 @@ public final class TopologyService {
         pipeline.containers?.stop()
     }
 
-    /// Whether someone looks: a subscription, or a view asked for within ``demandMillis``.
-    private func inDemand(_ now: Double) -> Bool {
-        hasSubscribers() || now - lastAsked < Self.demandMillis
+    /// Whether someone looks: a subscription, or a view asked for within ``demandMillis`` — here, or at the
+    /// aggregator this daemon publishes to (``remoteDemand``).
+    func inDemand(_ now: Double) -> Bool {
+        hasSubscribers() || now - lastAsked < Self.demandMillis || remoteDemand
+    }
+
+    /// Set by the publisher from the aggregator's acknowledgements: someone looks at the aggregator.
+    var remoteDemand = false {
+        didSet { if remoteDemand, !oldValue, refreshTimer != nil { requestPass() } }  // counters resume from now on
     }
 
     /// The refresh timer: a full pass when someone looks, when events were lost or cannot be had, or when

@@ -120,6 +120,7 @@ struct SchemaMethodTests {
         ReportDeltaNotification(host: "h1", base: 4, revision: 5, refreshMs: 1000, data: "eJw="),
         ReportHeartbeatNotification(host: "h1", revision: 4, refreshMs: 1000),
         ReportAckNotification(revision: 4),
+        ReportAckNotification(revision: 5, demand: true),
         ReportResendNotification(revision: -1),
         ReportRefusedNotification(reason: "certificate of x does not name host h1"),
     ]
