@@ -36,6 +36,8 @@ final class HostMerger: @unchecked Sendable {
     private var hosts: [String: Held] = [:]
     private var local = Report()
     private var hasLocal = false
+    /// How many holders (hosts and the local report) have each node, by kind.
+    private var holders: [TopologyKind: [String: Int]] = [:]
     /// The merge of the local report and every host's (stale hosts' nodes marked).
     private(set) var composed = Report()
     /// Whether ``composed`` changed since ``takeChanges()``.
@@ -50,8 +52,10 @@ final class HostMerger: @unchecked Sendable {
     func full(_ host: String, revision: Int64, report: Report) -> Outcome {
         let old = hosts[host]?.report ?? Report()
         let staleSince = hosts[host]?.staleSince
+        let delta = ReportDelta(from: old, to: report)
+        count(delta, before: old)
         hosts[host] = Held(report: report, revision: revision, staleSince: staleSince)
-        recompute(ReportDelta(from: old, to: report).touched)
+        recompute(delta.touched, from: host)
         return .ack(revision)
     }
 
@@ -64,10 +68,11 @@ final class HostMerger: @unchecked Sendable {
             held.awaitingFull = true
             return .resend(held: held.revision)
         }
+        count(delta, before: held.report)
         delta.apply(to: &held.report)
         held.revision = revision
         hosts[host] = held
-        recompute(delta.touched)
+        recompute(delta.touched, from: host)
         return .ack(revision)
     }
 
@@ -88,13 +93,15 @@ final class HostMerger: @unchecked Sendable {
         guard var held = hosts[host], (held.staleSince != nil) != stale else { return }
         held.staleSince = stale ? timestamp : nil
         hosts[host] = held
-        recompute(Self.markedWhenStale.flatMap { kind in held.report[kind].nodes.keys.map { (kind, $0) } })
+        recompute(Self.markedWhenStale.flatMap { kind in held.report[kind].nodes.keys.map { (kind, $0) } }, from: host)
     }
 
     /// Forgets `host` (expired).
     func remove(_ host: String) {
         guard let held = hosts.removeValue(forKey: host) else { return }
-        recompute(ReportDelta(from: held.report, to: Report()).touched)
+        let delta = ReportDelta(from: held.report, to: Report())
+        count(delta, before: held.report)
+        recompute(delta.touched, from: nil)
     }
 
     /// The local host's newest report.
@@ -102,8 +109,9 @@ final class HostMerger: @unchecked Sendable {
         let delta = ReportDelta(from: local, to: report)
         if !hasLocal { changed = true }  // the first composition is delivered even when empty
         hasLocal = true
+        count(delta, before: local)
         local = report
-        recompute(delta.touched)
+        recompute(delta.touched, from: nil, local: true)
     }
 
     /// The held revision and node count of `host`, if held.
@@ -118,16 +126,45 @@ final class HostMerger: @unchecked Sendable {
         return composed
     }
 
-    /// Re-merges each touched node from every holder and stores it in ``composed`` when it differs.
-    private func recompute(_ touched: [(TopologyKind, String)]) {
+    /// Counts the holders gained and lost by applying `delta` to `before` (one holder's report).
+    private func count(_ delta: ReportDelta, before: Report) {
+        for kind in TopologyKind.allCases {
+            let had = before[kind].nodes, added = delta.upserts[kind].nodes, gone = delta.removed[kind] ?? []
+            guard !added.isEmpty || !gone.isEmpty else { continue }
+            var counts = holders[kind] ?? [:]
+            holders[kind] = nil  // the only reference to its storage while mutating
+            for id in added.keys where had[id] == nil { counts[id, default: 0] += 1 }
+            for id in gone where had[id] != nil {
+                let left = counts[id, default: 1] - 1
+                counts[id] = left > 0 ? left : nil
+            }
+            holders[kind] = counts
+        }
+    }
+
+    /// Re-merges each touched node from its holders and stores it in ``composed`` when it differs. A node only
+    /// `host` (or the local report) holds — most of them — is that node as is; a shared one is merged from every holder.
+    private func recompute(_ touched: [(TopologyKind, String)], from host: String?, local fromLocal: Bool = false) {
         guard !touched.isEmpty else { return }
         var byKind: [TopologyKind: [String]] = [:]
         for (kind, id) in touched { byKind[kind, default: []].append(id) }
         for (kind, ids) in byKind {
             var topology = composed[kind]
             composed[kind] = Topology(kind: kind)  // the only reference to its storage while mutating
+            let counts = holders[kind] ?? [:]
+            let own = fromLocal ? local[kind].nodes : host.flatMap { hosts[$0]?.report[kind].nodes }
+            let staleSince = Self.markedWhenStale.contains(kind) ? host.flatMap { hosts[$0]?.staleSince } : nil
             for id in ids {
-                let node = merge(kind, id)
+                var node: Node?
+                let holderCount = counts[id] ?? 0
+                if holderCount == 0 {
+                    node = nil
+                } else if holderCount == 1, let only = own?[id] {
+                    node = only
+                    if let staleSince { node?.set(NodeKey.stale, "true", at: staleSince) }
+                } else {
+                    node = merge(kind, id)
+                }
                 if topology.nodes[id] != node {
                     topology.nodes[id] = node
                     changed = true

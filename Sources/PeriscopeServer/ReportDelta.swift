@@ -75,14 +75,7 @@ struct ReportDelta: Sendable, Equatable {
         var removed: [TopologyKind: [String]] = [:]
         for (name, list) in value["removed"]?.objectValue ?? [:] {
             guard let kind = TopologyKind(rawValue: name) else { throw ReportWireError("delta removes from unknown topology \(name)") }
-            guard let items = list.arrayValue else { throw ReportWireError("delta: removed \(name) is not a list") }
-            var ids: [String] = []
-            ids.reserveCapacity(items.count)
-            for item in items {
-                guard let id = item.stringValue else { throw ReportWireError("delta: removed \(name) holds a non-string") }
-                ids.append(id)
-            }
-            removed[kind] = ids
+            removed[kind] = try ReportWire.strings(list, "removed \(name)")
         }
         return ReportDelta(upserts: upserts, removed: removed)
     }

@@ -255,9 +255,16 @@ public final class TopologyService {
 
     /// The local report composed with other hosts' (aggregator, from its merge queue): the next revision.
     func installComposed(_ composed: Report) {
+        let replaced = report
         publish(composed)
         runWaiting()
+        // The merge queue changed the new report's storage, so the old one may be this reference's alone: a
+        // 100,000-node report is freed on a queue, not on the loop.
+        if let replaced { Self.releaseQueue.async { withExtendedLifetime(replaced) {} } }
     }
+
+    /// Where large replaced reports are freed.
+    private static let releaseQueue = DispatchQueue(label: "periscope.release", qos: .utility)
 
     /// Runs the work that waited for a first report.
     private func runWaiting() {
