@@ -31,6 +31,7 @@ parser.add_argument("--refresh-ms", type=int, default=1000)
 parser.add_argument("--load", type=int, default=0, help="simulated publishers (bench/publishers.py) during the latency run")
 parser.add_argument("--load-procs", type=int, default=200)
 parser.add_argument("--load-conns", type=int, default=1000)
+parser.add_argument("--history", default="off", help="--history of both daemons (default off: the merge path alone)")
 args = parser.parse_args()
 os.environ["PERISCOPE_BIN"] = str(pathlib.Path(args.bin).resolve())
 
@@ -98,12 +99,12 @@ def main():
     agg_sock = f"{work}/agg.sock"
     port = 7071
     agg = subprocess.Popen([PERISCOPED, "--socket", agg_sock, "--accept-reports", f"{bridge.address}:{port}",
-                            "--refresh-ms", str(args.refresh_ms), "--log-level", "warning",
+                            "--refresh-ms", str(args.refresh_ms), "--log-level", "warning", "--history", args.history,
                             *pki.files(pysocket.gethostname())], stderr=open(f"{work}/agg.log", "w"))
     while not os.path.exists(agg_sock):
         time.sleep(0.05)
     pub, _ = host.run([PERISCOPED, "--no-socket", "--publish", f"{bridge.address}:{port}", "--refresh-ms",
-                       str(args.refresh_ms), "--log-level", "warning", *pki.files("bh1")],
+                       str(args.refresh_ms), "--log-level", "warning", "--history", args.history, *pki.files("bh1")],
                       stderr=open(f"{work}/pub.log", "w"))
     server, _ = host.run(["python3", "-c", SERVER], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     server_pid = int(server.stdout.readline().split()[1])

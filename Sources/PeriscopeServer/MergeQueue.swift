@@ -13,6 +13,8 @@ final class MergeQueue: @unchecked Sendable {
     /// Shortest gap between two deliveries, ms: with many publishers, reports arriving together cost one new
     /// revision (and one re-render of each subscribed view) instead of one each.
     static let minimumGapMillis = 50.0
+    /// Longest a delivery waits while more work is queued behind it, ms.
+    static let backlogGapMillis = 250.0
 
     private let queue = DispatchQueue(label: "periscope.merge")
     private let merger = HostMerger()
@@ -48,7 +50,11 @@ final class MergeQueue: @unchecked Sendable {
 
     private func deliverSoon() {
         guard merger.changed, !deliveryPending else { return }
-        let wait = Self.minimumGapMillis - (monotonicMillis() - lastDelivery)
+        let since = monotonicMillis() - lastDelivery
+        // More work queued behind this item: let it land in the same revision (each delivery costs a copy of the
+        // changed topologies), unless that would hold the map back longer than the backlog limit.
+        if backlog.load(ordering: .relaxed) > 1, since < Self.backlogGapMillis { return }
+        let wait = Self.minimumGapMillis - since
         guard wait > 0 else { return deliverNow() }
         deliveryPending = true
         queue.asyncAfter(deadline: .now() + .milliseconds(Int(wait.rounded(.up)))) {
