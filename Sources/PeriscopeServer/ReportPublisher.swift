@@ -53,6 +53,8 @@ final class ReportPublisher {
     private var deflater: ZlibStream?
     /// Monotonic ms of the last bytes from the aggregator (acks answer every report and heartbeat).
     private var lastHeard = 0.0
+    /// Whether a report went out on this connection (until then, silence from the aggregator is expected).
+    private var sentOnConnection = false
     /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
     private var silenceLimitMillis: Double { max(3000, 5 * Double(core.configuration.refreshMillis)) }
 
@@ -86,6 +88,7 @@ final class ReportPublisher {
         decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
         sentRevision = -1
         sentReport = nil
+        sentOnConnection = false
         acked = -1
         connection.lowWaterMark = settings.publisherOutputLimit / 2
         connection.onRead = { [weak self] bytes in self?.received(bytes) }
@@ -184,6 +187,10 @@ final class ReportPublisher {
                 guard let frame else { return connection.close(reason: "the compression stream broke") }
                 publisher.write(frame, on: connection)  // even after a resend: the aggregator's inflater needs it
                 if base == nil { publisher.fullReportsSent &+= 1 } else { publisher.deltasSent &+= 1 }
+                if !publisher.sentOnConnection {  // the aggregator's silence counts from our first report
+                    publisher.sentOnConnection = true
+                    publisher.lastHeard = max(publisher.lastHeard, monotonicMillis())
+                }
                 publisher.reportsSent &+= 1
                 if publisher.resyncs == resyncs {
                     publisher.sentRevision = revision
@@ -198,7 +205,7 @@ final class ReportPublisher {
     /// aggregator that has acknowledged nothing for ``silenceLimitMillis`` is given up on (a dead link that TCP
     /// would take minutes to notice): the connection is closed and made again.
     private func heartbeat() {
-        if let connection, connection.isOpen, monotonicMillis() - lastHeard > silenceLimitMillis {
+        if let connection, connection.isOpen, sentOnConnection, monotonicMillis() - lastHeard > silenceLimitMillis {
             connection.close(reason: "the aggregator acknowledged nothing for \(Int(silenceLimitMillis)) ms")
             return
         }
