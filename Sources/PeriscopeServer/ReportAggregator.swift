@@ -247,7 +247,9 @@ final class ReportAggregator {
     private func checkAges() {
         let now = monotonicMillis()
         let timestamp = SystemClock.realtime()
-        for (host, state) in hosts {
+        // A host whose messages wait on our merge queue is not silent: we stopped reading it (backpressure).
+        let busy = Set(links.values.compactMap { $0.inFlight > 0 ? $0.host : nil })
+        for (host, state) in hosts where !busy.contains(host) {
             let silent = now - state.lastSeen
             if silent > Double(settings.hostExpiryMillis) {
                 hosts[host] = nil
