@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Issue 14: what the L7 BPF programs cost. wrk drives nginx on loopback, once with periscoped running without its
-# BPF programs (default) and once with them (--l7), both with the collectors on and a client asking every second:
+# BPF programs (--no-l7, the default) and once with them (--l7), both with the collectors on and a client asking every second:
 #   1. a fixed rate of about RATE requests/s (wrk's Lua delay() paces each connection; Debian's wrk has no -R):
 #      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
 #   2. saturation (no delay): throughput with and without the programs.
-# Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release)
+# Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release;
+# PERISCOPED=path runs that binary instead of building, e.g. to compare two builds; KINDS="saturate" runs only
+# the saturation pair, ROUNDS=n repeats the pairs, alternating; BPF_STATS=0 leaves kernel.bpf_stats_enabled off —
+# the statistics add two clock reads to every program run — and prints no BPF time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -12,8 +15,11 @@ config=debug
 if [[ "${1:-}" == "--release" ]]; then config=release; shift; fi
 seconds=${1:-10}
 rate=${RATE:-10000}
-swift build -c "$config" --product periscoped >&2
-bin=.build/$config/periscoped
+bin=${PERISCOPED:-}
+if [[ -z "$bin" ]]; then
+    swift build -c "$config" --product periscoped >&2
+    bin=.build/$config/periscoped
+fi
 work=$(mktemp -d /tmp/periscope-bench-l7.XXXXXX)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/tmp"
@@ -49,26 +55,17 @@ cat >"$work/paced.lua" <<EOF
 function delay() return $per_conn_ms end
 EOF
 old_stats=$(sysctl -n kernel.bpf_stats_enabled)
-sysctl -qw kernel.bpf_stats_enabled=1
+sysctl -qw kernel.bpf_stats_enabled="${BPF_STATS:-1}"
 trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; cleanup' EXIT
 
-status() { python3 - "$work/sock" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
-buf = b""
-while not buf.endswith(b"\n"):
-    buf += s.recv(1 << 20)
-print(json.dumps(json.loads(buf)["result"]["collectors"]["l7"]))
-EOF
-}
+status() { python3 bench/l7_status.py "$work/sock" "$@"; }
 # Keeps the daemon refreshing every second (as a watching client does).
 asker() { while sleep 1; do status >/dev/null 2>&1 || true; done; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 run() {  # mode(no-l7|l7) kind(paced|saturate)
-    local mode=$1 kind=$2 extra=()
+    local mode=$1 kind=$2 extra=(--no-l7)
     [[ "$mode" == "l7" ]] && extra=(--l7)
     rm -f "$work/sock"
     "$bin" --socket "$work/sock" --log-level warning "${extra[@]}" 2>>"$work/daemon.log" &
@@ -81,12 +78,12 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     [[ "$kind" == "saturate" ]] && c=50
     wrk -t1 -c"$conns" -d2s "${script[@]}" "http://127.0.0.1:$port/" >/dev/null  # warm up
     local before_ns before_cpu after_ns after_cpu
-    before_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
+    before_ns=$(status --run-stats)
     before_cpu=$(cpu_ticks "$daemon_pid")
     wrk -t"$threads" -c"$c" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:$port/" >"$work/wrk.txt"
     after_cpu=$(cpu_ticks "$daemon_pid")
     sleep 1.2  # one more refresh so the status reads the programs' run time after the run
-    after_ns=$(status | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("runTimeNs", 0), d.get("runCount", 0))')
+    after_ns=$(status --run-stats)
     kill "$asker_pid" 2>/dev/null || true
     wait "$asker_pid" 2>/dev/null || true
     asker_pid=""
@@ -113,7 +110,9 @@ EOF
 }
 
 echo "nginx on 127.0.0.1:$port, wrk: paced $conns connections x 1 ms delay, saturation 50 connections; ${seconds} s per run, $config periscoped" >&2
-for kind in paced saturate; do
-    run no-l7 "$kind"
-    run l7 "$kind"
+for _ in $(seq "${ROUNDS:-1}"); do
+    for kind in ${KINDS:-paced saturate}; do
+        run no-l7 "$kind"
+        run l7 "$kind"
+    done
 done

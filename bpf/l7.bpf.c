@@ -4,11 +4,15 @@
  * syscall tracepoints. No kprobes: the socket behind a file descriptor is found through the current task's file
  * table with CO-RE reads (the minimal struct definitions below are relocated against the kernel's BTF).
  *
- * On entry to a read/write-like syscall on an inet socket, the buffer and the time are stashed per thread; on
- * exit, when bytes moved, the first bytes are read, the connection's protocol is classified (once), requests
- * are paired with responses, and the connection's entry in `psc_conns` is updated: counts, response classes,
- * a latency histogram. Nothing is sent to user space per message: the daemon reads `psc_conns` at its refresh
- * rate. Layout of the map: Sources/CPeriscopeBPF/include/periscope_l7.h.
+ * Only the exits of the read/write-like syscalls are traced (an entry tracepoint costs more than the exit's and
+ * would double the runs): when bytes moved, the syscall's arguments are read back from the task's saved user
+ * registers, the fd is looked up in the file table (a few loads; anything but a TCP or UDP inet socket stops
+ * there), the first bytes are read, the connection's protocol is classified (once), requests are paired with
+ * responses, and the connection's entry in `psc_conns` is updated: counts, response classes, a latency
+ * histogram. Every time is the syscall's exit: a request is timed from the exit of its write (client) or read
+ * (server), a response up to the exit of its write or read, so a latency is off by at most one syscall's
+ * duration. Nothing is sent to user space per message: the daemon reads `psc_conns` at its refresh rate.
+ * Layout of the map: Sources/CPeriscopeBPF/include/periscope_l7.h. The register names are x86-64's.
  *
  * Built by scripts/bpf-embed.sh (clang -target bpf), embedded in the daemon.
  */
@@ -23,6 +27,14 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 struct fdtable { unsigned int max_fds; struct file **fd; } __attribute__((preserve_access_index));
 struct files_struct { struct fdtable *fdt; } __attribute__((preserve_access_index));
 struct task_struct { struct files_struct *files; } __attribute__((preserve_access_index));
+/* The user registers saved at syscall entry: the arguments, unchanged at exit (x86-64: di, si, dx, r10, r8). */
+struct pt_regs {
+    unsigned long di;
+    unsigned long si;
+    unsigned long dx;
+    unsigned long r10;
+    unsigned long r8;
+} __attribute__((preserve_access_index));
 struct inode { unsigned short i_mode; } __attribute__((preserve_access_index));
 struct file { struct inode *f_inode; void *private_data; } __attribute__((preserve_access_index));
 struct socket { struct sock *sk; } __attribute__((preserve_access_index));
@@ -38,8 +50,7 @@ struct sock_common {
 } __attribute__((preserve_access_index));
 struct sock { struct sock_common __sk_common; unsigned short sk_protocol; } __attribute__((preserve_access_index));
 
-/* Syscall tracepoint records (tracefs events/syscalls/sys_{enter,exit}_x/format): args at offset 16. */
-struct enter_ctx { __u64 common; long nr; unsigned long args[6]; };
+/* Syscall exit tracepoint record (tracefs events/syscalls/sys_exit_x/format). */
 struct exit_ctx { __u64 common; long nr; long ret; };
 
 #define AF_INET 2
@@ -55,10 +66,10 @@ struct exit_ctx { __u64 common; long nr; long ret; };
 enum dir { DIR_IN = 0, DIR_OUT = 1 };
 enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC = 1, BUF_MSGHDR = 2 };
 
+/* The message of one syscall on an inet socket. */
 struct active {
     __u64 sk;
     __u64 buf;       /* user pointer to the first bytes */
-    __u64 ts;        /* entry time */
     __u64 dest;      /* sendto/sendmsg destination sockaddr (UDP), or 0 */
     __u64 iov;       /* readv/writev/recvmsg/sendmsg: the user's iovec array (0 for a plain buffer) */
     __u32 iovcnt;
@@ -80,15 +91,6 @@ struct {
     __type(key, struct psc_l7_key);
     __type(value, struct psc_l7_conn);
 } psc_conns SEC(".maps");
-
-/* Per thread between entry and exit: a plain preallocated hash (cheaper than LRU on this hot path; a thread
- * that never returns leaves an entry that the next syscall of the same thread id overwrites). */
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __uint(max_entries, 16384);
-    __type(key, __u64);
-    __type(value, struct active);
-} psc_active SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -117,90 +119,63 @@ static __always_inline __u32 be32(const __u8 *b, __u32 i) {
     return (at(b, i) << 24) | (at(b, i + 1) << 16) | (at(b, i + 2) << 8) | at(b, i + 3);
 }
 
-/* What an fd of a process is, cached by (tgid, fd) and valid while the fd still holds the same `struct file`. */
-struct fd_key { __u32 tgid; __u32 fd; };
-struct fd_info {
-    __u64 file;
-    __u64 sk;        /* 0: not a TCP or UDP inet socket */
-    __u16 family;
-    __u16 l4;
-    __u16 lport;
-    __u16 rport;
-};
+/* The daemon's own process, set by the loader before loading: its reads and writes (of /proc, of its clients)
+ * are dropped first. */
+const volatile __u32 psc_self_tgid = 0;
 
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 32768);
-    __type(key, struct fd_key);
-    __type(value, struct fd_info);
-} psc_fds SEC(".maps");
+/* A kernel pointer known only as a number, typed for direct loads (the verifier turns the call into a move; a load
+ * through it that faults reads zero). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
-/* Fills `info` for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file-table walk (five
- * reads) always runs and the entry must name the same `struct file`; `close`, `dup2` and `dup3` drop the entry
- * of the fd they close (a new file can reuse a freed one's address). The socket's fields (eight more reads) are
- * thus read once per file. */
-static __always_inline int fd_socket(__u64 fd, struct fd_info *info) {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-    if (!fdt) return 0;
-    unsigned int max = BPF_CORE_READ(fdt, max_fds);
-    if (fd >= max) return 0;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *file = 0;
-    if (bpf_probe_read_kernel(&file, sizeof file, &fds[fd]) || !file) return 0;
-    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
-    struct fd_info *cached = bpf_map_lookup_elem(&psc_fds, &key);
-    if (cached && cached->file == (__u64)file) {
-        *info = *cached;
-        return info->sk != 0;
-    }
-    __builtin_memset(info, 0, sizeof *info);
-    info->file = (__u64)file;
-    unsigned short mode = BPF_CORE_READ(file, f_inode, i_mode);
-    struct socket *sock = (mode & S_IFMT) == S_IFSOCK ? BPF_CORE_READ(file, private_data) : 0;
-    struct sock *sk = sock ? BPF_CORE_READ(sock, sk) : 0;
-    if (sk) {
-        info->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-        info->l4 = BPF_CORE_READ(sk, sk_protocol);
-        if ((info->family == AF_INET || info->family == AF_INET6) && (info->l4 == IPPROTO_TCP || info->l4 == IPPROTO_UDP)) {
-            info->sk = (__u64)sk;
-            info->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-            info->rport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
-        }
-    }
-    /* A TCP socket's ports are fixed once it carries data; an unconnected UDP socket may connect later, so its
-     * entry is only kept for sockets that already have a peer. */
-    if (!info->sk || info->l4 == IPPROTO_TCP || info->rport) bpf_map_update_elem(&psc_fds, &key, info, BPF_ANY);
-    return info->sk != 0;
+/* Fills `a`'s socket fields for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file table
+ * is walked with direct loads through BTF-typed pointers and one probe read (the fd array); a non-socket stops
+ * at its inode's mode. No per-fd cache: a map lookup would cost as much as the walk and need invalidation. */
+static __always_inline int fd_socket(struct task_struct *task, __u64 fd, struct active *a) {
+    struct fdtable *fdt = task->files->fdt;
+    if (!fdt || fd >= fdt->max_fds) return 0;
+    struct file **fds = fdt->fd;
+    struct file *raw = 0;
+    if (bpf_probe_read_kernel(&raw, sizeof raw, &fds[fd]) || !raw) return 0;
+    struct file *file = bpf_rdonly_cast(raw, bpf_core_type_id_kernel(struct file));
+    if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
+    struct socket *sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+    struct sock *sk = sock->sk;
+    if (!sk) return 0;
+    a->family = sk->__sk_common.skc_family;
+    if (a->family != AF_INET && a->family != AF_INET6) return 0;
+    a->l4 = sk->sk_protocol;
+    if (a->l4 != IPPROTO_TCP && a->l4 != IPPROTO_UDP) return 0;
+    a->sk = (__u64)sk;
+    a->lport = sk->__sk_common.skc_num;
+    a->rport = __builtin_bswap16(sk->__sk_common.skc_dport);
+    return 1;
 }
 
-static __always_inline void on_enter(__u64 fd, __u64 arg, __u64 count, __u64 dest, enum dir dir, enum buf_kind kind) {
-    struct fd_info info;
-    if (!fd_socket(fd, &info)) return;
-    struct active a = {};
-    a.family = info.family;
-    a.l4 = info.l4;
-    a.lport = info.lport;
-    a.rport = info.rport;
-    a.sk = info.sk;
-    a.dir = dir;
-    a.buf = arg;
+/* Describes the message of the syscall that just returned (arguments from the saved registers: fd, buffer or
+ * iovec array or msghdr, count, and sendto's destination); 0 when it is not on a socket we look at. */
+static __always_inline int message(struct active *a, enum dir dir, enum buf_kind kind) {
+    struct task_struct *task = bpf_get_current_task_btf();
+    struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+    if (!fd_socket(task, regs->di, a)) return 0;
+    __u64 arg = regs->si, count = regs->dx, dest = kind == BUF_PLAIN && dir == DIR_OUT ? regs->r8 : 0;
+    a->dir = dir;
+    a->buf = arg;
     if (kind == BUF_MSGHDR) {
-        /* struct user_msghdr: name at 0, iov at 16. */
-        if (bpf_probe_read_user(&dest, sizeof dest, (void *)arg)) return;
-        if (bpf_probe_read_user(&a.buf, sizeof a.buf, (void *)(arg + 16))) return;
-        if (bpf_probe_read_user(&count, sizeof count, (void *)(arg + 24))) return;
+        /* struct user_msghdr: name at 0, iov at 16, iovlen at 24. */
+        if (bpf_probe_read_user(&dest, sizeof dest, (void *)arg)) return 0;
+        if (bpf_probe_read_user(&a->buf, sizeof a->buf, (void *)(arg + 16))) return 0;
+        if (bpf_probe_read_user(&count, sizeof count, (void *)(arg + 24))) return 0;
         kind = BUF_IOVEC;
     }
     if (kind == BUF_IOVEC) {
-        a.iov = a.buf;
-        a.iovcnt = count > 64 ? 64 : (__u32)count;
+        a->iov = a->buf;
+        a->iovcnt = count > 64 ? 64 : (__u32)count;
         __u64 v[2] = {};  /* struct iovec { base, len } */
-        if (bpf_probe_read_user(v, sizeof v, (void *)a.buf)) return;
-        a.buf = v[0];
-        a.first_len = v[1] > 0xffffffff ? 0xffffffff : (__u32)v[1];
+        if (bpf_probe_read_user(v, sizeof v, (void *)a->buf)) return 0;
+        a->buf = v[0];
+        a->first_len = v[1] > 0xffffffff ? 0xffffffff : (__u32)v[1];
     }
-    if (a.l4 == IPPROTO_UDP) {
+    if (a->l4 == IPPROTO_UDP) {
         /* Only DNS: a socket on port 53, talking to port 53, or already known as DNS. */
         __u16 to = 0;
         if (dest && dir == DIR_OUT) {
@@ -208,16 +183,14 @@ static __always_inline void on_enter(__u64 fd, __u64 arg, __u64 count, __u64 des
             bpf_probe_read_user(&port, sizeof port, (void *)(dest + 2));
             to = __builtin_bswap16(port);
         }
-        if (a.lport != 53 && a.rport != 53 && to != 53) {
-            struct psc_l7_key key = { .sk = a.sk, .tgid = bpf_get_current_pid_tgid() >> 32,
-                                      .lport = a.lport, .rport = a.rport };
-            if (!bpf_map_lookup_elem(&psc_conns, &key)) return;
+        if (a->lport != 53 && a->rport != 53 && to != 53) {
+            struct psc_l7_key key = { .sk = a->sk, .tgid = bpf_get_current_pid_tgid() >> 32,
+                                      .lport = a->lport, .rport = a->rport };
+            if (!bpf_map_lookup_elem(&psc_conns, &key)) return 0;
         }
     }
-    a.dest = dest;
-    a.ts = bpf_ktime_get_ns();
-    __u64 id = bpf_get_current_pid_tgid();
-    bpf_map_update_elem(&psc_active, &id, &a, BPF_ANY);
+    a->dest = dest;
+    return a->buf != 0;
 }
 
 static __always_inline __u32 msb64(__u64 v) {
@@ -280,13 +253,27 @@ static __always_inline int is_http_response(const __u8 *b, __u32 n) {
 
 struct scan_ctx { const __u8 *b; __u32 n; __u32 count; };
 
+/* Position `p` starts a blank line followed by an upper-case letter, within the message's `n` bytes. */
+static __always_inline int next_request_at(const __u8 *b, __u32 p, __u32 n) {
+    if (p + 5 >= n || at(b, p) != '\r' || at(b, p + 1) != '\n' || at(b, p + 2) != '\r' || at(b, p + 3) != '\n')
+        return 0;
+    __u32 c = at(b, p + 4);
+    return c >= 'A' && c <= 'Z';
+}
+
+/* One 8-byte word of the message per step: words without a '\r' (most) are passed over with one load. */
 static long scan_step(__u32 i, void *data) {
     struct scan_ctx *ctx = data;
     const __u8 *b = ctx->b;
-    if (i + 5 >= ctx->n) return 1;
-    if (at(b, i) == '\r' && at(b, i + 1) == '\n' && at(b, i + 2) == '\r' && at(b, i + 3) == '\n') {
-        __u32 c = at(b, i + 4);
-        if (c >= 'A' && c <= 'Z' && ++ctx->count >= PSC_L7_PENDING) return 1;
+    __u32 p = i * 8;
+    if (p + 5 >= ctx->n) return 1;
+    __u64 w;
+    __builtin_memcpy(&w, b + (p & (MASK & ~7u)), sizeof w);
+    __u64 x = w ^ 0x0d0d0d0d0d0d0d0dULL;  /* a zero byte where w has '\r' */
+    if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)) return 0;
+#pragma unroll
+    for (__u32 j = 0; j < 8; j++) {
+        if (next_request_at(b, p + j, ctx->n) && ++ctx->count >= PSC_L7_PENDING) return 1;
     }
     return 0;
 }
@@ -295,7 +282,7 @@ static long scan_step(__u32 i, void *data) {
 static __always_inline __u32 http_requests(const __u8 *b, __u32 n) {
     if (n < 32) return 1;  /* room for one request only */
     struct scan_ctx ctx = { .b = b, .n = n, .count = 1 };
-    bpf_loop(SCRATCH, scan_step, &ctx, 0);
+    bpf_loop(SCRATCH / 8, scan_step, &ctx, 0);
     return ctx.count;
 }
 
@@ -347,12 +334,14 @@ static __always_inline int read_at(const struct active *a, __u32 off, __u8 *dst 
 
 /* HTTP/2: walks up to 8 frames of the message (from `off`), counting request HEADERS and pairing response
  * HEADERS with them by stream. */
-static __always_inline void http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off,
-                                         int request_dir, __u64 ts, __u32 tgid) {
+__noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off, __u64 ts) {
+    if (!c || !a) return 0;
+    int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == (a->dir == DIR_OUT);
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     for (int i = 0; i < 8; i++) {
         __u8 h[32] = {};
-        if (off + 9 > n) return;
-        if (read_at(a, off, h)) return;
+        if (off + 9 > n) return 0;
+        if (read_at(a, off, h)) return 0;
         __u32 len = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
         __u32 type = h[3], flags = h[4];
         __u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
@@ -382,6 +371,7 @@ static __always_inline void http2_frames(struct psc_l7_conn *c, const struct act
         }
         off += 9 + len;
     }
+    return 0;
 }
 
 /* Classifies a connection's first recognisable message: protocol and the observer's role. */
@@ -439,14 +429,17 @@ static __always_inline int read_rest(struct scratch *s, const struct active *a, 
     return bpf_probe_read_user(s->b + HEAD, (n - HEAD) & (SCRATCH - 1), (void *)(a->buf + HEAD)) == 0;
 }
 
-static __always_inline void on_message(const struct active *a, long ret) {
+/* One message on an inet socket. A global function, so the verifier checks it once on its own rather than in
+ * every path of its caller (together they exceed the verifier's budget). */
+__noinline int on_message(const struct active *a, long ret) {
+    if (!a || ret <= 0) return 0;
     __u32 zero = 0;
     struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
-    if (!s) return;
+    if (!s) return 0;
     __u32 n = ret > SCRATCH ? SCRATCH : (__u32)ret;
     if (a->iov && n > a->first_len) n = a->first_len;   /* the first bytes are those of the first iovec */
     __u32 head = n > HEAD ? HEAD : n;
-    if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return;
+    if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return 0;
     const __u8 *b = s->b;
     __u64 now = bpf_ktime_get_ns();
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -455,9 +448,9 @@ static __always_inline void on_message(const struct active *a, long ret) {
     int fresh = 0;
     if (!c) {
         __u8 protocol = 0, role = 0;
-        if (!classify(b, n, a, &protocol, &role)) return;
+        if (!classify(b, n, a, &protocol, &role)) return 0;
         struct psc_l7_conn *z = bpf_map_lookup_elem(&psc_zero, &zero);
-        if (!z) return;
+        if (!z) return 0;
         z->tgid = tgid;
         z->family = a->family;
         z->l4 = a->l4;
@@ -475,7 +468,7 @@ static __always_inline void on_message(const struct active *a, long ret) {
         }
         bpf_map_update_elem(&psc_conns, &key, z, BPF_NOEXIST);
         c = bpf_map_lookup_elem(&psc_conns, &key);
-        if (!c) return;
+        if (!c) return 0;
         fresh = 1;
     }
     int out = a->dir == DIR_OUT;
@@ -483,9 +476,9 @@ static __always_inline void on_message(const struct active *a, long ret) {
     else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
     c->last_ns = now;
     int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == out;
-    /* A request starts when the client sends it / the server has read it; a response when the server sends
-     * it / the client has read it. */
-    __u64 ts = out ? a->ts : now;
+    /* A request starts when the client has sent it / the server has read it; a response when the server has
+     * sent it / the client has read it (each at the syscall's exit). */
+    __u64 ts = now;
 
     switch (c->protocol) {
     case PSC_L7_HTTP:
@@ -504,7 +497,7 @@ static __always_inline void on_message(const struct active *a, long ret) {
         break;
     case PSC_L7_HTTP2: {
         __u32 off = (n >= 24 && be32(b, 0) == 0x50524920) ? 24 : 0;
-        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, request_dir, ts, tgid);
+        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, ts);
         break;
     }
     case PSC_L7_TLS:
@@ -527,15 +520,25 @@ static __always_inline void on_message(const struct active *a, long ret) {
         }
         break;
     }
-    case PSC_L7_MYSQL:
-        if (n < 5) break;
+    case PSC_L7_MYSQL: {
+        /* A packet is a 4-byte header (length, sequence) and a body; a reader may take the header alone
+         * (mariadbd does) and the body in its next read. */
+        if (!out && n == 4) {
+            c->header_only = request_dir ? at(b, 3) == 0 : 1;  /* a command starts with sequence 0 */
+            break;
+        }
+        __u32 body = 4;
+        if (!out && c->header_only) body = 0;
+        else if (n < 5 || (request_dir && at(b, 3) != 0)) { c->header_only = 0; break; }
+        c->header_only = 0;
+        __u32 first = at(b, body);
         if (request_dir) {
-            __u32 cmd = at(b, 4);
-            if (at(b, 3) == 0 && (cmd == 0x03 || cmd == 0x16 || cmd == 0x17)) push_request(c, ts);
+            if (first == 0x03 || first == 0x16 || first == 0x17) push_request(c, ts);  /* QUERY, PREPARE, EXECUTE */
         } else if (c->pending_head != c->pending_tail) {
-            record_response(c, ts, at(b, 4) == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+            record_response(c, ts, first == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
         }
         break;
+    }
     case PSC_L7_REDIS: {
         __u32 first = at(b, 0);
         if (request_dir) {
@@ -554,49 +557,29 @@ static __always_inline void on_message(const struct active *a, long ret) {
         }
         break;
     }
+    return 0;
 }
 
-static __always_inline void on_exit(long ret) {
-    __u64 id = bpf_get_current_pid_tgid();
-    struct active *found = bpf_map_lookup_elem(&psc_active, &id);
-    if (!found) return;
-    struct active a = *found;
-    bpf_map_delete_elem(&psc_active, &id);
-    if (ret <= 0 || !a.buf) return;
+static __always_inline void on_exit(long ret, enum dir dir, enum buf_kind kind) {
+    if (ret <= 0) return;  /* EAGAIN, EOF, errors: nothing moved */
+    if (psc_self_tgid && (bpf_get_current_pid_tgid() >> 32) == psc_self_tgid) return;
+    struct active a = {};
+    if (!message(&a, dir, kind)) return;
     on_message(&a, ret);
 }
 
-#define ENTER(name, dir, kind, dest_arg)                                                                    \
-    SEC("tracepoint/syscalls/sys_enter_" #name)                                                             \
-    int enter_##name(struct enter_ctx *ctx) {                                                               \
-        on_enter(ctx->args[0], ctx->args[1], ctx->args[2], dest_arg, dir, kind);                                           \
-        return 0;                                                                                           \
-    }                                                                                                       \
+#define TRACE(name, dir, kind)                                                                              \
     SEC("tracepoint/syscalls/sys_exit_" #name)                                                              \
     int exit_##name(struct exit_ctx *ctx) {                                                                 \
-        on_exit(ctx->ret);                                                                                  \
+        on_exit(ctx->ret, dir, kind);                                                                       \
         return 0;                                                                                           \
     }
 
-ENTER(read, DIR_IN, BUF_PLAIN, 0)
-ENTER(recvfrom, DIR_IN, BUF_PLAIN, 0)
-ENTER(readv, DIR_IN, BUF_IOVEC, 0)
-ENTER(recvmsg, DIR_IN, BUF_MSGHDR, 0)
-ENTER(write, DIR_OUT, BUF_PLAIN, 0)
-ENTER(sendto, DIR_OUT, BUF_PLAIN, ctx->args[4])
-ENTER(writev, DIR_OUT, BUF_IOVEC, 0)
-ENTER(sendmsg, DIR_OUT, BUF_MSGHDR, 0)
-
-static __always_inline void forget_fd(__u64 fd) {
-    struct fd_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = (__u32)fd };
-    bpf_map_delete_elem(&psc_fds, &key);
-}
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int enter_close(struct enter_ctx *ctx) { forget_fd(ctx->args[0]); return 0; }
-
-SEC("tracepoint/syscalls/sys_enter_dup2")
-int enter_dup2(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }
-
-SEC("tracepoint/syscalls/sys_enter_dup3")
-int enter_dup3(struct enter_ctx *ctx) { forget_fd(ctx->args[1]); return 0; }
+TRACE(read, DIR_IN, BUF_PLAIN)
+TRACE(recvfrom, DIR_IN, BUF_PLAIN)
+TRACE(readv, DIR_IN, BUF_IOVEC)
+TRACE(recvmsg, DIR_IN, BUF_MSGHDR)
+TRACE(write, DIR_OUT, BUF_PLAIN)
+TRACE(sendto, DIR_OUT, BUF_PLAIN)
+TRACE(writev, DIR_OUT, BUF_IOVEC)
+TRACE(sendmsg, DIR_OUT, BUF_MSGHDR)

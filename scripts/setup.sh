@@ -4,7 +4,7 @@
 #                             libsqlite3-dev, libbpf-dev for the L7 BPF programs)
 #   scripts/setup.sh --test   also what the tests drive: socat, neovim, iproute2, graphviz, tmux, podman/runc/busybox-static,
 #                             chromium, Python test packages; the L7 tests' servers and tools (nginx-light, redis-server,
-#                             postgresql, dnsmasq-base, curl, wrk, prometheus for promtool)
+#                             postgresql, mariadb-server + mariadb-client, dnsmasq-base, curl, wrk, prometheus for promtool)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ want+=(libsqlite3-dev)  # history log (Sources/CSQLite)
 want+=(libbpf-dev)  # L7 (issue 14): libbpf for loading the BPF programs
 if [[ "${1:-}" == "--test" ]]; then
     want+=(socat neovim iproute2 graphviz tmux podman runc busybox-static chromium)
-    want+=(nginx-light redis-server postgresql dnsmasq-base curl wrk prometheus)  # L7 tests and bench/l7.sh
+    want+=(nginx-light redis-server postgresql mariadb-server mariadb-client dnsmasq-base curl wrk prometheus)  # L7 tests and bench/l7.sh
 fi
 
 missing=()

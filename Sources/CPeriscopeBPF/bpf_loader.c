@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #define MAX_LINKS 32
@@ -30,11 +32,41 @@ static int capture(enum libbpf_print_level level, const char *format, va_list ar
     char line[512];
     int n = vsnprintf(line, sizeof line, format, args);
     if (n <= 0) return 0;
+    if (n >= (int)sizeof line) n = (int)sizeof line - 1;  /* vsnprintf returns the untruncated length */
     /* The verifier log ends with the useful lines; keep the last non-empty one that is not a log delimiter. */
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
     if (n == 0 || strstr(line, "-- END PROG LOAD LOG --") || strstr(line, "-- BEGIN PROG LOAD LOG --")) return 0;
     snprintf(last_message, last_message_size, "%s", line);
     return 0;
+}
+
+/* Sets the 32-bit read-only global `name` (in .rodata) before the object is loaded; the verifier then treats
+ * it as a constant. Returns 0, or -ENOENT when the object has no such variable. */
+static int set_rodata_u32(struct bpf_object *object, const char *name, uint32_t value) {
+    struct bpf_map *map = bpf_object__find_map_by_name(object, ".rodata");
+    struct btf *btf = bpf_object__btf(object);
+    if (!map || !btf) return -ENOENT;
+    size_t size = 0;
+    const char *data = bpf_map__initial_value(map, &size);
+    int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+    if (!data || sec < 0) return -ENOENT;
+    const struct btf_type *type = btf__type_by_id(btf, sec);
+    const struct btf_var_secinfo *var = btf_var_secinfos(type);
+    for (int i = 0; i < btf_vlen(type); i++, var++) {
+        const struct btf_type *v = btf__type_by_id(btf, var->type);
+        if (v && strcmp(btf__name_by_offset(btf, v->name_off), name) == 0 && var->size == sizeof value
+            && var->offset + sizeof value <= size) {
+            /* libbpf 1.1 hands the initial value out read-only: write a copy back through its setter. */
+            char *copy = malloc(size);
+            if (!copy) return -ENOMEM;
+            memcpy(copy, data, size);
+            memcpy(copy + var->offset, &value, sizeof value);
+            int rc = bpf_map__set_initial_value(map, copy, size);
+            free(copy);
+            return rc;
+        }
+    }
+    return -ENOENT;
 }
 
 static pthread_once_t print_once = PTHREAD_ONCE_INIT;
@@ -50,6 +82,7 @@ psc_bpf *psc_bpf_open(const void *object, size_t size, char *error, size_t error
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "periscope_l7");
     bpf->object = bpf_object__open_mem(object, size, &opts);
     int err = bpf->object ? 0 : -errno;
+    if (!err) err = set_rodata_u32(bpf->object, "psc_self_tgid", (uint32_t)getpid());
     if (!err) err = bpf_object__load(bpf->object);
     struct bpf_program *prog;
     if (!err) {

@@ -6,7 +6,8 @@ import Synchronization
 
 /// The daemon's history: reports handed over from the loop are recorded on a writer thread (``HistoryRecorder``,
 /// one transaction about every ``HistoryConfiguration/commitMillis``), and past instants are read back on a
-/// second connection (WAL lets readers run beside the writer). When the file cannot be used — corrupt,
+/// second connection (WAL lets readers run beside the writer). A read first has the writer commit what it holds,
+/// so answers include the last report installed even between two timed commits. When the file cannot be used — corrupt,
 /// unwritable, disk full — history turns itself off and ``status`` says why; the daemon goes on.
 ///
 /// - Important: ``record(_:names:)`` and ``status`` from any thread (the loop); reads from any thread, one at a
@@ -30,12 +31,17 @@ public final class HistoryLog: Sendable {
     private struct Shared {
         var queue: [(Report, [String: String], Double)] = []
         var running = true
+        /// Recorded by the writer and not yet committed.
+        var uncommitted = false
+        /// Readers waiting for the writer to commit (each gets one `flushed` signal).
+        var flushWaiters = 0
         var status: Status
     }
 
     private let shared: Mutex<Shared>
     private let wake = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
+    private let flushed = DispatchSemaphore(value: 0)
     private let reader: Mutex<HistoryStore?>
     private let clock: @Sendable () -> Double
     public let configuration: HistoryConfiguration?
@@ -161,29 +167,35 @@ public final class HistoryLog: Sendable {
     private func writerLoop(_ box: RecorderBox) {
         let recorder = box.recorder
         let interval = Double(recorder.configuration.commitMillis)
-        var nextCommit = SystemClock.monotonicMillis() + interval
+        var nextCommit: Double?  // nil until the run's first report, which is committed at once
         while true {
-            let wait = max(0, nextCommit - SystemClock.monotonicMillis())
+            let wait = nextCommit.map { max(0, $0 - SystemClock.monotonicMillis()) } ?? 1000
             _ = wake.wait(timeout: .now() + .milliseconds(Int(wait)))
-            let (batch, running) = shared.withLock { s in
+            let (batch, running, flushWanted) = shared.withLock { s in
                 defer { s.queue.removeAll(keepingCapacity: true) }
-                return (s.queue, s.running)
+                if !s.queue.isEmpty { s.uncommitted = true }
+                return (s.queue, s.running, s.flushWaiters > 0)
             }
             for (report, names, time) in batch { recorder.record(report, names: names, at: time) }
             let now = SystemClock.monotonicMillis()
-            if now >= nextCommit || !running {
+            let due = nextCommit.map { now >= $0 } ?? !batch.isEmpty
+            if due || !running || flushWanted {
                 nextCommit = now + interval
                 do throws(SQLiteError) {
                     try recorder.commit()
                     let used = (try? recorder.store.usedBytes()) ?? 0
                     let cpu = SystemClock.threadCPUNanos()
-                    shared.withLock { s in
+                    let waiters = shared.withLock { s in
+                        defer { s.flushWaiters = 0 }
+                        s.uncommitted = !s.queue.isEmpty
                         s.status.eventsWritten = recorder.eventsWritten
                         s.status.commits = recorder.commits
                         s.status.checkpoints = recorder.checkpoints
                         s.status.usedBytes = used
                         s.status.writerCPUNanos = cpu
+                        return s.flushWaiters
                     }
+                    for _ in 0..<waiters { flushed.signal() }
                 } catch {
                     turnOff("writing \(recorder.configuration.path) failed: \(error.message); history is off until restart")
                     break
@@ -196,8 +208,27 @@ public final class HistoryLog: Sendable {
 
     // MARK: reading
 
-    /// Runs `body` on the read connection; throws ``HistoryError/off(_:)`` when history is off.
+    /// Has the writer commit what it has recorded or queued, waiting up to two seconds (a checkpoint commit on a
+    /// busy disk can take that long; past it the read answers from what is committed). Any thread but the loop.
+    func flushPending() {
+        let wait = shared.withLock { s -> Bool in
+            guard s.running, s.status.enabled, s.uncommitted || !s.queue.isEmpty else { return false }
+            s.flushWaiters += 1
+            return true
+        }
+        guard wait else { return }
+        wake.signal()
+        if flushed.wait(timeout: .now() + 2) == .timedOut {
+            // Not counted as waiting any more; a signal already on its way makes a later flush return early,
+            // which only means that read sees the last commit.
+            shared.withLock { s in s.flushWaiters = max(0, s.flushWaiters - 1) }
+        }
+    }
+
+    /// Runs `body` on the read connection, after ``flushPending()``; throws ``HistoryError/off(_:)`` when history
+    /// is off.
     func read<T>(_ body: (HistoryStore) throws(HistoryError) -> T) throws(HistoryError) -> T {
+        flushPending()
         let reason = status.reason ?? "history is off"
         return try reader.withLock { (store: inout HistoryStore?) throws(HistoryError) -> T in
             guard let store else { throw HistoryError.off(reason) }

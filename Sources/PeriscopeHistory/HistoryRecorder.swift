@@ -144,7 +144,7 @@ public final class HistoryRecorder {
         if checkpoint != nil {
             checkpoints += 1
             try enforceLimits()
-        } else if configuration.maxBytes > 0, commits % 60 == 0, try store.usedBytes() > configuration.maxBytes {
+        } else if configuration.maxBytes > 0, commits % max(1, 60_000 / max(1, configuration.commitMillis)) == 0, try store.usedBytes() > configuration.maxBytes {
             lastCheckpoint = nil  // a fresh checkpoint lets everything before it go
         }
     }

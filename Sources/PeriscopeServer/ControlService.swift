@@ -68,8 +68,7 @@ final class ControlService {
         let control = params.control
         let args = params.args
         let session = context.session
-        let who = "session \(session.id) (\(session.transport.rawValue), pid \(session.peerPID.map(String.init) ?? "?"), "
-            + "uid \(session.peerUID.map(String.init) ?? "?"))"
+        let who = session.auditName
         invocations += 1
         // Peer-supplied text is escaped and bounded before it reaches the log.
         let logged = "control \(LogText.escape(control, limit: 64)) on \(LogText.escape(node))"
@@ -155,5 +154,12 @@ final class ControlService {
         logger.notice("\(logged) (\(name)) by \(who): done")
         topology.requestPass()
         return .result(.done(node: node, control: control, signal: name))
+    }
+}
+
+extension Session {
+    /// Who called, for audit logs: `session N (transport, pid P, uid U)`.
+    var auditName: String {
+        "session \(id) (\(transport.rawValue), pid \(peerPID.map(String.init) ?? "?"), uid \(peerUID.map(String.init) ?? "?"))"
     }
 }

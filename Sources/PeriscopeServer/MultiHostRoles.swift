@@ -1,7 +1,8 @@
 import PeriscopeEventLoop
 
 /// Starts the multi-host roles a configuration asks for (issue 11): the aggregator's report listener and/or
-/// the publisher's link. Both need mutual TLS files. Loop thread (before the loop runs).
+/// the publisher's link, each with its forwarding side (``ControlForwarder`` and ``DemandRelay`` at the aggregator,
+/// ``ForwardedCalls`` at the publisher). Both need mutual TLS files. Loop thread (before the loop runs).
 enum MultiHostRoles {
     /// The started roles, to be kept alive by the daemon. Throws an operator-readable error.
     static func start(_ configuration: ServerConfiguration, core: ServerCore, topology: TopologyService?) throws -> [AnyObject] {
@@ -14,11 +15,14 @@ enum MultiHostRoles {
         var roles: [AnyObject] = []
         if let listen = settings.acceptReports {
             let tls = try TLSContext(loop: core.loop, role: .server, certificate: certificate, key: key, ca: ca)
-            roles.append(try ReportAggregator(core: core, topology: topology, settings: settings, tls: tls, listen: listen))
+            let aggregator = try ReportAggregator(core: core, topology: topology, settings: settings, tls: tls, listen: listen)
+            roles += [aggregator, ControlForwarder(core: core, topology: topology, aggregator: aggregator),
+                      DemandRelay(core: core, topology: topology, aggregator: aggregator)]
         }
         if let target = settings.publish {
             let tls = try TLSContext(loop: core.loop, role: .client, certificate: certificate, key: key, ca: ca)
-            roles.append(try ReportPublisher(core: core, topology: topology, settings: settings, tls: tls, target: target))
+            let publisher = try ReportPublisher(core: core, topology: topology, settings: settings, tls: tls, target: target)
+            roles += [publisher, ForwardedCalls(core: core, topology: topology, publisher: publisher)]
         }
         return roles
     }

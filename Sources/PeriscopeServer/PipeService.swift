@@ -51,7 +51,6 @@ final class PipeService {
     private let enabled: Bool
     /// Pipes whose worker has not ended yet (open, or closed and still finishing on the engine side).
     private var pipes: [String: Pipe] = [:]
-    private var nextNumber = 1
     private var openedTotal = 0
     private var bytesOut: UInt64 = 0
     private var bytesIn: UInt64 = 0
@@ -93,8 +92,7 @@ final class PipeService {
             throw RPCError(code: ErrorCode.limitExceeded,
                            message: "too many pipes on this connection (limit \(Self.maxPipesPerSession)); close one first")
         }
-        let id = "p\(nextNumber)"
-        nextNumber += 1
+        let id = core.allocatePipeID()
         let worker = ContainerPipeWorker(engine: engine, containerID: containerID, kind: kind)
         let pipe = Pipe(id: id, control: control, node: node, session: session, worker: worker, who: who)
         pipe.pending = pending

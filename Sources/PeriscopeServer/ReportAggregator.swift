@@ -75,6 +75,7 @@ final class ReportAggregator {
             return
         }
         let link = PublisherLink(connection: connection, maxFrameBytes: settings.maxFrameBytes) { [unowned self] link, method, params, size in
+            if method.hasPrefix("forward/") { return self.forwarded(link, method, params) }
             self.handle(link, method, params, size)
         }
         link.onViolation = { [unowned self] link, reason in self.refuse(link, reason) }
@@ -95,6 +96,31 @@ final class ReportAggregator {
 
     private var identifyTimers: [ObjectIdentifier: LoopTimer] = [:]
 
+    // MARK: hooks of the forwarding services (``ControlForwarder``, ``DemandRelay``)
+
+    /// `forward/*` messages of an identified link.
+    var onForwardMessage: ((PublisherLink, String, JSONValue) -> Void)?
+    /// A link identified its host (called once per link).
+    var onLinkIdentified: ((PublisherLink) -> Void)?
+    /// An identified link ended (its host is the link's).
+    var onLinkClosed: ((PublisherLink) -> Void)?
+
+    /// The open, identified link of `host`, if any.
+    func link(for host: String) -> PublisherLink? {
+        links.values.first { $0.host == host && $0.connection.isOpen }
+    }
+
+    /// Whether `host` publishes here (connected, stale or not expired yet).
+    func isKnown(_ host: String) -> Bool { hosts[host] != nil }
+
+    /// Every open, identified link.
+    var identifiedLinks: [PublisherLink] { links.values.filter { $0.host != nil && $0.connection.isOpen } }
+
+    private func forwarded(_ link: PublisherLink, _ method: String, _ params: JSONValue) {
+        guard link.host != nil else { return refuse(link, "\(method) before the link named its host") }
+        onForwardMessage?(link, method, params)
+    }
+
     private func closed(_ link: PublisherLink, key: ObjectIdentifier, reason: String) {
         links[key] = nil
         identifyTimers[key]?.cancel()
@@ -104,6 +130,7 @@ final class ReportAggregator {
             let detail = TLSContext.lastError(of: link.connection).map { " (\($0))" } ?? ""
             logger.info("publisher \(link.connection.peer) went away before sending anything: \(reason)\(detail)")
         }
+        if link.host != nil { onLinkClosed?(link) }
         guard let host = link.host, var state = hosts[host] else { return }
         // Another link may already speak for the host (a publisher that reconnected first).
         if !links.values.contains(where: { $0.host == host }) {
@@ -140,6 +167,7 @@ final class ReportAggregator {
             link.host = host
             identifyTimers.removeValue(forKey: ObjectIdentifier(link))?.cancel()
             logger.info("publisher \(host) connected from \(link.connection.peer)")
+            onLinkIdentified?(link)
         }
         let message: MergeMessage
         switch method {
@@ -234,8 +262,7 @@ final class ReportAggregator {
         }
         switch result {
         case .failure(let error): refuse(link, "bad report: \(error)")
-        case .success(.ack(let revision)):
-            link.notify(ReportAckNotification(revision: revision, demand: topology.inDemand(monotonicMillis())))
+        case .success(.ack(let revision)): link.notify(ReportAckNotification(revision: revision))
         case .success(.resend(let held)):
             logger.info("publisher \(host): gap at revision \(held), asking for a full report")
             link.notify(ReportResendNotification(revision: held))

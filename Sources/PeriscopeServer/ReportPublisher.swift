@@ -26,7 +26,7 @@ final class ReportPublisher {
     private let host: String
     private let port: UInt16
     private var connection: Connection?
-    private var decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
+    private var decoder = FrameDecoder(maxMessageSize: ReportPublisher.maxIncomingFrame, maxHeaderSize: 1024, mode: .headers)
     private var sentRevision: Int64 = -1
     /// The report as the aggregator will hold it once it has read everything sent (`nil`: a full report is next).
     private var sentReport: Report?
@@ -58,6 +58,30 @@ final class ReportPublisher {
     /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
     private var silenceLimitMillis: Double { max(3000, 5 * Double(core.configuration.refreshMillis)) }
 
+    /// Largest frame taken from the aggregator (acks are small; forwarded `pipe/write` data is up to 1 MiB + base64).
+    static let maxIncomingFrame = 4 << 20
+
+    // MARK: hooks of the forwarding service (``ForwardedCalls``)
+
+    /// Messages from the aggregator besides acks, resends and refusals (`forward/*`, `report/demand`).
+    var onAggregatorMessage: ((String, JSONValue?) -> Void)?
+    /// The link to the aggregator ended.
+    var onLinkLost: (() -> Void)?
+    /// The aggregator's address, `host:port`.
+    var aggregatorAddress: String { "\(host):\(port)" }
+    /// Bytes waiting unsent towards the aggregator (0 without a link).
+    var linkOutputBuffered: Int { connection?.outputBufferedCount ?? 0 }
+    /// Bytes the aggregator's side has taken on the current link.
+    var linkBytesDrained: UInt64 { connection?.bytesDrained ?? 0 }
+
+    /// Sends a report-port notification on the current link; false when there is none.
+    @discardableResult
+    func sendToAggregator<N: RPCNotification>(_ notification: N) -> Bool {
+        guard let connection, connection.isOpen else { return false }
+        write(FrameEncoder.frame(notification.message.json, mode: .headers), on: connection)
+        return true
+    }
+
     init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, target: String) throws {
         self.core = core
         self.topology = topology
@@ -85,7 +109,7 @@ final class ReportPublisher {
         lastHeard = monotonicMillis()
         deflater = ZlibStream(deflating: true)
         self.connection = connection
-        decoder = FrameDecoder(maxMessageSize: 64 << 10, maxHeaderSize: 1024, mode: .headers)
+        decoder = FrameDecoder(maxMessageSize: Self.maxIncomingFrame, maxHeaderSize: 1024, mode: .headers)
         sentRevision = -1
         sentReport = nil
         sentOnConnection = false
@@ -96,10 +120,10 @@ final class ReportPublisher {
         connection.onClose = { [unowned self, unowned connection] reason in
             guard self.connection === connection else { return }
             self.connection = nil
-            self.topology.remoteDemand = false
             self.lastError = TLSContext.lastError(of: connection).map { "\(reason) (\($0))" } ?? reason
             self.logger.info("aggregator \(self.host):\(self.port) connection ended: \(self.lastError ?? reason)")
             self.scheduleReconnect()
+            self.onLinkLost?()
         }
         trySend()
     }
@@ -125,9 +149,7 @@ final class ReportPublisher {
             let params = message["params"]
             switch method {
             case ReportAckNotification.method:
-                let ack = try? ReportAckNotification(params: params)
-                acked = ack?.revision ?? acked
-                topology.remoteDemand = ack?.demand ?? false
+                acked = (try? ReportAckNotification(params: params))?.revision ?? acked
                 backoff = settings.reconnectInitialMillis  // a working link: the next loss starts over quickly
             case ReportResendNotification.method:
                 sentRevision = -1
@@ -139,7 +161,7 @@ final class ReportPublisher {
                 lastError = "refused by the aggregator: \(reason)"
                 logger.error("\(lastError ?? "")")
             default:
-                break
+                onAggregatorMessage?(method, params)
             }
         }
     }

@@ -59,6 +59,12 @@ public final class Router {
         handlers[M.method] = TypedHandler<M>(body: handler)
     }
 
+    /// Registers `handler` under `name`, replacing any earlier one: for a service that wraps another's handler
+    /// (``ControlForwarder`` sends some calls to other hosts and hands the rest to the handler it replaced).
+    public func register(_ name: String, _ handler: any MethodHandler) {
+        handlers[name] = handler
+    }
+
     /// The handler of the method named `method`, if any.
     public func handler(for method: String) -> (any MethodHandler)? { handlers[method] }
 

@@ -40,6 +40,7 @@ public final class ServerCore {
     /// Called when the stdio client sends `exit` or disconnects (the daemon then exits).
     var onStdioEnded: ((_ cleanShutdown: Bool) -> Void)?
     private var nextSessionID = 1
+    private var nextPipeNumber = 1
     private let logger = Logger(label: "periscope.server")
 
     public init(configuration: ServerConfiguration, loop: EventLoop) {
@@ -86,6 +87,12 @@ public final class ServerCore {
         if transport == .tcp { unauthenticatedCount += 1 }
         counters.accepted += 1
         return session
+    }
+
+    /// A new pipe id, `p<N>`, unique in the daemon (local pipes and pipes forwarded to other hosts share them).
+    func allocatePipeID() -> String {
+        defer { nextPipeNumber += 1 }
+        return "p\(nextPipeNumber)"
     }
 
     /// A TCP session authenticated: it no longer counts against ``ServerConfiguration/maxUnauthenticated``.

@@ -8,6 +8,8 @@ public enum TransportKind: String, Sendable {
     case unix
     case tcp
     case stdio
+    /// A publisher's session for a client of its aggregator, whose calls the aggregator forwards (SPEC §17.6).
+    case forwarded
 }
 
 /// One client connection: its framing, its LSP-style lifecycle, its in-flight requests and its

@@ -119,15 +119,22 @@ public final class TopologyService {
         pipeline.containers?.stop()
     }
 
-    /// Whether someone looks: a subscription, or a view asked for within ``demandMillis`` — here, or at the
-    /// aggregator this daemon publishes to (``remoteDemand``).
-    func inDemand(_ now: Double) -> Bool {
-        hasSubscribers() || now - lastAsked < Self.demandMillis || remoteDemand
+    /// Whether someone looks: a subscription, a view asked for within ``demandMillis``, or (publisher) the
+    /// aggregator's clients (``remoteDemand``).
+    private func inDemand(_ now: Double) -> Bool {
+        remoteDemand || hasSubscribers() || now - lastAsked < Self.demandMillis
     }
 
-    /// Set by the publisher from the aggregator's acknowledgements: someone looks at the aggregator.
+    /// Whether this daemon's own clients look now (what an aggregator tells its publishers, ``DemandRelay``).
+    var isLocallyInDemand: Bool { hasSubscribers() || monotonicMillis() - lastAsked < Self.demandMillis }
+
+    /// Set by a publisher when its aggregator's clients look (`report/demand`, SPEC §17.2): collects with TCP
+    /// counters at the refresh rate as for a client of its own. Turning it on starts a pass with counters now.
     var remoteDemand = false {
-        didSet { if remoteDemand, !oldValue, refreshTimer != nil { requestPass() } }  // counters resume from now on
+        didSet {
+            guard remoteDemand, !oldValue, refreshTimer != nil else { return }
+            requestPass()
+        }
     }
 
     /// The refresh timer: a full pass when someone looks, when events were lost or cannot be had, or when

@@ -12,6 +12,18 @@ struct NodeFactory {
         return id
     }
 
+    /// Whether the report spans several hosts (an aggregator's): labels then say the host where a name alone
+    /// would not tell two hosts' nodes apart.
+    var spansHosts: Bool { report.hosts.nodes.count > 1 }
+
+    /// The host facts of a group spanning `hosts`: `hosts` (their labels, sorted) and `hostCount`; and the
+    /// `labelMinor` suffix ` on N hosts` when there are several.
+    func groupHosts(_ hosts: Set<String>, into meta: inout [String: JSONValue]) -> String {
+        meta["hosts"] = JSONValue(hosts.map(hostLabel).sorted())
+        meta["hostCount"] = .int(Int64(hosts.count))
+        return hosts.count > 1 ? " on \(hosts.count) hosts" : ""
+    }
+
     /// Name used by `processes-by-name`: the process name (`comm`) as Scope grouped, so `nc`, `cat` and `sh`
     /// of busybox stay apart and a Python service is not merged into every `python3`; else the executable's
     /// file name (which group details list as `executables`).
@@ -108,11 +120,13 @@ struct NodeFactory {
         let count = members.count
         var parents: [String: [String]] = hosts.isEmpty ? [:] : ["host": hosts.sorted()]
         if !containers.isEmpty { parents["container"] = containers.sorted() }
+        var meta: [String: JSONValue] = ["name": .string(name), "pids": .array(pids.map { .int($0) }),
+                                         "executables": JSONValue(executables.sorted())]
+        let onHosts = groupHosts(hosts, into: &meta)
         return NodeSummary(id: Self.groupID(name), label: name,
-                           labelMinor: count == 1 ? "1 process" : "\(count) processes",
+                           labelMinor: (count == 1 ? "1 process" : "\(count) processes") + onHosts,
                            kind: .processGroup, pseudo: false, rank: name,
-                           metadata: ["name": .string(name), "pids": .array(pids.map { .int($0) }),
-                                      "executables": JSONValue(executables.sorted())],
+                           metadata: meta,
                            metrics: NodeMetrics(cpu: cpu, memory: memory), parents: parents)
     }
 

@@ -138,6 +138,7 @@ extension NodeFactory {
         if let host { meta["host"] = .string(hostLabel(host)) }
         var minor = Self.shortImage(image)
         if state != "running" { minor = (Self.isUp(c) ? state : "stopped") + " · " + minor }
+        if let host, spansHosts { minor += " on \(hostLabel(host))" }
         var parents: [String: [String]] = [:]
         if let host { parents["host"] = [host] }
         parents["container_image"] = [Self.imageGroupID(c)]
@@ -169,7 +170,8 @@ extension NodeFactory {
             "containerCount": .int(Int64(count)), "running": .int(Int64(running)),
         ]
         meta[byImage ? "image" : "hostname"] = .string(key)
-        return NodeSummary(id: id, label: label, labelMinor: count == 1 ? "1 container" : "\(count) containers",
+        let onHosts = groupHosts(hosts, into: &meta)
+        return NodeSummary(id: id, label: label, labelMinor: (count == 1 ? "1 container" : "\(count) containers") + onHosts,
                            kind: .containerGroup, pseudo: false, rank: label, metadata: meta,
                            metrics: NodeMetrics(cpu: cpu, memory: memory),
                            parents: hosts.isEmpty ? [:] : ["host": hosts.sorted()])

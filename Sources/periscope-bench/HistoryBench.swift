@@ -8,7 +8,7 @@ import PeriscopeViews
 
 /// `periscope-bench history`: a synthetic host (processes, loopback connections, a steady rate of connections
 /// opening and closing) recorded through ``HistoryRecorder`` with an injected clock, one report per simulated
-/// second and one commit per report, as the daemon does; then `topology/get at` and `topology/diff` over the
+/// second and a commit every `--commit-seconds` (10, the daemon's default); then `topology/get at` and `topology/diff` over the
 /// recorded span. Prints the log's growth (extrapolated to a day), the disk writes, the recorder's CPU per
 /// simulated second, and the query times.
 struct HistoryBenchmark: ParsableCommand {
@@ -21,6 +21,7 @@ struct HistoryBenchmark: ParsableCommand {
     @Option(help: "Open connections at any time.") var connections = 1000
     @Option(help: "Changes per second (half connections closing, half opening).") var changes = 10
     @Option(help: "Queries of each kind to time.") var queries = 5
+    @Option(help: "Simulated seconds between two commits (the daemon's --history-commit-interval).") var commitSeconds = 10
 
     func run() throws {
         for suffix in ["", "-wal", "-shm", ".lock"] { unlink(path + suffix) }
@@ -41,7 +42,7 @@ struct HistoryBenchmark: ParsableCommand {
             let report = builder.ingest(workload.snapshot(at: t))
             let before = SystemClock.threadCPUNanos()
             recorder.record(report, names: [:], at: t)
-            try recorder.commit()
+            if second % max(1, commitSeconds) == 0 || second == seconds { try recorder.commit() }
             let used = SystemClock.threadCPUNanos() - before
             cpu += used
             worst = max(worst, used)
@@ -50,7 +51,7 @@ struct HistoryBenchmark: ParsableCommand {
         let bytes = try recorder.usedBytes() - bytesAtStart
         let io = Self.writeBytes() - ioAtStart
         let perDay = 86_400 / Double(seconds)
-        print("# history: \(processes) processes, \(connections) connections, \(changes) changes/s, \(seconds) s simulated")
+        print("# history: \(processes) processes, \(connections) connections, \(changes) changes/s, \(seconds) s simulated, a commit every \(commitSeconds) s")
         print("report nodes: \(lastReport.nodeCount) (\(lastReport.connections.count) connections, \(lastReport.endpoints.count) endpoints)")
         print("events written: \(recorder.eventsWritten), checkpoints: \(recorder.checkpoints)")
         print("events: " + recorder.eventCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))

@@ -62,8 +62,8 @@ struct Top: ParsableCommand {
                 dirty = true
             }
             if fds[1].revents & Int16(POLLIN | POLLHUP) != 0 {
-                while let note = try client.nextNotification(timeoutMillis: 0) {
-                    if note.method == NotificationName.topologyChanged, let params = note.params { screen.apply(params) }
+                while let next = try client.nextTopologyChange(timeoutMillis: 0) {
+                    screen.apply(next.typed)
                     dirty = true
                 }
             }

@@ -90,17 +90,17 @@ struct TopScreen {
         }
     }
 
-    mutating func apply(_ raw: JSONValue) {
-        guard raw["subscription"]?.stringValue == subscription else { return }
-        let change = TerminalText.sanitized(raw)
-        if change["reset"]?.boolValue == true { nodes = [:]; edges = [:] }
-        for id in change["removed"]?["nodes"]?.arrayValue?.compactMap(\.stringValue) ?? [] { nodes[id] = nil }
-        for id in change["removed"]?["edges"]?.arrayValue?.compactMap(\.stringValue) ?? [] { edges[id] = nil }
-        for key in ["added", "updated"] {
-            for node in change[key]?["nodes"]?.arrayValue ?? [] { if let id = node["id"]?.stringValue { nodes[id] = node } }
-            for edge in change[key]?["edges"]?.arrayValue ?? [] { if let id = edge["id"]?.stringValue { edges[id] = edge } }
+    mutating func apply(_ notification: TopologyChangedNotification) {
+        guard notification.subscription == subscription else { return }
+        let change = notification.sanitizedForTerminal.changes
+        if notification.reset { nodes = [:]; edges = [:] }
+        for id in change.removed.nodes { nodes[id] = nil }
+        for id in change.removed.edges { edges[id] = nil }
+        for group in [change.added, change.updated] {
+            for node in group.nodes { if let id = node["id"]?.stringValue { nodes[id] = node } }
+            for edge in group.edges { if let id = edge["id"]?.stringValue { edges[id] = edge } }
         }
-        revision = change["revision"]?.intValue ?? revision
+        revision = notification.revision
     }
 
     func draw() {

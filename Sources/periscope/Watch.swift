@@ -74,15 +74,15 @@ struct Watch: ParsableCommand {
     /// Prints changes until the connection fails.
     private func follow(_ client: RPCClient, _ state: inout WatchState) throws {
         while true {
-            guard let notification = try client.nextNotification(), notification.method == NotificationName.topologyChanged,
-                  let change = notification.params else { continue }
+            guard let next = try client.nextTopologyChange() else { continue }
+            let change = next.typed
             if options.json {
-                emitJSON(change)
+                emitJSON(next.raw)
             } else {
-                if change["reset"]?.boolValue == true {
-                    emit("# reset at revision \(change["revision"]?.intValue ?? 0) (the daemon dropped history for this client)")
+                if change.reset {
+                    emit("# reset at revision \(change.revision) (the daemon dropped history for this client)")
                 }
-                state.apply(TerminalText.sanitized(change)).forEach(emit)
+                state.apply(change.sanitizedForTerminal).forEach(emit)
             }
         }
     }

@@ -19,30 +19,30 @@ struct WatchState {
     }
 
     /// Lines for one `topology/changed` notification (a reset is diffed against what was shown).
-    mutating func apply(_ change: JSONValue) -> [String] {
-        if change["reset"]?.boolValue == true {
-            return resynchronise(nodes: change["added"]?["nodes"]?.arrayValue ?? [], edges: change["added"]?["edges"]?.arrayValue ?? [])
+    mutating func apply(_ change: TopologyChangedNotification) -> [String] {
+        let changes = change.changes
+        if change.reset {
+            return resynchronise(nodes: changes.added.nodes, edges: changes.added.edges)
         }
         var lines: [String] = []
-        for node in change["added"]?["nodes"]?.arrayValue ?? [] {
+        for node in changes.added.nodes {
             remember(node: node)
             lines.append(WatchState.line("+", node: node))
         }
-        for node in change["updated"]?["nodes"]?.arrayValue ?? [] {
+        for node in changes.updated.nodes {
             remember(node: node)
             if updates { lines.append(WatchState.line("~", node: node)) }
         }
-        for edge in change["added"]?["edges"]?.arrayValue ?? [] {
+        for edge in changes.added.edges {
             remember(edge: edge)
             lines.append(line("+", edge: edge))
         }
-        for edge in change["updated"]?["edges"]?.arrayValue ?? [] {
+        for edge in changes.updated.edges {
             remember(edge: edge)
             let closed = edge["closed"]?.boolValue == true
             if updates || closed { lines.append(line(closed ? "x" : "~", edge: edge)) }
         }
-        lines += forget(edges: change["removed"]?["edges"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-                        nodes: change["removed"]?["nodes"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        lines += forget(edges: changes.removed.edges, nodes: changes.removed.nodes)
         return lines
     }
 

@@ -66,13 +66,13 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Container engine socket (Docker-compatible API; default: DOCKER_HOST, else /var/run/docker.sock, else /run/podman/podman.sock).")
     var dockerSocket: String?
 
-    @Flag(help: ArgumentHelp("Load the L7 BPF programs: protocol, requests, latency and errors per edge (off by default: they run on every read and write on the host, see bench/RESULTS.md \"L7\")."))
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp("Load the L7 BPF programs with the collectors: protocol, requests, latency and errors per edge (off by default: they run at the exit of every read and write on the host, see bench/RESULTS.md \"L7\")."))
     var l7 = false
 
     @Option(help: ArgumentHelp("Serve L7 and edge figures as Prometheus metrics on ADDR:PORT (off by default).", valueName: "addr:port"))
     var metrics: String?
 
-    @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default.", valueName: "list"))
+    @Option(help: ArgumentHelp("Enable controls (control/invoke): bare --controls enables all, --controls=start,stop,... only those. Off by default; at an aggregator, controls on another host also need that host's --controls.", valueName: "list"))
     var controls: String?
 
     @Option(help: ArgumentHelp("Publish this host's report to the aggregator at HOST:PORT (mutual TLS).", valueName: "host:port"))
@@ -101,6 +101,9 @@ struct Periscoped: ParsableCommand {
 
     @Option(help: ArgumentHelp("History: the most bytes the log keeps; the oldest goes first (1GiB, 500MiB, 0 for no limit).", valueName: "size"))
     var historyMaxSize = "1GiB"
+
+    @Option(help: ArgumentHelp("History: time between two commits, what a crash may lose at most (10s, 1s, 0.5s); queries always see the latest.", valueName: "duration"))
+    var historyCommitInterval = "10s"
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
@@ -139,6 +142,9 @@ struct Periscoped: ParsableCommand {
         if HistoryConfiguration.parseDuration(historyRetention) == nil {
             throw ValidationError("--history-retention must be a duration such as 7d, 12h, 30m or a number of seconds")
         }
+        if let t = HistoryConfiguration.parseDuration(historyCommitInterval), t >= 0.1, t <= 3600 {} else {
+            throw ValidationError("--history-commit-interval must be a duration from 0.1s to 1h, such as 10s or 1m")
+        }
         if HistoryConfiguration.parseSize(historyMaxSize) == nil {
             throw ValidationError("--history-max-size must be a size such as 1GiB, 500MiB or a number of bytes")
         }
@@ -173,7 +179,7 @@ struct Periscoped: ParsableCommand {
         configuration.reconcileMillis = max(reconcileMs, refreshMs)
         configuration.collectors = !noCollectors
         configuration.dockerSocket = dockerSocket
-        configuration.l7Enabled = l7
+        configuration.l7Enabled = l7 && !noCollectors
         configuration.metricsListen = metrics
         configuration.multiHost.publish = publish
         configuration.multiHost.acceptReports = acceptReports
@@ -189,6 +195,7 @@ struct Periscoped: ParsableCommand {
             var h = HistoryConfiguration(path: history ?? HistoryConfiguration.defaultPath())
             h.retentionSeconds = HistoryConfiguration.parseDuration(historyRetention) ?? h.retentionSeconds
             h.maxBytes = HistoryConfiguration.parseSize(historyMaxSize) ?? h.maxBytes
+            h.commitMillis = HistoryConfiguration.parseDuration(historyCommitInterval).map { Int($0 * 1000) } ?? h.commitMillis
             configuration.history = h
         }
         if let controls {

@@ -120,9 +120,17 @@ struct SchemaMethodTests {
         ReportDeltaNotification(host: "h1", base: 4, revision: 5, refreshMs: 1000, data: "eJw="),
         ReportHeartbeatNotification(host: "h1", revision: 4, refreshMs: 1000),
         ReportAckNotification(revision: 4),
-        ReportAckNotification(revision: 5, demand: true),
         ReportResendNotification(revision: -1),
         ReportRefusedNotification(reason: "certificate of x does not name host h1"),
+        ReportDemandNotification(tcpInfo: true),
+        ForwardRequestNotification(call: 3, client: 7, who: "session 7 (unix, pid 9, uid 0)", method: "control/invoke",
+                                   params: ["node": "h1;42", "control": "signal", "args": ["signal": "TERM"]]),
+        ForwardResponseNotification(call: 3, outcome: .success(["node": "h1;42", "control": "signal", "ok": true])),
+        ForwardResponseNotification(call: 4, outcome: .failure(RPCError(code: -32010, message: "not enabled",
+                                                                        data: ["control": "signal"]))),
+        ForwardNotifyNotification(client: 7, method: "pipe/data", params: ["pipe": "p2", "data": "aGk="]),
+        ForwardReleaseNotification(client: 7),
+        ForwardBacklogNotification(client: 7, bytes: 2 << 20),
     ]
 
     @Test func everyNotificationShapeRoundTripsAndStaysInsideTheSchema() throws {

@@ -13,6 +13,9 @@ from rpc import Client, Peer, wait_until
 REFRESH_MS = 500
 EXPIRY_S = 6
 NAMES = ["ph1", "ph2", "ph3"]
+# Controls (SPEC 17.6): the aggregator allows these (not `stop`, to test its refusal); ph1 allows all, the others none.
+AGGREGATOR_CONTROLS = "--controls=signal,logs,exec"
+HOST_CONTROLS = {"ph1": ["--controls"]}
 
 
 class Aggregator:
@@ -25,7 +28,7 @@ class Aggregator:
         self.log = open(os.path.join(workdir, "aggregator.log"), "a")
         self.proc = subprocess.Popen(
             [PERISCOPED, "--socket", self.socket_path, "--accept-reports", self.address, "--refresh-ms", str(REFRESH_MS),
-             "--host-expiry", str(EXPIRY_S), *pki.files(socket.gethostname())],
+             "--host-expiry", str(EXPIRY_S), AGGREGATOR_CONTROLS, *pki.files(socket.gethostname())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
         wait_until(lambda: os.path.exists(self.socket_path), what="the aggregator's socket")
 
@@ -67,7 +70,7 @@ class Cluster:
         log = open(os.path.join(self.dir, f"{name}.log"), "a")
         proc, pid = self.hosts[name].run(
             [PERISCOPED, "--socket", os.path.join(self.dir, f"{name}.sock"), "--publish", self.aggregator.address, "--refresh-ms", str(REFRESH_MS),
-             *self.pki.files(name)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+             *HOST_CONTROLS.get(name, []), *self.pki.files(name)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
         self.daemons[name] = (proc, pid, log)
 
     def kill_daemon(self, name):

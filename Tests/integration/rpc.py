@@ -25,6 +25,7 @@ class RPCError(Exception):
         super().__init__(f"{error.get('code')}: {error.get('message')}")
         self.code = error.get("code")
         self.message = error.get("message", "")
+        self.data = error.get("data")
 
 
 def _daemon_log(daemon):

@@ -88,7 +88,7 @@ def test_get_at_equals_what_was_live(tmp_path):
         server.stop()
         open_edges = lambda view: [e for e in view["edges"] if not e["closed"]]
         wait_until(lambda: not open_edges(c.view("processes", filter=flt)), what="the clients gone")
-        time.sleep(2.5)  # committed about once a second
+        time.sleep(2.5)  # recorded (a query has the writer commit what it holds)
         checked = 0
         for t, live in recorded:
             if live is None:
@@ -188,9 +188,37 @@ wait_for_stdin_eof()
 '''
 
 
+def test_query_sees_reports_not_yet_committed(tmp_path):
+    """With an hour between timed commits, a query still answers from the last report: it has the writer
+    commit what it holds first."""
+    d = history_daemon(tmp_path, "--history-commit-interval", "1h")
+    server = Peer([sys.executable, "-c", SERVER])
+    client = None
+    try:
+        c = Client(d)
+        flt = f"port:{server.port}"
+        status = lambda: c.call("daemon/status")["collectors"]["history"]
+        wait_until(lambda: status().get("commits", 0) > 0, what="the first report committed at once")
+        time.sleep(1.0)
+        commits = status()["commits"]
+        assert commits <= 2, status()  # no timed commit within the hour
+        client = Peer([sys.executable, "-c", CLIENT, str(server.port)])
+        wait_for_edge(c, flt)
+        time.sleep(0.5)  # a report with the edge installed and queued for the log
+        past = c.call("topology/get", {"view": "processes", "filter": flt, "at": rfc3339(time.time())})
+        assert len(past["edges"]) == 1, past
+        assert status()["commits"] > commits
+        c.close()
+    finally:
+        if client:
+            client.stop(kill=True)
+        server.stop(kill=True)
+        assert d.stop() == 0
+
+
 def test_kill_during_heavy_writes_then_reopen(tmp_path):
     db = tmp_path / "history.db"
-    d = history_daemon(tmp_path, "--refresh-ms", "100")
+    d = history_daemon(tmp_path, "--refresh-ms", "100", "--history-commit-interval", "1s")
     churn = Peer([sys.executable, "-c", CHURN])
     try:
         c = Client(d)
@@ -199,7 +227,7 @@ def test_kill_during_heavy_writes_then_reopen(tmp_path):
         hosts = lambda view: sorted(n["id"] for n in view["nodes"] if n["kind"] == "host")  # pseudo peers vary
         live_hosts = hosts(c.view("hosts"))
         time.sleep(2.5)
-        committed = time.time() - 1.5  # at most the last second is lost
+        committed = time.time() - 1.5  # at most the last commit interval (1 s here) is lost
         c.close()
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()

@@ -1,6 +1,6 @@
 """What flows on each edge (issue 14): the daemon's BPF programs classify protocols from the first bytes of each
 message, pair requests with responses and count errors and latency — checked against real servers started here
-(Python's http.server, nginx, OpenSSL, redis-server, PostgreSQL, dnsmasq) and real clients.
+(Python's http.server, nginx, OpenSSL, redis-server, PostgreSQL, MariaDB, dnsmasq) and real clients.
 
 BPF is known to work on this machine kind (root, BTF, syscall tracepoints): when the programs do not load, every
 test here FAILS with the daemon's reason — it never skips.
@@ -137,8 +137,19 @@ def test_status_reports_programs(rpc):
     status = rpc.call("daemon/status")
     check_schema("/methods/daemon~1status/result", status)
     l7 = status["collectors"]["l7"]
-    assert l7["programs"] == 19, l7
+    assert l7["programs"] == 8, l7  # the exits of read, recvfrom, readv, recvmsg, write, sendto, writev, sendmsg
     assert "connections" in l7 and "runTimeNs" in l7, l7
+
+
+def test_no_l7_leaves_the_programs_out():
+    d = Daemon("--no-l7", collectors=True)
+    try:
+        r = Client(d)
+        l7 = r.call("daemon/status")["collectors"]["l7"]
+        r.close()
+        assert l7["state"] == "disabled" and l7["loaded"] is False and "--l7" in l7["summary"], l7
+    finally:
+        assert d.stop() == 0, open(d.stderr_path).read()
 
 
 def test_http_counts_errors_and_latency_match_the_client(rpc):
@@ -386,6 +397,43 @@ def test_postgres_queries_and_failing_query(rpc):
             psql.stdin.close()
             psql.wait(timeout=10)
         subprocess.run(as_pg + [f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_mysql_queries_and_error_against_mariadb(rpc):
+    tmp = tempfile.mkdtemp(prefix="periscope-l7-my-")
+    data = os.path.join(tmp, "data")
+    port = free_port()
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"], check=True, capture_output=True,
+                   timeout=120)
+    server = Proc(["mariadbd", "--no-defaults", f"--datadir={data}", "--user=root", f"--port={port}",
+                   "--bind-address=127.0.0.1", f"--socket={tmp}/sock", "--skip-grant-tables", "--skip-log-bin",
+                   "--innodb-buffer-pool-size=16M", f"--pid-file={tmp}/pid"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = None
+    try:
+        wait_until(lambda: _connectable(port), timeout=60, what="mariadbd listening")
+        # The real client, in batch mode: one COM_QUERY per statement; --force goes on after the error.
+        client = subprocess.Popen(["mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", str(port), "-u", "root",
+                                   "--skip-ssl", "--force", "--unbuffered", "-N", "-B"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client.stdin.write("SELECT 1;\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "1"
+        client.stdin.write("SELECT * FROM nowhere.nothing;\nSELECT 2;\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "2"
+        # mariadbd reads each packet's header and body apart; both sides count each query once.
+        row = l7_row(rpc, server.pid, "mysql", "server", lambda r: r["requests"] >= 3, what="3 MySQL queries")
+        assert row["requests"] == 3 and row["errors"] == 1, row
+        row = l7_row(rpc, client.pid, "mysql", "client", lambda r: r["requests"] >= 3, what="the client's 3 queries")
+        assert row["requests"] == 3 and row["errors"] == 1, row
+    finally:
+        if client:
+            client.stdin.close()
+            client.wait(timeout=10)
+        server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -7,7 +7,9 @@ on ph1, an app server on ph2 holding a connection to the db, a client on ph3 hol
 aggregator's views must show exactly those process and host edges, none reversed, no remote pseudo node for
 a monitored host. Then the faults: garbage on the report port, a certificate from another CA, a publisher
 claiming another host's id, a publisher killed with SIGKILL (stale, then gone, others unaffected) and
-restarted (back, no duplicates).
+restarted (back, no duplicates). Forwarding (SPEC 17.6-17.7): a control on another host's process run there,
+refusals naming the side that refused, logs/exec pipes on another host's container, and TCP counters that
+follow the aggregator's demand; views naming hosts where that disambiguates.
 
 Every check is limited to the test hosts' nodes: the aggregator's own host is the whole machine, which also
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
@@ -26,8 +28,8 @@ import zlib
 import pytest
 
 from multihost_cluster import EXPIRY_S, NAMES, REFRESH_MS, Aggregator, Cluster
-from nshosts import PERISCOPED, Pki
-from rpc import PEER_PRELUDE, Client, wait_until
+from nshosts import PERISCOPED, NamespaceHost, Pki
+from rpc import PEER_PRELUDE, Client, RPCError, wait_until
 
 try:  # the status and the report-port messages are checked against protocol/schema.json
     from test_transcripts import validator_for
@@ -166,6 +168,23 @@ class PublisherSocket:
         return s
 
 
+def test_processes_by_name_groups_spanning_hosts_count_them(cluster, app):
+    """The app's python3 processes run on all three test hosts: their processes-by-name group at the aggregator says
+    how many hosts it spans, and which; each process in the processes view names its host."""
+    def spanning():
+        view = cluster.view("processes-by-name")
+        group = {n["id"]: n for n in view["nodes"]}.get("group:python3")
+        return group if group and set(NAMES) <= set(group["metadata"].get("hosts", [])) else None
+
+    group = wait_until(spanning, timeout=WAIT, what="group:python3 spanning the test hosts")
+    count = group["metadata"]["hostCount"]
+    assert count == len(group["metadata"]["hosts"]) and count >= 3, group["metadata"]
+    assert group["labelMinor"].endswith(f" on {count} hosts"), group["labelMinor"]
+    nodes = {n["id"]: n for n in cluster.view("processes")["nodes"]}
+    for key, host in (("db", "ph1"), ("app", "ph2"), ("client", "ph3")):
+        assert nodes[app[key]]["metadata"]["host"] == host and nodes[app[key]]["labelMinor"].endswith(f" on {host}")
+
+
 def test_garbage_on_the_report_port_is_refused_without_harm(cluster, app):
     before = cluster.health()
     host, port = cluster.aggregator.address.split(":")
@@ -202,6 +221,127 @@ def test_subscriber_at_the_aggregator_sees_a_change_on_a_host(cluster, app):
         print(f"change on ph3 -> subscriber at the aggregator: {1000 * (time.monotonic() - started):.0f} ms")
     finally:
         sub.close()
+
+
+CONTROL_DISABLED = -32010
+
+
+def process_ids(cluster):
+    return {n["id"] for n in cluster.client.view("processes", {"all": True})["nodes"]}
+
+
+def wait_node(cluster, node):
+    wait_until(lambda: node in process_ids(cluster), timeout=WAIT, what=f"{node} at the aggregator")
+
+
+def read_log(cluster, name):
+    with open(os.path.join(cluster.dir, f"{name}.log")) as f:
+        return f.read()
+
+
+def test_control_on_a_remote_host_is_forwarded(cluster, app):
+    """`signal` on a process of ph1 (controls on at the aggregator and on ph1) is run by ph1's daemon: the process
+    dies, its node leaves the aggregator's map, and both daemons audit it."""
+    victim = cluster.peer("ph1", SERVER, 9901)
+    node = f"ph1;{victim.pid}"
+    wait_node(cluster, node)
+    started = time.monotonic()
+    result = cluster.client.call("control/invoke", {"node": node, "control": "signal", "args": {"signal": "KILL"}})
+    print(f"forwarded control/invoke round trip: {1000 * (time.monotonic() - started):.1f} ms")
+    assert result == {"node": node, "control": "signal", "ok": True, "signal": "KILL"}, result
+    wait_until(lambda: victim.proc.poll() is not None, timeout=WAIT, what="the signalled process on ph1 to end")
+    wait_until(lambda: node not in process_ids(cluster), timeout=WAIT, what=f"{node} gone from the aggregator")
+    log = read_log(cluster, "ph1")
+    assert f"forwarded control signal on {node} from aggregator" in log, log[-2000:]
+    assert f"control signal on {node} (KILL) by session" in log and "(forwarded, " in log, log[-2000:]
+    log = read_log(cluster, "aggregator")
+    assert f"forwarded control signal on {node} (host ph1) by session" in log, log[-2000:]
+
+
+def test_control_refused_by_the_publisher_or_the_aggregator_says_which(cluster, app):
+    """ph2 runs without --controls: its refusal names ph2 and the publisher side; the process lives. `stop` is not
+    enabled at the aggregator: refused there, naming the aggregator, before anything is sent."""
+    survivor = cluster.peer("ph2", SERVER, 9902)
+    node = f"ph2;{survivor.pid}"
+    wait_node(cluster, node)
+    with pytest.raises(RPCError) as refused:
+        cluster.client.call("control/invoke", {"node": node, "control": "signal", "args": {"signal": "KILL"}})
+    assert refused.value.code == CONTROL_DISABLED, refused.value
+    assert "refused by host ph2" in refused.value.message, refused.value.message
+    assert refused.value.data["side"] == "publisher" and refused.value.data["host"] == "ph2", refused.value.data
+    time.sleep(1)
+    assert survivor.proc.poll() is None, "a refused control acted"
+    assert f"control signal on {node} by session" in read_log(cluster, "ph2")  # audited where it was refused too
+    with pytest.raises(RPCError) as refused:
+        cluster.client.call("control/invoke", {"node": app["db"], "control": "stop"})
+    assert refused.value.code == CONTROL_DISABLED and "refused by the aggregator" in refused.value.message
+    assert refused.value.data["side"] == "aggregator", refused.value.data
+    assert f"forwarding control stop on {app['db']} (host ph1) by session" in read_log(cluster, "aggregator")
+
+
+ECHO_SERVER = PEER_PRELUDE + r'''
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(4)
+held = []
+def serve():
+    while True:
+        c, _ = srv.accept(); held.append(c); c.sendall(c.recv(64))
+threading.Thread(target=serve, daemon=True).start()
+ready(sys.argv[1])
+wait_for_stdin_eof()
+'''
+
+ECHO_CLIENT = PEER_PRELUDE + r'''
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
+c.sendall(b"hello"); c.recv(64)
+ready(c.getsockname()[1])
+wait_for_stdin_eof()
+'''
+
+
+def host_map_status(cluster, name):
+    """`daemon/status` host-map health of a test host's own daemon (its Unix socket; no view asked there)."""
+    return status_at(os.path.join(cluster.dir, f"{name}.sock"))["collectors"]["host-map"]
+
+
+def status_at(path):
+    """`daemon/status` of the daemon serving the Unix socket `path`."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(path)
+        s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"daemon/status"}\n')
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            assert chunk, "the host's daemon closed the connection"
+            data += chunk
+    return json.loads(data)["result"]
+
+
+def test_tcp_counters_follow_the_aggregators_demand(cluster, app):
+    """A publisher with no client of its own collects TCP counters only while the aggregator's clients look
+    (report/demand): ph2 is out of demand once nobody asked the aggregator for 10 s, in demand soon after a
+    view is asked there, and the aggregator then shows the byte counts of ph2's connection."""
+    cluster.peer("ph1", ECHO_SERVER, 7007)
+    client = cluster.peer("ph2", ECHO_CLIENT, cluster.hosts["ph1"].address, 7007)
+    wait_until(lambda: not host_map_status(cluster, "ph2")["inDemand"], timeout=30, interval=0.5,
+               what="ph2 out of demand once the aggregator's clients stopped looking")
+    cluster.view("hosts")
+    wait_until(lambda: host_map_status(cluster, "ph2")["inDemand"], timeout=5,
+               what="ph2 in demand after a view at the aggregator")
+    node = f"ph2;{client.pid}"
+
+    def counted():
+        try:
+            details = cluster.client.call("node/get", {"view": "processes", "id": node})
+        except RPCError as e:  # not in the aggregator's map yet
+            assert e.code == -32004, e
+            return None
+        rows = [r for r in details.get("outbound", []) if r.get("remotePort") == 7007 and not r["closed"]]
+        return rows if rows and rows[0].get("bytesSent", 0) >= 5 and rows[0].get("bytesReceived", 0) >= 5 else None
+
+    rows = wait_until(counted, timeout=WAIT, what="byte counters of ph2's connection at the aggregator")
+    # 5 bytes each way ("hello" echoed); a sender's own count may include the SYN (bytes_acked), hence <= 6.
+    assert 5 <= rows[0]["bytesSent"] <= 6 and 5 <= rows[0]["bytesReceived"] <= 6, rows
 
 
 def tls_to_aggregator(cluster, name):
@@ -369,30 +509,48 @@ class FakePublisher:
         self.tls.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
 
     def expect(self, method, timeout=WAIT):
-        """The next message from the aggregator (it must be `method`)."""
-        self.tls.settimeout(timeout)
-        while b"\r\n\r\n" not in self.buffer or len(self.buffer.split(b"\r\n\r\n", 1)[1]) < self.length():
-            chunk = self.tls.recv(65536)
-            assert chunk, "the aggregator closed the connection"
-            self.buffer += chunk
-        head, rest = self.buffer.split(b"\r\n\r\n", 1)
-        body, self.buffer = rest[:self.length()], rest[self.length():]
-        message = json.loads(body)
-        check_schema("/$defs/ReportPortMessage", message)
+        """The next report message from the aggregator (it must be `method`); `report/demand` is skipped."""
+        message = self.next(timeout)
+        assert message is not None, f"no {method} within {timeout} s"
         assert message["method"] == method, message
         return message["params"]
+
+    def next(self, timeout):
+        """The next message other than `report/demand` within `timeout` s, or None."""
+        end = time.monotonic() + timeout
+        while True:
+            while b"\r\n\r\n" in self.buffer and len(self.buffer.split(b"\r\n\r\n", 1)[1]) >= self.length():
+                rest = self.buffer.split(b"\r\n\r\n", 1)[1]
+                body, self.buffer = rest[:self.length()], rest[self.length():]
+                message = json.loads(body)
+                check_schema("/$defs/ReportPortMessage", message)
+                if message["method"] != "report/demand":
+                    return message
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.tls.settimeout(left)
+            try:
+                chunk = self.tls.recv(65536)
+            except (socket.timeout, TimeoutError):
+                return None
+            assert chunk, "the aggregator closed the connection"
+            self.buffer += chunk
+
+    def alive(self, revision):
+        """A heartbeat at `revision`, acknowledged (keeps the fake host from going stale while a test polls)."""
+        message = {"jsonrpc": "2.0", "method": "report/heartbeat", "params": {"host": self.name, "revision": revision, "refreshMs": 500}}
+        body = json.dumps(message).encode()
+        self.tls.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert self.expect("report/ack")["revision"] == revision
 
     def length(self):
         head = self.buffer.split(b"\r\n\r\n", 1)[0].decode()
         return int(head.split(":", 1)[1])
 
     def silent(self, seconds):
-        """Nothing comes from the aggregator for `seconds`."""
-        self.tls.settimeout(seconds)
-        try:
-            return self.tls.recv(65536) == b""
-        except (socket.timeout, TimeoutError):
-            return True
+        """Nothing but `report/demand` comes from the aggregator for `seconds`."""
+        return self.next(seconds) is None
 
 
 def fake_node(nid, topology, name):
@@ -414,6 +572,7 @@ def test_a_gap_makes_the_aggregator_ask_for_the_full_report_and_converge(cluster
     """A delta lost on the way: the next one does not build on the revision the aggregator holds. It must ask for
     the full report (report/resend), apply nothing until it comes, and then hold exactly the publisher's map."""
     cluster.pki.issue("ph6")
+    held = lambda: (lambda h: h and (h["revision"], h["nodes"]))(cluster.health()["hosts"].get("ph6"))
     processes = lambda: {i for i in cluster.client.call("report/get")["report"]["topologies"]["process"]["nodes"] if i.startswith("ph6;")}
     fake = FakePublisher(cluster, "ph6")
     try:
@@ -421,23 +580,126 @@ def test_a_gap_makes_the_aggregator_ask_for_the_full_report_and_converge(cluster
         assert fake.expect("report/ack")["revision"] == 1
         fake.send("report/delta", fake_delta("ph6", add=[3], remove=[2]), base=1, revision=2)
         assert fake.expect("report/ack")["revision"] == 2
-        wait_until(lambda: processes() == {"ph6;1", "ph6;3"}, what="the delta applied")
+        wait_until(lambda: fake.alive(2) or held() == (2, 3), what="the delta applied (host node and two processes)")
         # Revisions 3..5 are lost: this delta builds on 5.
         fake.send("report/delta", fake_delta("ph6", add=[9], remove=[1]), base=5, revision=6)
         assert fake.expect("report/resend")["revision"] == 2, "the aggregator names the revision it holds"
         fake.send("report/delta", fake_delta("ph6", add=[10]), base=6, revision=7)  # before the full report: ignored
         assert fake.silent(1.5), "one resend per gap, no ack for a delta that builds on what is not held"
-        assert processes() == {"ph6;1", "ph6;3"}, "nothing after the gap was applied"
         health = cluster.health()["hosts"]["ph6"]
+        assert (health["revision"], health["nodes"]) == (2, 3), f"nothing after the gap was applied: {health}"
         assert (health["resends"], health["ignoredDeltas"], health["revision"]) == (1, 1, 2), health
         # The full report: the aggregator converges to the publisher's map (no leftovers of 1, 3 or 9, 10).
         fake.send("report/publish", fake_report("ph6", [4, 9, 10]), revision=8)
         assert fake.expect("report/ack")["revision"] == 8
         fake.send("report/delta", fake_delta("ph6", add=[11], remove=[4]), base=8, revision=9)
         assert fake.expect("report/ack")["revision"] == 9
-        wait_until(lambda: processes() == {"ph6;9", "ph6;10", "ph6;11"}, what="the map after the full report")
+        wait_until(lambda: fake.alive(9) or held() == (9, 4), what="the full report and the delta after it applied")
+        time.sleep(0.5)  # the merged map follows within 250 ms; report/get answers for the map at its request
+        fake.alive(9)
+        assert processes() == {"ph6;9", "ph6;10", "ph6;11"}, "the aggregator's map is the publisher's"
         health = cluster.health()["hosts"]["ph6"]
         assert (health["fullReports"], health["deltas"], health["revision"]) == (2, 2, 9), health
         assert all(cluster.health()["hosts"][n]["resends"] == 0 for n in NAMES), "other hosts unaffected"
     finally:
         fake.tls.close()
+
+
+@pytest.mark.timeout(240)
+def test_pipes_on_another_hosts_container_are_forwarded(cluster):
+    """A fourth test host, pf1 (own network, PID, mount and UTS namespaces), whose daemon allows controls and
+    follows a Podman engine of the machine through its API socket (the container's processes are outside pf1's
+    PID namespace; the container node and its pipes need only the engine); the aggregator has no engine. `logs` and `exec` on that container at the aggregator open pipes on
+    pf1 whose data comes back through the link: the container's output, an interactive shell's echo, a resize,
+    the exit code at the end. The pipe is the calling connection's only, and both daemons audit the calls."""
+    from test_containers import Stack, b64, read_pipe
+    if shutil.which("podman") is None or shutil.which("runc") is None or not os.path.exists("/bin/busybox"):
+        pytest.skip("podman, runc and busybox-static are not installed (scripts/setup.sh --test)")
+    stack = Stack()
+    stack.images = {"app": stack.images["app"]}
+    proc = log = pf1 = None
+    client = None
+    try:
+        stack.build_images()
+        stack.start_service()
+        cid = stack.start("fwd", "app", "echo hello-$((6*7)); exec sleep 100000")
+        files = cluster.pki.issue("pf1")
+        pf1_socket = os.path.join(cluster.dir, "pf1.sock")
+        pf1 = NamespaceHost(cluster.bridge, len(NAMES) + 1, "pf1")
+        log = open(os.path.join(cluster.dir, "pf1.log"), "w")
+        # A 2 s refresh: pf1 gives the aggregator 10 s (5 intervals) to answer before it takes the link for dead,
+        # which a loaded machine moving a flood through the aggregator's loop can need.
+        proc, _ = pf1.run([PERISCOPED, "--socket", pf1_socket, "--publish", cluster.aggregator.address,
+                           "--refresh-ms", "2000", "--controls", "--docker-socket", stack.socket, *files],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+        node = f"container:{cid}"
+        wait_until(lambda: node in {n["id"] for n in cluster.view("containers")["nodes"]}, timeout=60,
+                   what="pf1's container at the aggregator")
+        container = {n["id"]: n for n in cluster.view("containers")["nodes"]}[node]
+        assert container["metadata"]["host"] == "pf1" and container["labelMinor"].endswith(" on pf1"), container
+        client = Client(cluster.aggregator)
+        pipe = client.call("control/invoke", {"node": node, "control": "logs", "args": {"follow": False}})["pipe"]
+        data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
+        assert b"hello-42" in data and end["eof"], (data, end)
+
+        pipe = client.call("control/invoke", {"node": node, "control": "exec"})["pipe"]
+        client.call("pipe/write", {"pipe": pipe, "data": b64("echo forwarded-$((6*7))\n")})
+        read_pipe(client, pipe, until=b"forwarded-42", timeout=WAIT)
+        assert client.call("pipe/resize", {"pipe": pipe, "rows": 33, "cols": 99}) is None
+        client.call("pipe/write", {"pipe": pipe, "data": b64("stty size\n")})
+        read_pipe(client, pipe, until=b"33 99", timeout=WAIT)
+        with pytest.raises(RPCError) as other:
+            cluster.client.call("pipe/write", {"pipe": pipe, "data": b64("echo nope\n")})
+        assert other.value.code == -32004, other.value
+        client.call("pipe/write", {"pipe": pipe, "data": b64("exit 3\n")})
+        data, end = read_pipe(client, pipe, eof=True, timeout=WAIT)
+        assert end["eof"] is True and end.get("exitCode") == 3, (data, end)
+
+        # Backpressure reaches the engine on pf1: while the aggregator's client does not read, pf1's pipe pauses
+        # (forward/backlog); the aggregator neither drops the client nor buffers without bound; reading resumes it.
+        def pf1_pipes():
+            return status_at(pf1_socket)["collectors"]["pipes"]
+
+        dropped = cluster.client.call("daemon/status")["clients"]["droppedSlow"]
+        flood = Client(cluster.aggregator)
+        flooding = flood.call("control/invoke", {"node": node, "control": "exec",
+                                                 "args": {"command": ["yes", "periscope-flood-" + "x" * 100]}})["pipe"]
+        wait_until(lambda: pf1_pipes()["paused"] == 1, timeout=WAIT, interval=0.1,
+                   what="pf1's pipe paused while the aggregator's client does not read")
+        time.sleep(1.0)
+        sent = pf1_pipes()["bytesOut"]
+        time.sleep(1.0)
+        assert pf1_pipes()["bytesOut"] == sent, "pf1 kept reading its engine while the client did not read"
+        assert cluster.client.call("daemon/status")["clients"]["droppedSlow"] == dropped
+        deadline = time.monotonic() + 60  # generous: a loaded machine moves this pipe at well under 1 MB/s
+        resumed = time.monotonic()
+        while pf1_pipes()["bytesOut"] < sent + (2 << 20):
+            assert time.monotonic() < deadline, "the forwarded pipe did not resume"
+            assert flood.pump(0.05), "the aggregator closed the connection"
+            flood.notes.clear()
+        moved = pf1_pipes()["bytesOut"] - sent
+        print(f"forwarded exec pipe while read: {moved / (time.monotonic() - resumed) / 1e6:.1f} MB/s")
+        flood.call("pipe/close", {"pipe": flooding}, timeout=30)
+        flood.close()
+
+        # A client that leaves takes its forwarded pipes with it (forward/release): pf1 closes its exec.
+        leaving = Client(cluster.aggregator)
+        leaving.call("control/invoke", {"node": node, "control": "exec"})
+        before = read_log(cluster, "pf1").count("closed: client disconnected")
+        leaving.close()
+        wait_until(lambda: read_log(cluster, "pf1").count("closed: client disconnected") > before, timeout=WAIT,
+                   what="pf1 closing the pipe of a client that left the aggregator")
+
+        assert f"forwarded control exec on {node} from aggregator" in read_log(cluster, "pf1")
+        audit = read_log(cluster, "aggregator")
+        assert f"forwarded control exec on {node} (host pf1) by session" in audit and "pipe p" in audit
+    finally:
+        if client:
+            client.close()
+        if pf1:
+            pf1.remove()  # its daemon goes with the namespace's PID 1
+        if proc:
+            proc.wait(timeout=10)
+        if log:
+            log.close()
+        stack.cleanup()

@@ -18,8 +18,9 @@ typedef struct {
     struct psc_l7_conn conn;
 } psc_l7_entry;
 
-/* Loads the BPF object in `object` (`size` bytes), verifies it and attaches all its programs. On failure returns
- * NULL with a sentence in `error` (the kernel verifier's or libbpf's last message). */
+/* Loads the BPF object in `object` (`size` bytes), verifies it and attaches all its programs; the programs skip
+ * the calling process (the object's `psc_self_tgid`). On failure returns NULL with a sentence in `error` (the
+ * kernel verifier's or libbpf's last message). */
 psc_bpf *psc_bpf_open(const void *object, size_t size, char *error, size_t error_size);
 
 /* Detaches, unloads, frees. */

@@ -56,7 +56,7 @@ struct psc_l7_conn {
     __u8 sni_len;
     __u16 lport;
     __u16 rport;
-    __u16 pad;
+    __u16 header_only;   /* MySQL: the last read was a packet header alone, its body comes in the next read */
     __u8 laddr[16];      /* IPv4 in the first 4 bytes */
     __u8 raddr[16];
     __u64 requests;

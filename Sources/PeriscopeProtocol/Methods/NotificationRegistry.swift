@@ -21,6 +21,12 @@ public enum NotificationRegistry {
         ReportAckNotification.self,
         ReportResendNotification.self,
         ReportRefusedNotification.self,
+        ReportDemandNotification.self,
+        ForwardRequestNotification.self,
+        ForwardResponseNotification.self,
+        ForwardNotifyNotification.self,
+        ForwardReleaseNotification.self,
+        ForwardBacklogNotification.self,
     ]
 
     /// The notification type named `name` (client connections and report port), if any.

@@ -31,9 +31,9 @@ def test_get_at_diff_and_node_history(history_daemon):
                             any(e.target.endswith(me) and not e.closed for e in v.edges.values()) and v)
             edge = next(e for e in view.edges.values() if e.target.endswith(me))
             existed = time.time()
-            time.sleep(2.5)  # committed about once a second
+            time.sleep(2.5)  # recorded (a query has the writer commit what it holds)
 
-            # The log commits about once a second (more on a loaded machine): until it has that instant.
+            # Until the log has that instant (a report every 200 ms; a query commits what is pending).
             past = wait_for(lambda: (v := client.get("processes", filter=flt, at=existed)) and edge.id in v.edges and v)
             assert past.at.startswith(periscope.client.instant(existed)[:19]) and past.revision == 0
             assert set(past.edges) == set(view.edges) and past.edges[edge.id].ports == [port]
