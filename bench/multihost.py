@@ -31,6 +31,7 @@ parser.add_argument("--refresh-ms", type=int, default=1000)
 parser.add_argument("--load", type=int, default=0, help="simulated publishers (bench/publishers.py) during the latency run")
 parser.add_argument("--load-procs", type=int, default=200)
 parser.add_argument("--load-conns", type=int, default=1000)
+parser.add_argument("--history", default="off", help="--history of both daemons (default off: the merge path alone)")
 args = parser.parse_args()
 os.environ["PERISCOPE_BIN"] = str(pathlib.Path(args.bin).resolve())
 
@@ -98,12 +99,12 @@ def main():
     agg_sock = f"{work}/agg.sock"
     port = 7071
     agg = subprocess.Popen([PERISCOPED, "--socket", agg_sock, "--accept-reports", f"{bridge.address}:{port}",
-                            "--refresh-ms", str(args.refresh_ms), "--log-level", "warning",
+                            "--refresh-ms", str(args.refresh_ms), "--log-level", "warning", "--history", args.history,
                             *pki.files(pysocket.gethostname())], stderr=open(f"{work}/agg.log", "w"))
     while not os.path.exists(agg_sock):
         time.sleep(0.05)
     pub, _ = host.run([PERISCOPED, "--no-socket", "--publish", f"{bridge.address}:{port}", "--refresh-ms",
-                       str(args.refresh_ms), "--log-level", "warning", *pki.files("bh1")],
+                       str(args.refresh_ms), "--log-level", "warning", "--history", args.history, *pki.files("bh1")],
                       stderr=open(f"{work}/pub.log", "w"))
     server, _ = host.run(["python3", "-c", SERVER], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
     server_pid = int(server.stdout.readline().split()[1])
@@ -137,7 +138,8 @@ def rss_mib(pid):
 
 def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, address, pki_dir):
     client = Client(Sock(agg_sock))
-    status = lambda: client.call("daemon/status")["collectors"]["aggregator"]["hosts"].get("bh1")
+    status_all = lambda: client.call("daemon/status")
+    status = lambda: status_all()["collectors"]["aggregator"]["hosts"].get("bh1")
     deadline = time.monotonic() + 30
     while not status():
         if time.monotonic() > deadline or pub.poll() is not None:
@@ -162,7 +164,9 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, 
                                  "--conns", str(args.load_conns), "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
         wait(15)  # connect, first full reports, warm-up
         cpu_start, wall_start = cpu_seconds(agg.pid), time.monotonic()
+    rss_peak = 0
     for sample in range(args.samples):
+        rss_peak = max(rss_peak, rss_mib(agg.pid) or 0)
         sub.notes.clear()
         helper.stdin.write(f"open {host.address}\n")
         helper.stdin.flush()
@@ -188,8 +192,14 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, 
         hosts = client.call("daemon/status")["collectors"]["aggregator"]["hosts"]
         load_summary = {"publishers": args.load, "aggregator_cpu_percent": aggregator_cpu, "aggregator_rss_mib": rss_mib(agg.pid),
                         "hosts_seen": len(hosts), "stale": sum(1 for h in hosts.values() if h["stale"]),
+                        "aggregator_rss_peak_mib": rss_peak, "loop_max_lag_ms": status_all()["loop"].get("maxLagMillis"),
+                        "merge_ms": status_all()["collectors"]["aggregator"].get("mergeMillis"),
+                        "sim_deltas": sum(h.get("deltas", 0) for n, h in hosts.items() if n.startswith("sim")),
+                        "sim_full_reports": sum(h.get("fullReports", 0) for n, h in hosts.items() if n.startswith("sim")),
                         "generator": json.loads(load.communicate()[0] or "{}")}
-        helper.stdin.write(f"churn {host.address} 14\n")
+    bh1 = status()
+    idle_counts = {"fullReports": bh1.get("fullReports"), "deltas": bh1.get("deltas")}
+    helper.stdin.write(f"churn {host.address} 14\n")
     helper.stdin.flush()
     wait(12)
     churn = status()["bytesPerSecond"]
@@ -200,6 +210,7 @@ def measure(work, host, agg, pub, server, helper, ns_pid, server_pid, agg_sock, 
                       "p90_ms": round(pick(0.9), 1), "p99_ms": round(pick(0.99), 1),
                       "max_ms": round(latencies[-1], 1) if latencies else None,
                       "idle_bytes_per_s": idle, "churn_bytes_per_s": churn, "refresh_ms": args.refresh_ms,
+                      "bh1_before_churn": idle_counts, "bh1_after_churn": {k: status().get(k) for k in ("fullReports", "deltas", "resends")},
                       "load": load_summary if args.load else None,
                       "bin": args.bin}))
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Simulated publishers for the aggregator (issue 11, benchmark 2): N hosts, each a synthetic report of P
 processes and C connections (loopback, host-scoped), 1 % of its nodes changing per second, each sent once a
-second over mutual TLS with the real wire format (report/publish, zlib-stream, base64) and a certificate per
-host made by `periscope certs issue` in PKI.
+second over mutual TLS with the real wire format and a certificate per host made by `periscope certs issue` in
+PKI: the full report (report/publish) on connect and whenever the aggregator asks (report/resend), otherwise a
+revisioned delta of the changed nodes (report/delta), all on one zlib stream per connection, base64.
 
     python3 bench/publishers.py --aggregator ADDR:PORT --pki DIR [--publishers 50 --procs 200 --conns 1000]
         [--seconds 60]
@@ -32,6 +33,7 @@ def node(nid, topology, latest, t, parents=None, adjacency=(), metrics=None):
 class SimHost:
     def __init__(self, name, procs, conns, rng):
         self.name, self.rng, self.t = name, rng, time.time()
+        self.changed = set()
         self.procs = [f"{name};{1000 + p}" for p in range(procs)]
         self.nodes = {"host": {}, "process": {}, "endpoint": {}, "connection": {}}
         self.nodes["host"][name] = node(name, "host", {"hostname": name, "os": "sim"}, self.t)
@@ -49,11 +51,13 @@ class SimHost:
 
     def process(self, p):
         pid = self.procs[p]
+        self.changed.add(("process", pid))
         self.nodes["process"][pid] = node(pid, "process", {"name": f"svc{p % 20}", "pid": pid.split(";")[1]}, self.t,
                                           {"host": [self.name]}, metrics={"cpu": self.rng.random() * 10})
 
     def connection(self, i):
         cid, c = self.conns[i]
+        self.changed.add(("connection", cid))
         self.nodes["connection"][cid] = node(cid, "connection", {"state": "established", "proto": "tcp",
                                              "bytes_sent": str(self.rng.randrange(1 << 30))}, self.t)
 
@@ -66,7 +70,17 @@ class SimHost:
             self.connection(i)
         self.revision += 1
 
+    def delta(self):
+        """The nodes changed since the last call, in the report/delta data shape."""
+        kinds = {}
+        for kind, nid in self.changed:
+            kinds.setdefault(kind, []).append(f"{json.dumps(nid)}:{self.nodes[kind][nid]}")
+        self.changed = set()
+        parts = [f'"{kind}":{{"nodes":{{' + ",".join(items) + "}}" for kind, items in kinds.items()]
+        return ("{\"topologies\":{" + ",".join(parts) + "},\"removed\":{}}").encode()
+
     def json(self):
+        self.changed = set()
         parts = []
         for kind, nodes in self.nodes.items():
             parts.append(f'"{kind}":{{"nodes":{{' + ",".join(f"{json.dumps(k)}:{v}" for k, v in nodes.items()) + "}}")
@@ -93,32 +107,42 @@ def main():
         ctx.load_verify_locations(f"{a.pki}/ca.crt")
         ctx.load_cert_chain(f"{a.pki}/{name}.crt", f"{a.pki}/{name}.key")
         s = ctx.wrap_socket(socket.create_connection((host, int(port))))
-        links.append([s, zlib.compressobj(1), 0])
-    sent = 0
+        links.append([s, zlib.compressobj(1), 0, True, b""])  # socket, stream, bytes, full report next, input
+    sent = fulls = deltas = 0
     end = time.monotonic() + a.seconds
     next_round = time.monotonic()
     while time.monotonic() < end:
         for sim, link in zip(sims, links):
+            base = sim.revision
             sim.step()
-            data = link[1].compress(sim.json()) + link[1].flush(zlib.Z_SYNC_FLUSH)
-            body = json.dumps({"jsonrpc": "2.0", "method": "report/publish", "params": {
-                "host": sim.name, "revision": sim.revision, "refreshMs": 1000, "encoding": "zlib-stream",
-                "data": base64.b64encode(data).decode()}}).encode()
+            full = link[3]
+            link[3] = False
+            data = link[1].compress(sim.json() if full else sim.delta()) + link[1].flush(zlib.Z_SYNC_FLUSH)
+            params = {"host": sim.name, "revision": sim.revision, "refreshMs": 1000, "encoding": "zlib-stream",
+                      "data": base64.b64encode(data).decode()}
+            if not full:
+                params["base"] = base
+            fulls, deltas = fulls + full, deltas + (not full)
+            body = json.dumps({"jsonrpc": "2.0", "method": "report/publish" if full else "report/delta",
+                               "params": params}).encode()
             frame = b"Content-Length: %d\r\n\r\n" % len(body) + body
             link[0].sendall(frame)
             link[2] += len(frame)
             sent += len(frame)
-        for link in links:  # drain acks
+        for link in links:  # drain acks; a report/resend (a gap) makes the next message a full report
             link[0].setblocking(False)
             try:
-                while link[0].recv(65536):
-                    pass
+                while chunk := link[0].recv(65536):
+                    link[4] = (link[4] + chunk)[-4096:]
+                    if b"report/resend" in link[4]:
+                        link[3], link[4] = True, b""
             except (ssl.SSLWantReadError, BlockingIOError):
                 pass
             link[0].setblocking(True)
         next_round += 1.0
         time.sleep(max(0, next_round - time.monotonic()))
     print(json.dumps({"publishers": a.publishers, "bytes_sent": sent, "seconds": a.seconds,
+                      "full_reports": fulls, "deltas": deltas,
                       "bytes_per_s_per_publisher": round(sent / a.seconds / a.publishers, 1),
                       "late_rounds": next_round < time.monotonic()}))
 

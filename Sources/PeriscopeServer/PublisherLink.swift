@@ -14,12 +14,10 @@ final class PublisherLink {
     var host: String?
     /// Whether any frame arrived (a link closed before that failed the TLS handshake or sent nothing).
     private(set) var receivedAny = false
-    /// Newest report JSON waiting for the parser (older ones are dropped: coalescing).
-    var waitingReport: (revision: Int64, json: [UInt8], wireBytes: Int)?
-    /// The publisher's compression stream, inflated in arrival order (every frame, even one coalesced away).
+    /// The publisher's compression stream, inflated on the merge queue in arrival order (every frame).
     let inflater = ZlibStream(deflating: false)
-    /// Whether a decode of this link's report is running.
-    var decoding = false
+    /// This link's messages on the merge queue, not yet handled.
+    var inFlight = 0
     private var decoder: FrameDecoder
     private let onMessage: (PublisherLink, String, JSONValue, Int) -> Void
     /// Called for a frame this link cannot accept; the owner counts it and calls ``refuse(_:)``.

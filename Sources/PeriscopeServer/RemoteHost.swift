@@ -1,44 +1,38 @@
 import PeriscopeProtocol
 import PeriscopeTopology
 
-/// What the aggregator holds for one publishing host: its newest report, when it was last heard from, and
-/// its traffic. Plain value; owned by ``ReportAggregator`` on the loop.
+/// What the aggregator's loop knows of one publishing host: when it was last heard from, whether it is stale, and
+/// its counters. Its report itself lives in the ``HostMerger`` on the merge queue. Plain value; owned by
+/// ``ReportAggregator`` on the loop.
 struct RemoteHost {
     let host: String
-    var report: Report
-    var revision: Int64
+    /// The revision the merger holds (as of the last message it handled).
+    var revision: Int64 = -1
     /// The publisher's refresh interval: the unit of "missed intervals".
     var refreshMillis: Int
-    /// Monotonic ms of the last report or heartbeat.
+    /// Monotonic ms of the last report, delta or heartbeat.
     var lastSeen: Double
-    var connected: Bool
+    var connected = true
     var stale = false
-    var reports: UInt64 = 0
+    /// Full reports applied.
+    var fullReports: UInt64 = 0
+    /// Deltas applied.
+    var deltas: UInt64 = 0
+    /// Gaps detected (`report/resend` sent), and deltas ignored while waiting for the full report.
+    var resends: UInt64 = 0
+    var ignored: UInt64 = 0
     var heartbeats: UInt64 = 0
-    /// Wire bytes received (reports and heartbeats).
+    /// Nodes in the host's held report.
+    var nodes = 0
+    /// Wire bytes received (reports, deltas and heartbeats), and those of full reports and of deltas.
     var traffic = ByteRate()
+    var fullBytes: UInt64 = 0
+    var deltaBytes: UInt64 = 0
 
-    init(host: String, report: Report, revision: Int64, refreshMillis: Int, now: Double) {
+    init(host: String, refreshMillis: Int, now: Double) {
         self.host = host
-        self.report = report
-        self.revision = revision
         self.refreshMillis = refreshMillis
         lastSeen = now
-        connected = true
-    }
-
-    /// The report with every process, host and container node marked `stale` (endpoints and connections are
-    /// shared with other hosts' views, so they are left alone).
-    func staleReport(at timestamp: Double) -> Report {
-        var marked = Report()
-        for kind in TopologyKind.allCases {
-            var topology = report[kind]
-            if kind == .process || kind == .host || kind == .container {
-                for id in Array(topology.nodes.keys) { topology.nodes[id]?.set(NodeKey.stale, "true", at: timestamp) }
-            }
-            marked[kind] = topology
-        }
-        return marked
     }
 
     /// `daemon/status` figures of this host.
@@ -46,9 +40,12 @@ struct RemoteHost {
         [
             "connected": .bool(connected), "stale": .bool(stale), "revision": .int(revision),
             "refreshMillis": .int(Int64(refreshMillis)), "silentMillis": .int(Int64(max(0, now - lastSeen))),
-            "reports": .int(Int64(reports)), "heartbeats": .int(Int64(heartbeats)),
+            "reports": .int(Int64(fullReports &+ deltas)), "fullReports": .int(Int64(fullReports)),
+            "deltas": .int(Int64(deltas)), "resends": .int(Int64(resends)), "ignoredDeltas": .int(Int64(ignored)),
+            "heartbeats": .int(Int64(heartbeats)),
             "bytesReceived": .int(Int64(traffic.total)), "bytesPerSecond": .double(traffic.perSecond(now: now)),
-            "nodes": .int(Int64(report.nodeCount)),
+            "fullReportBytes": .int(Int64(fullBytes)), "deltaBytes": .int(Int64(deltaBytes)),
+            "nodes": .int(Int64(nodes)),
         ]
     }
 }

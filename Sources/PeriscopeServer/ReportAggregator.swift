@@ -7,16 +7,19 @@ import PeriscopeSystem
 import PeriscopeTopology
 
 /// The aggregator role (`--accept-reports`): accepts publishers over mutual TLS, keeps each host's newest
-/// report, and hands their merge to the ``TopologyService``, which merges it with the local host's report, so
-/// every view, subscription and `node/get` spans every host.
+/// report (full reports on connect and after a gap, revisioned deltas otherwise), and composes them with the local
+/// host's report on a ``MergeQueue`` (incrementally, per touched node: ``HostMerger``), so every view, subscription
+/// and `node/get` spans every host and the loop never merges.
 ///
 /// Rules: a publisher is the host its certificate names and may only report that host (``ReportWire``'s claim
 /// check); a host silent for ``MultiHostConfiguration/staleAfterIntervals`` of its own refresh intervals is
 /// marked stale, and removed after ``MultiHostConfiguration/hostExpiryMillis``; a reconnecting host replaces
-/// its old report (ids are host-prefixed, so nothing is duplicated). Reports are inflated and parsed on a
-/// queue; per link only the newest waits (coalescing). A bad link is closed alone.
+/// its old report (ids are host-prefixed, so nothing is duplicated). Messages are inflated, parsed and applied
+/// on the merge queue in arrival order; a link with ``maxInFlightPerLink`` messages there is not read until one
+/// is done (the publisher then coalesces). A delta that does not build on the held revision makes the aggregator
+/// ask for a full report (`report/resend`); it never guesses. A bad link is closed alone.
 ///
-/// - Important: loop thread only, except the decode queue it owns.
+/// - Important: loop thread only, except the merge queue it owns.
 final class ReportAggregator {
     private let core: ServerCore
     private unowned let topology: TopologyService
@@ -25,9 +28,9 @@ final class ReportAggregator {
     private var listener: Listener?
     private var links: [ObjectIdentifier: PublisherLink] = [:]
     private var hosts: [String: RemoteHost] = [:]
-    private var merged: Report?
     private var timer: LoopTimer?
-    private let decodeQueue = DispatchQueue(label: "periscope.aggregate")
+    /// Where publisher messages are applied and the map is composed, off the loop.
+    private let merges: MergeQueue
     private let logger = Logger(label: "periscope.aggregator")
     private var address = ""
     private var refused: UInt64 = 0
@@ -35,12 +38,17 @@ final class ReportAggregator {
     private var lastRefusal: String?
     /// Most hosts kept at once (a bound on memory whatever the CA signs).
     static let maxHosts = 4096
+    /// Messages of one link on the merge queue at once before the link is no longer read (backpressure).
+    static let maxInFlightPerLink = 4
 
     init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, listen: String) throws {
         self.core = core
         self.topology = topology
         self.settings = settings
         self.tls = tls
+        let target = LoopBound(topology, loop: core.loop)
+        let loop = core.loop
+        merges = MergeQueue { composed in loop.execute { target.value.installComposed(composed) } }
         let (host, port) = try SocketAddress.splitHostPort(listen)
         let (fd, bound) = try SocketAddress.listenTCP(host: host, port: port)
         address = "\(host):\(bound)"
@@ -48,7 +56,7 @@ final class ReportAggregator {
             self.accept(fd: fd, peer: peer)
         }
         core.endpoints.append("reports:\(address)")
-        topology.remoteReport = { [unowned self] in self.merged }
+        topology.composer = { [merges] local in merges.submit { $0.setLocal(local) } }
         core.health["aggregator"] = { [unowned self] in self.healthJSON() }
         timer = LoopTimer(loop: core.loop) { [unowned self] in self.checkAges() }
         timer?.scheduleRepeating(everyMillis: 250)
@@ -161,130 +169,125 @@ final class ReportAggregator {
             logger.info("publisher \(host) connected from \(link.connection.peer)")
             onLinkIdentified?(link)
         }
-        let refresh = Int(params["refreshMs"]?.intValue ?? 1000)
-        let now = monotonicMillis()
+        let message: MergeMessage
         switch method {
-        case ReportPublishNotification.method:
+        case ReportPublishNotification.method, ReportDeltaNotification.method:
             guard params["encoding"]?.stringValue == ReportPublishNotification.zlibStream else {
-                return refuse(link, "report/publish needs encoding zlib-stream")
+                return refuse(link, "\(method) needs encoding zlib-stream")
             }
-            guard let text = params["data"]?.stringValue, let data = Base64.decode(text) else {
-                return refuse(link, "report/publish without base64 data")
+            guard let data = params["data"]?.stringValue else { return refuse(link, "\(method) without data") }
+            if method == ReportPublishNotification.method {
+                message = .full(revision: revision, data: data)
+            } else {
+                guard let base = params["base"]?.intValue else { return refuse(link, "report/delta without base") }
+                message = .delta(base: base, revision: revision, data: data)
             }
-            // Inflated here, in order (each frame builds on the ones before); parsed on the decode queue.
-            guard let json = link.inflater?.process(data, limit: ReportWire.maxInflatedBytes) else {
-                return refuse(link, "bad report: not a zlib stream, or larger than \(ReportWire.maxInflatedBytes) bytes")
-            }
-            link.waitingReport = (revision, json, size)
-            decodeNext(link, host: host, refresh: min(max(refresh, 50), 60_000))
         case ReportHeartbeatNotification.method:
-            guard var state = hosts[host], state.revision == revision else {
-                // A gap: we do not hold the revision the publisher is at. Ask for the full report.
-                link.notify(ReportResendNotification(revision: hosts[host]?.revision ?? -1))
-                return
-            }
-            state.lastSeen = now
-            state.connected = true
-            state.heartbeats &+= 1
-            link.notify(ReportAckNotification(revision: revision))  // lets the publisher tell a dead link from a quiet one
-            state.traffic.count(size, now: now)
-            let wasStale = state.stale
+            message = .heartbeat(revision: revision)
+        default:
+            return refuse(link, "unknown method \(method)")
+        }
+        let refresh = min(max(Int(params["refreshMs"]?.intValue ?? 1000), 50), 60_000)
+        // A known host is heard from now; a new one is counted once its first message was accepted (handled).
+        var wasStale = false
+        if var state = hosts[host] {
+            heard(&state, refresh: refresh, message, size: size)
+            wasStale = state.stale
             state.stale = false
             hosts[host] = state
-            if wasStale { rebuild() }
-        default:
-            refuse(link, "unknown method \(method)")
         }
+        enqueue(link, host: host, message, size: size, refresh: refresh, wasStale: wasStale)
     }
 
-    /// Inflates and checks the link's newest report on the decode queue, then installs it on the loop.
-    private func decodeNext(_ link: PublisherLink, host: String, refresh: Int) {
-        guard !link.decoding, let (revision, json, size) = link.waitingReport else { return }
-        link.waitingReport = nil
-        link.decoding = true
-        let bound = LoopBound((self, link), loop: core.loop)
-        let loop = core.loop
-        decodeQueue.async {
-            let result: Result<Report, ReportWireError>
-            do throws(ReportWireError) {
-                let report = try ReportWire.parse(json)
-                if let violation = ReportWire.claimViolation(report, host: host) { throw ReportWireError(violation) }
-                result = .success(report)
-            } catch { result = .failure(error) }
-            loop.execute {
-                let (aggregator, link) = bound.value
-                link.decoding = false
-                guard link.connection.isOpen else { return }
-                switch result {
-                case .failure(let error): aggregator.refuse(link, "bad report: \(error)")
-                case .success(let report):
-                    aggregator.install(report, host: host, revision: revision, refresh: refresh, size: size)
-                    link.notify(ReportAckNotification(revision: revision))
-                    aggregator.decodeNext(link, host: host, refresh: refresh)
-                }
-            }
-        }
-    }
-
-    private func install(_ report: Report, host: String, revision: Int64, refresh: Int, size: Int) {
+    private func heard(_ state: inout RemoteHost, refresh: Int, _ message: MergeMessage, size: Int) {
         let now = monotonicMillis()
-        guard hosts[host] != nil || hosts.count < Self.maxHosts else {
-            logger.warning("ignoring \(host): already \(Self.maxHosts) hosts")
-            return
-        }
-        var state = hosts[host] ?? RemoteHost(host: host, report: report, revision: revision, refreshMillis: refresh, now: now)
-        state.report = report
-        state.revision = revision
         state.refreshMillis = refresh
         state.lastSeen = now
         state.connected = true
-        state.stale = false
-        state.reports &+= 1
         state.traffic.count(size, now: now)
-        hosts[host] = state
-        rebuild()
+        if case .heartbeat = message { state.heartbeats &+= 1 }
+    }
+
+    /// Hands a message to the merge queue (in arrival order); a link with ``maxInFlightPerLink`` messages there
+    /// is not read until one is done, so a slow aggregator slows its publishers through TCP.
+    private func enqueue(_ link: PublisherLink, host: String, _ message: MergeMessage, size: Int, refresh: Int, wasStale: Bool) {
+        link.inFlight += 1
+        if link.inFlight >= Self.maxInFlightPerLink { link.connection.setReading(false) }
+        let inflater = link.inflater
+        let bound = LoopBound((self, link), loop: core.loop)
+        let loop = core.loop
+        merges.submit { merger in
+            if wasStale { merger.setStale(host, false, at: 0) }
+            let result = message.apply(host: host, merger: merger, inflater: inflater)
+            if case .failure = result { inflater?.fail() }  // nothing after a refused message is applied
+            let summary = merger.summary(host)
+            loop.execute {
+                let (aggregator, link) = bound.value
+                aggregator.handled(link, host: host, message, result, summary: summary, size: size, refresh: refresh)
+            }
+        }
+    }
+
+    /// A message was handled on the merge queue: answer the publisher and count.
+    private func handled(_ link: PublisherLink, host: String, _ message: MergeMessage,
+                         _ result: Result<HostMerger.Outcome, ReportWireError>,
+                         summary: (revision: Int64, nodes: Int)?, size: Int, refresh: Int) {
+        link.inFlight -= 1
+        guard link.connection.isOpen else { return }
+        if link.inFlight < Self.maxInFlightPerLink { link.connection.setReading(true) }
+        if hosts[host] == nil, case .success(.ack) = result {
+            guard hosts.count < Self.maxHosts else {
+                merges.submit { $0.remove(host) }
+                return refuse(link, "already \(Self.maxHosts) hosts")
+            }
+            var state = RemoteHost(host: host, refreshMillis: refresh, now: monotonicMillis())
+            heard(&state, refresh: refresh, message, size: size)
+            hosts[host] = state
+        }
+        if var state = hosts[host] {
+            state.revision = summary?.revision ?? -1
+            state.nodes = summary?.nodes ?? 0
+            switch (message, result) {
+            case (.full, .success(.ack)):
+                state.fullReports &+= 1
+                state.fullBytes &+= UInt64(size)
+            case (.delta, .success(.ack)):
+                state.deltas &+= 1
+                state.deltaBytes &+= UInt64(size)
+            case (_, .success(.resend)): state.resends &+= 1
+            case (_, .success(.ignored)): state.ignored &+= 1
+            default: break
+            }
+            hosts[host] = state
+        }
+        switch result {
+        case .failure(let error): refuse(link, "bad report: \(error)")
+        case .success(.ack(let revision)): link.notify(ReportAckNotification(revision: revision))
+        case .success(.resend(let held)):
+            logger.info("publisher \(host): gap at revision \(held), asking for a full report")
+            link.notify(ReportResendNotification(revision: held))
+        case .success(.ignored): break
+        }
     }
 
     /// Marks silent hosts stale and drops expired ones.
     private func checkAges() {
         let now = monotonicMillis()
-        var changed = false
-        for (host, state) in hosts {
+        let timestamp = SystemClock.realtime()
+        // A host whose messages wait on our merge queue is not silent: we stopped reading it (backpressure).
+        let busy = Set(links.values.compactMap { $0.inFlight > 0 ? $0.host : nil })
+        for (host, state) in hosts where !busy.contains(host) {
             let silent = now - state.lastSeen
             if silent > Double(settings.hostExpiryMillis) {
                 hosts[host] = nil
-                changed = true
+                merges.submit { $0.remove(host) }
                 logger.info("host \(host) expired after \(Int(silent)) ms of silence")
             } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
                 hosts[host]?.stale = true
-                changed = true
+                merges.submit { $0.setStale(host, true, at: timestamp) }
                 logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")
             }
         }
-        if changed { rebuild() }
-    }
-
-    /// Shortest gap between two merges of every host, ms: with many publishers, reports arriving together
-    /// cost one merge (and one new revision) instead of one each.
-    static let minimumRebuildGapMillis = 50.0
-    private var lastRebuild = 0.0
-    private lazy var rebuildTimer = LoopTimer(loop: core.loop) { [unowned self] in self.rebuildNow() }
-
-    /// Merges soon: now if the last merge is older than ``minimumRebuildGapMillis``, else once that has passed.
-    private func rebuild() {
-        guard !rebuildTimer.isPending else { return }
-        let wait = Self.minimumRebuildGapMillis - (monotonicMillis() - lastRebuild)
-        if wait > 0 { rebuildTimer.schedule(afterMillis: Int(wait.rounded(.up))) } else { rebuildNow() }
-    }
-
-    /// Recomputes the merge of every remote host and asks the topology to install it.
-    private func rebuildNow() {
-        lastRebuild = monotonicMillis()
-        let timestamp = SystemClock.realtime()
-        var report = Report()
-        for state in hosts.values { report.merge(state.stale ? state.staleReport(at: timestamp) : state.report) }
-        merged = hosts.isEmpty ? nil : report
-        topology.remoteReportsChanged()
     }
 
     private func healthJSON() -> JSONValue {
@@ -295,11 +298,12 @@ final class ReportAggregator {
             "summary": .string("\(hosts.count) hosts (\(stale) stale), \(links.count) connections"),
             "connections": .int(Int64(links.count)), "refused": .int(Int64(refused)),
             "handshakeFailures": .int(Int64(handshakeFailures)),
+            "mergeBacklog": .int(Int64(merges.waiting)), "mergeMillis": .double(merges.busyMillis.rounded()),
             "hosts": .object(hosts.mapValues { $0.json(now: now) }),
             "links": .array(links.values.map { link in
                 ["host": .string(link.host ?? "?"), "bytesIn": .int(Int64(link.connection.bytesIn)),
                  "tlsPending": .int(Int64(TLSContext.pendingBytes(of: link.connection))),
-                 "decoding": .bool(link.decoding), "waiting": .bool(link.waitingReport != nil)]
+                 "inFlight": .int(Int64(link.inFlight))]
             }),
         ]
         if let lastRefusal { health["lastError"] = .string(lastRefusal) }

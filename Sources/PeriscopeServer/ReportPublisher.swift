@@ -7,13 +7,14 @@ import PeriscopeTopology
 
 /// The publisher role (`--publish HOST:PORT`): sends this host's report to an aggregator over mutual TLS.
 ///
-/// On every connection the full report goes first; then a new report whenever the revision changes — at most
-/// one per ``MultiHostConfiguration/minimumSendGapMillis`` — and a small heartbeat when a refresh interval
-/// passes without one, so the aggregator can tell silence from an idle host. Reports are encoded and
+/// On every connection the full report goes first; then, whenever the revision changes — at most once per
+/// ``MultiHostConfiguration/minimumSendGapMillis`` — a revisioned delta from the last revision sent (``ReportDelta``:
+/// changed nodes whole, removed ids), and a small heartbeat when a refresh interval passes without one, so the
+/// aggregator can tell silence from an idle host. Reports are encoded and
 /// compressed on a queue. Backpressure: while more than ``MultiHostConfiguration/publisherOutputLimit``
 /// bytes wait for the aggregator, nothing more is queued; intermediate revisions are skipped and the newest
-/// is sent once the output drains (coalescing, never an unbounded queue). When the aggregator asks
-/// (`report/resend`: it lacks our revision) the full report is sent again. Lost connections are retried with
+/// is sent once the output drains as one delta from the last revision sent (coalescing, never an unbounded queue).
+/// When the aggregator asks (`report/resend`: a gap, it lacks the base of our deltas) the full report is sent again. Lost connections are retried with
 /// doubling backoff.
 ///
 /// - Important: loop thread only, except the encode queue it owns.
@@ -27,6 +28,12 @@ final class ReportPublisher {
     private var connection: Connection?
     private var decoder = FrameDecoder(maxMessageSize: ReportPublisher.maxIncomingFrame, maxHeaderSize: 1024, mode: .headers)
     private var sentRevision: Int64 = -1
+    /// The report as the aggregator will hold it once it has read everything sent (`nil`: a full report is next).
+    private var sentReport: Report?
+    /// Bumped by every `report/resend`: a delta encoded before it must not become the base of the next one.
+    private var resyncs: UInt64 = 0
+    private var fullReportsSent: UInt64 = 0
+    private var deltasSent: UInt64 = 0
     private var encoding = false
     private var lastSend = 0.0
     private var backoff: Int
@@ -46,6 +53,8 @@ final class ReportPublisher {
     private var deflater: ZlibStream?
     /// Monotonic ms of the last bytes from the aggregator (acks answer every report and heartbeat).
     private var lastHeard = 0.0
+    /// Whether a report went out on this connection (until then, silence from the aggregator is expected).
+    private var sentOnConnection = false
     /// Silence after which the aggregator is given up on: 5 refresh intervals, at least 3 s.
     private var silenceLimitMillis: Double { max(3000, 5 * Double(core.configuration.refreshMillis)) }
 
@@ -102,6 +111,8 @@ final class ReportPublisher {
         self.connection = connection
         decoder = FrameDecoder(maxMessageSize: Self.maxIncomingFrame, maxHeaderSize: 1024, mode: .headers)
         sentRevision = -1
+        sentReport = nil
+        sentOnConnection = false
         acked = -1
         connection.lowWaterMark = settings.publisherOutputLimit / 2
         connection.onRead = { [weak self] bytes in self?.received(bytes) }
@@ -142,6 +153,8 @@ final class ReportPublisher {
                 backoff = settings.reconnectInitialMillis  // a working link: the next loss starts over quickly
             case ReportResendNotification.method:
                 sentRevision = -1
+                sentReport = nil
+                resyncs &+= 1
                 trySend()
             case ReportRefusedNotification.method:
                 let reason = (try? ReportRefusedNotification(params: params))?.reason ?? "no reason"
@@ -170,25 +183,42 @@ final class ReportPublisher {
         guard let deflater else { return connection.close(reason: "zlib could not allocate a stream") }
         encoding = true
         lastSend = monotonicMillis()
-        let publish = ReportPublishNotification(host: topology.hostID, revision: revision,
-                                                refreshMs: Int64(core.configuration.refreshMillis), data: "")
+        let (host, refresh, base, baseRevision, resyncs) = (topology.hostID, Int64(core.configuration.refreshMillis),
+                                                             sentReport, sentRevision, self.resyncs)
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         encodeQueue.async {
-            let compressed = ReportWire.compress(report, on: deflater)
-            var message = publish
-            message.data = Base64.encode(compressed ?? [])
-            let frame = FrameEncoder.frame(message.message.json, mode: .headers)
+            // The diff and the compression run here; the loop only queues the frame.
+            let frame: [UInt8]?
+            if let base {
+                let json = JSONWriter.bytes(ReportDelta(from: base, to: report).json)
+                frame = deflater.process(json, limit: ReportWire.maxInflatedBytes).map {
+                    ReportDeltaNotification(host: host, base: baseRevision, revision: revision, refreshMs: refresh,
+                                            data: Base64.encode($0)).message.json
+                }.map { FrameEncoder.frame($0, mode: .headers) }
+            } else {
+                frame = ReportWire.compress(report, on: deflater).map {
+                    ReportPublishNotification(host: host, revision: revision, refreshMs: refresh, data: Base64.encode($0)).message.json
+                }.map { FrameEncoder.frame($0, mode: .headers) }
+            }
             loop.execute {
                 let publisher = bound.value
                 publisher.encoding = false
                 // Only on the connection whose stream compressed it: another connection's inflater never saw it.
                 guard let connection = publisher.connection, connection.isOpen, publisher.deflater === deflater else { return }
-                guard compressed != nil else { return connection.close(reason: "the compression stream broke") }
-                publisher.write(frame, on: connection)
-                publisher.sentRevision = revision
+                guard let frame else { return connection.close(reason: "the compression stream broke") }
+                publisher.write(frame, on: connection)  // even after a resend: the aggregator's inflater needs it
+                if base == nil { publisher.fullReportsSent &+= 1 } else { publisher.deltasSent &+= 1 }
+                if !publisher.sentOnConnection {  // the aggregator's silence counts from our first report
+                    publisher.sentOnConnection = true
+                    publisher.lastHeard = max(publisher.lastHeard, monotonicMillis())
+                }
                 publisher.reportsSent &+= 1
-                publisher.trySend()  // a newer revision may have arrived meanwhile
+                if publisher.resyncs == resyncs {
+                    publisher.sentRevision = revision
+                    publisher.sentReport = report
+                }
+                publisher.trySend()  // a newer revision (or a resend) may have arrived meanwhile
             }
         }
     }
@@ -197,7 +227,7 @@ final class ReportPublisher {
     /// aggregator that has acknowledged nothing for ``silenceLimitMillis`` is given up on (a dead link that TCP
     /// would take minutes to notice): the connection is closed and made again.
     private func heartbeat() {
-        if let connection, connection.isOpen, monotonicMillis() - lastHeard > silenceLimitMillis {
+        if let connection, connection.isOpen, sentOnConnection, monotonicMillis() - lastHeard > silenceLimitMillis {
             connection.close(reason: "the aggregator acknowledged nothing for \(Int(silenceLimitMillis)) ms")
             return
         }
@@ -222,7 +252,8 @@ final class ReportPublisher {
             "state": .string(connected ? "ok" : "degraded"), "aggregator": .string("\(host):\(port)"),
             "summary": .string(connected ? "publishing to \(host):\(port)" : "not connected to \(host):\(port)"),
             "connected": .bool(connected), "connects": .int(Int64(connects)),
-            "reportsSent": .int(Int64(reportsSent)), "heartbeatsSent": .int(Int64(heartbeatsSent)),
+            "reportsSent": .int(Int64(reportsSent)), "fullReportsSent": .int(Int64(fullReportsSent)),
+            "deltasSent": .int(Int64(deltasSent)), "resendsAsked": .int(Int64(resyncs)), "heartbeatsSent": .int(Int64(heartbeatsSent)),
             "skippedWhileBusy": .int(Int64(skipped)), "bytesSent": .int(Int64(traffic.total)),
             "bytesPerSecond": .double(traffic.perSecond(now: monotonicMillis())), "ackedRevision": .int(acked),
             "outputQueued": .int(Int64(connection?.outputBufferedCount ?? 0)),

@@ -109,7 +109,8 @@ public enum ReportWire {
         return node
     }
 
-    private static func strings(_ value: JSONValue, _ id: String) throws(ReportWireError) -> [String] {
+    /// The strings of a JSON list (`id` names the owner in the error).
+    static func strings(_ value: JSONValue, _ id: String) throws(ReportWireError) -> [String] {
         guard let items = value.arrayValue else { throw ReportWireError("node \(id): expected a list") }
         var out: [String] = []
         out.reserveCapacity(items.count)

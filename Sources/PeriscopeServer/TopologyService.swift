@@ -29,9 +29,9 @@ public final class TopologyService {
     public var onReport: [(Report, Int64) -> Void] = []
     /// Whether a client holds a subscription (set by the subscription manager): full passes at the refresh rate.
     public var hasSubscribers: () -> Bool = { false }
-    /// Other hosts' merged reports, when this daemon aggregates (see ``ReportAggregator``); merged into every
-    /// report installed.
-    var remoteReport: (() -> Report?)?
+    /// When this daemon aggregates (see ``ReportAggregator``): takes every new local report to compose it with
+    /// other hosts' off the loop; the composition comes back through ``installComposed(_:)``.
+    var composer: ((Report) -> Void)?
     /// Time travel (`topology/get {at}`), set by ``HistoryService``.
     weak var history: HistoryService?
     /// The local host's own newest report (what a publisher sends), before any remote merge.
@@ -249,12 +249,36 @@ public final class TopologyService {
     /// The local report of a pass (or an injected one): merged with other hosts', published if it changed; then
     /// the work that waited for a first report runs.
     private func installReport(_ local: Report, names newNames: [String: String]) {
-        let composed = compose(local)
-        let changed = report != composed || names != newNames
+        if let composer {
+            let namesChanged = names != newNames
+            names = newNames
+            composer(local)  // the composition arrives through installComposed
+            if namesChanged, let report { publish(report) }
+            return
+        }
+        let changed = report != local || names != newNames
         names = newNames
         if changed || report == nil {
-            publish(composed)
+            publish(local)
         }
+        runWaiting()
+    }
+
+    /// The local report composed with other hosts' (aggregator, from its merge queue): the next revision.
+    func installComposed(_ composed: Report) {
+        let replaced = report
+        publish(composed)
+        runWaiting()
+        // The merge queue changed the new report's storage, so the old one may be this reference's alone: a
+        // 100,000-node report is freed on a queue, not on the loop.
+        if let replaced { Self.releaseQueue.async { withExtendedLifetime(replaced) {} } }
+    }
+
+    /// Where large replaced reports are freed.
+    private static let releaseQueue = DispatchQueue(label: "periscope.release", qos: .utility)
+
+    /// Runs the work that waited for a first report.
+    private func runWaiting() {
         let waiting = waitingForFirstReport
         waitingForFirstReport.removeAll()
         for work in waiting { work() }
@@ -268,13 +292,6 @@ public final class TopologyService {
         let now = monotonicMillis()
         viewRenderers = viewRenderers.filter { now - $0.value.used < Self.demandMillis }
         for handler in onReport { handler(composed, revision) }
-    }
-
-    /// Other hosts' reports changed (aggregator): installs the local report merged with them as a new revision.
-    func remoteReportsChanged() {
-        guard let local = lastOutput?.report else { return }
-        let composed = compose(local)
-        if composed != report { publish(composed) }
     }
 
     /// Runs `work` once a first report exists (at once if it does).
@@ -357,11 +374,6 @@ public final class TopologyService {
             case .failure(let error): pending.fail(error)
             }
         }
-    }
-
-    private func compose(_ local: Report) -> Report {
-        guard let remote = remoteReport?() else { return local }
-        return remote.merged(with: local)  // the same merge (commutative); iterates the usually smaller local report
     }
 
     private func healthJSON() -> JSONValue {

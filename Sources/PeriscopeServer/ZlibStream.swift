@@ -18,6 +18,9 @@ final class ZlibStream: @unchecked Sendable {
 
     deinit { periscope_zstream_free(stream) }
 
+    /// Makes the stream unusable (its connection is being refused: nothing after the refusal is applied).
+    func fail() { failed = true }
+
     /// Deflates or inflates one whole message; `nil` when the stream breaks or the result would exceed `limit`.
     func process(_ input: [UInt8], limit: Int) -> [UInt8]? {
         guard !failed else { return nil }

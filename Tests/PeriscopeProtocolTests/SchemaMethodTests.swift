@@ -117,6 +117,7 @@ struct SchemaMethodTests {
         PipeDataNotification(pipe: "p1", data: "aGk="),
         PipeDataNotification.end(pipe: "p1", exitCode: 3, error: "engine gone"),
         ReportPublishNotification(host: "h1", revision: 4, refreshMs: 1000, data: "eJw="),
+        ReportDeltaNotification(host: "h1", base: 4, revision: 5, refreshMs: 1000, data: "eJw="),
         ReportHeartbeatNotification(host: "h1", revision: 4, refreshMs: 1000),
         ReportAckNotification(revision: 4),
         ReportResendNotification(revision: -1),

@@ -15,6 +15,7 @@ Every check is limited to the test hosts' nodes: the aggregator's own host is th
 sees the test hosts' processes from the root PID namespace (as its own, host-scoped; they must not merge).
 The tests of the module run in order on one set of hosts (about 40-60 s; the link-down test holds 20 s).
 """
+import base64
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import socket
 import ssl
 import subprocess
 import time
+import zlib
 
 import pytest
 
@@ -131,6 +133,39 @@ def test_hosts_view_one_node_per_host_and_host_edges(cluster, app):
         host = health["hosts"][name]
         assert host["connected"] and not host["stale"], host
         assert host["bytesPerSecond"] > 0
+
+
+def test_steady_state_sends_deltas_not_full_reports(cluster, app):
+    """After the full report of a connection, a publisher sends revisioned deltas; the aggregator counts them."""
+    first = wait_until(lambda: (h := cluster.health()) and all(h["hosts"].get(n, {}).get("deltas", 0) > 0 for n in NAMES) and h,
+                       timeout=WAIT, what="deltas from every host")
+    time.sleep(3)  # idle hosts still change every refresh (CPU and memory samples): deltas keep coming
+    later = cluster.health()
+    check_schema("/$defs/AggregatorHealth", later)
+    for name in NAMES:
+        before, after = first["hosts"][name], later["hosts"][name]
+        assert after["deltas"] > before["deltas"], (name, after)
+        assert after["fullReports"] == before["fullReports"], f"{name}: a full report in steady state: {after}"
+        assert after["resends"] == 0 and after["deltaBytes"] > 0, after
+        assert after["reports"] == after["fullReports"] + after["deltas"]
+    publisher = Client(PublisherSocket(cluster, "ph1"))
+    try:
+        health = publisher.call("daemon/status")["collectors"]["publisher"]
+        assert health["deltasSent"] > 0 and health["fullReportsSent"] >= 1, health
+    finally:
+        publisher.close()
+
+
+class PublisherSocket:
+    """The Unix socket of a test host's publishing daemon (its socket file lives in the cluster's directory)."""
+
+    def __init__(self, cluster, name):
+        self.socket_path = os.path.join(cluster.dir, f"{name}.sock")
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.socket_path)
+        return s
 
 
 def test_processes_by_name_groups_spanning_hosts_count_them(cluster, app):
@@ -455,6 +490,119 @@ def test_killed_publisher_goes_stale_then_away_and_comes_back(cluster, app):
     assert ids.count(app["client"]) == 1
     assert not {n["id"]: n for n in view["nodes"]}[app["client"]]["metadata"].get("stale")
     assert [n["id"] for n in cluster.view("hosts")["nodes"]].count("ph3") == 1
+
+
+class FakePublisher:
+    """A publisher speaking the report port by hand (real TLS, real zlib stream), so a test can lose a delta."""
+
+    def __init__(self, cluster, name):
+        self.name, self.tls = name, tls_to_aggregator(cluster, name)
+        self.zlib = zlib.compressobj(6)
+        self.buffer = b""
+
+    def send(self, method, data, **params):
+        packed = self.zlib.compress(json.dumps(data).encode()) + self.zlib.flush(zlib.Z_SYNC_FLUSH)
+        message = {"jsonrpc": "2.0", "method": method, "params": {
+            "host": self.name, "refreshMs": 500, "encoding": "zlib-stream", "data": base64.b64encode(packed).decode(), **params}}
+        check_schema("/$defs/ReportPortMessage", message)
+        body = json.dumps(message).encode()
+        self.tls.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def expect(self, method, timeout=WAIT):
+        """The next report message from the aggregator (it must be `method`); `report/demand` is skipped."""
+        message = self.next(timeout)
+        assert message is not None, f"no {method} within {timeout} s"
+        assert message["method"] == method, message
+        return message["params"]
+
+    def next(self, timeout):
+        """The next message other than `report/demand` within `timeout` s, or None."""
+        end = time.monotonic() + timeout
+        while True:
+            while b"\r\n\r\n" in self.buffer and len(self.buffer.split(b"\r\n\r\n", 1)[1]) >= self.length():
+                rest = self.buffer.split(b"\r\n\r\n", 1)[1]
+                body, self.buffer = rest[:self.length()], rest[self.length():]
+                message = json.loads(body)
+                check_schema("/$defs/ReportPortMessage", message)
+                if message["method"] != "report/demand":
+                    return message
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            self.tls.settimeout(left)
+            try:
+                chunk = self.tls.recv(65536)
+            except (socket.timeout, TimeoutError):
+                return None
+            assert chunk, "the aggregator closed the connection"
+            self.buffer += chunk
+
+    def alive(self, revision):
+        """A heartbeat at `revision`, acknowledged (keeps the fake host from going stale while a test polls)."""
+        message = {"jsonrpc": "2.0", "method": "report/heartbeat", "params": {"host": self.name, "revision": revision, "refreshMs": 500}}
+        body = json.dumps(message).encode()
+        self.tls.sendall(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert self.expect("report/ack")["revision"] == revision
+
+    def length(self):
+        head = self.buffer.split(b"\r\n\r\n", 1)[0].decode()
+        return int(head.split(":", 1)[1])
+
+    def silent(self, seconds):
+        """Nothing but `report/demand` comes from the aggregator for `seconds`."""
+        return self.next(seconds) is None
+
+
+def fake_node(nid, topology, name):
+    return {"id": nid, "topology": topology, "latest": {"name": {"timestamp": time.time(), "value": name}},
+            "sets": {}, "adjacency": [], "parents": {}, "metrics": {}}
+
+
+def fake_report(host, pids):
+    return {"topologies": {"host": {"nodes": {host: fake_node(host, "host", host)}},
+                           "process": {"nodes": {f"{host};{p}": fake_node(f"{host};{p}", "process", f"p{p}") for p in pids}}}}
+
+
+def fake_delta(host, add=(), remove=()):
+    return {"topologies": {"process": {"nodes": {f"{host};{p}": fake_node(f"{host};{p}", "process", f"p{p}") for p in add}}},
+            "removed": {"process": [f"{host};{p}" for p in remove]}}
+
+
+def test_a_gap_makes_the_aggregator_ask_for_the_full_report_and_converge(cluster, app):
+    """A delta lost on the way: the next one does not build on the revision the aggregator holds. It must ask for
+    the full report (report/resend), apply nothing until it comes, and then hold exactly the publisher's map."""
+    cluster.pki.issue("ph6")
+    held = lambda: (lambda h: h and (h["revision"], h["nodes"]))(cluster.health()["hosts"].get("ph6"))
+    processes = lambda: {i for i in cluster.client.call("report/get")["report"]["topologies"]["process"]["nodes"] if i.startswith("ph6;")}
+    fake = FakePublisher(cluster, "ph6")
+    try:
+        fake.send("report/publish", fake_report("ph6", [1, 2]), revision=1)
+        assert fake.expect("report/ack")["revision"] == 1
+        fake.send("report/delta", fake_delta("ph6", add=[3], remove=[2]), base=1, revision=2)
+        assert fake.expect("report/ack")["revision"] == 2
+        wait_until(lambda: fake.alive(2) or held() == (2, 3), what="the delta applied (host node and two processes)")
+        # Revisions 3..5 are lost: this delta builds on 5.
+        fake.send("report/delta", fake_delta("ph6", add=[9], remove=[1]), base=5, revision=6)
+        assert fake.expect("report/resend")["revision"] == 2, "the aggregator names the revision it holds"
+        fake.send("report/delta", fake_delta("ph6", add=[10]), base=6, revision=7)  # before the full report: ignored
+        assert fake.silent(1.5), "one resend per gap, no ack for a delta that builds on what is not held"
+        health = cluster.health()["hosts"]["ph6"]
+        assert (health["revision"], health["nodes"]) == (2, 3), f"nothing after the gap was applied: {health}"
+        assert (health["resends"], health["ignoredDeltas"], health["revision"]) == (1, 1, 2), health
+        # The full report: the aggregator converges to the publisher's map (no leftovers of 1, 3 or 9, 10).
+        fake.send("report/publish", fake_report("ph6", [4, 9, 10]), revision=8)
+        assert fake.expect("report/ack")["revision"] == 8
+        fake.send("report/delta", fake_delta("ph6", add=[11], remove=[4]), base=8, revision=9)
+        assert fake.expect("report/ack")["revision"] == 9
+        wait_until(lambda: fake.alive(9) or held() == (9, 4), what="the full report and the delta after it applied")
+        time.sleep(0.5)  # the merged map follows within 250 ms; report/get answers for the map at its request
+        fake.alive(9)
+        assert processes() == {"ph6;9", "ph6;10", "ph6;11"}, "the aggregator's map is the publisher's"
+        health = cluster.health()["hosts"]["ph6"]
+        assert (health["fullReports"], health["deltas"], health["revision"]) == (2, 2, 9), health
+        assert all(cluster.health()["hosts"][n]["resends"] == 0 for n in NAMES), "other hosts unaffected"
+    finally:
+        fake.tls.close()
 
 
 @pytest.mark.timeout(240)

@@ -16,6 +16,7 @@ public enum NotificationRegistry {
     /// `protocol/schema.json`'s `$defs/ReportPortMessage` lists the same methods and members.
     public static let reportPort: [any RPCNotification.Type] = [
         ReportPublishNotification.self,
+        ReportDeltaNotification.self,
         ReportHeartbeatNotification.self,
         ReportAckNotification.self,
         ReportResendNotification.self,
