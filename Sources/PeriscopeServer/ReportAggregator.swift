@@ -11,9 +11,7 @@ import PeriscopeTopology
 /// every view, subscription and `node/get` spans every host.
 ///
 /// Rules: a publisher is the host its certificate names and may only report that host (``ReportWire``'s claim
-/// check); a host silent for ``MultiHostConfiguration/staleAfterIntervals`` of its own refresh intervals is
-/// marked stale, and removed after ``MultiHostConfiguration/hostExpiryMillis``; a reconnecting host replaces
-/// its old report (ids are host-prefixed, so nothing is duplicated). Reports are inflated and parsed on a
+/// check); staleness, expiry and the merge are the ``RemoteHostTable``'s. Reports are inflated and parsed on a
 /// queue; per link only the newest waits (coalescing). A bad link is closed alone.
 ///
 /// - Important: loop thread only, except the decode queue it owns.
@@ -24,23 +22,19 @@ final class ReportAggregator {
     private let tls: TLSContext
     private var listener: Listener?
     private var links: [ObjectIdentifier: PublisherLink] = [:]
-    private var hosts: [String: RemoteHost] = [:]
-    private var merged: Report?
-    private var timer: LoopTimer?
+    private let table: RemoteHostTable
     private let decodeQueue = DispatchQueue(label: "periscope.aggregate")
     private let logger = Logger(label: "periscope.aggregator")
     private var address = ""
     private var refused: UInt64 = 0
     private var handshakeFailures: UInt64 = 0
     private var lastRefusal: String?
-    /// Most hosts kept at once (a bound on memory whatever the CA signs).
-    static let maxHosts = 4096
-
     init(core: ServerCore, topology: TopologyService, settings: MultiHostConfiguration, tls: TLSContext, listen: String) throws {
         self.core = core
         self.topology = topology
         self.settings = settings
         self.tls = tls
+        table = RemoteHostTable(core: core, topology: topology, settings: settings, logger: logger)
         let (host, port) = try SocketAddress.splitHostPort(listen)
         let (fd, bound) = try SocketAddress.listenTCP(host: host, port: port)
         address = "\(host):\(bound)"
@@ -48,10 +42,7 @@ final class ReportAggregator {
             self.accept(fd: fd, peer: peer)
         }
         core.endpoints.append("reports:\(address)")
-        topology.remoteReport = { [unowned self] in self.merged }
         core.health["aggregator"] = { [unowned self] in self.healthJSON() }
-        timer = LoopTimer(loop: core.loop) { [unowned self] in self.checkAges() }
-        timer?.scheduleRepeating(everyMillis: 250)
         logger.info("accepting reports on \(address) (mutual TLS)")
     }
 
@@ -96,12 +87,9 @@ final class ReportAggregator {
             let detail = TLSContext.lastError(of: link.connection).map { " (\($0))" } ?? ""
             logger.info("publisher \(link.connection.peer) went away before sending anything: \(reason)\(detail)")
         }
-        guard let host = link.host, var state = hosts[host] else { return }
+        guard let host = link.host else { return }
         // Another link may already speak for the host (a publisher that reconnected first).
-        if !links.values.contains(where: { $0.host == host }) {
-            state.connected = false
-            hosts[host] = state
-        }
+        if !links.values.contains(where: { $0.host == host }) { table.disconnected(host) }
         logger.info("publisher \(host) disconnected: \(reason)")
     }
 
@@ -134,7 +122,6 @@ final class ReportAggregator {
             logger.info("publisher \(host) connected from \(link.connection.peer)")
         }
         let refresh = Int(params["refreshMs"]?.intValue ?? 1000)
-        let now = monotonicMillis()
         switch method {
         case ReportPublishNotification.method:
             guard params["encoding"]?.stringValue == ReportPublishNotification.zlibStream else {
@@ -150,20 +137,12 @@ final class ReportAggregator {
             link.waitingReport = (revision, json, size)
             decodeNext(link, host: host, refresh: min(max(refresh, 50), 60_000))
         case ReportHeartbeatNotification.method:
-            guard var state = hosts[host], state.revision == revision else {
+            guard table.heartbeat(host: host, revision: revision, size: size) else {
                 // A gap: we do not hold the revision the publisher is at. Ask for the full report.
-                link.notify(ReportResendNotification(revision: hosts[host]?.revision ?? -1))
+                link.notify(ReportResendNotification(revision: table.hosts[host]?.revision ?? -1))
                 return
             }
-            state.lastSeen = now
-            state.connected = true
-            state.heartbeats &+= 1
             link.notify(ReportAckNotification(revision: revision))  // lets the publisher tell a dead link from a quiet one
-            state.traffic.count(size, now: now)
-            let wasStale = state.stale
-            state.stale = false
-            hosts[host] = state
-            if wasStale { rebuild() }
         default:
             refuse(link, "unknown method \(method)")
         }
@@ -190,7 +169,7 @@ final class ReportAggregator {
                 switch result {
                 case .failure(let error): aggregator.refuse(link, "bad report: \(error)")
                 case .success(let report):
-                    aggregator.install(report, host: host, revision: revision, refresh: refresh, size: size)
+                    aggregator.table.install(report, host: host, revision: revision, refresh: refresh, size: size)
                     link.notify(ReportAckNotification(revision: revision))
                     aggregator.decodeNext(link, host: host, refresh: refresh)
                 }
@@ -198,76 +177,13 @@ final class ReportAggregator {
         }
     }
 
-    private func install(_ report: Report, host: String, revision: Int64, refresh: Int, size: Int) {
-        let now = monotonicMillis()
-        guard hosts[host] != nil || hosts.count < Self.maxHosts else {
-            logger.warning("ignoring \(host): already \(Self.maxHosts) hosts")
-            return
-        }
-        var state = hosts[host] ?? RemoteHost(host: host, report: report, revision: revision, refreshMillis: refresh, now: now)
-        state.report = report
-        state.revision = revision
-        state.refreshMillis = refresh
-        state.lastSeen = now
-        state.connected = true
-        state.stale = false
-        state.reports &+= 1
-        state.traffic.count(size, now: now)
-        hosts[host] = state
-        rebuild()
-    }
-
-    /// Marks silent hosts stale and drops expired ones.
-    private func checkAges() {
-        let now = monotonicMillis()
-        var changed = false
-        for (host, state) in hosts {
-            let silent = now - state.lastSeen
-            if silent > Double(settings.hostExpiryMillis) {
-                hosts[host] = nil
-                changed = true
-                logger.info("host \(host) expired after \(Int(silent)) ms of silence")
-            } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
-                hosts[host]?.stale = true
-                changed = true
-                logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")
-            }
-        }
-        if changed { rebuild() }
-    }
-
-    /// Shortest gap between two merges of every host, ms: with many publishers, reports arriving together
-    /// cost one merge (and one new revision) instead of one each.
-    static let minimumRebuildGapMillis = 50.0
-    private var lastRebuild = 0.0
-    private lazy var rebuildTimer = LoopTimer(loop: core.loop) { [unowned self] in self.rebuildNow() }
-
-    /// Merges soon: now if the last merge is older than ``minimumRebuildGapMillis``, else once that has passed.
-    private func rebuild() {
-        guard !rebuildTimer.isPending else { return }
-        let wait = Self.minimumRebuildGapMillis - (monotonicMillis() - lastRebuild)
-        if wait > 0 { rebuildTimer.schedule(afterMillis: Int(wait.rounded(.up))) } else { rebuildNow() }
-    }
-
-    /// Recomputes the merge of every remote host and asks the topology to install it.
-    private func rebuildNow() {
-        lastRebuild = monotonicMillis()
-        let timestamp = SystemClock.realtime()
-        var report = Report()
-        for state in hosts.values { report.merge(state.stale ? state.staleReport(at: timestamp) : state.report) }
-        merged = hosts.isEmpty ? nil : report
-        topology.remoteReportsChanged()
-    }
-
     private func healthJSON() -> JSONValue {
-        let now = monotonicMillis()
-        let stale = hosts.values.filter(\.stale).count
         var health: [String: JSONValue] = [
             "state": .string("ok"), "address": .string(address),
-            "summary": .string("\(hosts.count) hosts (\(stale) stale), \(links.count) connections"),
+            "summary": .string("\(table.summary), \(links.count) connections"),
             "connections": .int(Int64(links.count)), "refused": .int(Int64(refused)),
             "handshakeFailures": .int(Int64(handshakeFailures)),
-            "hosts": .object(hosts.mapValues { $0.json(now: now) }),
+            "hosts": table.hostsJSON(),
             "links": .array(links.values.map { link in
                 ["host": .string(link.host ?? "?"), "bytesIn": .int(Int64(link.connection.bytesIn)),
                  "tlsPending": .int(Int64(TLSContext.pendingBytes(of: link.connection))),
