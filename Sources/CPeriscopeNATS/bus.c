@@ -235,13 +235,20 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 }
 
 int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
-                            periscope_bus_message_cb callback, void *context, char *error, size_t error_len) {
+                            int replicas, periscope_bus_message_cb callback, void *context, char *error, size_t error_len) {
     bus->on_message = callback;
     bus->message_context = context;
     jsSubOptions options;
     jsSubOptions_Init(&options);
     options.Stream = stream;
-    options.Ordered = true;
+    // An ephemeral push consumer, replicated like the stream so that it survives the loss of a server (an ordered
+    // consumer lives on one server only); no acknowledgements (the newest report is what counts); the server goes
+    // on delivering through flow control and says it is alive with heartbeats; it is dropped 60 s after we are gone.
+    options.Config.AckPolicy = js_AckNone;
+    options.Config.FlowControl = true;
+    options.Config.Heartbeat = (int64_t)2000 * 1000000;
+    options.Config.InactiveThreshold = (int64_t)60000 * 1000000;
+    options.Config.Replicas = replicas > 0 ? replicas : 1;
     if (start_sequence > 0) {
         options.Config.DeliverPolicy = js_DeliverByStartSequence;
         options.Config.OptStartSeq = start_sequence;

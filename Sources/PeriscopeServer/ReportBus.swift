@@ -19,7 +19,7 @@ import Synchronization
 /// JetStream's acknowledgement, or the connection is down, reports are skipped (the next one supersedes them).
 ///
 /// Consuming: an ordered consumer that starts with the last message of every subject, then follows the stream;
-/// after a reconnect, or when nothing arrived for three refresh intervals although this daemon's own reports
+/// after a reconnect, or when nothing arrived for five refresh intervals (10 s at least) although this daemon's own reports
 /// are acknowledged, it is made again from the next sequence. Reports are inflated, parsed and checked on the
 /// client's delivery thread, and installed on the loop. While the bus is down, hosts do not age: the map stays
 /// as it was and status says so.
@@ -51,19 +51,17 @@ final class ReportBus {
     private var skipped: UInt64 = 0
     private var outRate = ByteRate()
     private var messagesOut = ByteRate()
-    private var inRate = ByteRate()
-    private var messagesIn = ByteRate()
-    private var received: UInt64 = 0
     private var refused: UInt64 = 0
-    private var lag: UInt64 = 0
-    private var lastDelivery = 0.0
     private var resubscribes: UInt64 = 0
+    private var subscribedAt = 0.0
     private var closed = false
     private lazy var sendTimer = LoopTimer(loop: core.loop) { [unowned self] in self.trySend() }
     private var tickTimer: LoopTimer?
     /// Stream and consumer setup retries with doubling waits (250 ms to 5 s).
     private lazy var retryTimer = LoopTimer(loop: core.loop) { [unowned self] in self.prepare() }
     private var attempts = 0
+    /// A stream or consumer setup is under way on the setup queue.
+    private var preparing = false
 
     init(core: ServerCore, topology: TopologyService, settings: BusConfiguration, multiHost: MultiHostConfiguration) throws {
         if let violation = BusConfiguration.subjectViolation(host: topology.hostID) { throw ServerError("--bus: \(violation)") }
@@ -113,27 +111,31 @@ final class ReportBus {
 
     /// Makes sure the stream exists and (aggregating) subscribes, retrying on the setup queue until it works.
     private func prepare() {
-        guard !closed else { return }
+        guard !closed, !preparing else { return }
+        preparing = true
         let options = settings
         let aggregate = table != nil
         let start = channel.nextSequence
         let channel = channel
         setupQueue.async {
-            guard let bus = channel.handle.withLock({ $0 })?.pointer else { return }
+            guard let bus = channel.handle.withLock({ $0 })?.pointer else { return channel.onLoop { $0.preparing = false } }
             let context = Unmanaged.passUnretained(channel).toOpaque()
             var error = [CChar](repeating: 0, count: 512)
             var ok = periscope_bus_ensure_stream(bus, options.stream, options.subjectPrefix + ".>", Int32(options.replicas),
                                                  Int64(options.maxAgeSeconds) * 1000, Int64(options.keepPerHost), &error, error.count) == 0
             var subscribedNow = false
             if ok, aggregate {
-                ok = periscope_bus_subscribe(bus, options.stream, options.subjectPrefix + ".>", start, busMessage, context,
+                ok = periscope_bus_subscribe(bus, options.stream, options.subjectPrefix + ".>", start, Int32(options.replicas),
+                                             busMessage, context,
                                              &error, error.count) == 0
                 subscribedNow = ok
             }
             let message = ok ? nil : cText(error)
             channel.onLoop { bus in
+                bus.preparing = false
                 if let message {
                     bus.record(message)
+                    bus.logger.warning("bus: \(message); retrying")
                     bus.retryTimer.schedule(afterMillis: min(5000, 250 << min(bus.attempts, 5)))
                     bus.attempts += 1
                     return
@@ -142,7 +144,7 @@ final class ReportBus {
                 bus.attempts = 0
                 if subscribedNow {
                     bus.subscribed = true
-                    bus.lastDelivery = monotonicMillis()
+                    bus.subscribedAt = monotonicMillis()
                     bus.logger.info("consuming \(options.stream) from \(start > 0 ? "sequence \(start)" : "the last report of every host")")
                 }
                 bus.trySend()
@@ -150,13 +152,13 @@ final class ReportBus {
         }
     }
 
-    fileprivate func failed(_ message: String) {
+    func failed(_ message: String) {
         record(message)
         connection = "closed"
         logger.error("bus: \(message)")
     }
 
-    fileprivate func event(_ kind: Int32, _ detail: String?) {
+    func event(_ kind: Int32, _ detail: String?) {
         switch kind {
         case 1, 3:
             connection = "connected"
@@ -170,7 +172,7 @@ final class ReportBus {
             disconnects &+= 1
             if downSince == nil { downSince = monotonicMillis() }
             table?.agingPaused = true
-            if let detail { record("disconnected: \(detail)") }
+            record("disconnected from the bus\(detail.map { ": \($0)" } ?? "")")
             logger.warning("bus disconnected\(detail.map { ": \($0)" } ?? ""); serving the last map")
         case 4:
             connection = "closed"
@@ -237,24 +239,16 @@ final class ReportBus {
     private func tick() {
         trySend()
         guard subscribed, connection == "connected" else { return }
-        let silence = monotonicMillis() - lastDelivery
-        if silence > max(3000, 3 * Double(core.configuration.refreshMillis)), published > 0 {
+        let silence = monotonicMillis() - max(channel.counters.withLock { $0.lastDelivery }, subscribedAt)
+        if silence > max(10_000, 5 * Double(core.configuration.refreshMillis)), published > 0 {
             resubscribe("nothing delivered for \(Int(silence)) ms")
-            lastDelivery = monotonicMillis()
         }
     }
 
     // MARK: Consuming (decoded on the delivery thread, installed here)
 
-    fileprivate func delivered(_ delivery: BusDelivery) {
-        let now = monotonicMillis()
-        lastDelivery = now
-        lag = delivery.pending
-        received &+= 1
-        inRate.count(delivery.size, now: now)
-        messagesIn.count(1, now: now)
+    func delivered(_ delivery: BusDelivery) {
         switch delivery.content {
-        case .own: break
         case .refused(let host, let reason):
             refused &+= 1
             record("refused a report of \(host): \(reason)")
@@ -298,13 +292,17 @@ final class ReportBus {
             "acknowledged": .int(Int64(stats.acked)), "publishErrors": .int(Int64(stats.publish_errors)),
             "inFlight": .int(Int64(stats.in_flight)),
             "messagesOutPerSecond": .double(messagesOut.perSecond(now: now)), "bytesOutPerSecond": .double(outRate.perSecond(now: now)),
-            "messagesInPerSecond": .double(messagesIn.perSecond(now: now)), "bytesInPerSecond": .double(inRate.perSecond(now: now)),
         ]
         if let downSince { health["downMillis"] = .int(Int64(now - downSince)) }
+        let counters = channel.counters.withLock { $0 }
+        health["messagesInPerSecond"] = .double(counters.messages.perSecond(now: now))
+        health["bytesInPerSecond"] = .double(counters.bytes.perSecond(now: now))
         if let table {
             health["consumer"] = [
-                "subscribed": .bool(subscribed), "lastSequence": .int(Int64(channel.nextSequence) - 1), "lag": .int(Int64(lag)),
-                "received": .int(Int64(received)), "refused": .int(Int64(refused)), "resubscribes": .int(Int64(resubscribes)),
+                "subscribed": .bool(subscribed), "lastSequence": .int(Int64(channel.nextSequence) - 1),
+                "lag": .int(Int64(counters.pending)), "received": .int(Int64(counters.received)),
+                "coalesced": .int(Int64(counters.coalesced)), "refused": .int(Int64(refused)),
+                "resubscribes": .int(Int64(resubscribes)),
             ]
             health["hosts"] = table.hostsJSON()
             health["servingLastMap"] = .bool(!up)
@@ -315,100 +313,6 @@ final class ReportBus {
         }
         return .object(health)
     }
-}
-
-/// The client handle: the C bus is thread-safe, so the pointer may cross threads.
-struct BusHandle: @unchecked Sendable {
-    let pointer: OpaquePointer
-}
-
-/// What a delivered message turned out to be (decided on the delivery thread).
-struct BusDelivery: Sendable {
-    enum Content: Sendable {
-        case own
-        case report(host: String, report: Report)
-        case refused(host: String, reason: String)
-    }
-    var content: Content
-    var revision: Int64
-    var refreshMillis: Int
-    var size: Int
-    var pending: UInt64
-    var storedSeconds: Double
-}
-
-/// The part of the bus the client's threads reach through the C callbacks: the client handle, the consumer's
-/// position, and the way back to the loop. Thread-safe (Mutex-guarded state; the bus itself only on the loop).
-final class BusChannel: @unchecked Sendable {
-    let loop: EventLoop
-    let ownSubject: String
-    let prefix: String
-    /// The client, once connected (nil after close).
-    let handle = Mutex<BusHandle?>(nil)
-    private let sequence = Mutex<UInt64>(0)
-    /// Loop thread only (set once before any callback can run).
-    weak var bus: ReportBus?
-
-    init(loop: EventLoop, ownSubject: String, prefix: String) {
-        self.loop = loop
-        self.ownSubject = ownSubject
-        self.prefix = prefix
-    }
-
-    /// The stream sequence to resume from: one past the last delivered (0: never delivered, start fresh).
-    var nextSequence: UInt64 { sequence.withLock { $0 == 0 ? 0 : $0 + 1 } }
-
-    /// Runs `work` with the bus on the loop (dropped when the bus is gone).
-    func onLoop(_ work: @escaping (ReportBus) -> Void) {
-        let bound = LoopBound(self, loop: loop)
-        let box = LoopBound(work, loop: loop)
-        loop.execute {
-            guard let bus = bound.value.bus else { return }
-            box.value(bus)
-        }
-    }
-
-    /// A message on the delivery thread: skips replays already seen, decodes, checks the claim, hands over.
-    func deliver(subject: String, data: UnsafeBufferPointer<UInt8>, sequence number: UInt64, pending: UInt64,
-                 storedNanos: Int64, revision: Int64, refresh: Int64) {
-        let fresh = sequence.withLock { last -> Bool in
-            guard number > last else { return false }
-            last = number
-            return true
-        }
-        guard fresh else { return }
-        let content: BusDelivery.Content
-        if subject == ownSubject {
-            content = .own
-        } else if subject.hasPrefix(prefix), case let host = String(subject.dropFirst(prefix.count)), !host.isEmpty {
-            do throws(ReportWireError) {
-                let report = try ReportWire.decompress(Array(data))
-                if let violation = ReportWire.claimViolation(report, host: host) { throw ReportWireError(violation) }
-                content = .report(host: host, report: report)
-            } catch {
-                content = .refused(host: host, reason: error.description)
-            }
-        } else {
-            content = .refused(host: subject, reason: "subject outside \(prefix)*")
-        }
-        let delivery = BusDelivery(content: content, revision: revision, refreshMillis: Int(min(max(refresh, 50), 60_000)),
-                                   size: data.count, pending: pending, storedSeconds: Double(storedNanos) / 1e9)
-        onLoop { $0.delivered(delivery) }
-    }
-}
-
-private let busEvent: periscope_bus_event_cb = { context, kind, detail in
-    guard let context else { return }
-    let channel = Unmanaged<BusChannel>.fromOpaque(context).takeUnretainedValue()
-    let text = detail.map { String(cString: $0) }
-    channel.onLoop { $0.event(kind, text) }
-}
-
-private let busMessage: periscope_bus_message_cb = { context, subject, data, length, sequence, pending, stored, revision, refresh in
-    guard let context, let subject else { return }
-    let channel = Unmanaged<BusChannel>.fromOpaque(context).takeUnretainedValue()
-    channel.deliver(subject: String(cString: subject), data: UnsafeBufferPointer(start: data, count: Int(max(0, length))),
-                    sequence: sequence, pending: pending, storedNanos: stored, revision: revision, refresh: refresh)
 }
 
 /// The text of a NUL-terminated C buffer.

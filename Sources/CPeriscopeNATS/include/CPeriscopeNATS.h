@@ -49,11 +49,11 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
 int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
                                 int64_t max_age_ms, int64_t max_per_subject, char *error, size_t error_len);
 
-/// Subscribes an ordered consumer to `filter` in `stream`: first the last message of every subject, then every
-/// new one; with `start_sequence` > 0 from that sequence instead (a resumed consumer). Replaces an earlier
-/// subscription. 0 on success. Blocking: not on the loop thread.
+/// Subscribes a consumer (ephemeral, `replicas` copies, no acknowledgements) to `filter` in `stream`: first the
+/// last message of every subject, then every new one; with `start_sequence` > 0 from that sequence instead (a
+/// resumed consumer). Replaces an earlier subscription. 0 on success. Blocking: not on the loop thread.
 int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
-                            periscope_bus_message_cb on_message, void *context, char *error, size_t error_len);
+                            int replicas, periscope_bus_message_cb on_message, void *context, char *error, size_t error_len);
 
 /// Publishes `data` to `subject` with the revision and refresh headers, asynchronously (JetStream acknowledges
 /// later). 0 sent, 1 skipped (not connected, or too many publishes unacknowledged), -1 error (message in
