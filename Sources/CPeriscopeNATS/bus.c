@@ -25,6 +25,7 @@ struct periscope_bus {
     atomic_int_fast64_t in_flight;
     atomic_int_fast64_t oldest_unacked_ms;  // monotonic ms of the first publish since in_flight was last 0
     int max_in_flight;
+    char connect_error[300];     // why the first attempt failed ("" when it did not): kept for a closed connection
 };
 
 static int64_t monotonic_ms(void) {
@@ -32,6 +33,8 @@ static int64_t monotonic_ms(void) {
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
+
+static void last_error_detail(natsConnection *nc, char *buffer, size_t len);
 
 static void set_error(char *error, size_t len, const char *what, natsStatus status, const char *detail) {
     if (error == NULL || len == 0) return;
@@ -42,6 +45,17 @@ static void set_error(char *error, size_t len, const char *what, natsStatus stat
     }
     snprintf(error, len, "%s: %s%s%s", what, natsStatus_GetText(status),
              (detail || last) ? ": " : "", detail ? detail : (last ? last : ""));
+}
+
+/// Like set_error, but when the connection itself is closed says why (an authorization violation, say).
+static void set_bus_error(periscope_bus *bus, char *error, size_t len, const char *what, natsStatus status) {
+    if (natsConnection_Status(bus->nc) == NATS_CONN_STATUS_CLOSED) {
+        char detail[256];
+        last_error_detail(bus->nc, detail, sizeof detail);
+        snprintf(error, len, "%s: connection closed: %s", what, bus->connect_error[0] ? bus->connect_error : detail);
+        return;
+    }
+    set_error(error, len, what, status, NULL);
 }
 
 static void event_cb(periscope_bus *bus, int event, const char *detail) {
@@ -144,9 +158,8 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
     if (s == NATS_OK) {
         event_cb(bus, 1, NULL);
     } else {
-        char detail[300];
-        set_error(detail, sizeof detail, "connect", s, NULL);
-        event_cb(bus, 5, detail);
+        set_error(bus->connect_error, sizeof bus->connect_error, "connect", s, NULL);
+        event_cb(bus, 5, bus->connect_error);
         bus->nc = NULL;
         s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, bus);
         if (s == NATS_OK) s = natsConnection_Connect(&bus->nc, opts);
@@ -184,7 +197,7 @@ int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const ch
         return 0;
     }
     if (s != NATS_NOT_FOUND) {
-        set_error(error, error_len, "stream info", s, NULL);
+        set_bus_error(bus, error, error_len, "stream info", s);
         return -1;
     }
     jsStreamConfig config;
@@ -206,7 +219,7 @@ int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const ch
     }
     // Another daemon may have created it meanwhile (with the same or another configuration): use it.
     if (code == JSStreamNameExistErr) return 0;
-    set_error(error, error_len, "create stream", s, NULL);
+    set_bus_error(bus, error, error_len, "create stream", s);
     return -1;
 }
 
@@ -259,7 +272,7 @@ int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *
     jsErrCode code = 0;
     natsStatus s = js_Subscribe(&sub, bus->js, filter, on_message, bus, NULL, &options, &code);
     if (s != NATS_OK) {
-        set_error(error, error_len, "subscribe", s, NULL);
+        set_bus_error(bus, error, error_len, "subscribe", s);
         return -1;
     }
     natsSubscription_SetPendingLimits(sub, 4096, 512 * 1024 * 1024);

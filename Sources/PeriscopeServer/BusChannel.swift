@@ -57,7 +57,9 @@ final class BusChannel: @unchecked Sendable {
         var refresh: Int64
         var storedNanos: Int64
     }
-    private let waiting = Mutex<(slots: [String: Waiting], decoding: Bool)>(([:], false))
+    /// Each host's newest undecoded report, and the hosts in the order their slots filled (fair: a host that
+    /// reports often cannot starve the others).
+    private let waiting = Mutex<(slots: [String: Waiting], order: [String], decoding: Bool)>(([:], [], false))
     private let decodeQueue = DispatchQueue(label: "periscope.bus.decode")
     /// Set once on the loop before any callback can run; read only on the loop.
     weak var bus: ReportBus?
@@ -107,7 +109,11 @@ final class BusChannel: @unchecked Sendable {
         }
         let entry = Waiting(data: Array(data), revision: revision, refresh: refresh, storedNanos: storedNanos)
         let start = waiting.withLock { state -> Bool in
-            if state.slots.updateValue(entry, forKey: host) != nil { counters.withLock { $0.coalesced &+= 1 } }
+            if state.slots.updateValue(entry, forKey: host) != nil {
+                counters.withLock { $0.coalesced &+= 1 }
+            } else {
+                state.order.append(host)
+            }
             guard !state.decoding else { return false }
             state.decoding = true
             return true
@@ -119,11 +125,15 @@ final class BusChannel: @unchecked Sendable {
     private func drain() {
         while true {
             let next = waiting.withLock { state -> (String, Waiting)? in
-                guard let (host, entry) = state.slots.first else {
+                guard !state.order.isEmpty else {
                     state.decoding = false
                     return nil
                 }
-                state.slots[host] = nil
+                let host = state.order.removeFirst()
+                guard let entry = state.slots.removeValue(forKey: host) else {  // never: the order follows the slots
+                    state.decoding = false
+                    return nil
+                }
                 return (host, entry)
             }
             guard let (host, entry) = next else { return }

@@ -173,7 +173,7 @@ final class ReportBus {
             if downSince == nil { downSince = monotonicMillis() }
             table?.agingPaused = true
             record("disconnected from the bus\(detail.map { ": \($0)" } ?? "")")
-            logger.warning("bus disconnected\(detail.map { ": \($0)" } ?? ""); serving the last map")
+            logger.warning("bus disconnected\(detail.map { ": \($0)" } ?? "")\(table == nil ? "" : "; serving the last map")")
         case 4:
             connection = "closed"
         default:

@@ -41,7 +41,7 @@ PUBLISHERS = ["nb-p1", "nb-p2", "nb-p3"]
 AGGREGATORS = ["nb-a1", "nb-a2"]
 REFRESH_MS = 1000
 TOKEN = "periscope-bus-test-token"
-WAIT = 30.0
+WAIT = 45.0  # JetStream's leader elections take seconds, more on a loaded machine
 
 
 def free_port():
@@ -228,7 +228,8 @@ def test_aggregators_show_every_host_the_same(bus):
         assert health["state"] == "ok" and health["connection"] == "connected" and health["streamReady"]
         assert health["role"] == "publisher+aggregator" and health["consumer"]["subscribed"]
         assert health["subject"] == f"periscope.report.{aggregator.host}"
-        assert not any(v["stale"] for v in health["hosts"].values())
+        wait_until(lambda: not any(v["stale"] for v in aggregator.bus()["hosts"].values()), timeout=WAIT,
+                   what=f"no stale host at {aggregator.host}")
     for host in PUBLISHERS:
         health = bus.daemons[host].bus()
         check_schema("/$defs/BusHealth", health)
@@ -252,7 +253,9 @@ def test_one_nats_node_down_changes_nothing(bus):
         wait_equal(bus, "equal maps with a node down")
         for aggregator in bus.aggregators():
             assert all_hosts_shown(aggregator)
-            assert not any(v["stale"] for v in aggregator.bus()["hosts"].values())
+            # Reports delayed by the stream's leader election may mark a host stale for a moment; none stays so.
+            wait_until(lambda: not any(v["stale"] for v in aggregator.bus()["hosts"].values()), timeout=WAIT,
+                       what=f"no stale host at {aggregator.host} with a node down")
     finally:
         bus.nats.start(2)
     wait_equal(bus, "equal maps with the node back")
