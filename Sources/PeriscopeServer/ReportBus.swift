@@ -13,7 +13,7 @@ import Synchronization
 /// so any number of aggregators serve the same map and a new one catches up from the stream alone.
 ///
 /// Publishing: the full report (``ReportWire`` encoding: the report JSON, zlib-compressed) to
-/// `<prefix>.<host id>` whenever the revision changes (at most one per
+/// `<prefix>.<host id>` whenever this host's own report changes (``TopologyService/localRevision``) (at most one per
 /// ``MultiHostConfiguration/minimumSendGapMillis``) and at least once per refresh interval, which is also the
 /// liveness signal. Publishes are asynchronous; while ``BusConfiguration/maxPendingPublishes`` wait for
 /// JetStream's acknowledgement, or the connection is down, reports are skipped (the next one supersedes them).
@@ -198,7 +198,7 @@ final class ReportBus {
     /// Publishes the newest local report if it is new or a refresh interval old, the gap allows, and the bus has room.
     private func trySend() {
         guard !closed, streamReady, !encoding, connection == "connected", let report = topology.localReport else { return }
-        let revision = topology.revision
+        let revision = topology.localRevision  // not `revision`: that moves with every remote report too
         let refresh = core.configuration.refreshMillis
         let since = monotonicMillis() - lastSend
         guard revision != sentRevision || since >= Double(refresh) * 0.9 else { return }
@@ -231,6 +231,7 @@ final class ReportBus {
                 case 1: bus.skipped &+= 1
                 default: bus.record(message ?? "publish failed")
                 }
+                if result == 0 { bus.trySend() }  // a newer revision may have arrived while this one was encoded
             }
         }
     }
