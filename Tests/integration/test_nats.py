@@ -11,7 +11,8 @@ Then, in order on one cluster: both aggregators show the same hosts and the same
 killed (publishing goes on, maps stay equal) and comes back; an aggregator is killed and a fresh one rebuilds
 the full map from the stream within 5 s while every publisher is paused (nothing resent); the whole cluster is
 down for 20 s (daemons serve their last map and say so, then recover); a publisher without the token is
-refused. About 90 s.
+refused. Last, on a single TLS server of its own that verifies client certificates: a publisher and an
+aggregator with certificates share the map, a daemon without one is refused. About 90 s.
 """
 import os
 import shutil
@@ -23,7 +24,7 @@ import time
 
 import pytest
 
-from nshosts import PERISCOPED
+from nshosts import PERISCOPED, Pki
 from rpc import Client, wait_until
 
 try:  # the status is checked against protocol/schema.json
@@ -103,7 +104,7 @@ authorization {{ token: "{TOKEN}" }}
 class BusDaemon:
     """A periscoped with its own host id (hostname in a UTS namespace of its own) on the bus."""
 
-    def __init__(self, workdir, host, urls, aggregate=False, token=True):
+    def __init__(self, workdir, host, urls, aggregate=False, token=True, extra=()):
         self.host = host
         self.socket_path = os.path.join(workdir, f"{host}.sock")
         if os.path.exists(self.socket_path):
@@ -114,6 +115,7 @@ class BusDaemon:
             argv += ["--bus-token-file", os.path.join(workdir, "token")]
         if aggregate:
             argv.append("--aggregate")
+        argv += list(extra)
         self.log = open(os.path.join(workdir, f"{host}.log"), "a")
         # unshare execs sh, which execs periscoped: the Popen's pid is the daemon's.
         self.proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname "$0" && exec "$@"', host, *argv],
@@ -329,3 +331,47 @@ def test_publisher_without_credentials_is_refused(bus):
 def test_daemons_stop_cleanly(bus):
     for host in list(bus.daemons):
         assert bus.daemons.pop(host).stop() == 0, f"{host} did not exit cleanly on SIGTERM"
+
+
+def test_tls_bus_with_client_certificates():
+    """A single TLS server that verifies client certificates (`periscope certs`): a publisher and an aggregator with
+    --bus-tls-ca/--bus-tls-cert/--bus-tls-key share the map; a daemon without a client certificate is refused."""
+    work = tempfile.mkdtemp(prefix="periscope-nats-tls-")
+    pki = Pki(os.path.join(work, "pki"))
+    for name in ("localhost", "nt-p1", "nt-a1"):
+        pki.issue(name)
+    port = free_port()
+    with open(os.path.join(work, "nats.conf"), "w") as f:
+        f.write(f"""listen: 127.0.0.1:{port}
+jetstream {{ store_dir: "{work}/js" }}
+tls {{ cert_file: "{pki.dir}/localhost.crt", key_file: "{pki.dir}/localhost.key", ca_file: "{pki.dir}/ca.crt", verify: true }}
+""")
+    log = open(os.path.join(work, "nats.log"), "a")
+    server = subprocess.Popen(["nats-server", "-c", os.path.join(work, "nats.conf")], stdout=log, stderr=log)
+    daemons = []
+    url = f"tls://localhost:{port}"
+
+    def tls(name):
+        return ["--bus-replicas", "1", "--bus-tls-ca", f"{pki.dir}/ca.crt", "--bus-tls-cert", f"{pki.dir}/{name}.crt",
+                "--bus-tls-key", f"{pki.dir}/{name}.key"]
+    try:
+        daemons.append(BusDaemon(work, "nt-p1", url, token=False, extra=tls("nt-p1")))
+        aggregator = BusDaemon(work, "nt-a1", url, aggregate=True, token=False, extra=tls("nt-a1"))
+        daemons.append(aggregator)
+        wait_until(lambda: {"nt-p1", "nt-a1"} <= aggregator.view_ids("hosts"), timeout=WAIT, what="the publisher over TLS")
+        health = aggregator.bus()
+        check_schema("/$defs/BusHealth", health)
+        assert health["state"] == "ok" and health["server"].startswith("tls://")
+        # Without a client certificate the server refuses the handshake.
+        anonymous = BusDaemon(work, "nt-px", url, token=False, extra=["--bus-replicas", "1", "--bus-tls-ca", f"{pki.dir}/ca.crt"])
+        daemons.append(anonymous)
+        wait_until(lambda: anonymous.bus()["connection"] == "closed" and "lastError" in anonymous.bus(), timeout=WAIT,
+                   what="the refusal of a daemon without a client certificate")
+        assert anonymous.bus()["published"] == 0 and "nt-px" not in aggregator.view_ids("hosts")
+    finally:
+        for d in daemons:
+            d.stop(signal.SIGKILL)
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
