@@ -18,11 +18,11 @@ import Synchronization
 /// liveness signal. Publishes are asynchronous; while ``BusConfiguration/maxPendingPublishes`` wait for
 /// JetStream's acknowledgement, or the connection is down, reports are skipped (the next one supersedes them).
 ///
-/// Consuming: an ordered consumer that starts with the last message of every subject, then follows the stream;
-/// after a reconnect, or when nothing arrived for five refresh intervals (10 s at least) although this daemon's own reports
-/// are acknowledged, it is made again from the next sequence. Reports are inflated, parsed and checked on the
-/// client's delivery thread, and installed on the loop. While the bus is down, hosts do not age: the map stays
-/// as it was and status says so.
+/// Consuming: an ephemeral consumer, replicated like the stream, that starts with the last message of every
+/// subject, then follows the stream; after a reconnect, or when nothing arrived for five refresh intervals (10 s
+/// at least) although this daemon publishes, it is made again from the next sequence. Reports are inflated,
+/// parsed and checked off the loop, newest per host only (``BusChannel``), and installed on the loop. While the
+/// bus is down, hosts do not age: the map stays as it was and status says so.
 ///
 /// Blocking client calls (connect, stream, subscribe) run on ``setupQueue``; the socket is served by the loop
 /// (the client's libevent adapter). - Important: loop thread only, except where stated.
