@@ -26,6 +26,11 @@ let package = Package(
             name: "CPeriscopeTLS",
             linkerSettings: [.linkedLibrary("event_openssl"), .linkedLibrary("ssl"), .linkedLibrary("crypto"), .linkedLibrary("z")]
         ),
+        // The NATS C client (Debian's libnats-dev) for the report bus (issue 15), and the bus behind plain C types:
+        // a connection on the daemon's libevent loop (the client's libevent adapter), JetStream stream and consumer.
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(name: "CPeriscopeNATS", dependencies: ["CNats"],
+                linkerSettings: [.linkedLibrary("nats"), .linkedLibrary("event_core"), .linkedLibrary("event_pthreads")]),
         // Thin C shims over Linux kernel headers (netlink, sock_diag, proc connector).
         .target(name: "CPeriscopeLinux"),
         // Threads and clocks: the few POSIX helpers every side (daemon, collectors, benchmark) shares.
@@ -53,7 +58,7 @@ let package = Package(
             name: "PeriscopeServer",
             dependencies: ["PeriscopeEventLoop", "PeriscopeProtocol", "PeriscopeTopology",
                            "PeriscopeCollectors", "PeriscopeViews", "PeriscopeSystem", "CPeriscopeTLS", logging,
-                           "PeriscopeHistory"]
+                           "PeriscopeHistory", "CPeriscopeNATS"]
         ),
         // SQLite 3, from Debian's libsqlite3-dev: the history log's store.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Installs what Periscope needs and is missing on a Debian 12 machine. Idempotent.
 #   scripts/setup.sh          build + run dependencies (libevent-dev with libevent_openssl, libssl-dev, zlib1g-dev, openssl, pkg-config,
-#                             libsqlite3-dev, libbpf-dev for the L7 BPF programs)
+#                             libsqlite3-dev, libbpf-dev for the L7 BPF programs,
+#                             libnats-dev for the report bus)
 #   scripts/setup.sh --test   also what the tests drive: socat, neovim, iproute2, graphviz, tmux, podman/runc/busybox-static,
 #                             chromium, Python test packages; the L7 tests' servers and tools (nginx-light, redis-server,
-#                             postgresql, mariadb-server + mariadb-client, dnsmasq-base, curl, wrk, prometheus for promtool)
+#                             postgresql, mariadb-server + mariadb-client, dnsmasq-base, curl, wrk, prometheus for promtool),
+#                             nats-server for the report bus tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(libevent-dev libssl-dev zlib1g-dev openssl pkg-config)
 want+=(libsqlite3-dev)  # history log (Sources/CSQLite)
 want+=(libbpf-dev)  # L7 (issue 14): libbpf for loading the BPF programs
+want+=(libnats-dev)  # report bus (issue 15): the NATS C client with JetStream and its libevent adapter
 if [[ "${1:-}" == "--test" ]]; then
     want+=(socat neovim iproute2 graphviz tmux podman runc busybox-static chromium)
     want+=(nginx-light redis-server postgresql mariadb-server mariadb-client dnsmasq-base curl wrk prometheus)  # L7 tests and bench/l7.sh
+    want+=(nats-server)  # the report bus tests and bench/nats.sh run a 3-node JetStream cluster
 fi
 
 missing=()

@@ -150,6 +150,7 @@ public final class Daemon {
     private func cleanUp() {
         for session in core.sessions.values { session.disconnect(reason: "daemon stopped") }
         for watcher in signals { watcher.cancel() }
+        for case let bus as ReportBus in services { bus.close() }  // its sockets' events live on the loop's base
         shutdownTimer?.cancel()
         removeSocketFile()
     }

@@ -66,6 +66,8 @@ public struct ServerConfiguration: Sendable {
 
     /// Many hosts, one map (`--publish`, `--accept-reports`, TLS files): see ``MultiHostConfiguration``.
     public var multiHost = MultiHostConfiguration()
+    /// The NATS JetStream report bus (issue 15), off unless `--bus` is given.
+    public var bus = BusConfiguration()
 
     /// The history log (`--history`, `--history-retention`, `--history-max-size`); nil: history off.
     public var history: HistoryConfiguration?

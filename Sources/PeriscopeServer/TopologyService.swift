@@ -36,6 +36,10 @@ public final class TopologyService {
     weak var history: HistoryService?
     /// The local host's own newest report (what a publisher sends), before any remote merge.
     var localReport: Report? { lastOutput?.report }
+    /// Counts this host's own reports (collection passes and event updates): unlike ``revision`` it does not move
+    /// when only other hosts' reports change, so a daemon that both aggregates and publishes (the report bus)
+    /// does not republish its host for every report it receives.
+    private(set) var localRevision: Int64 = 0
 
     unowned let core: ServerCore
     let hostID: String
@@ -232,6 +236,7 @@ public final class TopologyService {
             lastPassCost = output.collectMillis + output.buildMillis
         }
         lastOutput = output
+        localRevision += 1
         installReport(output.report, names: output.names)
         if full, passWanted {
             passWanted = false

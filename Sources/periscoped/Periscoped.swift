@@ -93,6 +93,39 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Aggregator: seconds after which a silent publisher's host is removed (stale after 3 missed refreshes).")
     var hostExpiry = 60.0
 
+    @Option(help: ArgumentHelp("Publish this host's report to a NATS JetStream bus (comma-separated nats:// or tls:// URLs).", valueName: "urls"))
+    var bus: String?
+
+    @Flag(help: "With --bus: also consume every host's reports from the bus and serve the merged map.")
+    var aggregate = false
+
+    @Option(help: ArgumentHelp("With --bus: NATS credentials file (user JWT and nkey seed).", valueName: "file"))
+    var busCreds: String?
+
+    @Option(help: ArgumentHelp("With --bus: file whose first line is the token the NATS servers require.", valueName: "file"))
+    var busTokenFile: String?
+
+    @Option(help: ArgumentHelp("With --bus: CA certificates (PEM) the NATS servers' certificates must chain to (turns TLS on).", valueName: "file"))
+    var busTlsCa: String?
+
+    @Option(help: ArgumentHelp("With --bus: client certificate (PEM) for NATS servers that verify clients.", valueName: "file"))
+    var busTlsCert: String?
+
+    @Option(help: ArgumentHelp("With --bus: the client certificate's private key (PEM).", valueName: "file"))
+    var busTlsKey: String?
+
+    @Option(help: "With --bus: the JetStream stream of reports (created over periscope.report.> if missing).")
+    var busStream = "PERISCOPE_REPORTS"
+
+    @Option(help: "With --bus: replicas of the stream when this daemon creates it (1 for a single server).")
+    var busReplicas = 3
+
+    @Option(help: ArgumentHelp("With --bus: reports older than this leave the stream it creates (1h, 30m, seconds; 0 for never).", valueName: "duration"))
+    var busMaxAge = "1h"
+
+    @Option(help: "With --bus: reports kept per host in the stream it creates (the newest is what aggregators catch up from).")
+    var busKeep = 1
+
     @Option(help: ArgumentHelp("History log (SQLite): a file path, or 'off' (default: /var/lib/periscope/history.db as root, else $XDG_STATE_HOME/periscope/history.db).", valueName: "path|off"))
     var history: String?
 
@@ -137,6 +170,17 @@ struct Periscoped: ParsableCommand {
         }
         if (publish != nil || acceptReports != nil), noCollectors {
             throw ValidationError("--publish and --accept-reports need the collectors")
+        }
+        if bus == nil, aggregate || busCreds != nil || busTokenFile != nil || busTlsCa != nil || busTlsCert != nil {
+            throw ValidationError("--aggregate, --bus-creds, --bus-token-file and --bus-tls-* need --bus")
+        }
+        if bus != nil, noCollectors { throw ValidationError("--bus needs the collectors") }
+        if aggregate, acceptReports != nil { throw ValidationError("--aggregate (bus) and --accept-reports cannot be combined") }
+        if (busTlsCert == nil) != (busTlsKey == nil) { throw ValidationError("--bus-tls-cert and --bus-tls-key go together") }
+        if !(1...5).contains(busReplicas) { throw ValidationError("--bus-replicas must be 1 to 5") }
+        if busKeep < 1 { throw ValidationError("--bus-keep must be at least 1") }
+        if busMaxAge != "0", HistoryConfiguration.parseDuration(busMaxAge) == nil {
+            throw ValidationError("--bus-max-age must be a duration such as 1h, 30m, a number of seconds, or 0")
         }
         if !(hostExpiry >= 1 && hostExpiry <= 86_400) { throw ValidationError("--host-expiry must be 1 to 86400 seconds") }
         if HistoryConfiguration.parseDuration(historyRetention) == nil {
@@ -187,6 +231,17 @@ struct Periscoped: ParsableCommand {
         configuration.multiHost.key = tlsKey
         configuration.multiHost.ca = tlsCa
         configuration.multiHost.hostExpiryMillis = Int(hostExpiry * 1000)
+        configuration.bus.urls = bus
+        configuration.bus.aggregate = aggregate
+        configuration.bus.credsFile = busCreds
+        if let busTokenFile { configuration.bus.token = try Self.readToken(busTokenFile) }
+        configuration.bus.tlsCA = busTlsCa
+        configuration.bus.tlsCertificate = busTlsCert
+        configuration.bus.tlsKey = busTlsKey
+        configuration.bus.stream = busStream
+        configuration.bus.replicas = busReplicas
+        configuration.bus.maxAgeSeconds = busMaxAge == "0" ? 0 : Int(HistoryConfiguration.parseDuration(busMaxAge) ?? 3600)
+        configuration.bus.keepPerHost = busKeep
         if history == "off" {
             configuration.historyOffReason = "turned off (--history off)"
         } else if noCollectors {

@@ -1,0 +1,365 @@
+// The report bus behind CPeriscopeNATS.h: libnats with its libevent adapter on the daemon's loop.
+#include "CPeriscopeNATS.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nats/nats.h>
+// The adapter defines its functions in the header: it is included in this one translation unit only.
+#include <nats/adapters/libevent.h>
+
+struct periscope_bus {
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription *sub;
+    periscope_bus_event_cb on_event;
+    void *event_context;
+    periscope_bus_message_cb on_message;
+    void *message_context;
+    pthread_mutex_t lock;        // guards sub (replaced by subscribe, read by close)
+    atomic_uint_fast64_t acked, publish_errors;
+    atomic_int_fast64_t in_flight;
+    atomic_int_fast64_t oldest_unacked_ms;  // monotonic ms of the first publish since in_flight was last 0
+    int max_in_flight;
+    char connect_error[300];     // why the first attempt failed ("" when it did not): kept for a closed connection
+};
+
+static int64_t monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void last_error_detail(natsConnection *nc, char *buffer, size_t len);
+
+static void set_error(char *error, size_t len, const char *what, natsStatus status, const char *detail) {
+    if (error == NULL || len == 0) return;
+    const char *last = NULL;
+    if (detail == NULL) {
+        natsStatus lastStatus = NATS_OK;
+        last = nats_GetLastError(&lastStatus);
+    }
+    snprintf(error, len, "%s: %s%s%s", what, natsStatus_GetText(status),
+             (detail || last) ? ": " : "", detail ? detail : (last ? last : ""));
+}
+
+/// Like set_error, but when the connection itself is closed says why (an authorization violation, say).
+static void set_bus_error(periscope_bus *bus, char *error, size_t len, const char *what, natsStatus status) {
+    if (natsConnection_Status(bus->nc) == NATS_CONN_STATUS_CLOSED) {
+        char detail[256];
+        last_error_detail(bus->nc, detail, sizeof detail);
+        snprintf(error, len, "%s: connection closed: %s", what, bus->connect_error[0] ? bus->connect_error : detail);
+        return;
+    }
+    set_error(error, len, what, status, NULL);
+}
+
+static void event_cb(periscope_bus *bus, int event, const char *detail) {
+    if (bus->on_event) bus->on_event(bus->event_context, event, detail);
+}
+
+static void last_error_detail(natsConnection *nc, char *buffer, size_t len) {
+    const char *text = NULL;
+    natsStatus status = natsConnection_GetLastError(nc, &text);
+    if (status == NATS_OK) { buffer[0] = 0; return; }
+    snprintf(buffer, len, "%s%s%s", natsStatus_GetText(status), text ? ": " : "", text ? text : "");
+}
+
+static void on_connected(natsConnection *nc, void *closure) {
+    (void)nc;
+    event_cb(closure, 1, NULL);
+}
+static void on_disconnected(natsConnection *nc, void *closure) {
+    char detail[256];
+    last_error_detail(nc, detail, sizeof detail);
+    event_cb(closure, 2, detail[0] ? detail : NULL);
+}
+static void on_reconnected(natsConnection *nc, void *closure) {
+    (void)nc;
+    event_cb(closure, 3, NULL);
+}
+static void on_closed(natsConnection *nc, void *closure) {
+    (void)nc;
+    event_cb(closure, 4, NULL);
+}
+static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {
+    (void)nc; (void)sub;
+    event_cb(closure, 5, natsStatus_GetText(err));
+}
+
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+    (void)js;
+    periscope_bus *bus = closure;
+    if (pa != NULL) {
+        atomic_fetch_add(&bus->acked, 1);
+    } else {
+        atomic_fetch_add(&bus->publish_errors, 1);
+        char detail[256];
+        snprintf(detail, sizeof detail, "publish not acknowledged: %s%s%s", natsStatus_GetText(pae ? pae->Err : NATS_ERR),
+                 (pae && pae->ErrText) ? ": " : "", (pae && pae->ErrText) ? pae->ErrText : "");
+        event_cb(bus, 5, detail);
+    }
+    if (atomic_fetch_sub(&bus->in_flight, 1) <= 1) atomic_store(&bus->oldest_unacked_ms, 0);
+    natsMsg_Destroy(msg);
+}
+
+periscope_bus *periscope_bus_connect(const periscope_bus_options *options, periscope_bus_event_cb on_event,
+                                     void *context, char *error, size_t error_len) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, natsLibevent_Init);
+    periscope_bus *bus = calloc(1, sizeof *bus);
+    if (bus == NULL) { set_error(error, error_len, "bus", NATS_NO_MEMORY, ""); return NULL; }
+    pthread_mutex_init(&bus->lock, NULL);
+    bus->on_event = on_event;
+    bus->event_context = context;
+    bus->max_in_flight = options->max_pending_publishes > 0 ? options->max_pending_publishes : 16;
+
+    natsOptions *opts = NULL;
+    natsStatus s = natsOptions_Create(&opts);
+    if (s == NATS_OK) s = natsOptions_SetServers(opts, NULL, 0);
+    // SetServers takes an array: split the comma-separated list.
+    char *copy = strdup(options->urls ? options->urls : "");
+    const char *servers[64];
+    int count = 0;
+    for (char *save = NULL, *token = strtok_r(copy, ",", &save); token && count < 64; token = strtok_r(NULL, ",", &save)) {
+        while (*token == ' ') token++;
+        if (*token) servers[count++] = token;
+    }
+    if (s == NATS_OK) s = count ? natsOptions_SetServers(opts, servers, count) : NATS_INVALID_ARG;
+    if (s == NATS_OK && options->name) s = natsOptions_SetName(opts, options->name);
+    if (s == NATS_OK && options->creds_file) s = natsOptions_SetUserCredentialsFromFiles(opts, options->creds_file, NULL);
+    if (s == NATS_OK && options->token) s = natsOptions_SetToken(opts, options->token);
+    if (s == NATS_OK && (options->tls_ca || options->tls_cert)) s = natsOptions_SetSecure(opts, true);
+    if (s == NATS_OK && options->tls_ca) s = natsOptions_LoadCATrustedCertificates(opts, options->tls_ca);
+    if (s == NATS_OK && options->tls_cert) s = natsOptions_LoadCertificatesChain(opts, options->tls_cert, options->tls_key);
+    if (s == NATS_OK) s = natsOptions_SetEventLoop(opts, options->event_base, natsLibevent_Attach, natsLibevent_Read,
+                                                   natsLibevent_Write, natsLibevent_Detach);
+    if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+    if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, options->reconnect_wait_ms > 0 ? options->reconnect_wait_ms : 500);
+    if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+    if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, on_disconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, on_reconnected, bus);
+    if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, on_closed, bus);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, on_error, bus);
+    if (s != NATS_OK) {
+        set_error(error, error_len, "bus options", s, NULL);
+        free(copy);
+        natsOptions_Destroy(opts);
+        pthread_mutex_destroy(&bus->lock);
+        free(bus);
+        return NULL;
+    }
+    // First a plain attempt, so that a refusal (authorization, TLS) is reported as such; then keep retrying.
+    s = natsConnection_Connect(&bus->nc, opts);
+    if (s == NATS_OK) {
+        event_cb(bus, 1, NULL);
+    } else {
+        set_error(bus->connect_error, sizeof bus->connect_error, "connect", s, NULL);
+        event_cb(bus, 5, bus->connect_error);
+        bus->nc = NULL;
+        s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, bus);
+        if (s == NATS_OK) s = natsConnection_Connect(&bus->nc, opts);
+        if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
+    }
+    free(copy);
+    if (s == NATS_OK) {
+        jsOptions jso;
+        jsOptions_Init(&jso);
+        jso.Wait = 5000;
+        jso.PublishAsync.MaxPending = bus->max_in_flight * 4;  // never reached: periscope_bus_publish skips first
+        jso.PublishAsync.AckHandler = on_ack;
+        jso.PublishAsync.AckHandlerClosure = bus;
+        jso.PublishAsync.StallWait = 1;
+        s = natsConnection_JetStream(&bus->js, bus->nc, &jso);
+    }
+    natsOptions_Destroy(opts);
+    if (s != NATS_OK) {
+        set_error(error, error_len, "connect", s, NULL);
+        if (bus->nc) natsConnection_Destroy(bus->nc);
+        pthread_mutex_destroy(&bus->lock);
+        free(bus);
+        return NULL;
+    }
+    return bus;
+}
+
+int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
+                                int64_t max_age_ms, int64_t max_per_subject, char *error, size_t error_len) {
+    jsStreamInfo *info = NULL;
+    jsErrCode code = 0;
+    natsStatus s = js_GetStreamInfo(&info, bus->js, stream, NULL, &code);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(info);
+        return 0;
+    }
+    if (s != NATS_NOT_FOUND) {
+        set_bus_error(bus, error, error_len, "stream info", s);
+        return -1;
+    }
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = stream;
+    const char *subjectList[1] = {subjects};
+    config.Subjects = subjectList;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.Discard = js_DiscardOld;
+    config.Replicas = replicas > 0 ? replicas : 1;
+    config.MaxAge = max_age_ms * 1000000;
+    config.MaxMsgsPerSubject = max_per_subject > 0 ? max_per_subject : -1;
+    code = 0;
+    s = js_AddStream(&info, bus->js, &config, NULL, &code);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(info);
+        return 0;
+    }
+    // Another daemon may have created it meanwhile (with the same or another configuration): use it.
+    if (code == JSStreamNameExistErr) return 0;
+    set_bus_error(bus, error, error_len, "create stream", s);
+    return -1;
+}
+
+static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure) {
+    (void)nc; (void)sub;
+    periscope_bus *bus = closure;
+    jsMsgMetaData *meta = NULL;
+    uint64_t sequence = 0, pending = 0;
+    int64_t stored = 0;
+    if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+        sequence = meta->Sequence.Stream;
+        pending = meta->NumPending;
+        stored = meta->Timestamp;
+        jsMsgMetaData_Destroy(meta);
+    }
+    int64_t revision = -1, refresh = -1;
+    const char *value = NULL;
+    if (natsMsgHeader_Get(msg, "Periscope-Revision", &value) == NATS_OK && value) revision = strtoll(value, NULL, 10);
+    value = NULL;
+    if (natsMsgHeader_Get(msg, "Periscope-Refresh-Ms", &value) == NATS_OK && value) refresh = strtoll(value, NULL, 10);
+    if (bus->on_message && sequence > 0) {
+        bus->on_message(bus->message_context, natsMsg_GetSubject(msg), (const uint8_t *)natsMsg_GetData(msg),
+                        natsMsg_GetDataLength(msg), sequence, pending, stored, revision, refresh);
+    }
+    natsMsg_Destroy(msg);
+}
+
+int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
+                            int replicas, periscope_bus_message_cb callback, void *context, char *error, size_t error_len) {
+    bus->on_message = callback;
+    bus->message_context = context;
+    jsSubOptions options;
+    jsSubOptions_Init(&options);
+    options.Stream = stream;
+    // An ephemeral push consumer, replicated like the stream so that it survives the loss of a server (an ordered
+    // consumer lives on one server only); no acknowledgements (the newest report is what counts); the server goes
+    // on delivering through flow control and says it is alive with heartbeats; it is dropped 60 s after we are gone.
+    options.Config.AckPolicy = js_AckNone;
+    options.Config.FlowControl = true;
+    options.Config.Heartbeat = (int64_t)2000 * 1000000;
+    options.Config.InactiveThreshold = (int64_t)60000 * 1000000;
+    options.Config.Replicas = replicas > 0 ? replicas : 1;
+    if (start_sequence > 0) {
+        options.Config.DeliverPolicy = js_DeliverByStartSequence;
+        options.Config.OptStartSeq = start_sequence;
+    } else {
+        options.Config.DeliverPolicy = js_DeliverLastPerSubject;
+    }
+    natsSubscription *sub = NULL;
+    jsErrCode code = 0;
+    natsStatus s = js_Subscribe(&sub, bus->js, filter, on_message, bus, NULL, &options, &code);
+    if (s != NATS_OK) {
+        set_bus_error(bus, error, error_len, "subscribe", s);
+        return -1;
+    }
+    natsSubscription_SetPendingLimits(sub, 4096, 512 * 1024 * 1024);
+    pthread_mutex_lock(&bus->lock);
+    natsSubscription *old = bus->sub;
+    bus->sub = sub;
+    pthread_mutex_unlock(&bus->lock);
+    if (old) {
+        natsSubscription_Unsubscribe(old);
+        natsSubscription_Destroy(old);
+    }
+    return 0;
+}
+
+int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
+                          int64_t revision, int64_t refresh_ms, char *error, size_t error_len) {
+    if (natsConnection_Status(bus->nc) != NATS_CONN_STATUS_CONNECTED) return 1;
+    if (atomic_load(&bus->in_flight) >= bus->max_in_flight) {
+        // Acknowledgements lost with a server (no reply ever comes): after 10 s give the pending ones up,
+        // the next report supersedes them anyway.
+        int64_t since = atomic_load(&bus->oldest_unacked_ms);
+        if (since == 0 || monotonic_ms() - since < 10000) return 1;
+        natsMsgList list = {0};
+        if (js_PublishAsyncGetPendingList(&list, bus->js) == NATS_OK) {
+            atomic_fetch_sub(&bus->in_flight, list.Count);
+            atomic_fetch_add(&bus->publish_errors, (uint64_t)list.Count);
+            natsMsgList_Destroy(&list);
+        }
+        atomic_store(&bus->oldest_unacked_ms, monotonic_ms());
+    }
+    natsMsg *msg = NULL;
+    char text[32];
+    natsStatus s = natsMsg_Create(&msg, subject, NULL, (const char *)data, length);
+    snprintf(text, sizeof text, "%lld", (long long)revision);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Periscope-Revision", text);
+    snprintf(text, sizeof text, "%lld", (long long)refresh_ms);
+    if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Periscope-Refresh-Ms", text);
+    if (s == NATS_OK) {
+        int_fast64_t zero = 0;
+        atomic_compare_exchange_strong(&bus->oldest_unacked_ms, &zero, monotonic_ms());
+        atomic_fetch_add(&bus->in_flight, 1);
+        jsPubOptions options;
+        jsPubOptions_Init(&options);
+        options.MaxWait = 5000;
+        s = js_PublishMsgAsync(bus->js, &msg, &options);
+        if (s != NATS_OK) atomic_fetch_sub(&bus->in_flight, 1);
+    }
+    natsMsg_Destroy(msg);
+    if (s != NATS_OK) {
+        set_error(error, error_len, "publish", s, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void periscope_bus_get_stats(periscope_bus *bus, periscope_bus_stats *out) {
+    memset(out, 0, sizeof *out);
+    switch (natsConnection_Status(bus->nc)) {
+    case NATS_CONN_STATUS_CONNECTED: out->status = 1; break;
+    case NATS_CONN_STATUS_CONNECTING: out->status = 2; break;
+    case NATS_CONN_STATUS_RECONNECTING: out->status = 3; break;
+    case NATS_CONN_STATUS_DRAINING_SUBS:
+    case NATS_CONN_STATUS_DRAINING_PUBS: out->status = 4; break;
+    default: out->status = 0; break;
+    }
+    natsStatistics *stats = NULL;
+    if (natsStatistics_Create(&stats) == NATS_OK) {
+        if (natsConnection_GetStats(bus->nc, stats) == NATS_OK) {
+            natsStatistics_GetCounts(stats, &out->in_msgs, &out->in_bytes, &out->out_msgs, &out->out_bytes, &out->reconnects);
+        }
+        natsStatistics_Destroy(stats);
+    }
+    out->acked = atomic_load(&bus->acked);
+    out->publish_errors = atomic_load(&bus->publish_errors);
+    int64_t in_flight = atomic_load(&bus->in_flight);
+    out->in_flight = in_flight > 0 ? (uint64_t)in_flight : 0;
+    if (natsConnection_GetConnectedUrl(bus->nc, out->server, sizeof out->server) != NATS_OK) out->server[0] = 0;
+}
+
+void periscope_bus_close(periscope_bus *bus) {
+    pthread_mutex_lock(&bus->lock);
+    natsSubscription *sub = bus->sub;
+    bus->sub = NULL;
+    pthread_mutex_unlock(&bus->lock);
+    if (sub) natsSubscription_Destroy(sub);
+    natsConnection_Close(bus->nc);
+    jsCtx_Destroy(bus->js);
+    natsConnection_Destroy(bus->nc);
+    // The bus itself stays allocated: a late callback on a client thread may still read it.
+}

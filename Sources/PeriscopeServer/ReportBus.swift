@@ -1,0 +1,329 @@
+import CPeriscopeNATS
+import Dispatch
+import Glibc
+import Logging
+import PeriscopeEventLoop
+import PeriscopeProtocol
+import PeriscopeSystem
+import PeriscopeTopology
+import Synchronization
+
+/// The report bus (`--bus URLS`, issue 15): publishes this host's report to a NATS JetStream stream, and with
+/// `--aggregate` consumes every host's reports from it into a ``RemoteHostTable`` (the aggregator's merge path),
+/// so any number of aggregators serve the same map and a new one catches up from the stream alone.
+///
+/// Publishing: the full report (``ReportWire`` encoding: the report JSON, zlib-compressed) to
+/// `<prefix>.<host id>` whenever this host's own report changes (``TopologyService/localRevision``) (at most one per
+/// ``MultiHostConfiguration/minimumSendGapMillis``) and at least once per refresh interval, which is also the
+/// liveness signal. Publishes are asynchronous; while ``BusConfiguration/maxPendingPublishes`` wait for
+/// JetStream's acknowledgement, or the connection is down, reports are skipped (the next one supersedes them).
+///
+/// Consuming: an ephemeral consumer, replicated like the stream, that starts with the last message of every
+/// subject, then follows the stream; after a reconnect, or when nothing arrived for five refresh intervals (10 s
+/// at least) although this daemon publishes, it is made again from the next sequence. Reports are inflated,
+/// parsed and checked off the loop, newest per host only (``BusChannel``), and installed on the loop. While the
+/// bus is down, hosts do not age: the map stays as it was and status says so.
+///
+/// Blocking client calls (connect, stream, subscribe) run on ``setupQueue``; the socket is served by the loop
+/// (the client's libevent adapter). - Important: loop thread only, except where stated.
+final class ReportBus {
+    private let core: ServerCore
+    private unowned let topology: TopologyService
+    private let settings: BusConfiguration
+    private let multiHost: MultiHostConfiguration
+    private let table: RemoteHostTable?
+    private let logger = Logger(label: "periscope.bus")
+    private let setupQueue = DispatchQueue(label: "periscope.bus.setup")
+    private let encodeQueue = DispatchQueue(label: "periscope.bus.encode")
+    private let channel: BusChannel
+    private let subject: String
+    private var connection = "connecting"
+    private var streamReady = false
+    private var subscribed = false
+    private var lastError: String?
+    private var lastErrorAt = 0.0
+    private var disconnects: UInt64 = 0
+    private var downSince: Double?
+    private var sentRevision: Int64 = -1
+    private var lastSend = 0.0
+    private var encoding = false
+    private var published: UInt64 = 0
+    private var skipped: UInt64 = 0
+    private var outRate = ByteRate()
+    private var messagesOut = ByteRate()
+    private var refused: UInt64 = 0
+    private var resubscribes: UInt64 = 0
+    private var subscribedAt = 0.0
+    private var closed = false
+    private lazy var sendTimer = LoopTimer(loop: core.loop) { [unowned self] in self.trySend() }
+    private var tickTimer: LoopTimer?
+    /// Stream and consumer setup retries with doubling waits (250 ms to 5 s).
+    private lazy var retryTimer = LoopTimer(loop: core.loop) { [unowned self] in self.prepare() }
+    private var attempts = 0
+    /// A stream or consumer setup is under way on the setup queue.
+    private var preparing = false
+
+    init(core: ServerCore, topology: TopologyService, settings: BusConfiguration, multiHost: MultiHostConfiguration) throws {
+        if let violation = BusConfiguration.subjectViolation(host: topology.hostID) { throw ServerError("--bus: \(violation)") }
+        self.core = core
+        self.topology = topology
+        self.settings = settings
+        self.multiHost = multiHost
+        subject = "\(settings.subjectPrefix).\(topology.hostID)"
+        table = settings.aggregate ? RemoteHostTable(core: core, topology: topology, settings: multiHost, logger: logger) : nil
+        channel = BusChannel(loop: core.loop, ownSubject: subject, prefix: settings.subjectPrefix + ".")
+        channel.bus = self
+        topology.onReport.append { [unowned self] _, _ in self.trySend() }
+        core.health["bus"] = { [unowned self] in self.healthJSON() }
+        core.endpoints.append("bus:\(settings.urls ?? "")")
+        tickTimer = LoopTimer(loop: core.loop) { [unowned self] in self.tick() }
+        tickTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
+        connect()
+    }
+
+    // MARK: Connection (setup queue)
+
+    private func connect() {
+        let options = settings
+        let name = "periscoped \(topology.hostID)"
+        _ = Unmanaged.passRetained(channel)  // released never: a late client callback may still use it
+        let channel = channel
+        setupQueue.async {
+            let base = UnsafeMutableRawPointer(channel.loop.base)  // a constant; only the client's adapter uses it
+            let context = Unmanaged.passUnretained(channel).toOpaque()
+            var error = [CChar](repeating: 0, count: 512)
+            let bus = withCStrings([options.urls, name, options.credsFile, options.token, options.tlsCA,
+                                    options.tlsCertificate, options.tlsKey]) { strings in
+                var c = periscope_bus_options(
+                    urls: strings[0], name: strings[1], creds_file: strings[2], token: strings[3], tls_ca: strings[4],
+                    tls_cert: strings[5], tls_key: strings[6], event_base: base,
+                    reconnect_wait_ms: Int32(options.reconnectWaitMillis), max_pending_publishes: Int32(options.maxPendingPublishes))
+                return periscope_bus_connect(&c, busEvent, context, &error, error.count)
+            }
+            guard let bus else {
+                channel.onLoop { $0.failed(cText(error)) }
+                return
+            }
+            channel.handle.withLock { $0 = BusHandle(pointer: bus) }
+            channel.onLoop { $0.prepare() }
+        }
+    }
+
+    /// Makes sure the stream exists and (aggregating) subscribes, retrying on the setup queue until it works.
+    private func prepare() {
+        guard !closed, !preparing else { return }
+        preparing = true
+        let options = settings
+        let aggregate = table != nil
+        let start = channel.nextSequence
+        let channel = channel
+        setupQueue.async {
+            guard let bus = channel.handle.withLock({ $0 })?.pointer else { return channel.onLoop { $0.preparing = false } }
+            let context = Unmanaged.passUnretained(channel).toOpaque()
+            var error = [CChar](repeating: 0, count: 512)
+            var ok = periscope_bus_ensure_stream(bus, options.stream, options.subjectPrefix + ".>", Int32(options.replicas),
+                                                 Int64(options.maxAgeSeconds) * 1000, Int64(options.keepPerHost), &error, error.count) == 0
+            var subscribedNow = false
+            if ok, aggregate {
+                ok = periscope_bus_subscribe(bus, options.stream, options.subjectPrefix + ".>", start, Int32(options.replicas),
+                                             busMessage, context,
+                                             &error, error.count) == 0
+                subscribedNow = ok
+            }
+            let message = ok ? nil : cText(error)
+            channel.onLoop { bus in
+                bus.preparing = false
+                if let message {
+                    bus.record(message)
+                    bus.logger.warning("bus: \(message); retrying")
+                    bus.retryTimer.schedule(afterMillis: min(5000, 250 << min(bus.attempts, 5)))
+                    bus.attempts += 1
+                    return
+                }
+                bus.streamReady = true
+                bus.attempts = 0
+                if subscribedNow {
+                    bus.subscribed = true
+                    bus.subscribedAt = monotonicMillis()
+                    bus.logger.info("consuming \(options.stream) from \(start > 0 ? "sequence \(start)" : "the last report of every host")")
+                }
+                bus.trySend()
+            }
+        }
+    }
+
+    func failed(_ message: String) {
+        record(message)
+        connection = "closed"
+        logger.error("bus: \(message)")
+    }
+
+    func event(_ kind: Int32, _ detail: String?) {
+        switch kind {
+        case 1, 3:
+            connection = "connected"
+            if let since = downSince { logger.info("bus connected again after \(Int(monotonicMillis() - since)) ms") }
+            downSince = nil
+            table?.agingPaused = false
+            if kind == 3, table != nil, streamReady { resubscribe("reconnected") }
+            trySend()
+        case 2:
+            connection = "reconnecting"
+            disconnects &+= 1
+            if downSince == nil { downSince = monotonicMillis() }
+            table?.agingPaused = true
+            record("disconnected from the bus\(detail.map { ": \($0)" } ?? "")")
+            logger.warning("bus disconnected\(detail.map { ": \($0)" } ?? "")\(table == nil ? "" : "; serving the last map")")
+        case 4:
+            connection = "closed"
+        default:
+            if let detail { record(detail) }
+        }
+    }
+
+    private func resubscribe(_ why: String) {
+        resubscribes &+= 1
+        subscribed = false
+        logger.info("bus consumer made again (\(why)) from sequence \(channel.nextSequence)")
+        prepare()
+    }
+
+    private func record(_ error: String) {
+        lastError = error
+        lastErrorAt = SystemClock.realtime()
+    }
+
+    // MARK: Publishing
+
+    /// Publishes the newest local report if it is new or a refresh interval old, the gap allows, and the bus has room.
+    private func trySend() {
+        guard !closed, streamReady, !encoding, connection == "connected", let report = topology.localReport else { return }
+        let revision = topology.localRevision  // not `revision`: that moves with every remote report too
+        let refresh = core.configuration.refreshMillis
+        let since = monotonicMillis() - lastSend
+        guard revision != sentRevision || since >= Double(refresh) * 0.9 else { return }
+        let wait = Double(multiHost.minimumSendGapMillis) - since
+        if wait > 0 {
+            if !sendTimer.isPending { sendTimer.schedule(afterMillis: Int(wait.rounded(.up))) }
+            return
+        }
+        encoding = true
+        lastSend = monotonicMillis()
+        let subject = subject
+        let channel = channel
+        encodeQueue.async {
+            guard let bus = channel.handle.withLock({ $0 })?.pointer else { return channel.onLoop { $0.encoding = false } }
+            let data = ReportWire.compress(report)
+            var error = [CChar](repeating: 0, count: 256)
+            let result = data.withUnsafeBufferPointer { buffer in
+                periscope_bus_publish(bus, subject, buffer.baseAddress, Int32(buffer.count), revision, Int64(refresh), &error, error.count)
+            }
+            let message = result < 0 ? cText(error) : nil
+            channel.onLoop { bus in
+                bus.encoding = false
+                switch result {
+                case 0:
+                    bus.sentRevision = revision
+                    bus.published &+= 1
+                    let now = monotonicMillis()
+                    bus.outRate.count(data.count, now: now)
+                    bus.messagesOut.count(1, now: now)
+                case 1: bus.skipped &+= 1
+                default: bus.record(message ?? "publish failed")
+                }
+                if result == 0 { bus.trySend() }  // a newer revision may have arrived while this one was encoded
+            }
+        }
+    }
+
+    /// Every refresh interval: publish (the liveness signal), and check that the consumer still delivers.
+    private func tick() {
+        trySend()
+        guard subscribed, connection == "connected" else { return }
+        let silence = monotonicMillis() - max(channel.counters.withLock { $0.lastDelivery }, subscribedAt)
+        if silence > max(10_000, 5 * Double(core.configuration.refreshMillis)), published > 0 {
+            resubscribe("nothing delivered for \(Int(silence)) ms")
+        }
+    }
+
+    // MARK: Consuming (decoded on the delivery thread, installed here)
+
+    func delivered(_ delivery: BusDelivery) {
+        switch delivery.content {
+        case .refused(let host, let reason):
+            refused &+= 1
+            record("refused a report of \(host): \(reason)")
+            logger.warning("bus: refused a report of \(host): \(reason)")
+        case .report(let host, let report):
+            let age = max(0, SystemClock.realtime() - delivery.storedSeconds) * 1000
+            table?.install(report, host: host, revision: delivery.revision, refresh: delivery.refreshMillis,
+                           size: delivery.size, ageMillis: age)
+        }
+    }
+
+    /// Closes the connection before the loop's base is freed. Loop thread.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        tickTimer?.cancel()
+        sendTimer.cancel()
+        retryTimer.cancel()
+        setupQueue.sync {}  // no connect or subscribe in progress
+        encodeQueue.sync {}
+        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_close(bus) }
+        channel.handle.withLock { $0 = nil }
+    }
+
+    private func healthJSON() -> JSONValue {
+        var stats = periscope_bus_stats()
+        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_stats(bus, &stats) }
+        let now = monotonicMillis()
+        let up = connection == "connected" && streamReady && (table == nil || subscribed)
+        let server = withUnsafeBytes(of: stats.server) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        var summary = up ? "connected to \(server), stream \(settings.stream)" : "bus \(connection)"
+        if let downSince { summary += " for \(Int((now - downSince) / 1000)) s" }
+        if !up, table != nil { summary += "; serving the last map (\(table?.summary ?? ""))" }
+        var health: [String: JSONValue] = [
+            "state": .string(up ? "ok" : "degraded"), "summary": .string(summary),
+            "connection": .string(connection), "servers": .string(settings.urls ?? ""), "server": .string(server),
+            "stream": .string(settings.stream), "streamReady": .bool(streamReady), "subject": .string(subject),
+            "role": .string(table == nil ? "publisher" : "publisher+aggregator"),
+            "disconnects": .int(Int64(disconnects)), "reconnects": .int(Int64(stats.reconnects)),
+            "published": .int(Int64(published)), "publishSkipped": .int(Int64(skipped)),
+            "acknowledged": .int(Int64(stats.acked)), "publishErrors": .int(Int64(stats.publish_errors)),
+            "inFlight": .int(Int64(stats.in_flight)),
+            "messagesOutPerSecond": .double(messagesOut.perSecond(now: now)), "bytesOutPerSecond": .double(outRate.perSecond(now: now)),
+        ]
+        if let downSince { health["downMillis"] = .int(Int64(now - downSince)) }
+        let counters = channel.counters.withLock { $0 }
+        health["messagesInPerSecond"] = .double(counters.messages.perSecond(now: now))
+        health["bytesInPerSecond"] = .double(counters.bytes.perSecond(now: now))
+        if let table {
+            health["consumer"] = [
+                "subscribed": .bool(subscribed), "lastSequence": .int(Int64(channel.nextSequence) - 1),
+                "lag": .int(Int64(counters.pending)), "received": .int(Int64(counters.received)),
+                "coalesced": .int(Int64(counters.coalesced)), "refused": .int(Int64(refused)),
+                "resubscribes": .int(Int64(resubscribes)),
+            ]
+            health["hosts"] = table.hostsJSON()
+            health["servingLastMap"] = .bool(!up)
+        }
+        if let lastError {
+            health["lastError"] = .string(lastError)
+            health["lastErrorAt"] = .double(lastErrorAt)
+        }
+        return .object(health)
+    }
+}
+
+/// The text of a NUL-terminated C buffer.
+private func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// Calls `body` with C strings for `values` (NULL for nil), valid during the call.
+private func withCStrings<R>(_ values: [String?], _ body: ([UnsafePointer<CChar>?]) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = values.map { $0.flatMap { strdup($0) } }
+    defer { for pointer in pointers { free(pointer) } }
+    return body(pointers.map { $0.map { UnsafePointer($0) } })
+}

@@ -1,0 +1,26 @@
+import Testing
+@testable import PeriscopeServer
+
+/// The report bus's rule for host ids: a host publishes to `periscope.report.<host id>`, so its id must be a
+/// valid NATS subject token sequence (no wildcards, no spaces, no empty tokens).
+@Suite struct BusConfigurationTests {
+    @Test func hostnamesAndDottedNamesAreSubjects() {
+        for host in ["web1", "db-2", "node_3", "web1.example.com", "A9"] {
+            #expect(BusConfiguration.subjectViolation(host: host) == nil, "\(host)")
+        }
+    }
+
+    @Test func wildcardsSpacesAndEmptyTokensAreRefused() {
+        for host in ["", "a b", "*", "web>", "web.*", ".web", "web.", "a..b", "tab\there", "émile",
+                     String(repeating: "a", count: 254)] {
+            #expect(BusConfiguration.subjectViolation(host: host) != nil, "\(host)")
+        }
+    }
+
+    @Test func defaultsMatchTheSpec() {
+        let bus = BusConfiguration()
+        #expect(!bus.isEnabled && !bus.aggregate)
+        #expect(bus.stream == "PERISCOPE_REPORTS" && bus.subjectPrefix == "periscope.report")
+        #expect(bus.replicas == 3 && bus.keepPerHost == 1 && bus.maxAgeSeconds == 3600 && bus.maxPendingPublishes == 16)
+    }
+}
