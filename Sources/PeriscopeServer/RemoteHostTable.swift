@@ -76,20 +76,7 @@ final class RemoteHostTable {
     /// Marks silent hosts stale and drops expired ones.
     private func checkAges() {
         guard !agingPaused else { return }
-        let now = monotonicMillis()
-        let timestamp = SystemClock.realtime()
-        for (host, state) in hosts {
-            let silent = now - state.lastSeen
-            if silent > Double(settings.hostExpiryMillis) {
-                hosts[host] = nil
-                merges.submit { $0.remove(host) }
-                logger.info("host \(host) expired after \(Int(silent)) ms of silence")
-            } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
-                hosts[host]?.stale = true
-                merges.submit { $0.setStale(host, true, at: timestamp) }
-                logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")
-            }
-        }
+        merges.age(&hosts, settings: settings, logger: logger)
     }
 
     /// `daemon/status` figures of every host.

@@ -270,24 +270,11 @@ final class ReportAggregator {
         }
     }
 
-    /// Marks silent hosts stale and drops expired ones.
+    /// Marks silent hosts stale and drops expired ones. A host whose messages wait on our merge queue is not
+    /// silent: we stopped reading it (backpressure).
     private func checkAges() {
-        let now = monotonicMillis()
-        let timestamp = SystemClock.realtime()
-        // A host whose messages wait on our merge queue is not silent: we stopped reading it (backpressure).
         let busy = Set(links.values.compactMap { $0.inFlight > 0 ? $0.host : nil })
-        for (host, state) in hosts where !busy.contains(host) {
-            let silent = now - state.lastSeen
-            if silent > Double(settings.hostExpiryMillis) {
-                hosts[host] = nil
-                merges.submit { $0.remove(host) }
-                logger.info("host \(host) expired after \(Int(silent)) ms of silence")
-            } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
-                hosts[host]?.stale = true
-                merges.submit { $0.setStale(host, true, at: timestamp) }
-                logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")
-            }
-        }
+        merges.age(&hosts, settings: settings, busy: busy, logger: logger)
     }
 
     private func healthJSON() -> JSONValue {
