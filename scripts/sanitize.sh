@@ -65,12 +65,8 @@ fi
 
 status=0
 echo "sanitize: swift test ($kind)" >&2
-timeout 1500 swift test --skip-build --scratch-path "$scratch" --sanitize "$kind" "${skip[@]}" \
-        > "$scratch/swift-test.log" 2>&1 || {
-    status=1
-    tail -40 "$scratch/swift-test.log" >&2
-}
-grep -E '^(✔|✘) Test run|Executed [0-9]+ tests' "$scratch/swift-test.log" | tail -3 >&2 || true
+SWIFT_TEST_LOG="$scratch/swift-test.log" timeout 1500 scripts/swift-test.sh --scratch-path "$scratch" \
+        --sanitize "$kind" "${skip[@]}" || status=1
 unit=$SECONDS
 
 # One pytest per suite: Tests/integration and clients/python/tests each have their own conftest.py.
