@@ -220,6 +220,13 @@ def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
         print(f"{label} collection queue CPU: full passes {per_s('fullPassCPUMillis'):.1f} ms/s "
               f"({per_s('fullPasses'):.2f}/s), patches {per_s('patchCPUMillis'):.1f} ms/s ({per_s('patches'):.2f}/s); "
               f"the rest (event threads, loop, renders) {1000 * cpu / wall - per_s('fullPassCPUMillis') - per_s('patchCPUMillis'):.1f} ms/s")
+    r0, r1 = s0.get("subscriptions", {}), s1.get("subscriptions", {})
+    if r1.get("renders", 0) > r0.get("renders", 0):   # the shared views' renders over the window
+        n = r1["renders"] - r0.get("renders", 0)
+        print(f"{label} subscription renders: {n} ({n / wall:.2f}/s), "
+              f"{r1.get('rendersStartedOver', 0) - r0.get('rendersStartedOver', 0)} started over, "
+              f"{r1.get('connectionsResolved', 0) - r0.get('connectionsResolved', 0)} connections resolved, "
+              f"{(r1.get('renderMillis', 0) - r0.get('renderMillis', 0)) / wall:.1f} ms/s")
     tag = label.upper()
     emit(vals, f"{tag}_CPU_PCT", f"{100 * cpu / wall:.4f}")
     emit(vals, f"{tag}_PER_REFRESH_S", f"{per:.6f}")
