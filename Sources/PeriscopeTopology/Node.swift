@@ -8,6 +8,12 @@ public struct Node: Sendable, Hashable, Codable {
     /// as each node of a report's table when the builder makes its next revision while the last one is still
     /// published, then costs one reference count instead of one per field.
     private final class Fields: @unchecked Sendable {  // mutated only while uniquely referenced
+        var v: Values
+        init(_ v: Values) { self.v = v }
+    }
+
+    /// The fields by value (also the coded form: the fields under their names).
+    private struct Values: Hashable, Codable {
         var id: String
         var topology: TopologyKind
         var latest: LatestMap
@@ -16,24 +22,6 @@ public struct Node: Sendable, Hashable, Codable {
         var parents: [TopologyKind: Set<String>]
         var metrics: [String: MetricHistory]
         var sidesBox: ConnectionSidesBox?
-
-        init(id: String, topology: TopologyKind, latest: LatestMap, sets: [String: Set<String>],
-             adjacency: Set<String>, parents: [TopologyKind: Set<String>], metrics: [String: MetricHistory],
-             sidesBox: ConnectionSidesBox?) {
-            self.id = id
-            self.topology = topology
-            self.latest = latest
-            self.sets = sets
-            self.adjacency = adjacency
-            self.parents = parents
-            self.metrics = metrics
-            self.sidesBox = sidesBox
-        }
-
-        func copy() -> Fields {
-            Fields(id: id, topology: topology, latest: latest, sets: sets, adjacency: adjacency, parents: parents,
-                   metrics: metrics, sidesBox: sidesBox)
-        }
     }
 
     private var fields: Fields
@@ -41,105 +29,70 @@ public struct Node: Sendable, Hashable, Codable {
     /// The fields, copied first if another node shares them.
     private var unique: Fields {
         mutating get {
-            if !isKnownUniquelyReferenced(&fields) { fields = fields.copy() }
+            if !isKnownUniquelyReferenced(&fields) { fields = Fields(fields.v) }
             return fields
         }
     }
 
     /// Stable id, unique within its topology (see ``NodeID``).
     public var id: String {
-        get { fields.id }
-        set { unique.id = newValue }
+        get { fields.v.id }
+        set { unique.v.id = newValue }
     }
     public var topology: TopologyKind {
-        get { fields.topology }
-        set { unique.topology = newValue }
+        get { fields.v.topology }
+        set { unique.v.topology = newValue }
     }
     /// Last-writer-wins attributes (keys in ``NodeKey``).
     public var latest: LatestMap {
-        get { fields.latest }
-        _modify { let f = unique; yield &f.latest }
+        get { fields.v.latest }
+        _modify { let f = unique; yield &f.v.latest }
     }
     /// Set-valued attributes, merged by union.
     public var sets: [String: Set<String>] {
-        get { fields.sets }
-        _modify { let f = unique; yield &f.sets }
+        get { fields.v.sets }
+        _modify { let f = unique; yield &f.v.sets }
     }
     /// Ids of nodes of the same topology this node connects to (for endpoints: client → server).
     public var adjacency: Set<String> {
-        get { fields.adjacency }
-        _modify { let f = unique; yield &f.adjacency }
+        get { fields.v.adjacency }
+        _modify { let f = unique; yield &f.v.adjacency }
     }
     /// Ids of the nodes that contain this one, by topology (an endpoint's process, a process's host).
     public var parents: [TopologyKind: Set<String>] {
-        get { fields.parents }
-        _modify { let f = unique; yield &f.parents }
+        get { fields.v.parents }
+        _modify { let f = unique; yield &f.v.parents }
     }
     /// Short metric histories, by metric name (keys in ``MetricKey``).
     public var metrics: [String: MetricHistory] {
-        get { fields.metrics }
-        _modify { let f = unique; yield &f.metrics }
+        get { fields.v.metrics }
+        _modify { let f = unique; yield &f.v.metrics }
     }
     /// Connection nodes: the client and server endpoints, typed (the `client` / `server` entries of ``latest`` are
     /// their text, for the wire). `nil` on other nodes.
     public var sides: ConnectionSides? {
-        get { fields.sidesBox?.value }
-        set { unique.sidesBox = newValue.map(ConnectionSidesBox.init) }
+        get { fields.v.sidesBox?.value }
+        set { unique.v.sidesBox = newValue.map(ConnectionSidesBox.init) }
     }
     private var sidesBox: ConnectionSidesBox? {
-        get { fields.sidesBox }
-        set { unique.sidesBox = newValue }
+        get { fields.v.sidesBox }
+        set { unique.v.sidesBox = newValue }
     }
 
     public init(id: String, topology: TopologyKind, latest: LatestMap = LatestMap(),
                 sets: [String: Set<String>] = [:], adjacency: Set<String> = [],
                 parents: [TopologyKind: Set<String>] = [:], metrics: [String: MetricHistory] = [:]) {
-        fields = Fields(id: id, topology: topology, latest: latest, sets: sets, adjacency: adjacency, parents: parents,
-                        metrics: metrics, sidesBox: nil)
+        fields = Fields(Values(id: id, topology: topology, latest: latest, sets: sets, adjacency: adjacency,
+                               parents: parents, metrics: metrics, sidesBox: nil))
     }
 
-    public static func == (a: Node, b: Node) -> Bool {
-        if a.fields === b.fields { return true }
-        let x = a.fields, y = b.fields
-        return x.id == y.id && x.topology == y.topology && x.latest == y.latest && x.sets == y.sets
-            && x.adjacency == y.adjacency && x.parents == y.parents && x.metrics == y.metrics && x.sidesBox == y.sidesBox
-    }
+    public static func == (a: Node, b: Node) -> Bool { a.fields === b.fields || a.fields.v == b.fields.v }
 
-    public func hash(into hasher: inout Hasher) {
-        let f = fields
-        hasher.combine(f.id)
-        hasher.combine(f.topology)
-        hasher.combine(f.latest)
-        hasher.combine(f.sets)
-        hasher.combine(f.adjacency)
-        hasher.combine(f.parents)
-        hasher.combine(f.metrics)
-        hasher.combine(f.sidesBox)
-    }
+    public func hash(into hasher: inout Hasher) { hasher.combine(fields.v) }
 
-    /// The coded form: the fields under their names.
-    private struct Coded: Codable {
-        var id: String
-        var topology: TopologyKind
-        var latest: LatestMap
-        var sets: [String: Set<String>]
-        var adjacency: Set<String>
-        var parents: [TopologyKind: Set<String>]
-        var metrics: [String: MetricHistory]
-        var sidesBox: ConnectionSidesBox?
-    }
+    public init(from decoder: any Decoder) throws { fields = Fields(try Values(from: decoder)) }
 
-    public init(from decoder: any Decoder) throws {
-        let c = try Coded(from: decoder)
-        fields = Fields(id: c.id, topology: c.topology, latest: c.latest, sets: c.sets, adjacency: c.adjacency,
-                        parents: c.parents, metrics: c.metrics, sidesBox: c.sidesBox)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        let f = fields
-        try Coded(id: f.id, topology: f.topology, latest: f.latest, sets: f.sets, adjacency: f.adjacency,
-                  parents: f.parents, metrics: f.metrics, sidesBox: f.sidesBox).encode(to: encoder)
-    }
+    public func encode(to encoder: any Encoder) throws { try fields.v.encode(to: encoder) }
 
     /// Merges `other` (normally a node with the same id) into this node.
     public mutating func merge(_ other: Node) {
