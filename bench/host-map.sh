@@ -3,7 +3,7 @@
 #
 #   sudo bench/host-map.sh [--connections 10000] [--procs 200] [--idle-procs 100] [--window 30]
 #                          [--warmup 5] [--ss-runs 10] [--lsof-runs 3] [--calls 20] [--subscribers 1]
-#                          [--perf SECONDS] [--no-build]
+#                          [--perf SECONDS] [--no-build] [--binary PATH]
 #
 # 1. Idle: a fresh periscoped (default 1 s refresh, no load generator); its utime+stime from
 #    /proc/PID/stat over --window seconds after --warmup seconds, as % of a core and per refresh.
@@ -18,6 +18,7 @@
 #    from request sent to last reply byte: --calls rounds; each waits for a new revision
 #    (collectors.host-map.revision), calls once (uncached: first render of that revision) and once more
 #    (cached: same revision, answered from the render cache).
+# --binary runs that periscoped instead of .build/release's (implies --no-build): A/B runs in one period.
 # Everything runs on loopback, is bounded in time and is cleaned up on exit. Python 3 stdlib only.
 # Record the figures in bench/RESULTS.md.
 set -euo pipefail
@@ -35,6 +36,7 @@ CALLS=20
 SUBSCRIBERS=1
 PERF=0
 BUILD=1
+DAEMON_BIN=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --connections) CONNECTIONS=$2; shift 2 ;;
@@ -48,7 +50,8 @@ while [[ $# -gt 0 ]]; do
         --subscribers) SUBSCRIBERS=$2; shift 2 ;;
         --perf) PERF=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --binary) DAEMON_BIN=$2; BUILD=0; shift 2 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -58,7 +61,8 @@ if [[ $BUILD -eq 1 ]]; then
     swift build -c release --product periscoped >&2
 fi
 B=.build/release
-[[ -x $B/periscoped ]] || { echo "no release build of periscoped" >&2; exit 1; }
+DAEMON_BIN=${DAEMON_BIN:-$B/periscoped}
+[[ -x $DAEMON_BIN ]] || { echo "no release build of periscoped ($DAEMON_BIN)" >&2; exit 1; }
 
 # 10k connections = 20k sockets, spread over the worker processes (connections.py raises each
 # worker's soft limit to what it needs); the daemon and the tools get the hard limit.
@@ -216,6 +220,13 @@ def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
         print(f"{label} collection queue CPU: full passes {per_s('fullPassCPUMillis'):.1f} ms/s "
               f"({per_s('fullPasses'):.2f}/s), patches {per_s('patchCPUMillis'):.1f} ms/s ({per_s('patches'):.2f}/s); "
               f"the rest (event threads, loop, renders) {1000 * cpu / wall - per_s('fullPassCPUMillis') - per_s('patchCPUMillis'):.1f} ms/s")
+    r0, r1 = s0.get("subscriptions", {}), s1.get("subscriptions", {})
+    if r1.get("renders", 0) > r0.get("renders", 0):   # the shared views' renders over the window
+        n = r1["renders"] - r0.get("renders", 0)
+        print(f"{label} subscription renders: {n} ({n / wall:.2f}/s), "
+              f"{r1.get('rendersStartedOver', 0) - r0.get('rendersStartedOver', 0)} started over, "
+              f"{r1.get('connectionsResolved', 0) - r0.get('connectionsResolved', 0)} connections resolved, "
+              f"{(r1.get('renderMillis', 0) - r0.get('renderMillis', 0)) / wall:.1f} ms/s")
     tag = label.upper()
     emit(vals, f"{tag}_CPU_PCT", f"{100 * cpu / wall:.4f}")
     emit(vals, f"{tag}_PER_REFRESH_S", f"{per:.6f}")
@@ -293,7 +304,7 @@ VALS=$TMP/vals
 nprocs() { find /proc -maxdepth 1 -name '[0-9]*' | wc -l; }
 
 echo "# host-map benchmark $(date -u +%FT%TZ) on $(hostname): $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r), $(awk '/MemTotal/ { printf "%.1f GB", $2 / 1048576 }' /proc/meminfo)"
-echo "# commit $(git log --oneline -1 | cut -c1-60); uncommitted changes in Sources/: $(git status --porcelain -- Sources | wc -l) files; periscoped built $(date -u -r "$B/periscoped" +%FT%TZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# commit $(git log --oneline -1 | cut -c1-60); uncommitted changes in Sources/: $(git status --porcelain -- Sources | wc -l) files; periscoped $DAEMON_BIN built $(date -u -r "$DAEMON_BIN" +%FT%TZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- 1. idle daemon
 # A previous run's connections linger 60 s in TIME-WAIT (no owner, but the daemon still lists them).
@@ -301,7 +312,9 @@ for _ in $(seq 1 75); do
     [[ $(ss -tan state time-wait | tail -n +2 | wc -l) -lt 1000 ]] && break
     sleep 1
 done
-"$B/periscoped" --socket "$SOCK" --log-level warning 2>"$TMP/daemon.log" &
+# History off: the recorder's cost at 10k connections is large, and it only runs when no other daemon holds the
+# default history log, which made runs on a shared VM incomparable.
+"$DAEMON_BIN" --socket "$SOCK" --log-level warning --history off 2>"$TMP/daemon.log" &
 DAEMON_PID=$!
 HM wait "$SOCK" 0 30
 echo "idle host: $(nprocs) processes, $(ss -tan | tail -n +2 | wc -l) TCP sockets"

@@ -4,38 +4,95 @@
 /// ``parents``: union; ``metrics``: union by timestamp keeping the newest samples), so merging nodes, and
 /// therefore reports, is associative, commutative and idempotent.
 public struct Node: Sendable, Hashable, Codable {
+    /// The fields, shared by copies of the node until one of them changes (copy on write). A copy of a node, such
+    /// as each node of a report's table when the builder makes its next revision while the last one is still
+    /// published, then costs one reference count instead of one per field.
+    private final class Fields: @unchecked Sendable {  // mutated only while uniquely referenced
+        var v: Values
+        init(_ v: Values) { self.v = v }
+    }
+
+    /// The fields by value (also the coded form: the fields under their names).
+    private struct Values: Hashable, Codable {
+        var id: String
+        var topology: TopologyKind
+        var latest: LatestMap
+        var sets: [String: Set<String>]
+        var adjacency: Set<String>
+        var parents: [TopologyKind: Set<String>]
+        var metrics: [String: MetricHistory]
+        var sidesBox: ConnectionSidesBox?
+    }
+
+    private var fields: Fields
+
+    /// The fields, copied first if another node shares them.
+    private var unique: Fields {
+        mutating get {
+            if !isKnownUniquelyReferenced(&fields) { fields = Fields(fields.v) }
+            return fields
+        }
+    }
+
     /// Stable id, unique within its topology (see ``NodeID``).
-    public var id: String
-    public var topology: TopologyKind
+    public var id: String {
+        get { fields.v.id }
+        set { unique.v.id = newValue }
+    }
+    public var topology: TopologyKind {
+        get { fields.v.topology }
+        set { unique.v.topology = newValue }
+    }
     /// Last-writer-wins attributes (keys in ``NodeKey``).
-    public var latest: LatestMap
+    public var latest: LatestMap {
+        get { fields.v.latest }
+        _modify { let f = unique; yield &f.v.latest }
+    }
     /// Set-valued attributes, merged by union.
-    public var sets: [String: Set<String>]
+    public var sets: [String: Set<String>] {
+        get { fields.v.sets }
+        _modify { let f = unique; yield &f.v.sets }
+    }
     /// Ids of nodes of the same topology this node connects to (for endpoints: client → server).
-    public var adjacency: Set<String>
+    public var adjacency: Set<String> {
+        get { fields.v.adjacency }
+        _modify { let f = unique; yield &f.v.adjacency }
+    }
     /// Ids of the nodes that contain this one, by topology (an endpoint's process, a process's host).
-    public var parents: [TopologyKind: Set<String>]
+    public var parents: [TopologyKind: Set<String>] {
+        get { fields.v.parents }
+        _modify { let f = unique; yield &f.v.parents }
+    }
     /// Short metric histories, by metric name (keys in ``MetricKey``).
-    public var metrics: [String: MetricHistory]
+    public var metrics: [String: MetricHistory] {
+        get { fields.v.metrics }
+        _modify { let f = unique; yield &f.v.metrics }
+    }
     /// Connection nodes: the client and server endpoints, typed (the `client` / `server` entries of ``latest`` are
     /// their text, for the wire). `nil` on other nodes.
     public var sides: ConnectionSides? {
-        get { sidesBox?.value }
-        set { sidesBox = newValue.map(ConnectionSidesBox.init) }
+        get { fields.v.sidesBox?.value }
+        set { unique.v.sidesBox = newValue.map(ConnectionSidesBox.init) }
     }
-    private var sidesBox: ConnectionSidesBox?
+    private var sidesBox: ConnectionSidesBox? {
+        get { fields.v.sidesBox }
+        set { unique.v.sidesBox = newValue }
+    }
 
     public init(id: String, topology: TopologyKind, latest: LatestMap = LatestMap(),
                 sets: [String: Set<String>] = [:], adjacency: Set<String> = [],
                 parents: [TopologyKind: Set<String>] = [:], metrics: [String: MetricHistory] = [:]) {
-        self.id = id
-        self.topology = topology
-        self.latest = latest
-        self.sets = sets
-        self.adjacency = adjacency
-        self.parents = parents
-        self.metrics = metrics
+        fields = Fields(Values(id: id, topology: topology, latest: latest, sets: sets, adjacency: adjacency,
+                               parents: parents, metrics: metrics, sidesBox: nil))
     }
+
+    public static func == (a: Node, b: Node) -> Bool { a.fields === b.fields || a.fields.v == b.fields.v }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(fields.v) }
+
+    public init(from decoder: any Decoder) throws { fields = Fields(try Values(from: decoder)) }
+
+    public func encode(to encoder: any Encoder) throws { try fields.v.encode(to: encoder) }
 
     /// Merges `other` (normally a node with the same id) into this node.
     public mutating func merge(_ other: Node) {

@@ -1,11 +1,13 @@
 extension ReportBuilder {
     /// Connection `id`, open in the previous report and absent now, becomes a retained closed connection (with
-    /// its endpoints and processes as they were).
+    /// its endpoints and processes as they were), last seen open at `lastSeen` (the previous ingest: an idle
+    /// connection's node is not rewritten by every pass).
     mutating func noteClosed(_ id: String, _ connections: [String: Node], _ endpoints: [String: Node],
-                             _ processes: [String: Node], at t: Double) {
+                             _ processes: [String: Node], at t: Double, lastSeen: Double) {
         guard let old = connections[id], old.latest[NodeKey.closed] != "true" else { return }
         var conn = old
         conn.set(NodeKey.closed, "true", at: t)
+        conn.set(NodeKey.lastSeen, String(lastSeen), at: t)
         var nodes = [conn]
         let client = old.latest[NodeKey.client], server = old.latest[NodeKey.server]
         if let client, var node = endpoints[client] {

@@ -41,6 +41,8 @@ public struct ReportBuilder: Sendable {
     var processRecords: [Int32: ProcessRecord] = [:]
     /// The incremental state that matches ``current``; `nil` before the first ingest.
     var engine: EngineBox?
+    /// The timestamp of the last ingest: when a connection that is gone now was last seen open.
+    var lastIngest: Double?
 
     /// A builder for host `hostID`, keeping closed connections for `retention` seconds (default 10).
     public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 8) {
@@ -92,13 +94,15 @@ public struct ReportBuilder: Sendable {
 
         // Retained connections that reopened or expired; then the ones that closed, from the previous report.
         let expired = expireRetained(state, at: t)
+        let seen = lastIngest ?? t
+        lastIngest = t
         if incremental {
             for conn in state.closed {
-                noteClosed(conn.id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t)
+                noteClosed(conn.id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t, lastSeen: seen)
             }
         } else {
             for id in connections.nodes.keys where state.connections[id] == nil {
-                noteClosed(id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t)
+                noteClosed(id, connections.nodes, endpoints.nodes, previousProcesses.nodes, at: t, lastSeen: seen)
             }
         }
 
@@ -156,7 +160,9 @@ public struct ReportBuilder: Sendable {
 
     /// Writes every open connection at `t` (`touchedOnly`: only those whose members changed this pass): in place
     /// when its members are those of the last pass, afresh (carrying the history of the node it replaces)
-    /// otherwise. Then drops the closed ones.
+    /// otherwise. Then drops the closed ones. An idle connection (same members, counters that did not move
+    /// since the sample before last, or no counters this pass) keeps its node untouched, so what follows the
+    /// report (renders, diffs, deltas) sees no change; its `last_seen` is written when it closes.
     private func updateConnections(_ connections: inout Topology, carryingFrom previous: [String: Node]?,
                                    _ state: TopologyEngine, at t: Double, touchedOnly: Bool) {
         let lastSeen = String(t)
@@ -167,12 +173,27 @@ public struct ReportBuilder: Sendable {
         if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
         func write(_ conn: ConnectionState) {
             let samples = conn.hasSamples(generation)
-            if !conn.membersChanged || conn.written == conn.shape, connections.nodes[conn.id]?.refreshConnection(
-                conn, at: t, lastSeen: lastSeen, samples: samples, limit: limit) != nil {
+            if !conn.membersChanged || conn.written == conn.shape {
+                // Same members as written: an idle connection keeps its node as it is (no sample, no `last_seen`).
+                if let node = connections.nodes[conn.id], node.isIdleConnection(conn, samples: samples) {
+                    conn.membersChanged = false
+                    return
+                }
+                if connections.nodes[conn.id]?.refreshConnection(
+                    conn, at: t, lastSeen: lastSeen, samples: samples, limit: limit) != nil {
+                    conn.membersChanged = false
+                    return
+                }
+            }
+            let shape = conn.shape
+            // Starting over (no incremental state): the previous node, when it already says what this pass would
+            // write and the connection is idle, is kept as the incremental path keeps it.
+            if let old = previous?[conn.id], old.isConnection(shape), old.isIdleConnection(conn, samples: samples) {
+                connections.nodes[conn.id] = old
+                conn.written = shape
                 conn.membersChanged = false
                 return
             }
-            let shape = conn.shape
             var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples)
             SnapshotNodes.carry(from: previous.map { $0[conn.id] } ?? connections.nodes[conn.id], into: &node, limit: limit)
             connections.nodes[conn.id] = node

@@ -89,6 +89,25 @@ enum SnapshotNodes {
 }
 
 extension Node {
+    /// Whether this connection node, written with the members `conn` has now, needs no new write this pass: there
+    /// are no counters this pass, or each counter's last two samples equal this pass's value (it did not move, and
+    /// the rate the node gives is already 0).
+    func isIdleConnection(_ conn: ConnectionState, samples: Bool) -> Bool {
+        guard samples else { return true }
+        for (key, value) in [(MetricKey.clientBytesSent, conn.sent), (MetricKey.clientBytesReceived, conn.received),
+                             (MetricKey.rtt, conn.rtt)] {
+            guard let history = metrics[key]?.samples, history.count >= 2, history[history.count - 1].value == value,
+                  history[history.count - 2].value == value else { return false }
+        }
+        return true
+    }
+
+    /// Whether this node is an open connection node with the member-dependent values of `shape`.
+    func isConnection(_ shape: ConnectionState.Shape) -> Bool {
+        latest[NodeKey.closed] == "false" && latest[NodeKey.state] == shape.state
+            && latest[NodeKey.clientProcess] == shape.clientProcess && latest[NodeKey.serverProcess] == shape.serverProcess
+    }
+
     /// Brings the connection node written by the previous pass (same members, so same keys) to time `t`:
     /// what ``SnapshotNodes/connection(_:_:hostID:at:lastSeen:samples:)`` followed by
     /// ``SnapshotNodes/carry(from:into:limit:)`` would give, done in place.

@@ -205,4 +205,47 @@ private let specs: [(String, ViewOptions)] = [
         let diff = ViewDiff(from: before, to: after)
         #expect(diff.addedEdges.map(\.id) == ["h1;300->h1;100"])
     }
+
+    /// Full passes over idle connections (counters that did not move) leave their nodes as they were, so the render
+    /// stays incremental across full passes: a pass where one connection's counters moved resolves that one only.
+    @Test func idleFullPassKeepsConnectionNodesAndRendersIncrementally() throws {
+        var host = RandomHost()
+        for i in 0..<200 {
+            let port = UInt16(20000 + i)
+            host.flows.append(.init(client: Int32(200 + i % 8), server: Int32(100 + i % 4), clientPort: port,
+                                    serverPort: UInt16(8000 + i % 4)))
+            host.sent[port] = 1_000
+        }
+        var builder = ReportBuilder(hostID: "h1")
+        var renderer = try IncrementalRenderer(spec: ViewSpec(view: ViewCatalog.processes))
+        var report = builder.ingest(host.snapshot)
+        _ = renderer.render(report)
+        host.t += 1
+        report = builder.ingest(host.snapshot)  // the second sample: counters equal, the rate reads 0
+        _ = renderer.render(report)
+        let settled = report.connections
+        host.t += 1
+        report = builder.ingest(host.snapshot)
+        #expect(report.connections == settled)  // no sample, no `last_seen`: the same nodes
+        _ = renderer.render(report)
+        #expect(!renderer.lastStartedOver && renderer.lastResolved == 0)
+
+        host.t += 1
+        var busy = host.snapshot  // one connection's server socket received 500 bytes
+        for i in busy.sockets.indices where busy.sockets[i].remotePort == 20007 { busy.sockets[i].tcpInfo?.bytesReceived += 500 }
+        report = builder.ingest(busy)
+        let moved = report.connections.nodes.filter { settled.nodes[$0.key] != $0.value }
+        #expect(moved.count == 1)
+        let after = renderer.render(report)
+        #expect(!renderer.lastStartedOver && renderer.lastResolved == 1)
+        #expect(after == ViewRenderer.render(report: report, spec: renderer.spec))
+
+        // Closing an idle connection: retained as closed, last seen open at the pass before.
+        host.t += 1
+        let closing = try #require(host.flows.first { $0.clientPort == 20010 })
+        host.flows.removeAll { $0 == closing }
+        report = builder.ingest(host.snapshot)
+        let closed = report.connections.nodes.values.filter { $0.latest[NodeKey.closed] == "true" }
+        #expect(closed.count == 1 && closed.first?.latest[NodeKey.lastSeen] == String(host.t - 1))
+    }
 }
