@@ -1,5 +1,6 @@
 import CPeriscopeNATS
 import Dispatch
+import Glibc
 import PeriscopeEventLoop
 import PeriscopeSystem
 import PeriscopeTopology
@@ -78,12 +79,20 @@ final class BusChannel: @unchecked Sendable {
     static let maxWaitingPerHost = 1024
     /// Set once on the loop before any callback can run; read only on the loop.
     weak var bus: ReportBus?
+    /// The merge queue's backlog (set once before any callback can run): decoding waits while it is past
+    /// ``maxMergeBacklog``, so that messages wait undecoded — where a newer full report supersedes them — instead
+    /// of decoded on the merge queue, unbounded.
+    nonisolated(unsafe) var mergeBacklog: (@Sendable () -> Int)?
+    static let maxMergeBacklog = 8
 
     init(loop: EventLoop, ownSubject: String, prefix: String) {
         self.loop = loop
         self.ownSubject = ownSubject
         self.prefix = prefix
     }
+
+    /// Hosts with messages waiting undecoded: heard from, so not silent whatever their last decoded message says.
+    var waitingHosts: Set<String> { waiting.withLock { Set($0.slots.keys) } }
 
     /// The stream sequence to resume from: one past the last delivered (0: never delivered, start fresh).
     var nextSequence: UInt64 { sequence.withLock { $0 == 0 ? 0 : $0 + 1 } }
@@ -158,6 +167,7 @@ final class BusChannel: @unchecked Sendable {
     /// Decodes waiting messages, one host's at a time, until no slot is full. Decode queue.
     private func drain() {
         while true {
+            while let backlog = mergeBacklog, backlog() > Self.maxMergeBacklog { usleep(2000) }
             let next = waiting.withLock { state -> (String, [Waiting])? in
                 guard !state.order.isEmpty else {
                     state.decoding = false

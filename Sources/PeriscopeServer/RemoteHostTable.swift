@@ -122,10 +122,16 @@ final class RemoteHostTable {
         hosts[host] = state
     }
 
+    /// Work items waiting on the merge queue (any thread).
+    var mergeBacklog: @Sendable () -> Int { { [merges] in merges.waiting } }
+
+    /// Hosts heard from whose messages still wait to be decoded (not silent, whatever their clocks say).
+    var waitingHosts: () -> Set<String> = { [] }
+
     /// Marks silent hosts stale and drops expired ones.
     private func checkAges() {
         guard !agingPaused else { return }
-        merges.age(&hosts, settings: settings, logger: logger)
+        merges.age(&hosts, settings: settings, busy: waitingHosts(), logger: logger)
     }
 
     /// `daemon/status` figures of every host.

@@ -90,6 +90,10 @@ final class ReportBus {
         table = settings.aggregate ? RemoteHostTable(core: core, topology: topology, settings: multiHost, logger: logger) : nil
         channel = BusChannel(loop: core.loop, ownSubject: subject, prefix: settings.subjectPrefix + ".")
         channel.bus = self
+        if let table {
+            channel.mergeBacklog = table.mergeBacklog
+            table.waitingHosts = { [channel] in channel.waitingHosts }
+        }
         topology.onReport.append { [unowned self] _, _ in self.trySend() }
         core.health["bus"] = { [unowned self] in self.healthJSON() }
         core.endpoints.append("bus:\(settings.urls ?? "")")
