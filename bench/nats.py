@@ -146,15 +146,17 @@ def main():
             clients.append(client)
             opened = float(client.stdout.readline())
             wanted = f"bp-p1;{client.pid}"
-            for i, sub in enumerate(subs):
-                deadline = time.monotonic() + 10
-                while time.monotonic() < deadline:
-                    sub.pump(0.01)
-                    hit = any(e["source"] == wanted for n in sub.notes
-                              for e in n.get("params", {}).get("added", {}).get("edges", []))
-                    if hit:
+            waiting = set(range(len(subs)))  # every subscriber read at once: none waits on another's timeout
+            deadline = time.monotonic() + 10
+            while waiting and time.monotonic() < deadline:
+                for i in sorted(waiting):
+                    sub = subs[i]
+                    sub.pump(0.005)
+                    if any(e["source"] == wanted for n in sub.notes
+                           for e in n.get("params", {}).get("added", {}).get("edges", [])):
                         latencies[i].append((time.time() - opened) * 1000)
-                        break
+                        waiting.discard(i)
+                    sub.notes[:] = [n for n in sub.notes if i in waiting][-50:]
             time.sleep(0.5)
         wall = time.monotonic() - wall0
         cpu1 = [cpu_seconds(d.proc.pid) for d in aggregators] + [cpu_seconds(p.pid) for p in cluster.procs]
