@@ -187,12 +187,21 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
     return bus;
 }
 
+static void retention(const jsStreamInfo *info, int64_t *kept_per_subject, int64_t *kept_ms) {
+    int64_t per_subject = info && info->Config ? info->Config->MaxMsgsPerSubject : 0;
+    int64_t age_ns = info && info->Config ? info->Config->MaxAge : 0;
+    if (kept_per_subject) *kept_per_subject = per_subject > 0 ? per_subject : 0;
+    if (kept_ms) *kept_ms = age_ns > 0 ? age_ns / 1000000 : 0;
+}
+
 int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
-                                int64_t max_age_ms, int64_t max_per_subject, char *error, size_t error_len) {
+                                int64_t max_age_ms, int64_t max_per_subject, int64_t *kept_per_subject,
+                                int64_t *kept_ms, char *error, size_t error_len) {
     jsStreamInfo *info = NULL;
     jsErrCode code = 0;
     natsStatus s = js_GetStreamInfo(&info, bus->js, stream, NULL, &code);
     if (s == NATS_OK) {
+        retention(info, kept_per_subject, kept_ms);
         jsStreamInfo_Destroy(info);
         return 0;
     }
@@ -214,11 +223,18 @@ int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const ch
     code = 0;
     s = js_AddStream(&info, bus->js, &config, NULL, &code);
     if (s == NATS_OK) {
+        retention(info, kept_per_subject, kept_ms);
         jsStreamInfo_Destroy(info);
         return 0;
     }
-    // Another daemon may have created it meanwhile (with the same or another configuration): use it.
-    if (code == JSStreamNameExistErr) return 0;
+    // Another daemon may have created it meanwhile (with the same or another configuration): use it as it is.
+    if (code == JSStreamNameExistErr) {
+        info = NULL;
+        if (js_GetStreamInfo(&info, bus->js, stream, NULL, &code) != NATS_OK) info = NULL;
+        retention(info, kept_per_subject, kept_ms);
+        if (info) jsStreamInfo_Destroy(info);
+        return 0;
+    }
     set_bus_error(bus, error, error_len, "create stream", s);
     return -1;
 }
@@ -235,14 +251,16 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
         stored = meta->Timestamp;
         jsMsgMetaData_Destroy(meta);
     }
-    int64_t revision = -1, refresh = -1;
+    int64_t revision = -1, base = -1, refresh = -1;
     const char *value = NULL;
     if (natsMsgHeader_Get(msg, "Periscope-Revision", &value) == NATS_OK && value) revision = strtoll(value, NULL, 10);
+    value = NULL;
+    if (natsMsgHeader_Get(msg, "Periscope-Base", &value) == NATS_OK && value) base = strtoll(value, NULL, 10);
     value = NULL;
     if (natsMsgHeader_Get(msg, "Periscope-Refresh-Ms", &value) == NATS_OK && value) refresh = strtoll(value, NULL, 10);
     if (bus->on_message && sequence > 0) {
         bus->on_message(bus->message_context, natsMsg_GetSubject(msg), (const uint8_t *)natsMsg_GetData(msg),
-                        natsMsg_GetDataLength(msg), sequence, pending, stored, revision, refresh);
+                        natsMsg_GetDataLength(msg), sequence, pending, stored, revision, base, refresh);
     }
     natsMsg_Destroy(msg);
 }
@@ -266,7 +284,9 @@ int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *
         options.Config.DeliverPolicy = js_DeliverByStartSequence;
         options.Config.OptStartSeq = start_sequence;
     } else {
-        options.Config.DeliverPolicy = js_DeliverLastPerSubject;
+        // Everything held: per host its newest full report and the deltas after it (the stream keeps a few messages
+        // per subject; the caller skips what a newer full report supersedes).
+        options.Config.DeliverPolicy = js_DeliverAll;
     }
     natsSubscription *sub = NULL;
     jsErrCode code = 0;
@@ -288,7 +308,7 @@ int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *
 }
 
 int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
-                          int64_t revision, int64_t refresh_ms, char *error, size_t error_len) {
+                          int64_t revision, int64_t base, int64_t refresh_ms, char *error, size_t error_len) {
     if (natsConnection_Status(bus->nc) != NATS_CONN_STATUS_CONNECTED) return 1;
     if (atomic_load(&bus->in_flight) >= bus->max_in_flight) {
         // Acknowledgements lost with a server (no reply ever comes): after 10 s give the pending ones up,
@@ -310,6 +330,10 @@ int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Periscope-Revision", text);
     snprintf(text, sizeof text, "%lld", (long long)refresh_ms);
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Periscope-Refresh-Ms", text);
+    if (base >= 0) {
+        snprintf(text, sizeof text, "%lld", (long long)base);
+        if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Periscope-Base", text);
+    }
     if (s == NATS_OK) {
         int_fast64_t zero = 0;
         atomic_compare_exchange_strong(&bus->oldest_unacked_ms, &zero, monotonic_ms());

@@ -1,5 +1,6 @@
 import CPeriscopeNATS
 import Dispatch
+import Glibc
 import PeriscopeEventLoop
 import PeriscopeSystem
 import PeriscopeTopology
@@ -10,10 +11,11 @@ struct BusHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 }
 
-/// A decoded message for the loop: a host's report, or why it was refused.
+/// A decoded message for the loop: a host's full report, a delta from revision `base`, or why it was refused.
 struct BusDelivery: Sendable {
     enum Content: Sendable {
         case report(host: String, report: Report)
+        case delta(host: String, base: Int64, delta: ReportDelta)
         case refused(host: String, reason: String)
     }
     var content: Content
@@ -26,8 +28,11 @@ struct BusDelivery: Sendable {
 /// Consumer figures, counted on the delivery thread. Plain value.
 struct BusCounters: Sendable {
     var received: UInt64 = 0
-    /// Reports superseded by a newer one of the same host before they were decoded.
+    /// Messages superseded by a newer full report of the same host before they were decoded.
     var coalesced: UInt64 = 0
+    /// Deltas not decoded because no full report of their host came before them (a consumer starting mid-stream,
+    /// or a host's backlog past ``BusChannel/maxWaitingPerHost``): their host waits for its next full report.
+    var skippedDeltas: UInt64 = 0
     /// Messages the consumer still had to deliver after the last one (JetStream's count).
     var pending: UInt64 = 0
     /// Monotonic ms of the last delivery.
@@ -37,11 +42,13 @@ struct BusCounters: Sendable {
 }
 
 /// The part of the bus the client's threads reach through the C callbacks: the client handle, the consumer's
-/// position, the reports waiting to be decoded, and the way back to the loop.
+/// position, the messages waiting to be decoded, and the way back to the loop.
 ///
-/// Every stored message is a full report, so only a host's newest matters: the delivery thread leaves each in
-/// its host's slot (replacing one not yet decoded) and one decode queue works through the slots. A burst of
-/// reports, or a consumer catching up, costs one decode per host, never a backlog.
+/// Per host, what waits is its newest full report (if one came since the last decode) and the deltas after it:
+/// a full report supersedes everything of its host still undecoded, so a burst, or a consumer catching up from
+/// the stream (per host its newest full report and the deltas after it), costs one full decode per host. A delta
+/// of a host no full report came for yet is not decoded at all. One decode queue works through the hosts in the
+/// order their slots filled (fair: a host that reports often cannot starve the others).
 /// Thread-safe (Mutex-guarded state; the ``ReportBus`` itself only on the loop).
 final class BusChannel: @unchecked Sendable {
     let loop: EventLoop
@@ -54,21 +61,38 @@ final class BusChannel: @unchecked Sendable {
     private struct Waiting: Sendable {
         var data: [UInt8]
         var revision: Int64
+        /// The delta's base revision; -1 for a full report.
+        var base: Int64
         var refresh: Int64
         var storedNanos: Int64
     }
-    /// Each host's newest undecoded report, and the hosts in the order their slots filled (fair: a host that
-    /// reports often cannot starve the others).
-    private let waiting = Mutex<(slots: [String: Waiting], order: [String], decoding: Bool)>(([:], [], false))
+    private struct Slots: Sendable {
+        var slots: [String: [Waiting]] = [:]
+        var order: [String] = []
+        var decoding = false
+        /// Hosts a full report was received for (deltas of the others cannot apply).
+        var haveFull: Set<String> = []
+    }
+    private let waiting = Mutex(Slots())
     private let decodeQueue = DispatchQueue(label: "periscope.bus.decode")
+    /// Most messages of one host waiting undecoded; past it the host's deltas are dropped until its next full report.
+    static let maxWaitingPerHost = 1024
     /// Set once on the loop before any callback can run; read only on the loop.
     weak var bus: ReportBus?
+    /// The merge queue's backlog (set once before any callback can run): decoding waits while it is past
+    /// ``maxMergeBacklog``, so that messages wait undecoded — where a newer full report supersedes them — instead
+    /// of decoded on the merge queue, unbounded.
+    nonisolated(unsafe) var mergeBacklog: (@Sendable () -> Int)?
+    static let maxMergeBacklog = 8
 
     init(loop: EventLoop, ownSubject: String, prefix: String) {
         self.loop = loop
         self.ownSubject = ownSubject
         self.prefix = prefix
     }
+
+    /// Hosts with messages waiting undecoded: heard from, so not silent whatever their last decoded message says.
+    var waitingHosts: Set<String> { waiting.withLock { Set($0.slots.keys) } }
 
     /// The stream sequence to resume from: one past the last delivered (0: never delivered, start fresh).
     var nextSequence: UInt64 { sequence.withLock { $0 == 0 ? 0 : $0 + 1 } }
@@ -83,10 +107,10 @@ final class BusChannel: @unchecked Sendable {
         }
     }
 
-    /// A message on the delivery thread: skips replays already seen, counts it, and leaves a report in its
-    /// host's slot for the decode queue.
+    /// A message on the delivery thread: skips replays already seen, counts it, and leaves it in its host's slot
+    /// for the decode queue.
     func deliver(subject: String, data: UnsafeBufferPointer<UInt8>, sequence number: UInt64, pending: UInt64,
-                 storedNanos: Int64, revision: Int64, refresh: Int64) {
+                 storedNanos: Int64, revision: Int64, base: Int64, refresh: Int64) {
         let fresh = sequence.withLock { last -> Bool in
             guard number > last else { return false }
             last = number
@@ -105,51 +129,78 @@ final class BusChannel: @unchecked Sendable {
         guard subject.hasPrefix(prefix), case let host = String(subject.dropFirst(prefix.count)), !host.isEmpty else {
             let delivery = BusDelivery(content: .refused(host: subject, reason: "subject outside \(prefix)*"), revision: revision,
                                        refreshMillis: 0, size: data.count, storedSeconds: 0)
-            return onLoop { $0.delivered(delivery) }
+            return onLoop { $0.delivered([delivery]) }
         }
-        let entry = Waiting(data: Array(data), revision: revision, refresh: refresh, storedNanos: storedNanos)
-        let start = waiting.withLock { state -> Bool in
-            if state.slots.updateValue(entry, forKey: host) != nil {
-                counters.withLock { $0.coalesced &+= 1 }
-            } else {
+        let entry = Waiting(data: Array(data), revision: revision, base: base, refresh: refresh, storedNanos: storedNanos)
+        let (start, superseded, skipped) = waiting.withLock { state -> (Bool, Int, Bool) in
+            var superseded = 0
+            if entry.base < 0 {
+                state.haveFull.insert(host)
+                superseded = state.slots[host]?.count ?? 0
+                state.slots[host] = nil
+            } else if !state.haveFull.contains(host) {
+                return (false, 0, true)
+            } else if (state.slots[host]?.count ?? 0) >= Self.maxWaitingPerHost {
+                state.haveFull.remove(host)  // too far behind: the next full report starts it again
+                superseded = state.slots.removeValue(forKey: host)?.count ?? 0
+                state.order.removeAll { $0 == host }
+                return (false, superseded, true)
+            }
+            if state.slots[host] == nil {
+                state.slots[host] = []
                 state.order.append(host)
             }
-            guard !state.decoding else { return false }
+            state.slots[host]?.append(entry)
+            guard !state.decoding else { return (false, superseded, false) }
             state.decoding = true
-            return true
+            return (true, superseded, false)
+        }
+        if superseded > 0 || skipped {
+            counters.withLock {
+                $0.coalesced &+= UInt64(superseded)
+                if skipped { $0.skippedDeltas &+= 1 }
+            }
         }
         if start { decodeQueue.async { self.drain() } }
     }
 
-    /// Decodes waiting reports, one host at a time, until no slot is full. Decode queue.
+    /// Decodes waiting messages, one host's at a time, until no slot is full. Decode queue.
     private func drain() {
         while true {
-            let next = waiting.withLock { state -> (String, Waiting)? in
+            while let backlog = mergeBacklog, backlog() > Self.maxMergeBacklog { usleep(2000) }
+            let next = waiting.withLock { state -> (String, [Waiting])? in
                 guard !state.order.isEmpty else {
                     state.decoding = false
                     return nil
                 }
                 let host = state.order.removeFirst()
-                guard let entry = state.slots.removeValue(forKey: host) else {  // never: the order follows the slots
-                    state.decoding = false
-                    return nil
-                }
-                return (host, entry)
+                return (host, state.slots.removeValue(forKey: host) ?? [])
             }
-            guard let (host, entry) = next else { return }
-            let content: BusDelivery.Content
-            do throws(ReportWireError) {
-                let report = try ReportWire.decompress(entry.data)
+            guard let (host, entries) = next else { return }
+            let deliveries = entries.map { Self.decode($0, host: host) }
+            if !deliveries.isEmpty { onLoop { $0.delivered(deliveries) } }
+        }
+    }
+
+    /// Inflates, parses and checks one message of `host` (section 17.1's claim rules). Decode queue.
+    private static func decode(_ entry: Waiting, host: String) -> BusDelivery {
+        let content: BusDelivery.Content
+        do throws(ReportWireError) {
+            let json = try ReportWire.inflate(entry.data)
+            if entry.base < 0 {
+                let report = try ReportWire.parse(json)
                 if let violation = ReportWire.claimViolation(report, host: host) { throw ReportWireError(violation) }
                 content = .report(host: host, report: report)
-            } catch {
-                content = .refused(host: host, reason: error.description)
+            } else {
+                let delta = try ReportDelta.parse(json)
+                if let violation = ReportWire.claimViolation(delta.upserts, host: host) { throw ReportWireError(violation) }
+                content = .delta(host: host, base: entry.base, delta: delta)
             }
-            let delivery = BusDelivery(content: content, revision: entry.revision,
-                                       refreshMillis: Int(min(max(entry.refresh, 50), 60_000)), size: entry.data.count,
-                                       storedSeconds: Double(entry.storedNanos) / 1e9)
-            onLoop { $0.delivered(delivery) }
+        } catch {
+            content = .refused(host: host, reason: error.description)
         }
+        return BusDelivery(content: content, revision: entry.revision, refreshMillis: Int(min(max(entry.refresh, 50), 60_000)),
+                           size: entry.data.count, storedSeconds: Double(entry.storedNanos) / 1e9)
     }
 }
 
@@ -162,9 +213,9 @@ let busEvent: periscope_bus_event_cb = { context, kind, detail in
 }
 
 /// Stored reports from the subscription's delivery thread.
-let busMessage: periscope_bus_message_cb = { context, subject, data, length, sequence, pending, stored, revision, refresh in
+let busMessage: periscope_bus_message_cb = { context, subject, data, length, sequence, pending, stored, revision, base, refresh in
     guard let context, let subject else { return }
     let channel = Unmanaged<BusChannel>.fromOpaque(context).takeUnretainedValue()
     channel.deliver(subject: String(cString: subject), data: UnsafeBufferPointer(start: data, count: Int(max(0, length))),
-                    sequence: sequence, pending: pending, storedNanos: stored, revision: revision, refresh: refresh)
+                    sequence: sequence, pending: pending, storedNanos: stored, revision: revision, base: base, refresh: refresh)
 }

@@ -22,14 +22,26 @@ public struct BusConfiguration: Sendable {
     public var replicas = 3
     /// Reports older than this are dropped from a stream this daemon creates, seconds (`--bus-max-age`; 0: none).
     public var maxAgeSeconds = 3600
-    /// Reports kept per host in a stream this daemon creates (`--bus-keep`; the newest is what catching up needs).
-    public var keepPerHost = 1
+    /// Messages kept per host in a stream this daemon creates (`--bus-keep`): a publisher sends a full report at
+    /// least every that many messages (revisioned deltas in between), so the newest full report and every delta
+    /// after it are what a new aggregator finds.
+    public var keepPerHost = BusConfiguration.defaultKeep
     /// Unacknowledged publishes before a publisher skips to the next report (bounded, never a queue).
     public var maxPendingPublishes = 16
     /// Wait between reconnect attempts, ms.
     public var reconnectWaitMillis = 500
 
     public init() {}
+
+    /// `--bus-keep`'s default, and the full-report cadence on a stream that keeps any number per host.
+    public static let defaultKeep = 30
+
+    /// Messages per full report (the full report and the deltas after it) on a stream keeping `kept` messages per
+    /// subject (0: no limit): never more than the stream keeps, so each host's newest full report stays in it. A
+    /// stream keeping 1 (as the first bus version made it) gets full reports only.
+    static func fullEvery(kept: Int64) -> Int {
+        kept > 0 ? Int(min(kept, 100_000)) : defaultKeep
+    }
 
     /// Whether the bus is configured.
     public var isEnabled: Bool { urls != nil }

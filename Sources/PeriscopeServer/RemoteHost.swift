@@ -21,6 +21,9 @@ struct RemoteHost {
     /// Gaps detected (`report/resend` sent), and deltas ignored while waiting for the full report.
     var resends: UInt64 = 0
     var ignored: UInt64 = 0
+    /// A gap was found and the host's deltas are ignored until its next full report (the bus; on a direct link
+    /// the resend asked for follows at once).
+    var awaitingFull = false
     var heartbeats: UInt64 = 0
     /// Nodes in the host's held report.
     var nodes = 0
@@ -45,7 +48,7 @@ struct RemoteHost {
             "heartbeats": .int(Int64(heartbeats)),
             "bytesReceived": .int(Int64(traffic.total)), "bytesPerSecond": .double(traffic.perSecond(now: now)),
             "fullReportBytes": .int(Int64(fullBytes)), "deltaBytes": .int(Int64(deltaBytes)),
-            "nodes": .int(Int64(nodes)),
+            "nodes": .int(Int64(nodes)), "awaitingFull": .bool(awaitingFull),
         ]
     }
 }

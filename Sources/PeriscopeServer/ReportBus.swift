@@ -12,17 +12,22 @@ import Synchronization
 /// `--aggregate` consumes every host's reports from it into a ``RemoteHostTable`` (the aggregator's merge path),
 /// so any number of aggregators serve the same map and a new one catches up from the stream alone.
 ///
-/// Publishing: the full report (``ReportWire`` encoding: the report JSON, zlib-compressed) to
-/// `<prefix>.<host id>` whenever this host's own report changes (``TopologyService/localRevision``) (at most one per
-/// ``MultiHostConfiguration/minimumSendGapMillis``) and at least once per refresh interval, which is also the
-/// liveness signal. Publishes are asynchronous; while ``BusConfiguration/maxPendingPublishes`` wait for
-/// JetStream's acknowledgement, or the connection is down, reports are skipped (the next one supersedes them).
+/// Publishing: to `<prefix>.<host id>` whenever this host's own report changes (``TopologyService/localRevision``)
+/// (at most one per ``MultiHostConfiguration/minimumSendGapMillis``) and at least once per refresh interval, which
+/// is also the liveness signal: a full report (``ReportWire`` encoding: the report JSON, zlib-compressed), then
+/// revisioned deltas from the last revision published (``ReportDelta``, as on the direct link; an unchanged report
+/// is an empty delta), and a full report again every ``fullEvery`` messages (the stream's per-host retention, so
+/// the newest full report is always in it), when half the stream's max age passed since the last, and after a
+/// reconnect or a publish JetStream did not acknowledge. Publishes are asynchronous; while
+/// ``BusConfiguration/maxPendingPublishes`` wait for JetStream's acknowledgement, or the connection is down,
+/// reports are skipped (the next delta spans them).
 ///
-/// Consuming: an ephemeral consumer, replicated like the stream, that starts with the last message of every
-/// subject, then follows the stream; after a reconnect, or when nothing arrived for five refresh intervals (10 s
-/// at least) although this daemon publishes, it is made again from the next sequence. Reports are inflated,
-/// parsed and checked off the loop, newest per host only (``BusChannel``), and installed on the loop. While the
-/// bus is down, hosts do not age: the map stays as it was and status says so.
+/// Consuming: an ephemeral consumer, replicated like the stream, that starts with every message the stream holds,
+/// then follows it; after a reconnect, or when nothing arrived for five refresh intervals (10 s at least) although
+/// this daemon publishes, it is made again from the next sequence. Messages are inflated, parsed and checked off
+/// the loop (``BusChannel``: a full report supersedes what of its host waits undecoded) and applied through the
+/// ``RemoteHostTable``; a delta that does not follow the revision held (a gap) leaves the host waiting for its next
+/// full report. While the bus is down, hosts do not age: the map stays as it was and status says so.
 ///
 /// Blocking client calls (connect, stream, subscribe) run on ``setupQueue``; the socket is served by the loop
 /// (the client's libevent adapter). - Important: loop thread only, except where stated.
@@ -45,6 +50,18 @@ final class ReportBus {
     private var disconnects: UInt64 = 0
     private var downSince: Double?
     private var sentRevision: Int64 = -1
+    /// The report last published (the base of the next delta); `nil`: a full report is next.
+    private var sentReport: Report?
+    /// Messages per full report, and the longest a full report may be the newest, ms (0: no limit): from the
+    /// stream's retention, read when it is ready.
+    private var fullEvery = 1
+    private var fullAgeLimitMillis = 0.0
+    private var sinceFull = 0
+    private var lastFull = 0.0
+    /// JetStream's count of unacknowledged publishes when the last one was encoded: a rise makes the next a full report.
+    private var seenPublishErrors: UInt64 = 0
+    private var fullReports: UInt64 = 0
+    private var deltas: UInt64 = 0
     private var lastSend = 0.0
     private var encoding = false
     private var published: UInt64 = 0
@@ -73,6 +90,10 @@ final class ReportBus {
         table = settings.aggregate ? RemoteHostTable(core: core, topology: topology, settings: multiHost, logger: logger) : nil
         channel = BusChannel(loop: core.loop, ownSubject: subject, prefix: settings.subjectPrefix + ".")
         channel.bus = self
+        if let table {
+            channel.mergeBacklog = table.mergeBacklog
+            table.waitingHosts = { [channel] in channel.waitingHosts }
+        }
         topology.onReport.append { [unowned self] _, _ in self.trySend() }
         core.health["bus"] = { [unowned self] in self.healthJSON() }
         core.endpoints.append("bus:\(settings.urls ?? "")")
@@ -121,8 +142,10 @@ final class ReportBus {
             guard let bus = channel.handle.withLock({ $0 })?.pointer else { return channel.onLoop { $0.preparing = false } }
             let context = Unmanaged.passUnretained(channel).toOpaque()
             var error = [CChar](repeating: 0, count: 512)
+            var kept: Int64 = 0, keptMillis: Int64 = 0
             var ok = periscope_bus_ensure_stream(bus, options.stream, options.subjectPrefix + ".>", Int32(options.replicas),
-                                                 Int64(options.maxAgeSeconds) * 1000, Int64(options.keepPerHost), &error, error.count) == 0
+                                                 Int64(options.maxAgeSeconds) * 1000, Int64(options.keepPerHost),
+                                                 &kept, &keptMillis, &error, error.count) == 0
             var subscribedNow = false
             if ok, aggregate {
                 ok = periscope_bus_subscribe(bus, options.stream, options.subjectPrefix + ".>", start, Int32(options.replicas),
@@ -142,6 +165,8 @@ final class ReportBus {
                 }
                 bus.streamReady = true
                 bus.attempts = 0
+                bus.fullEvery = BusConfiguration.fullEvery(kept: kept)
+                bus.fullAgeLimitMillis = Double(keptMillis) / 2
                 if subscribedNow {
                     bus.subscribed = true
                     bus.subscribedAt = monotonicMillis()
@@ -165,6 +190,7 @@ final class ReportBus {
             if let since = downSince { logger.info("bus connected again after \(Int(monotonicMillis() - since)) ms") }
             downSince = nil
             table?.agingPaused = false
+            sentReport = nil  // what was in flight when the connection went may be lost: start again from a full report
             if kind == 3, table != nil, streamReady { resubscribe("reconnected") }
             trySend()
         case 2:
@@ -195,28 +221,40 @@ final class ReportBus {
 
     // MARK: Publishing
 
-    /// Publishes the newest local report if it is new or a refresh interval old, the gap allows, and the bus has room.
+    /// Publishes the newest local report (a delta from the last one published, or a full report when one is due)
+    /// if it is new or a refresh interval old, the gap allows, and the bus has room.
     private func trySend() {
         guard !closed, streamReady, !encoding, connection == "connected", let report = topology.localReport else { return }
         let revision = topology.localRevision  // not `revision`: that moves with every remote report too
         let refresh = core.configuration.refreshMillis
-        let since = monotonicMillis() - lastSend
+        let now = monotonicMillis()
+        let since = now - lastSend
         guard revision != sentRevision || since >= Double(refresh) * 0.9 else { return }
         let wait = Double(multiHost.minimumSendGapMillis) - since
         if wait > 0 {
             if !sendTimer.isPending { sendTimer.schedule(afterMillis: Int(wait.rounded(.up))) }
             return
         }
+        var stats = periscope_bus_stats()
+        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_stats(bus, &stats) }
+        if stats.publish_errors != seenPublishErrors {  // a message may be missing: deltas after it would not apply
+            seenPublishErrors = stats.publish_errors
+            sentReport = nil
+        }
+        let fullDue = sinceFull + 1 >= fullEvery || (fullAgeLimitMillis > 0 && now - lastFull >= fullAgeLimitMillis)
+        let base = fullDue ? nil : sentReport
+        let baseRevision = base == nil ? -1 : sentRevision
         encoding = true
-        lastSend = monotonicMillis()
+        lastSend = now
         let subject = subject
         let channel = channel
         encodeQueue.async {
             guard let bus = channel.handle.withLock({ $0 })?.pointer else { return channel.onLoop { $0.encoding = false } }
-            let data = ReportWire.compress(report)
+            let data = base.map { ReportWire.deflate(ReportDelta(from: $0, to: report).wireJSON) } ?? ReportWire.compress(report)
             var error = [CChar](repeating: 0, count: 256)
             let result = data.withUnsafeBufferPointer { buffer in
-                periscope_bus_publish(bus, subject, buffer.baseAddress, Int32(buffer.count), revision, Int64(refresh), &error, error.count)
+                periscope_bus_publish(bus, subject, buffer.baseAddress, Int32(buffer.count), revision, baseRevision,
+                                      Int64(refresh), &error, error.count)
             }
             let message = result < 0 ? cText(error) : nil
             channel.onLoop { bus in
@@ -224,12 +262,23 @@ final class ReportBus {
                 switch result {
                 case 0:
                     bus.sentRevision = revision
+                    bus.sentReport = report
                     bus.published &+= 1
+                    if base == nil {
+                        bus.fullReports &+= 1
+                        bus.sinceFull = 0
+                        bus.lastFull = monotonicMillis()
+                    } else {
+                        bus.deltas &+= 1
+                        bus.sinceFull += 1
+                    }
                     let now = monotonicMillis()
                     bus.outRate.count(data.count, now: now)
                     bus.messagesOut.count(1, now: now)
                 case 1: bus.skipped &+= 1
-                default: bus.record(message ?? "publish failed")
+                default:
+                    bus.sentReport = nil
+                    bus.record(message ?? "publish failed")
                 }
                 if result == 0 { bus.trySend() }  // a newer revision may have arrived while this one was encoded
             }
@@ -248,16 +297,22 @@ final class ReportBus {
 
     // MARK: Consuming (decoded on the delivery thread, installed here)
 
-    func delivered(_ delivery: BusDelivery) {
-        switch delivery.content {
-        case .refused(let host, let reason):
-            refused &+= 1
-            record("refused a report of \(host): \(reason)")
-            logger.warning("bus: refused a report of \(host): \(reason)")
-        case .report(let host, let report):
+    /// Decoded messages of one host (or a refusal), in stream order.
+    func delivered(_ deliveries: [BusDelivery]) {
+        for delivery in deliveries {
             let age = max(0, SystemClock.realtime() - delivery.storedSeconds) * 1000
-            table?.install(report, host: host, revision: delivery.revision, refresh: delivery.refreshMillis,
-                           size: delivery.size, ageMillis: age)
+            switch delivery.content {
+            case .refused(let host, let reason):
+                refused &+= 1
+                record("refused a report of \(host): \(reason)")
+                logger.warning("bus: refused a report of \(host): \(reason)")
+            case .report(let host, let report):
+                table?.install(report, host: host, revision: delivery.revision, refresh: delivery.refreshMillis,
+                               size: delivery.size, ageMillis: age)
+            case .delta(let host, let base, let delta):
+                table?.apply(delta, host: host, base: base, revision: delivery.revision, refresh: delivery.refreshMillis,
+                             size: delivery.size, ageMillis: age)
+            }
         }
     }
 
@@ -289,7 +344,8 @@ final class ReportBus {
             "stream": .string(settings.stream), "streamReady": .bool(streamReady), "subject": .string(subject),
             "role": .string(table == nil ? "publisher" : "publisher+aggregator"),
             "disconnects": .int(Int64(disconnects)), "reconnects": .int(Int64(stats.reconnects)),
-            "published": .int(Int64(published)), "publishSkipped": .int(Int64(skipped)),
+            "published": .int(Int64(published)), "fullReportsPublished": .int(Int64(fullReports)),
+            "deltasPublished": .int(Int64(deltas)), "fullEvery": .int(Int64(fullEvery)), "publishSkipped": .int(Int64(skipped)),
             "acknowledged": .int(Int64(stats.acked)), "publishErrors": .int(Int64(stats.publish_errors)),
             "inFlight": .int(Int64(stats.in_flight)),
             "messagesOutPerSecond": .double(messagesOut.perSecond(now: now)), "bytesOutPerSecond": .double(outRate.perSecond(now: now)),
@@ -302,7 +358,8 @@ final class ReportBus {
             health["consumer"] = [
                 "subscribed": .bool(subscribed), "lastSequence": .int(Int64(channel.nextSequence) - 1),
                 "lag": .int(Int64(counters.pending)), "received": .int(Int64(counters.received)),
-                "coalesced": .int(Int64(counters.coalesced)), "refused": .int(Int64(refused)),
+                "coalesced": .int(Int64(counters.coalesced)), "skippedDeltas": .int(Int64(counters.skippedDeltas)),
+                "refused": .int(Int64(refused)),
                 "resubscribes": .int(Int64(resubscribes)),
             ]
             health["hosts"] = table.hostsJSON()

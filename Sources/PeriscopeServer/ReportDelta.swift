@@ -65,6 +65,9 @@ struct ReportDelta: Sendable, Equatable {
         ]
     }
 
+    /// The wire JSON, serialized (what is compressed for `report/delta` and for a delta on the bus).
+    var wireJSON: [UInt8] { JSONWriter.bytes(json) }
+
     /// Parses the wire JSON (at most 16 levels deep), strictly.
     static func parse(_ json: some Collection<UInt8>) throws(ReportWireError) -> ReportDelta {
         let value: JSONValue

@@ -191,7 +191,7 @@ final class ReportPublisher {
             // The diff and the compression run here; the loop only queues the frame.
             let frame: [UInt8]?
             if let base {
-                let json = JSONWriter.bytes(ReportDelta(from: base, to: report).json)
+                let json = ReportDelta(from: base, to: report).wireJSON
                 frame = deflater.process(json, limit: ReportWire.maxInflatedBytes).map {
                     ReportDeltaNotification(host: host, base: baseRevision, revision: revision, refreshMs: refresh,
                                             data: Base64.encode($0)).message.json

@@ -33,6 +33,11 @@ public enum ReportWire {
 
     /// Inflates and parses a compressed report. Throws a readable reason for anything else.
     public static func decompress(_ bytes: [UInt8]) throws(ReportWireError) -> Report {
+        try parse(inflate(bytes))
+    }
+
+    /// Inflates one zlib stream (a report or a delta), at most ``maxInflatedBytes``.
+    static func inflate(_ bytes: [UInt8]) throws(ReportWireError) -> ArraySlice<UInt8> {
         // Grow the output buffer as needed, up to the limit: most reports are far smaller than 64 MiB.
         var capacity = min(maxInflatedBytes, max(1 << 16, bytes.count * 8))
         while true {
@@ -48,7 +53,7 @@ public enum ReportWire {
                 continue
             }
             guard produced >= 0 else { throw ReportWireError("data is not a zlib stream") }
-            return try parse(output[..<Int(produced)])
+            return output[..<Int(produced)]
         }
     }
 

@@ -123,8 +123,8 @@ struct Periscoped: ParsableCommand {
     @Option(help: ArgumentHelp("With --bus: reports older than this leave the stream it creates (1h, 30m, seconds; 0 for never).", valueName: "duration"))
     var busMaxAge = "1h"
 
-    @Option(help: "With --bus: reports kept per host in the stream it creates (the newest is what aggregators catch up from).")
-    var busKeep = 1
+    @Option(help: "With --bus: messages kept per host in the stream it creates; a full report at least every that many (deltas between), which aggregators catch up from.")
+    var busKeep = BusConfiguration.defaultKeep
 
     @Option(help: ArgumentHelp("History log (SQLite): a file path, or 'off' (default: /var/lib/periscope/history.db as root, else $XDG_STATE_HOME/periscope/history.db).", valueName: "path|off"))
     var history: String?

@@ -21,6 +21,12 @@ import Testing
         let bus = BusConfiguration()
         #expect(!bus.isEnabled && !bus.aggregate)
         #expect(bus.stream == "PERISCOPE_REPORTS" && bus.subjectPrefix == "periscope.report")
-        #expect(bus.replicas == 3 && bus.keepPerHost == 1 && bus.maxAgeSeconds == 3600 && bus.maxPendingPublishes == 16)
+        #expect(bus.replicas == 3 && bus.keepPerHost == 30 && bus.maxAgeSeconds == 3600 && bus.maxPendingPublishes == 16)
+    }
+
+    @Test func fullReportsComeAtLeastAsOftenAsTheStreamKeepsMessages() {
+        #expect(BusConfiguration.fullEvery(kept: 1) == 1)  // a stream of the first bus version: full reports only
+        #expect(BusConfiguration.fullEvery(kept: 8) == 8)
+        #expect(BusConfiguration.fullEvery(kept: 0) == BusConfiguration.defaultKeep)  // no limit: the default cadence
     }
 }

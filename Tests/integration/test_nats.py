@@ -7,11 +7,13 @@ share the machine's network and processes otherwise, so each host's report holds
 own host id — enough to tell hosts apart and compare maps, not a multi-machine topology (test_multihost does
 that).
 
-Then, in order on one cluster: both aggregators show the same hosts and the same process nodes; a NATS node is
-killed (publishing goes on, maps stay equal) and comes back; an aggregator is killed and a fresh one rebuilds
-the full map from the stream within 5 s while every publisher is paused (nothing resent); the whole cluster is
-down for 20 s (daemons serve their last map and say so, then recover); a publisher without the token is
-refused. Last, on a single TLS server of its own that verifies client certificates: a publisher and an
+The stream keeps KEEP messages per host, so publishers send a full report every KEEP messages and revisioned
+deltas in between. Then, in order on one cluster: both aggregators show the same hosts and the same process
+nodes; a NATS node is killed (publishing goes on, maps stay equal) and comes back; an aggregator is killed and a
+fresh one rebuilds the full map from the stream within 5 s while every publisher is paused (nothing resent: the
+newest full report and the deltas after it), and again while deltas flow; a delta that does not follow (a gap)
+leaves its host awaiting its next full report, which heals it; the whole cluster is down for 20 s (daemons serve
+their last map and say so, then recover); a publisher without the token is refused. Last, on a single TLS server of its own that verifies client certificates: a publisher and an
 aggregator with certificates share the map, a daemon without one is refused. About 90 s.
 """
 import json
@@ -23,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+import zlib
 
 import pytest
 
@@ -45,6 +48,7 @@ AGGREGATORS = ["nb-a1", "nb-a2"]
 REFRESH_MS = 1000
 TOKEN = "periscope-bus-test-token"
 WAIT = 45.0  # JetStream's leader elections take seconds, more on a loaded machine
+KEEP = 8  # messages kept per host (--bus-keep): a full report every 8 messages, about every 8 s
 
 
 def free_port():
@@ -131,7 +135,7 @@ class BusDaemon:
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
         argv = [PERISCOPED, "--socket", self.socket_path, "--history", "off", "--refresh-ms", str(REFRESH_MS),
-                "--bus", urls]
+                "--bus", urls, "--bus-keep", str(KEEP)]
         if token:
             argv += ["--bus-token-file", os.path.join(workdir, "token")]
         if aggregate:
@@ -206,6 +210,23 @@ def bus():
 
 
 ALL_HOSTS = set(PUBLISHERS) | set(AGGREGATORS)
+
+
+def nats_publish(port, subject, body, headers):
+    """Publishes one message with headers over the plain NATS protocol (the stream captures it), as another
+    client with the token would; returns once the server has processed it (PING/PONG)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.recv(4096)  # INFO
+        connect = {"verbose": False, "pedantic": False, "headers": True, "auth_token": TOKEN}
+        head = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        s.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\n"
+                  + f"HPUB {subject} {len(head)} {len(head) + len(body)}\r\n".encode() + head.encode() + body
+                  + b"\r\nPING\r\n")
+        seen = b""
+        while b"PONG" not in seen:
+            chunk = s.recv(4096)
+            assert chunk and b"-ERR" not in chunk, f"NATS refused the publish: {seen + chunk!r}"
+            seen += chunk
 
 
 def remote_revisions(aggregator):
@@ -302,10 +323,57 @@ def test_fresh_aggregator_catches_up_from_the_stream(bus):
         caught_up = time.monotonic()
         print(f"fresh aggregator: socket after {ready - started:.2f} s, full map {caught_up - ready:.2f} s later")
         assert fresh.bus()["consumer"]["received"] >= len(PUBLISHERS) + 1
+        # The same revision of every host as the aggregator that followed along: each host's newest full report
+        # and the stored deltas after it (with a full report every KEEP messages, the newest message of at least
+        # one of the three hosts is a delta but once in KEEP**3).
+        wait_equal(bus, "equal maps while the publishers are paused")
+        hosts = fresh.bus()["hosts"]
+        assert all(hosts[h]["fullReports"] >= 1 and not hosts[h]["awaitingFull"] for h in PUBLISHERS), hosts
+        assert sum(hosts[h]["deltas"] for h in PUBLISHERS) >= 1, hosts
     finally:
         for host in PUBLISHERS:
             os.kill(bus.daemons[host].proc.pid, signal.SIGCONT)
     wait_equal(bus, "equal maps after the publishers resume")
+
+
+def test_fresh_aggregator_catches_up_while_deltas_flow(bus):
+    for host in PUBLISHERS:  # deltas flow: every publisher is past its first full report
+        wait_until(lambda: bus.daemons[host].bus()["deltasPublished"] >= 2, timeout=WAIT, what=f"{host}'s deltas")
+    publisher = bus.daemons["nb-p1"].bus()
+    assert publisher["fullEvery"] == KEEP and publisher["fullReportsPublished"] >= 1, publisher
+    bus.daemons["nb-a2"].stop(signal.SIGKILL)
+    fresh = bus.start("nb-a2", aggregate=True)
+    wait_until(lambda: all_hosts_shown(fresh), timeout=WAIT, what="the fresh aggregator's full map")
+    wait_equal(bus, "equal maps with a fresh aggregator while deltas flow")
+    # Deltas (stored and live) applied on top of a full report, no host left waiting for one.
+    wait_until(lambda: all(fresh.bus()["hosts"][h]["deltas"] >= 1 for h in PUBLISHERS), timeout=WAIT,
+               what="deltas applied at the fresh aggregator")
+    health = fresh.bus()
+    check_schema("/$defs/BusHealth", health)
+    assert not any(health["hosts"][h]["awaitingFull"] for h in PUBLISHERS), health["hosts"]
+
+
+def test_a_gap_waits_for_the_next_full_report(bus):
+    host = "nb-p1"
+    aggregators = bus.aggregators()
+    before = {a.host: a.bus()["hosts"][host] for a in aggregators}
+    # A delta no aggregator can apply (its base is a revision nobody holds), as if the one before it were lost.
+    nats_publish(bus.nats.ports[0], f"periscope.report.{host}", zlib.compress(b'{"topologies":{},"removed":{}}'),
+                 {"Periscope-Revision": "999999999", "Periscope-Base": "999999998", "Periscope-Refresh-Ms": str(REFRESH_MS)})
+    for a in aggregators:
+        gapped = wait_until(lambda: (lambda h: h if h["resends"] > before[a.host]["resends"] else None)(a.bus()["hosts"][host]),
+                            timeout=WAIT, what=f"the gap seen at {a.host}")
+        # Never applied: the revision held is a real one of the host's, not the injected delta's.
+        assert gapped["revision"] < 999999999, gapped
+    # The host's deltas are ignored until its next full report (no silent divergence), which heals the gap.
+    for a in aggregators:
+        healed = wait_until(lambda: (lambda h: h if not h["awaitingFull"] and h["fullReports"] > before[a.host]["fullReports"]
+                                      and h["ignoredDeltas"] + h["deltas"] > before[a.host]["ignoredDeltas"] + before[a.host]["deltas"]
+                                      else None)(a.bus()["hosts"][host]),
+                            timeout=WAIT, what=f"the next full report healing the gap at {a.host}")
+        assert healed["revision"] < 999999999 and not healed["stale"], healed
+    print(f"after the gap: ignored deltas {[a.bus()['hosts'][host]['ignoredDeltas'] for a in aggregators]}")
+    wait_equal(bus, "equal maps after the gap healed")
 
 
 def test_cluster_down_for_20_s(bus):

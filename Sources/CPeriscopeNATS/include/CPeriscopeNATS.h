@@ -18,12 +18,13 @@ typedef struct periscope_bus periscope_bus;
 
 /// Connection events: 1 connected, 2 disconnected, 3 reconnected, 4 closed, 5 error (text in `detail`).
 typedef void (*periscope_bus_event_cb)(void *context, int event, const char *detail);
-/// One stored report: its subject, payload, stream sequence, messages still pending for the consumer, and the
-/// time JetStream stored it (ns since the epoch). `revision` and `refresh_ms` come from the message headers
-/// (-1 when absent). Runs on the subscription's delivery thread, one message at a time, in stream order.
+/// One stored message: its subject, payload, stream sequence, messages still pending for the consumer, and the
+/// time JetStream stored it (ns since the epoch). `revision`, `base` and `refresh_ms` come from the message
+/// headers (-1 when absent; a `base` marks a delta). Runs on the subscription's delivery thread, one message at a
+/// time, in stream order.
 typedef void (*periscope_bus_message_cb)(void *context, const char *subject, const uint8_t *data, int length,
                                          uint64_t sequence, uint64_t pending, int64_t stored_ns,
-                                         int64_t revision, int64_t refresh_ms);
+                                         int64_t revision, int64_t base, int64_t refresh_ms);
 
 typedef struct periscope_bus_options {
     const char *urls;           // comma-separated nats:// or tls:// URLs
@@ -44,22 +45,24 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
                                      void *context, char *error, size_t error_len);
 
 /// Creates the stream `stream` over `subjects` if it does not exist (file storage, discard old, `replicas`,
-/// `max_age_ms` (0: none), `max_per_subject` (0: none)). An existing stream is left as it is. 0 on success.
+/// `max_age_ms` (0: none), `max_per_subject` (0: none)). An existing stream is left as it is. 0 on success, with
+/// the retention of the stream as it is in `*kept_per_subject` (0: no limit) and `*kept_ms` (0: no limit).
 /// Blocking: not on the loop thread.
 int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
-                                int64_t max_age_ms, int64_t max_per_subject, char *error, size_t error_len);
+                                int64_t max_age_ms, int64_t max_per_subject, int64_t *kept_per_subject,
+                                int64_t *kept_ms, char *error, size_t error_len);
 
-/// Subscribes a consumer (ephemeral, `replicas` copies, no acknowledgements) to `filter` in `stream`: first the
-/// last message of every subject, then every new one; with `start_sequence` > 0 from that sequence instead (a
+/// Subscribes a consumer (ephemeral, `replicas` copies, no acknowledgements) to `filter` in `stream`: every
+/// message the stream holds, then every new one; with `start_sequence` > 0 from that sequence instead (a
 /// resumed consumer). Replaces an earlier subscription. 0 on success. Blocking: not on the loop thread.
 int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
                             int replicas, periscope_bus_message_cb on_message, void *context, char *error, size_t error_len);
 
-/// Publishes `data` to `subject` with the revision and refresh headers, asynchronously (JetStream acknowledges
-/// later). 0 sent, 1 skipped (not connected, or too many publishes unacknowledged), -1 error (message in
-/// `error`). Any thread; never blocks.
+/// Publishes `data` to `subject` with the revision and refresh headers (and, for a delta, `base` >= 0, the base
+/// header), asynchronously (JetStream acknowledges later). 0 sent, 1 skipped (not connected, or too many
+/// publishes unacknowledged), -1 error (message in `error`). Any thread; never blocks.
 int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
-                          int64_t revision, int64_t refresh_ms, char *error, size_t error_len);
+                          int64_t revision, int64_t base, int64_t refresh_ms, char *error, size_t error_len);
 
 typedef struct periscope_bus_stats {
     int status;                 // 1 connected, 2 connecting, 3 reconnecting, 0 closed, 4 draining
