@@ -229,12 +229,9 @@ static __always_inline __u32 bucket(__u64 us) {
     return b < PSC_L7_BUCKETS ? b : PSC_L7_BUCKETS - 1;
 }
 
-/* The counters of a connection are plain increments, not atomic ones (a locked add each, 7 per request): a
- * connection's reads and its writes touch different fields, and two threads reading (or writing) one socket at the
- * same instant would garble the pairing ring as well — the counts are exact for one reader and one writer. */
 static __always_inline void add_latency(struct psc_l7_conn *c, __u64 us) {
-    c->hist[bucket(us) & (PSC_L7_BUCKETS - 1)] += 1;
-    c->latency_sum_us += us;
+    __sync_fetch_and_add(&c->hist[bucket(us) & (PSC_L7_BUCKETS - 1)], 1);
+    __sync_fetch_and_add(&c->latency_sum_us, us);
 }
 
 static __always_inline void push_request(struct psc_l7_conn *c, __u64 ts) {
@@ -242,7 +239,7 @@ static __always_inline void push_request(struct psc_l7_conn *c, __u64 ts) {
     if (t - c->pending_head >= PSC_L7_PENDING) c->pending_head = t - PSC_L7_PENDING + 1;
     c->pending[t & (PSC_L7_PENDING - 1)] = ts;
     c->pending_tail = t + 1;
-    c->requests += 1;
+    __sync_fetch_and_add(&c->requests, 1);
 }
 
 /* A response of class `cls` at `ts`: pairs it with the oldest pending request. Returns 0 when none waited. */
@@ -251,9 +248,9 @@ static __always_inline int record_response(struct psc_l7_conn *c, __u64 ts, __u3
     if (h == c->pending_tail) return 0;
     __u64 start = c->pending[h & (PSC_L7_PENDING - 1)];
     c->pending_head = h + 1;
-    c->responses += 1;
+    __sync_fetch_and_add(&c->responses, 1);
     if (cls >= PSC_L7_STATUS_COUNT) cls = PSC_L7_OK;
-    c->status[cls] += 1;
+    __sync_fetch_and_add(&c->status[cls], 1);
     if (ts > start) {
         add_latency(c, (ts - start) / 1000);
     }
@@ -291,11 +288,9 @@ static long scan_step(__u32 i, void *data) {
     __u64 w;
     __builtin_memcpy(&w, b + (p & (MASK & ~7u)), sizeof w);
     __u64 x = w ^ 0x0d0d0d0d0d0d0d0dULL;  /* a zero byte where w has '\r' */
-    __u64 cr = (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;  /* bit 7 of each '\r' (or a 0x0c after one) */
-    if (!cr) return 0;
+    if (!((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)) return 0;
 #pragma unroll
     for (__u32 j = 0; j < 8; j++) {
-        if (!(cr & (0x80ULL << (j * 8)))) continue;
         if (next_request_at(b, p + j, ctx->n) && ++ctx->count >= PSC_L7_PENDING) return 1;
     }
     return 0;
@@ -371,7 +366,7 @@ __noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32
         if (type == 1 && stream) {
             struct h2_key k = { .sk = a->sk, .stream = stream, .tgid = tgid };
             if (request_dir) {
-                c->requests += 1;
+                __sync_fetch_and_add(&c->requests, 1);
                 bpf_map_update_elem(&psc_h2, &k, &ts, BPF_ANY);
             } else {
                 __u64 *start = bpf_map_lookup_elem(&psc_h2, &k);
@@ -386,8 +381,8 @@ __noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32
                     }
                     __u64 begun = *start;
                     bpf_map_delete_elem(&psc_h2, &k);
-                    c->responses += 1;
-                    c->status[cls] += 1;
+                    __sync_fetch_and_add(&c->responses, 1);
+                    __sync_fetch_and_add(&c->status[cls], 1);
                     if (ts > begun) add_latency(c, (ts - begun) / 1000);
                 }
             }
@@ -523,8 +518,8 @@ __noinline int on_message(const struct active *a, long ret) {
         c->peer = server_traced(c) ? PSC_L7_PEER_TRACED : PSC_L7_PEER_UNTRACED;
         if (c->peer == PSC_L7_PEER_TRACED) return 0;
     }
-    if (out) c->bytes_out += (__u64)ret;
-    else c->bytes_in += (__u64)ret;
+    if (out) __sync_fetch_and_add(&c->bytes_out, (__u64)ret);
+    else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
     c->last_ns = now;
     int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == out;
     /* A request starts when the client has sent it / the server has read it; a response when the server has
