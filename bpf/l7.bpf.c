@@ -110,6 +110,19 @@ struct {
     __type(value, __u32);  /* the server's tgid */
 } psc_served SEC(".maps");
 
+/* Per CPU, the last sockets found PSC_L7_PEER_TRACED (a client side the server side counts), by a hash of the
+ * socket's address: such a socket's messages stop at an array slot instead of a hash lookup in psc_conns. A slot
+ * matches only the same key (socket, process, ports). */
+#define SKIP_SLOTS 256
+struct skip_cache { struct psc_l7_key slot[SKIP_SLOTS]; };
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct skip_cache);
+} psc_skip SEC(".maps");
+
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
     __uint(max_entries, 16384);
@@ -470,9 +483,18 @@ __noinline int on_message(const struct active *a, long ret) {
     if (!a || ret <= 0) return 0;
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct psc_l7_key key = { .sk = a->sk, .tgid = tgid, .lport = a->lport, .rport = a->rport };
-    struct psc_l7_conn *c = bpf_map_lookup_elem(&psc_conns, &key);
-    if (c && c->peer == PSC_L7_PEER_TRACED) return 0;  /* the server side counts this connection */
     __u32 zero = 0;
+    struct skip_cache *skip = bpf_map_lookup_elem(&psc_skip, &zero);
+    if (!skip) return 0;
+    struct psc_l7_key *slot = &skip->slot[((a->sk >> 6) ^ (a->sk >> 14)) & (SKIP_SLOTS - 1)];
+    __u64 ids = ((__u64)key.rport << 48) | ((__u64)key.lport << 32) | key.tgid;  /* key's second word */
+    if (slot->sk == key.sk && (((__u64)slot->rport << 48) | ((__u64)slot->lport << 32) | slot->tgid) == ids)
+        return 0;  /* the server side counts this connection */
+    struct psc_l7_conn *c = bpf_map_lookup_elem(&psc_conns, &key);
+    if (c && c->peer == PSC_L7_PEER_TRACED) {
+        *slot = key;
+        return 0;
+    }
     struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
     if (!s) return 0;
     __u32 n = ret > SCRATCH ? SCRATCH : (__u32)ret;
@@ -516,7 +538,10 @@ __noinline int on_message(const struct active *a, long ret) {
         /* The client's first read: the server has read a request (or sent its greeting) by now, so its entry, if
          * its side is traced here, has announced itself. Looked up once per connection. */
         c->peer = server_traced(c) ? PSC_L7_PEER_TRACED : PSC_L7_PEER_UNTRACED;
-        if (c->peer == PSC_L7_PEER_TRACED) return 0;
+        if (c->peer == PSC_L7_PEER_TRACED) {
+            *slot = key;
+            return 0;
+        }
     }
     if (out) __sync_fetch_and_add(&c->bytes_out, (__u64)ret);
     else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
