@@ -9,7 +9,8 @@
  * registers, the fd is looked up in the file table (a few loads; anything but a TCP or UDP inet socket stops
  * there), the first bytes are read, the connection's protocol is classified (once), requests are paired with
  * responses, and the connection's entry in `psc_conns` is updated: counts, response classes, a latency
- * histogram. Every time is the syscall's exit: a request is timed from the exit of its write (client) or read
+ * histogram. A connection with both ends on this host is counted on its server's side only (psc_served: the
+ * client's side stops at its first read when the server's side announced itself). Every time is the syscall's exit: a request is timed from the exit of its write (client) or read
  * (server), a response up to the exit of its write or read, so a latency is off by at most one syscall's
  * duration. Nothing is sent to user space per message: the daemon reads `psc_conns` at its refresh rate.
  * Layout of the map: Sources/CPeriscopeBPF/include/periscope_l7.h. The register names are x86-64's.
@@ -112,7 +113,9 @@ struct {
 
 /* Per CPU, the last sockets found PSC_L7_PEER_TRACED (a client side the server side counts), by a hash of the
  * socket's address: such a socket's messages stop at an array slot instead of a hash lookup in psc_conns. A slot
- * matches only the same key (socket, process, ports). */
+ * matches only the same key (socket, process, ports). It outlives the socket's psc_conns entry, which the daemon
+ * deletes after a minute without traffic: a connection idle that long and then busy again stays skipped, and its
+ * client's row lacks it until the slot is reused; the server's side, and so the edge, still count it. */
 #define SKIP_SLOTS 256
 struct skip_cache { struct psc_l7_key slot[SKIP_SLOTS]; };
 
