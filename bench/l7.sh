@@ -2,7 +2,8 @@
 # Issue 14: what the L7 BPF programs cost. wrk drives nginx on loopback, once with periscoped running without its
 # BPF programs (--no-l7, the default) and once with them (--l7), both with the collectors on and a client asking every second:
 #   1. a fixed rate of about RATE requests/s (wrk's Lua delay() paces each connection; Debian's wrk has no -R):
-#      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests;
+#      added p99 latency, daemon CPU and kernel BPF run time (kernel.bpf_stats_enabled=1) per 1,000 requests,
+#      and the CPU time of wrk and nginx per request (their syscalls and the tracing of them included);
 #   2. saturation (no delay): throughput with and without the programs.
 # Usage (root, repository root): bench/l7.sh [--release] [SECONDS]   (default 10 s per run; debug build unless --release;
 # PERISCOPED=path runs that binary instead of building, e.g. to compare two builds; KINDS="saturate" runs only
@@ -80,7 +81,14 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     local before_ns before_cpu after_ns after_cpu
     before_ns=$(status --run-stats)
     before_cpu=$(cpu_ticks "$daemon_pid")
-    wrk -t"$threads" -c"$c" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:$port/" >"$work/wrk.txt"
+    local before_nginx after_nginx
+    before_nginx=$(cpu_ticks "$nginx_pid")
+    # wrk's own CPU (user + system, its syscalls' tracing included), from its rusage as a child of python.
+    python3 -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], "w"), check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN); print(r.ru_utime + r.ru_stime)' "$work/wrk.txt" \
+        wrk -t"$threads" -c"$c" -d"${seconds}s" --latency "${script[@]}" "http://127.0.0.1:$port/" >"$work/wrk-cpu"
+    after_nginx=$(cpu_ticks "$nginx_pid")
     after_cpu=$(cpu_ticks "$daemon_pid")
     sleep 1.2  # one more refresh so the status reads the programs' run time after the run
     after_ns=$(status --run-stats)
@@ -88,7 +96,8 @@ run() {  # mode(no-l7|l7) kind(paced|saturate)
     wait "$asker_pid" 2>/dev/null || true
     asker_pid=""
     kill -TERM "$daemon_pid"; wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""
-    python3 - "$work/wrk.txt" "$mode" "$kind" "$before_ns" "$after_ns" "$before_cpu" "$after_cpu" "$hz" "$seconds" <<'EOF'
+    python3 - "$work/wrk.txt" "$mode" "$kind" "$before_ns" "$after_ns" "$before_cpu" "$after_cpu" "$hz" "$seconds" \
+        "$(( after_nginx - before_nginx ))" "$(cat "$work/wrk-cpu")" <<'EOF'
 import re, sys
 text = open(sys.argv[1]).read()
 mode, kind = sys.argv[2], sys.argv[3]
@@ -105,7 +114,8 @@ per_k = 1000 / total if total else 0
 print(f"{mode:6} {kind:9} {rps:10.0f} req/s  p50 {ms('50%'):7.3f} ms  p99 {ms('99%'):7.3f} ms  "
       f"daemon CPU {cpu_s * 1000 * per_k:6.3f} ms/1k req  BPF {bpf_ns / 1e6 * per_k:6.3f} ms/1k req  "
       f"(daemon {cpu_s / float(sys.argv[9]) * 100:.2f} % of a core, BPF {bpf_ns / 1e9 / float(sys.argv[9]) * 100:.2f} %; "
-      f"{runs / total if total else 0:.1f} program runs/request, {bpf_ns / runs if runs else 0:.0f} ns/run)")
+      f"{runs / total if total else 0:.1f} program runs/request, {bpf_ns / runs if runs else 0:.0f} ns/run)  "
+      f"wrk+nginx CPU {(int(sys.argv[10]) / int(sys.argv[8]) + float(sys.argv[11])) * 1e6 / total if total else 0:.2f} us/request")
 EOF
 }
 

@@ -9,7 +9,8 @@
  * registers, the fd is looked up in the file table (a few loads; anything but a TCP or UDP inet socket stops
  * there), the first bytes are read, the connection's protocol is classified (once), requests are paired with
  * responses, and the connection's entry in `psc_conns` is updated: counts, response classes, a latency
- * histogram. Every time is the syscall's exit: a request is timed from the exit of its write (client) or read
+ * histogram. A connection with both ends on this host is counted on its server's side only (psc_served: the
+ * client's side stops at its first read when the server's side announced itself). Every time is the syscall's exit: a request is timed from the exit of its write (client) or read
  * (server), a response up to the exit of its write or read, so a latency is off by at most one syscall's
  * duration. Nothing is sent to user space per message: the daemon reads `psc_conns` at its refresh rate.
  * Layout of the map: Sources/CPeriscopeBPF/include/periscope_l7.h. The register names are x86-64's.
@@ -91,6 +92,39 @@ struct {
     __type(key, struct psc_l7_key);
     __type(value, struct psc_l7_conn);
 } psc_conns SEC(".maps");
+
+/* A TCP connection as its server side saw it: (client address, server address, ports). The server's entry
+ * announces itself here when it is made; a client-side entry of the same connection (both ends on this host) finds
+ * it at its first read and stops counting (see enum psc_l7_peer). */
+struct served_key {
+    __u8 client[16];
+    __u8 server[16];
+    __u16 client_port;
+    __u16 server_port;
+    __u32 family;
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 8192);
+    __type(key, struct served_key);
+    __type(value, __u32);  /* the server's tgid */
+} psc_served SEC(".maps");
+
+/* Per CPU, the last sockets found PSC_L7_PEER_TRACED (a client side the server side counts), by a hash of the
+ * socket's address: such a socket's messages stop at an array slot instead of a hash lookup in psc_conns. A slot
+ * matches only the same key (socket, process, ports). It outlives the socket's psc_conns entry, which the daemon
+ * deletes after a minute without traffic: a connection idle that long and then busy again stays skipped, and its
+ * client's row lacks it until the slot is reused; the server's side, and so the edge, still count it. */
+#define SKIP_SLOTS 256
+struct skip_cache { struct psc_l7_key slot[SKIP_SLOTS]; };
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct skip_cache);
+} psc_skip SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -422,6 +456,23 @@ static __always_inline int classify(const __u8 *b, __u32 n, const struct active 
     return 0;
 }
 
+/* A server-side TCP entry `c` (being made by process `tgid`) tells client-side entries on this host that it counts
+ * their connection. */
+static __always_inline void announce_served(const struct psc_l7_conn *c, __u32 tgid) {
+    struct served_key k = { .client_port = c->rport, .server_port = c->lport, .family = c->family };
+    __builtin_memcpy(k.client, c->raddr, sizeof k.client);
+    __builtin_memcpy(k.server, c->laddr, sizeof k.server);
+    bpf_map_update_elem(&psc_served, &k, &tgid, BPF_ANY);
+}
+
+/* Whether the server side of client-side entry `c`'s connection has an entry here. */
+static __always_inline int server_traced(const struct psc_l7_conn *c) {
+    struct served_key k = { .client_port = c->lport, .server_port = c->rport, .family = c->family };
+    __builtin_memcpy(k.client, c->laddr, sizeof k.client);
+    __builtin_memcpy(k.server, c->raddr, sizeof k.server);
+    return bpf_map_lookup_elem(&psc_served, &k) != 0;
+}
+
 /* Reads the rest of the first `n` bytes (beyond HEAD) into the scratch buffer; 0 when that fails. */
 static __always_inline int read_rest(struct scratch *s, const struct active *a, __u32 n) {
     if (n <= HEAD) return 1;
@@ -433,7 +484,20 @@ static __always_inline int read_rest(struct scratch *s, const struct active *a, 
  * every path of its caller (together they exceed the verifier's budget). */
 __noinline int on_message(const struct active *a, long ret) {
     if (!a || ret <= 0) return 0;
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    struct psc_l7_key key = { .sk = a->sk, .tgid = tgid, .lport = a->lport, .rport = a->rport };
     __u32 zero = 0;
+    struct skip_cache *skip = bpf_map_lookup_elem(&psc_skip, &zero);
+    if (!skip) return 0;
+    struct psc_l7_key *slot = &skip->slot[((a->sk >> 6) ^ (a->sk >> 14)) & (SKIP_SLOTS - 1)];
+    __u64 ids = ((__u64)key.rport << 48) | ((__u64)key.lport << 32) | key.tgid;  /* key's second word */
+    if (slot->sk == key.sk && (((__u64)slot->rport << 48) | ((__u64)slot->lport << 32) | slot->tgid) == ids)
+        return 0;  /* the server side counts this connection */
+    struct psc_l7_conn *c = bpf_map_lookup_elem(&psc_conns, &key);
+    if (c && c->peer == PSC_L7_PEER_TRACED) {
+        *slot = key;
+        return 0;
+    }
     struct scratch *s = bpf_map_lookup_elem(&psc_scratch, &zero);
     if (!s) return 0;
     __u32 n = ret > SCRATCH ? SCRATCH : (__u32)ret;
@@ -442,9 +506,6 @@ __noinline int on_message(const struct active *a, long ret) {
     if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return 0;
     const __u8 *b = s->b;
     __u64 now = bpf_ktime_get_ns();
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-    struct psc_l7_key key = { .sk = a->sk, .tgid = tgid, .lport = a->lport, .rport = a->rport };
-    struct psc_l7_conn *c = bpf_map_lookup_elem(&psc_conns, &key);
     int fresh = 0;
     if (!c) {
         __u8 protocol = 0, role = 0;
@@ -459,6 +520,8 @@ __noinline int on_message(const struct active *a, long ret) {
         z->lport = a->lport;
         z->rport = a->rport;
         struct sock *sk = (struct sock *)a->sk;
+        __builtin_memset(z->laddr, 0, sizeof z->laddr);  /* z is reused: an IPv4 address fills 4 bytes */
+        __builtin_memset(z->raddr, 0, sizeof z->raddr);
         if (a->family == AF_INET) {
             BPF_CORE_READ_INTO((__u32 *)z->laddr, sk, __sk_common.skc_rcv_saddr);
             BPF_CORE_READ_INTO((__u32 *)z->raddr, sk, __sk_common.skc_daddr);
@@ -466,12 +529,23 @@ __noinline int on_message(const struct active *a, long ret) {
             BPF_CORE_READ_INTO((struct in6_addr *)z->laddr, sk, __sk_common.skc_v6_rcv_saddr);
             BPF_CORE_READ_INTO((struct in6_addr *)z->raddr, sk, __sk_common.skc_v6_daddr);
         }
+        z->peer = PSC_L7_PEER_UNCHECKED;
         bpf_map_update_elem(&psc_conns, &key, z, BPF_NOEXIST);
+        if (role == PSC_L7_ROLE_SERVER && a->l4 == IPPROTO_TCP) announce_served(z, tgid);
         c = bpf_map_lookup_elem(&psc_conns, &key);
         if (!c) return 0;
         fresh = 1;
     }
     int out = a->dir == DIR_OUT;
+    if (!out && c->peer == PSC_L7_PEER_UNCHECKED && c->role == PSC_L7_ROLE_CLIENT && c->l4 == IPPROTO_TCP) {
+        /* The client's first read: the server has read a request (or sent its greeting) by now, so its entry, if
+         * its side is traced here, has announced itself. Looked up once per connection. */
+        c->peer = server_traced(c) ? PSC_L7_PEER_TRACED : PSC_L7_PEER_UNTRACED;
+        if (c->peer == PSC_L7_PEER_TRACED) {
+            *slot = key;
+            return 0;
+        }
+    }
     if (out) __sync_fetch_and_add(&c->bytes_out, (__u64)ret);
     else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
     c->last_ns = now;

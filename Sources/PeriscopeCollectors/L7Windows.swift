@@ -62,6 +62,8 @@ struct L7Windows {
         next.reserveCapacity(entries.count)
         var out: [Side] = []
         var expired: [psc_l7_key] = []
+        var read: [Read] = []
+        read.reserveCapacity(entries.count)
         for entry in entries {
             let key = Key(sk: entry.key.sk, tgid: entry.key.tgid, lport: entry.key.lport, rport: entry.key.rport)
             var c = entry.conn
@@ -97,13 +99,20 @@ struct L7Windows {
             let local = withUnsafeBytes(of: &c.laddr) { AddressText.format(family: family, bytes: $0) }
             let remote = withUnsafeBytes(of: &c.raddr) { AddressText.format(family: family, bytes: $0) }
             let server = c.role == UInt8(PSC_L7_ROLE_SERVER.rawValue)
+            let tuple = server ? Tuple(client: remote, clientPort: c.rport, server: local, serverPort: c.lport)
+                               : Tuple(client: local, clientPort: c.lport, server: remote, serverPort: c.rport)
             out.append(Side(tgid: c.tgid, server: server, tcp: c.l4 == UInt8(IPPROTO_TCP),
-                            clientAddress: server ? remote : local, clientPort: server ? c.rport : c.lport, figures: f))
-            if seen[key] != nil, now - current.changedAt > Self.idleSeconds {
-                expired.append(entry.key)
+                            clientAddress: tuple.client, clientPort: tuple.clientPort, figures: f))
+            if seen[key] == nil { current.changedAt = now }
+            read.append(Read(key: key, entryKey: entry.key, current: current, known: seen[key] != nil,
+                             tuple: tuple, mirrored: !server && c.peer == UInt8(PSC_L7_PEER_TRACED.rawValue)))
+        }
+        Self.mirror(&out, &read)
+        for r in read {
+            if r.known, now - r.current.changedAt > Self.idleSeconds {
+                expired.append(r.entryKey)
             } else {
-                if seen[key] == nil { current.changedAt = now }
-                next[key] = current
+                next[r.key] = r.current
             }
         }
         seen = next
@@ -134,6 +143,38 @@ struct L7Windows {
             processes[key] = p
         }
         return expired
+    }
+
+    /// A TCP connection by its two ends, as both of its sides see it.
+    struct Tuple: Hashable {
+        var client: String, clientPort: UInt16, server: String, serverPort: UInt16
+    }
+
+    /// One entry of a map read, before its expiry is decided.
+    struct Read {
+        var key: Key
+        var entryKey: psc_l7_key
+        var current: Seen
+        var known: Bool
+        var tuple: Tuple
+        /// A client side that stopped counting because the server side of its connection counts it
+        /// (``PSC_L7_PEER_TRACED``, both ends on this host).
+        var mirrored: Bool
+    }
+
+    /// Gives each mirrored client side (`read[i].mirrored`, `sides[i]`) the figures of its connection's server side:
+    /// the programs count a local connection once, on the server's syscalls, so the client's row shows the server's
+    /// counts and latency (which leaves out the client's own queueing). A mirrored entry counts as active while its
+    /// server side is, so it is not expired under a busy connection.
+    static func mirror(_ sides: inout [Side], _ read: inout [Read]) {
+        guard read.contains(where: { $0.mirrored }) else { return }
+        var servers: [Tuple: Int] = [:]
+        for (i, side) in sides.enumerated() where side.server && side.tcp { servers[read[i].tuple] = i }
+        for i in read.indices where read[i].mirrored {
+            guard let j = servers[read[i].tuple] else { continue }
+            sides[i].figures = sides[j].figures
+            read[i].current.changedAt = max(read[i].current.changedAt, read[j].current.changedAt)
+        }
     }
 
     /// Writes the last window onto `report`'s connection and process nodes.

@@ -266,6 +266,50 @@ def test_http_connection_per_request_reusing_fds(rpc):
         server.stop()
 
 
+
+SLOW_READER = textwrap.dedent(r"""
+    import http.client, sys, time
+    port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for i in range(n):  # each response is read 0.3 s after its request was sent
+        c.request("GET", path)
+        time.sleep(0.3)
+        c.getresponse().read()
+    print("done", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_local_connection_counted_once_on_the_server_side(rpc):
+    # Both ends on this host: the programs count the connection on the server's syscalls only, and the client's row
+    # carries the server's figures — its latency leaves out the 0.3 s the client took to read each response.
+    n = 6
+    server, port = start_http_server(0)
+    client = Proc([sys.executable, "-c", SLOW_READER, str(port), "/", str(n)], stdin=subprocess.PIPE,
+                  stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.p.stdout.readline().strip() == "done"
+        served = l7_row(rpc, server.pid, "http", "server", lambda r: r["requests"] >= n, what="the server's row")
+        sent = l7_row(rpc, client.pid, "http", "client", lambda r: r["requests"] >= n, what="the client's row")
+        assert (sent["requests"], sent["errors"]) == (served["requests"], served["errors"]) == (n, 0), (sent, served)
+        # (Its own view would be at least 300 ms: from the exit of its write to the exit of its late read.)
+        assert served["latencyP50Ms"] < 250 and sent["latencyP50Ms"] < 250, (sent, served)
+    finally:
+        client.p.stdin.close()
+        client.stop()
+        server.stop()
+    # A server whose side is not traced (the daemon's own metrics endpoint: the programs skip the daemon): the
+    # client counts the connection itself, and its latency includes its late reads.
+    other = Proc([sys.executable, "-c", SLOW_READER, str(METRICS_PORT), "/metrics", str(n)], stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.p.stdout.readline().strip() == "done"
+        own = l7_row(rpc, other.pid, "http", "client", lambda r: r["requests"] >= n, what="the metrics client's row")
+        assert own["requests"] == n and own["latencyP50Ms"] >= 250, own
+    finally:
+        other.p.stdin.close()
+        other.stop()
+
 def _nginx(tmp, port, extra=""):
     for d in ("tmp", "logs"):
         os.makedirs(os.path.join(tmp, d), exist_ok=True)

@@ -24,6 +24,16 @@ enum psc_l7_protocol {
 /* Which side of the connection the observing process is. */
 enum psc_l7_role { PSC_L7_ROLE_UNKNOWN = 0, PSC_L7_ROLE_CLIENT = 1, PSC_L7_ROLE_SERVER = 2 };
 
+/* What a client-side entry knows of its connection's server side (TCP). A connection with both ends on this host
+ * is seen twice (the client's writes and reads and the server's); when the server side is traced (its entry
+ * announced itself in the programs' served map), the client side stops counting and the daemon gives the client
+ * the server's figures: half the work per request on loopback and between local containers. */
+enum psc_l7_peer {
+    PSC_L7_PEER_UNCHECKED = 0,  /* not looked up yet (done at the client's first read) */
+    PSC_L7_PEER_UNTRACED = 1,   /* the server side is not seen here (another host, io_uring, the daemon): count */
+    PSC_L7_PEER_TRACED = 2,     /* the server side counts this connection: this entry stops at its lookup */
+};
+
 /* Response classes: OK (HTTP 1xx-3xx, PostgreSQL/Redis/MySQL success, DNS NOERROR), client error (HTTP 4xx),
  * server error (HTTP 5xx, PostgreSQL ErrorResponse, Redis error reply, MySQL ERR, DNS rcode != 0). */
 enum psc_l7_status { PSC_L7_OK = 0, PSC_L7_CLIENT_ERROR = 1, PSC_L7_SERVER_ERROR = 2, PSC_L7_STATUS_COUNT = 3 };
@@ -56,7 +66,8 @@ struct psc_l7_conn {
     __u8 sni_len;
     __u16 lport;
     __u16 rport;
-    __u16 header_only;   /* MySQL: the last read was a packet header alone, its body comes in the next read */
+    __u8 header_only;    /* MySQL: the last read was a packet header alone, its body comes in the next read */
+    __u8 peer;           /* enum psc_l7_peer (client-side TCP entries) */
     __u8 laddr[16];      /* IPv4 in the first 4 bytes */
     __u8 raddr[16];
     __u64 requests;
