@@ -14,6 +14,9 @@ public final class HistoryRecorder {
     private struct Known {
         var stable: Int
         var volatile: Int
+        /// The node both hashes were taken of (nil for names): a report holding this very node (unchanged since,
+        /// see ``Node/isIdentical(to:)``) needs no hashing. Full passes leave idle connections' nodes as they were.
+        var node: Node?
     }
 
     public let configuration: HistoryConfiguration
@@ -33,6 +36,8 @@ public final class HistoryRecorder {
     public private(set) var eventsWritten = 0
     public private(set) var commits = 0
     public private(set) var checkpoints = 0
+    /// Nodes whose hashes were computed: with unchanged nodes skipped, this follows the changes, not the map.
+    public private(set) var nodesHashed = 0
     /// Events by operation and topology (`put connection`, `sample process`, …), for the benchmark.
     public private(set) var eventCounts: [String: Int] = [:]
 
@@ -67,7 +72,7 @@ public final class HistoryRecorder {
             seen += 1
             let key = HistoryKey(kind: HistoryKey.names, id: address)
             if known[key]?.stable != name.hashValue {
-                known[key] = Known(stable: name.hashValue, volatile: 0)
+                known[key] = Known(stable: name.hashValue, volatile: 0, node: nil)
                 emit(.put, key, Array(name.utf8), t)
             }
         }
@@ -94,19 +99,22 @@ public final class HistoryRecorder {
     }
 
     private func observe(_ key: HistoryKey, _ node: Node, _ t: Int64, _ sampling: Bool) {
+        let before = known[key]
+        if let before, before.node?.isIdentical(to: node) == true { return }  // both hashes still hold
+        nodesHashed += 1
         let stable = NodeCodec.stableHash(node, key.kind)
-        guard let before = known[key] else {
-            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind))
+        guard let before else {
+            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind), node: node)
             emit(.put, key, NodeCodec.encode(node, time: t), t)
             return
         }
         if before.stable != stable {
-            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind))
+            known[key] = Known(stable: stable, volatile: NodeCodec.volatileHash(node, key.kind), node: node)
             emit(.put, key, NodeCodec.encode(node, time: t), t)
         } else if sampling {
             let volatile = NodeCodec.volatileHash(node, key.kind)
+            known[key] = Known(stable: stable, volatile: volatile, node: node)
             if volatile != before.volatile {
-                known[key]?.volatile = volatile
                 emit(.sample, key, NodeCodec.encodeVolatile(node, key.kind, time: t), t)
             }
         }

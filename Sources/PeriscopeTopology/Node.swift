@@ -88,6 +88,10 @@ public struct Node: Sendable, Hashable, Codable {
 
     public static func == (a: Node, b: Node) -> Bool { a.fields === b.fields || a.fields.v == b.fields.v }
 
+    /// True when both share one storage (a copy not changed since): equal without comparing a field. O(1); a
+    /// false answer says nothing. Lets consumers of successive reports (the history recorder) skip unchanged nodes.
+    public func isIdentical(to other: Node) -> Bool { fields === other.fields }
+
     public func hash(into hasher: inout Hasher) { hasher.combine(fields.v) }
 
     public init(from decoder: any Decoder) throws { fields = Fields(try Values(from: decoder)) }

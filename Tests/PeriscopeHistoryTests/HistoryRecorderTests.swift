@@ -189,4 +189,35 @@ struct HistoryRecorderTests {
         #expect(HistoryConfiguration.parseSize("1GiB") == 1 << 30)
         #expect(HistoryConfiguration.parseDuration("7d") == 7.0 * 86_400)
     }
+
+    /// The recorder's cost follows the changes: a node still sharing the storage it was hashed from is skipped. A
+    /// node whose metrics moved between two samples is still sampled at the next one, even when it did not move
+    /// again by then (skipping on "unchanged since the last report" would lose that sample).
+    @Test func unchangedNodesAreSkippedAndHeldChangesStillSampled() throws {
+        var scenario = HistoryScenario { $0.sampleSeconds = 5 }
+        defer { scenario.remove() }
+        let recorder = try HistoryRecorder(configuration: scenario.configuration)
+        let t0 = HistoryScenario.start
+        var report = scenario.report(0)
+        let total = report.topologies.values.reduce(0) { $0 + $1.nodes.count }
+        recorder.record(report, names: [:], at: t0)
+        #expect(recorder.nodesHashed == total)
+        recorder.record(report, names: [:], at: t0 + 1)
+        #expect(recorder.nodesHashed == total, "an unchanged report hashes nothing")
+
+        let id = try #require(report.processes.nodes.keys.sorted().first)
+        report[.process].nodes[id]?.record(MetricKey.cpu, 77, at: t0 + 2)
+        recorder.record(report, names: [:], at: t0 + 2)  // not a sampling instant: hashed, nothing written
+        #expect(recorder.nodesHashed == total + 1)
+        recorder.record(report, names: [:], at: t0 + 6)  // sampling, the node as it was at t0 + 2
+        recorder.record(report, names: [:], at: t0 + 7)
+        #expect(recorder.nodesHashed == total + 2, "hashed once more at the sample, then skipped")
+        try recorder.commit()
+
+        let log = try scenario.reader(now: t0 + 8)
+        let past = try HistoryScenario.render(log, "processes", at: t0 + 6.5)
+        #expect(past == (try ViewRenderer.render(report: report, view: "processes")), "the held change was sampled")
+        let before = try HistoryScenario.render(log, "processes", at: t0 + 2.5)
+        #expect(before != past, "before the sample the log still had the old CPU")
+    }
 }
