@@ -3,7 +3,7 @@
 #
 #   sudo bench/host-map.sh [--connections 10000] [--procs 200] [--idle-procs 100] [--window 30]
 #                          [--warmup 5] [--ss-runs 10] [--lsof-runs 3] [--calls 20] [--subscribers 1]
-#                          [--perf SECONDS] [--no-build] [--binary PATH]
+#                          [--perf SECONDS] [--no-build] [--binary PATH] [--history PATH]
 #
 # 1. Idle: a fresh periscoped (default 1 s refresh, no load generator); its utime+stime from
 #    /proc/PID/stat over --window seconds after --warmup seconds, as % of a core and per refresh.
@@ -19,6 +19,7 @@
 #    (collectors.host-map.revision), calls once (uncached: first render of that revision) and once more
 #    (cached: same revision, answered from the render cache).
 # --binary runs that periscoped instead of .build/release's (implies --no-build): A/B runs in one period.
+# --history PATH records the history log there (default off), to measure the recorder's cost on purpose.
 # Everything runs on loopback, is bounded in time and is cleaned up on exit. Python 3 stdlib only.
 # Record the figures in bench/RESULTS.md.
 set -euo pipefail
@@ -37,6 +38,7 @@ SUBSCRIBERS=1
 PERF=0
 BUILD=1
 DAEMON_BIN=""
+HISTORY=off
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --connections) CONNECTIONS=$2; shift 2 ;;
@@ -51,7 +53,8 @@ while [[ $# -gt 0 ]]; do
         --perf) PERF=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --binary) DAEMON_BIN=$2; BUILD=0; shift 2 ;;
-        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+        --history) HISTORY=$2; shift 2 ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -312,9 +315,9 @@ for _ in $(seq 1 75); do
     [[ $(ss -tan state time-wait | tail -n +2 | wc -l) -lt 1000 ]] && break
     sleep 1
 done
-# History off: the recorder's cost at 10k connections is large, and it only runs when no other daemon holds the
-# default history log, which made runs on a shared VM incomparable.
-"$DAEMON_BIN" --socket "$SOCK" --log-level warning --history off 2>"$TMP/daemon.log" &
+# History off unless --history: with the default log the recorder only ran when no other daemon held it, which
+# made runs on a shared VM incomparable.
+"$DAEMON_BIN" --socket "$SOCK" --log-level warning --history "$HISTORY" 2>"$TMP/daemon.log" &
 DAEMON_PID=$!
 HM wait "$SOCK" 0 30
 echo "idle host: $(nprocs) processes, $(ss -tan | tail -n +2 | wc -l) TCP sockets"
