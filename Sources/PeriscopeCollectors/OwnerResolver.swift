@@ -12,8 +12,7 @@ import Glibc
 /// 2. if inodes are still unknown, scan the not-yet-scanned processes of those inodes' namespaces, busiest
 ///    socket holders first, stopping as soon as every inode is resolved or the pass's readlink budget
 ///    (``stepTwoReadlinkBudget``) is spent — the rest continues next pass, so a burst of short-lived
-///    sockets never turns one pass into a full fd walk. A search spans passes: it is complete once every process
-///    of the inode's namespace was scanned after the search began. Inodes still unresolved after a complete search
+///    sockets never turns one pass into a full fd walk. Inodes still unresolved after a complete search
 ///    (sockets held by processes we cannot see, in flight over `SCM_RIGHTS`, …) are remembered and do not
 ///    trigger scans again until their retry time: ``retryUnresolvableSeconds`` after the first failed search,
 ///    doubling after each one up to ``longestRetrySeconds``, so a socket that never has an owner costs
@@ -44,8 +43,6 @@ final class OwnerResolver {
         var at: Double
         var wait: Double
     }
-    /// Inodes being searched for by step 2: when their search began (monotonic seconds).
-    private var searchStarted: [UInt64: Double] = [:]
     /// First wait before an unresolved inode is searched again, so an owner missed by a race is found
     /// (wall time, not passes: event-driven passes can be frequent).
     static let retryUnresolvableSeconds = 10.0
@@ -106,20 +103,8 @@ final class OwnerResolver {
                 // they are not skipped: a socket accepted after a process's scan (its fd count may read the
                 // same at the next pass) is only found there. Inodes a complete search cannot place back
                 // off (``retryUnresolvableSeconds``), so the budget is not spent on them every pass.
-                // A search for an inode spans passes: it is complete once every process of its namespace was
-                // scanned after the inode was first searched for (a process scanned since then, by either step,
-                // is not scanned again for it). Without this, a search bigger than one pass's budget never
-                // completed and spent the whole budget on every pass.
-                var newestSearch = -Double.infinity
-                for inode in unknown {
-                    let start = searchStarted[inode] ?? seconds
-                    searchStarted[inode] = start
-                    newestSearch = max(newestSearch, start)
-                }
                 let candidates = processes
-                    .filter { p in
-                        !done.contains(p.pid) && namespaces.contains(p.netns) && (scanned[p.pid]?.at ?? -1e9) < newestSearch
-                    }
+                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
                     .sorted { a, b in
                         let recentA = clock - (scanned[a.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
                         let recentB = clock - (scanned[b.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
@@ -127,26 +112,22 @@ final class OwnerResolver {
                         return (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
                     }
                 let budgetStart = lastReadlinks
+                var complete = true
                 for p in candidates {
-                    if lastReadlinks - budgetStart >= Self.stepTwoReadlinkBudget { break }  // continue next pass
+                    if lastReadlinks - budgetStart >= Self.stepTwoReadlinkBudget {
+                        complete = false  // continue next pass
+                        break
+                    }
                     scan(p)
                     unknown = unknown.filter { owner[$0] == nil }
                     if unknown.isEmpty { break }
                 }
-                // The oldest scan of each namespace's processes: an inode searched for since before it is done.
-                var oldestScan: [UInt64: Double] = [:]
-                for p in processes where namespaces.contains(p.netns) {
-                    oldestScan[p.netns] = min(oldestScan[p.netns] ?? .infinity, scanned[p.pid]?.at ?? -1e9)
-                }
-                var inodeNamespace: [UInt64: UInt64] = [:]
-                for s in sockets where unknown.contains(s.inode) { inodeNamespace[s.inode] = s.netns }
-                for inode in unknown {
-                    guard let start = searchStarted[inode],
-                          (inodeNamespace[inode].flatMap { oldestScan[$0] } ?? .infinity) >= start else { continue }
-                    searchStarted[inode] = nil
-                    let wait = unresolvable[inode].map { min($0.wait * 2, Self.longestRetrySeconds) }
-                        ?? Self.retryUnresolvableSeconds
-                    unresolvable[inode] = Retry(at: seconds + wait, wait: wait)
+                if complete {
+                    for inode in unknown {
+                        let wait = unresolvable[inode].map { min($0.wait * 2, Self.longestRetrySeconds) }
+                            ?? Self.retryUnresolvableSeconds
+                        unresolvable[inode] = Retry(at: seconds + wait, wait: wait)
+                    }
                 }
             }
         }
@@ -174,7 +155,6 @@ final class OwnerResolver {
     private func forgetVanished(_ live: Set<UInt64>) {
         for inode in owner.keys where !live.contains(inode) { owner[inode] = nil }
         unresolvable = unresolvable.filter { live.contains($0.key) }
-        searchStarted = searchStarted.filter { live.contains($0.key) && owner[$0.key] == nil }
     }
 
     private func drop(pid: Int32, entry: Scanned) {
@@ -185,11 +165,9 @@ final class OwnerResolver {
     /// Reads every `/proc/PID/fd/N` link of one process and records its socket inodes.
     private func scan(_ p: ProcessRecord) {
         if let previous = scanned[p.pid] { drop(pid: p.pid, entry: previous) }
-        // A process whose fds cannot be read counts as scanned (nothing found), so a search can complete.
-        let unreadable = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: [], at: clock)
         let fd = open("\(procRoot)/\(p.pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { scanned[p.pid] = unreadable; return }
-        guard let dir = fdopendir(fd) else { close(fd); scanned[p.pid] = unreadable; return }
+        guard fd >= 0 else { return }
+        guard let dir = fdopendir(fd) else { close(fd); return }
         defer { closedir(dir) }
         var inodes: [UInt64] = []
         while let entry = readdir(dir) {
