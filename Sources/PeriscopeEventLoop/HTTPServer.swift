@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import CPeriscopeHTTP
 
 /// An HTTP/1.1 server on the loop: libevent's own `evhttp` (libevent_extra), bound to one address.
@@ -31,7 +32,7 @@ public final class HTTPServer {
             box.server?.handle(request)
         }, context, &bound, &error, error.count)
         guard let made else {
-            throw EventLoopError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            throw EventLoopError(String(nulTerminated: error))
         }
         self.http = made
         self.port = Int(bound)

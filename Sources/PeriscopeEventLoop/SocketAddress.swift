@@ -11,25 +11,20 @@ public enum SocketAddress {
                 var addr = sin.pointee.sin_addr
                 var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
                 inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
-                return "\(cText(text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
+                return "\(String(nulTerminated: text)):\(UInt16(bigEndian: sin.pointee.sin_port))"
             }
         case AF_INET6:
             return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
                 var addr = sin6.pointee.sin6_addr
                 var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
                 inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
-                return "[\(cText(text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
+                return "[\(String(nulTerminated: text))]:\(UInt16(bigEndian: sin6.pointee.sin6_port))"
             }
         case AF_UNIX:
             return "unix"
         default:
             return "unknown"
         }
-    }
-
-    /// The text before the first NUL of a C character buffer.
-    private static func cText(_ buffer: [CChar]) -> String {
-        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Splits `host:port` (or `[v6]:port`) into its parts.

@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import CPeriscopeTLS
 
 /// Mutual TLS 1.3 on the loop: OpenSSL through libevent's `bufferevent_openssl`, so a TLS connection is an
@@ -20,7 +21,7 @@ public final class TLSContext {
     public init(loop: EventLoop, role: Role, certificate: String, key: String, ca: String) throws {
         var error = [CChar](repeating: 0, count: 512)
         guard let context = periscope_tls_context_new(role == .server ? 1 : 0, certificate, key, ca, &error, error.count)
-        else { throw EventLoopError("TLS: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))") }
+        else { throw EventLoopError("TLS: \(String(nulTerminated: error))") }
         self.context = context
         self.loop = loop
         self.role = role
@@ -43,7 +44,7 @@ public final class TLSContext {
         var fd: Int32 = -1
         guard let bev = periscope_tls_connect(UnsafeMutableRawPointer(loop.base), context, host, Int32(port), &fd,
                                               &error, error.count)
-        else { throw EventLoopError(Self.text(error)) }
+        else { throw EventLoopError(String(nulTerminated: error)) }
         return Connection(loop: loop, bufferevent: OpaquePointer(bev), fd: fd, peer: "\(host):\(port)")
     }
 
@@ -52,7 +53,7 @@ public final class TLSContext {
         guard let bev = connection.bufferevent else { return nil }
         var name = [CChar](repeating: 0, count: 256)
         guard periscope_tls_peer_common_name(UnsafeMutableRawPointer(bev), &name, name.count) == 1 else { return nil }
-        return text(name)
+        return String(nulTerminated: name)
     }
 
     /// Whether the peer's verified certificate names `name` (common name or a DNS subject alternative name).
@@ -72,11 +73,7 @@ public final class TLSContext {
         guard let bev = connection.bufferevent else { return nil }
         var message = [CChar](repeating: 0, count: 256)
         periscope_tls_last_error(UnsafeMutableRawPointer(bev), &message, message.count)
-        let result = text(message)
+        let result = String(nulTerminated: message)
         return result.isEmpty ? nil : result
-    }
-
-    private static func text(_ buffer: [CChar]) -> String {
-        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

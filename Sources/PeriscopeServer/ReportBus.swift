@@ -122,7 +122,7 @@ final class ReportBus {
                 return periscope_bus_connect(&c, busEvent, context, &error, error.count)
             }
             guard let bus else {
-                channel.onLoop { $0.failed(cText(error)) }
+                channel.onLoop { $0.failed(String(nulTerminated: error)) }
                 return
             }
             channel.handle.withLock { $0 = BusHandle(pointer: bus) }
@@ -153,7 +153,7 @@ final class ReportBus {
                                              &error, error.count) == 0
                 subscribedNow = ok
             }
-            let message = ok ? nil : cText(error)
+            let message = ok ? nil : String(nulTerminated: error)
             channel.onLoop { bus in
                 bus.preparing = false
                 if let message {
@@ -256,7 +256,7 @@ final class ReportBus {
                 periscope_bus_publish(bus, subject, buffer.baseAddress, Int32(buffer.count), revision, baseRevision,
                                       Int64(refresh), &error, error.count)
             }
-            let message = result < 0 ? cText(error) : nil
+            let message = result < 0 ? String(nulTerminated: error) : nil
             channel.onLoop { bus in
                 bus.encoding = false
                 switch result {
@@ -371,11 +371,6 @@ final class ReportBus {
         }
         return .object(health)
     }
-}
-
-/// The text of a NUL-terminated C buffer.
-private func cText(_ buffer: [CChar]) -> String {
-    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 /// Calls `body` with C strings for `values` (NULL for nil), valid during the call.

@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import Dispatch
 import Glibc
 import Logging
@@ -91,7 +92,7 @@ public final class TopologyService {
         self.core = core
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, buffer.count - 1)
-        hostID = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        hostID = String(nulTerminated: buffer)
         pipeline = CollectionPipeline(hostID: hostID, retention: retention)
         hostMonitor = HostMonitor(pipeline: pipeline, queue: collectQueue)
         TopologyMethods.register(self)

@@ -109,7 +109,7 @@ struct HistoryBenchmark: ParsableCommand {
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 256)
         while fgets(&line, Int32(line.count), file) != nil {
-            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let text = String(nulTerminated: line)
             if text.hasPrefix("write_bytes:") { return Int64(text.dropFirst(12).trimmingCharacters()) ?? 0 }
         }
         return 0

@@ -1,3 +1,4 @@
+import PeriscopeSystem
 import ArgumentParser
 import Glibc
 
@@ -91,7 +92,7 @@ struct Certs: ParsableCommand {
         // openssl's chatter goes to a scratch file, shown only when it fails.
         var template = Array("/tmp/periscope-openssl.XXXXXX".utf8CString)
         let log = mkstemp(&template)
-        let logPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let logPath = String(nulTerminated: template)
         defer { if log >= 0 { close(log); unlink(logPath) } }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         if log >= 0 { posix_spawn_file_actions_adddup2(&actions, log, 2) }
