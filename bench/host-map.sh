@@ -337,7 +337,9 @@ HM window "$SOCK" "$DAEMON_PID" "$WARMUP" "$WINDOW" load "$VALS" "$SUBSCRIBERS"
 # ---------------------------------------------------------------- 3. the tools, same load
 HM cpu "$SS_RUNS" SS_P "$VALS" ss -tanp
 HM cpu "$SS_RUNS" SS "$VALS" ss -tan
-if command -v lsof >/dev/null; then
+if [[ $LSOF_RUNS -eq 0 ]]; then
+    echo "lsof -nP -iTCP: skipped (--lsof-runs 0)"
+elif command -v lsof >/dev/null; then
     HM cpu "$LSOF_RUNS" LSOF "$VALS" lsof -nP -iTCP
 else
     echo "lsof -nP -iTCP: not installed"

@@ -5,7 +5,9 @@
 /// ``MetricHistory`` the greatest sample, so the node is a function of the set of members, not of their order.
 final class ConnectionState {
     struct Member {
-        var socket: ObjectIdentifier
+        /// The member's socket in the engine (it leaves the members before the engine lets it go).
+        unowned let entry: SocketEntry
+        var socket: ObjectIdentifier { ObjectIdentifier(entry) }
         var state: String
         var clientProcess: String?
         var serverProcess: String?
@@ -30,6 +32,8 @@ final class ConnectionState {
     var written: Shape?
     /// Members came or went since the node was last written.
     var membersChanged = true
+    /// The pass that last wrote the node (a connection is written once per pass).
+    var writeGeneration = -1
     /// The last client process a member named: a client socket that the kernel's tables later show without an
     /// owner (its short-lived process exited, leaving an orphaned socket) keeps the owner it had.
     private(set) var lastClientProcess: String?
@@ -107,4 +111,12 @@ final class ConnectionState {
 
     /// Whether some member reported `tcp_info` in pass `generation`.
     func hasSamples(_ generation: Int) -> Bool { sampleGeneration == generation }
+
+    /// Folds every member's latest `tcp_info` (``SocketEntry/info``) into the counters of pass `generation`:
+    /// what a full pass would fold, for a counters-only update in which some member's counters moved.
+    func resample(generation: Int) {
+        for member in members {
+            if let info = member.entry.info { accumulate(info, inbound: member.entry.inbound, generation: generation) }
+        }
+    }
 }

@@ -73,11 +73,18 @@ public struct ReportBuilder: Sendable {
     /// no new sample, no new `last_seen`), so the cost follows the change, not the host. `nil`, having changed
     /// nothing, when the change cannot be applied this way (no state yet, new interfaces, a listener came or
     /// went, a removed socket unknown): ingest the whole snapshot with `metrics: false` instead.
+    ///
+    /// `counters` are sockets of the state whose `tcp_info` moved (a counters-only update, see
+    /// ``TopologyEngine/applyCounters(_:)``): their connections get a new sample, as do those the last sampling
+    /// update left moving, so the report equals what ``ingest(_:metrics:)`` of the whole snapshot (with those
+    /// counters) would give. `metrics` samples the processes and the host as a full ingest does.
     public mutating func ingest(_ snapshot: HostSnapshot, removing removed: [SocketRecord],
-                                adding added: [SocketRecord]) -> Report? {
+                                adding added: [SocketRecord], counters: [SocketRecord]? = nil,
+                                metrics: Bool = false) -> Report? {
         guard isKnownUniquelyReferenced(&engine), let state = engine?.engine, state.context == HostContext(snapshot),
               state.applyDelta(removed: removed, added: added) else { return nil }
-        return finish(snapshot, state, incremental: true, metrics: false, touchedOnly: true)
+        if let counters { state.applyCounters(counters) }
+        return finish(snapshot, state, incremental: true, metrics: metrics, touchedOnly: true)
     }
 
     /// The report from the engine's state after a pass: retention, process, host and container nodes, and the
@@ -173,6 +180,7 @@ public struct ReportBuilder: Sendable {
         if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
         func write(_ conn: ConnectionState) {
             let samples = conn.hasSamples(generation)
+            conn.writeGeneration = generation
             if !conn.membersChanged || conn.written == conn.shape {
                 // Same members as written: an idle connection keeps its node as it is (no sample, no `last_seen`).
                 if let node = connections.nodes[conn.id], node.isIdleConnection(conn, samples: samples) {
@@ -182,6 +190,7 @@ public struct ReportBuilder: Sendable {
                 if connections.nodes[conn.id]?.refreshConnection(
                     conn, at: t, lastSeen: lastSeen, samples: samples, limit: limit) != nil {
                     conn.membersChanged = false
+                    if samples { state.movingConnections.append(conn) }
                     return
                 }
             }
@@ -199,9 +208,12 @@ public struct ReportBuilder: Sendable {
             connections.nodes[conn.id] = node
             conn.written = shape
             conn.membersChanged = false
+            if samples { state.movingConnections.append(conn) }
         }
         if touchedOnly {
-            for conn in state.touchedConnections where conn.membersChanged && state.connections[conn.id] === conn {
+            // Members changed, or counters sampled (``TopologyEngine/applyCounters(_:)``); each written once.
+            for conn in state.touchedConnections where (conn.membersChanged || conn.hasSamples(generation))
+                && conn.writeGeneration != generation && state.connections[conn.id] === conn {
                 write(conn)
             }
         } else {

@@ -22,6 +22,8 @@ final class SocketEntry {
 
     /// The socket as first seen (its `tcpInfo` is not used: the current snapshot's is).
     let record: SocketRecord
+    /// The latest `tcp_info` counters folded for this socket (full pass or counters-only update).
+    var info: TCPInfoRecord?
     let localIP: IPAddress?
     let remoteIP: IPAddress?
     let role: Role

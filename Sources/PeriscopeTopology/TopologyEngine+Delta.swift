@@ -71,3 +71,35 @@ extension TopologyEngine {
         return true
     }
 }
+
+extension TopologyEngine {
+    /// Folds the new `tcp_info` counters of sockets already in the state (found by identity; nothing but their
+    /// counters changed) into the current generation, after ``applyDelta(removed:added:)``. Each connection with
+    /// a member whose counters moved is sampled again from all its members' latest counters, and so is every
+    /// connection the last sampling update left moving (see ``movingConnections``), so the connections written
+    /// are those a full pass with the same counters would write. Sockets not in the state are skipped; returns
+    /// how many.
+    @discardableResult
+    func applyCounters(_ updates: [SocketRecord]) -> Int {
+        let gen = generation
+        var missing = 0
+        var resampled: [ConnectionState] = []
+        for s in updates {
+            var e = sockets[SocketKey(s)]
+            while let c = e, !c.matches(s) { e = c.next }
+            guard let entry = e, entry.role == .connected else {
+                missing += 1
+                continue
+            }
+            entry.info = s.tcpInfo
+            if let conn = entry.connection { resampled.append(conn) }
+        }
+        resampled += movingConnections
+        movingConnections.removeAll(keepingCapacity: true)
+        for conn in resampled where !conn.hasSamples(gen) && connections[conn.id] === conn {
+            conn.resample(generation: gen)
+            touchedConnections.append(conn)
+        }
+        return missing
+    }
+}

@@ -47,7 +47,7 @@ extension TopologyEngine {
         }
         conn.begin(generation)
         touchedConnections.append(conn)
-        conn.add(.init(socket: ObjectIdentifier(e), state: s.state, clientProcess: inbound ? nil : localProcess,
+        conn.add(.init(entry: e, state: s.state, clientProcess: inbound ? nil : localProcess,
                        serverProcess: serverProcess))
 
         e.local = local

@@ -29,6 +29,9 @@ final class TopologyEngine {
     private(set) var listenerSockets: [SocketRecord] = []
     /// Connections whose members changed this pass.
     var touchedConnections: [ConnectionState] = []
+    /// Connections written with a sample that moved their counters, by the last update that sampled: the next
+    /// counters-only update samples them again even if unchanged, as a full pass would (their rates fall to 0).
+    var movingConnections: [ConnectionState] = []
 
     /// Retained connections whose nodes the builder merged into the report, by endpoint id.
     var overlayEndpoints: [String: [String]] = [:]
@@ -48,6 +51,7 @@ final class TopologyEngine {
         closed.removeAll(keepingCapacity: true)
         listenerSockets.removeAll(keepingCapacity: true)
         touchedConnections.removeAll(keepingCapacity: true)
+        movingConnections.removeAll(keepingCapacity: true)  // every connection is sampled (or none is) below
         var changedTexts: Set<String> = [], changedIPs: Set<IPAddress> = []
 
         // 1. Claim the entry of every socket seen before; collect the new ones.
@@ -106,7 +110,8 @@ final class TopologyEngine {
             guard let e = entries[i], e.role == .connected else { continue }
             if !e.isDerived { derive(e) }
             guard let conn = e.connection else { continue }
-            if let info = all[i].tcpInfo { conn.accumulate(info, inbound: e.inbound, generation: gen) }
+            e.info = all[i].tcpInfo
+            if let info = e.info { conn.accumulate(info, inbound: e.inbound, generation: gen) }
         }
         // 6. Forget what has no references left.
         forgetUnreferenced()
