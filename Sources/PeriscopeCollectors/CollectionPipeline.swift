@@ -48,6 +48,15 @@ public final class CollectionPipeline: @unchecked Sendable {
     /// that differ from these. `nil` when not known (then the whole snapshot is ingested).
     private var shownFlows: FlowTracker.Overlay?
     private var passes = 0
+    /// Connected TCP sockets of ``lastSnapshot`` by namespace and inode (where a counters-only update finds them).
+    private var baseIndex: [SocketID: Int] = [:]
+    /// Owners of sockets of ``lastSnapshot``.
+    private var baseOwners: Set<Int32> = []
+
+    private struct SocketID: Hashable {
+        var netns: UInt64
+        var inode: UInt64
+    }
 
     /// A pipeline for the host `hostID`; closed connections stay in reports for `retention` seconds.
     public init(hostID: String, retention: Double) {
@@ -75,7 +84,8 @@ public final class CollectionPipeline: @unchecked Sendable {
         var base = snapshot
         var shown = FlowTracker.Overlay()
         baseVersion += 1
-        if let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true) {
+        let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true)
+        if let overlay {
             // An owner a flow filled in on a dumped socket (the owner search had not found it yet) stays in
             // the base of later patches and is told to the owner search: the flow is dropped after this pass.
             for (i, pid) in overlay.fills.sorted(by: { $0.key < $1.key }) where base.sockets.indices.contains(i) {
@@ -88,6 +98,7 @@ public final class CollectionPipeline: @unchecked Sendable {
         }
         lastSnapshot = base
         shownFlows = shown
+        indexBase(base)
         baseHasUnscannedSocket = base.sockets.contains { !scannedNamespaces.contains($0.netns) }
         flows.fullPassDone(passStart: passStart)
         var report = builder.ingest(snapshot)
@@ -111,16 +122,83 @@ public final class CollectionPipeline: @unchecked Sendable {
         let start = SystemClock.monotonicMillis()
         let collector = self.collector
         let outcome = processChanges.apply(to: &last) { collector.process(pid: $0, fresh: true) }
-        let now = SystemClock.realtime()
         if outcome.changed { lastSnapshot = last }
+        return update(last, start: start, processesChanged: outcome.changed, needsFullPass: outcome.needsFullPass,
+                      counters: nil)
+    }
+
+    /// A counters-only update between full passes, for when someone looks: the host's figures, every process
+    /// and the `tcp_info` of connected TCP sockets read again (``HostCollector/sampleCounters(namespaces:)``),
+    /// and only the connections whose counters moved written again (plus the flows seen since, as
+    /// ``patchPass()``). No socket addresses, no owner search, no rebuild: the work follows what moved, and a
+    /// full pass stays the slow reconciliation. `nil` before the first full pass.
+    public func countersPass() -> Output? {
+        guard var last = lastSnapshot else { return nil }
+        let start = SystemClock.monotonicMillis()
+        var sample = collector.sampleCounters(namespaces: scannedNamespaces)
+        sample.host.addresses = last.host.addresses
+        last.host = sample.host
+        // An owner of sockets that is gone stays as last read until the full pass it asks for (which closes its
+        // connections and keeps it, exited, with them), as an exit event leaves it (see ``ProcessChanges``).
+        let alive = Set(sample.processes.lazy.map(\.pid))
+        let ownersGone = baseOwners.subtracting(alive)
+        last.processes = ownersGone.isEmpty ? sample.processes
+            : (sample.processes + last.processes.filter { ownersGone.contains($0.pid) }).sorted { $0.pid < $1.pid }
+        if let containers { last.containers = containers.collect(processes: last.processes) }
+        var changed: [Int] = []
+        var unknown = 0, matched = 0
+        for socket in sample.sockets {
+            guard let i = baseIndex[SocketID(netns: socket.netns, inode: socket.inode)] else {
+                unknown += 1
+                continue
+            }
+            matched += 1
+            if last.sockets[i].tcpInfo != socket.info {
+                last.sockets[i].tcpInfo = socket.info
+                changed.append(i)
+            }
+        }
+        lastSnapshot = last
+        countersUnknown = unknown
+        // Sockets came (a server's accepted ones have no event with an owner) or went: a full pass lists them.
+        let socketsChanged = unknown > 0 || matched < baseIndex.count || sample.namespacesMissing > 0
+        var output = update(last, start: start, processesChanged: true, needsFullPass: !ownersGone.isEmpty || socketsChanged,
+                            counters: changed)
+        if let l7, var report = output?.report {
+            l7.refresh(now: SystemClock.monotonicMillis() / 1000)
+            l7.annotate(&report)
+            output?.report = report
+        }
+        return output
+    }
+
+    /// Sockets of the last counters-only update that the last full pass did not list (new since, or missed).
+    public private(set) var countersUnknown = 0
+
+    /// The report for `last` (the full snapshot as patched since) with the flows seen since on top; `counters`
+    /// are indices of `last.sockets` whose `tcp_info` moved (a counters-only update, which also samples the
+    /// processes), `nil` for an event-driven patch.
+    private func update(_ last: HostSnapshot, start: Double, processesChanged: Bool, needsFullPass: Bool,
+                        counters: [Int]?) -> Output? {
+        let now = SystemClock.realtime()
         let flowPatch = flows.overlay(on: last, version: baseVersion)
-        guard flowPatch != nil || outcome.changed else {
-            guard outcome.needsFullPass else { return nil }
+        guard flowPatch != nil || processesChanged else {
+            guard needsFullPass else { return nil }
             // Nothing to show yet, but a full pass must come: an unchanged report asks for it.
             var output = Output(report: builder.current, names: lastNames, processCount: last.processes.count,
                                 socketCount: last.sockets.count, collectMillis: 0, buildMillis: 0)
             output.needsFullPass = true
             return output
+        }
+        let metrics = counters != nil
+        // The sockets whose counters moved, as the builder holds them (with the owners the flows filled in).
+        let fills = flowPatch?.fills ?? shownFlows?.fills ?? [:]
+        let moved = counters.map { indices in
+            indices.map { i in
+                var socket = last.sockets[i]
+                if let pid = fills[i] { socket.pid = pid }
+                return socket
+            }
         }
         var patched = last
         patched.timestamp = now
@@ -129,22 +207,35 @@ public final class CollectionPipeline: @unchecked Sendable {
             // Only the flow sockets that differ from what the builder has are handed to it.
             patched.processes.append(contentsOf: flowPatch.processes)
             let delta = shownFlows.map { Self.delta(from: $0, to: flowPatch, base: last.sockets) }
-            if let delta, let updated = builder.ingest(patched, removing: delta.removed, adding: delta.added) {
+            if let delta, let updated = builder.ingest(patched, removing: delta.removed, adding: delta.added,
+                                                       counters: moved, metrics: metrics) {
                 report = updated
             } else {
-                report = builder.ingest(flowPatch.applied(to: last, now: now), metrics: false)
+                report = builder.ingest(flowPatch.applied(to: last, now: now), metrics: metrics)
             }
             shownFlows = flowPatch
         } else {
-            // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
-            report = builder.updateProcesses(patched)
+            if let moved {
+                if let updated = builder.ingest(patched, removing: [], adding: [], counters: moved, metrics: true) {
+                    report = updated
+                } else {
+                    // No incremental state to patch: the whole snapshot with the flows already shown.
+                    var whole = patched
+                    for (i, pid) in fills where whole.sockets.indices.contains(i) { whole.sockets[i].pid = pid }
+                    whole.sockets += shownFlows?.appended ?? []
+                    report = builder.ingest(whole, metrics: true)
+                }
+            } else {
+                // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
+                report = builder.updateProcesses(patched)
+            }
         }
-        l7?.annotate(&report)
+        if counters == nil { l7?.annotate(&report) }
         let built = SystemClock.monotonicMillis()
         let appended = flowPatch?.appended ?? []
         var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
                             socketCount: last.sockets.count + appended.count, collectMillis: 0, buildMillis: built - start)
-        output.needsFullPass = outcome.needsFullPass || patched.processes.contains { $0.netns != 0 && !scannedNamespaces.contains($0.netns) }
+        output.needsFullPass = needsFullPass || patched.processes.contains { $0.netns != 0 && !scannedNamespaces.contains($0.netns) }
             || baseHasUnscannedSocket || appended.contains { !scannedNamespaces.contains($0.netns) }
         return output
     }
@@ -171,6 +262,19 @@ public final class CollectionPipeline: @unchecked Sendable {
             added.append(socket)
         }
         return (removed, added)
+    }
+
+    /// Indexes the sockets of a new full snapshot for counters-only updates.
+    private func indexBase(_ base: HostSnapshot) {
+        baseIndex.removeAll(keepingCapacity: true)
+        baseOwners.removeAll(keepingCapacity: true)
+        for (i, socket) in base.sockets.enumerated() {
+            if let pid = socket.pid { baseOwners.insert(pid) }
+            if socket.proto == .tcp, socket.inode != 0, socket.remotePort != 0, socket.state != "close",
+               socket.state != "listen" {
+                baseIndex[SocketID(netns: socket.netns, inode: socket.inode)] = i
+            }
+        }
     }
 
     /// Reverse-DNS names of remote peers that are already cached; unknown ones are queued for lookup

@@ -25,6 +25,9 @@ public struct CollectorHealth: Sendable, Hashable {
     public var processMillis: Double = 0
     public var socketMillis: Double = 0
     public var ownerMillis: Double = 0
+    /// Counters-only reads (``HostCollector/sampleCounters(namespaces:)``) and the wall time of the last one.
+    public var counterPasses: UInt64 = 0
+    public var lastCounterPassMillis: Double = 0
 
     public init() {}
 }

@@ -86,6 +86,45 @@ public final class HostCollector: @unchecked Sendable {
         ProcessScanner.netns(pid: pid, procRoot: configuration.procRoot)
     }
 
+    /// A counters-only read between full passes: host facts, every process (CPU and memory samples), and the
+    /// `tcp_info` of connected TCP sockets in `namespaces` whose netlink sockets the last full pass opened. No
+    /// socket addresses, no owner search, no interface addresses: a fraction of a full pass (see
+    /// ``CollectionPipeline/countersPass()``). A namespace whose dump fails is left out (its sockets keep their
+    /// counters until the next full pass, which reopens it).
+    /// - Important: blocking; call on a worker thread; serialized with ``collect(tcpInfo:)``.
+    public func sampleCounters(namespaces wanted: Set<UInt64>) -> CounterSample {
+        passLock.withLock { _ in
+            let start = SystemClock.monotonic()
+            processes.invalidate(executed.withLock { pids in
+                defer { pids.removeAll() }
+                return pids
+            })
+            var host = hostFacts.read()
+            host.addresses = []
+            let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
+            var sample = CounterSample(host: host, processes: procs, sockets: [])
+            sample.sockets.reserveCapacity(healthState.withLock { $0.socketsSeen })
+            for netns in wanted.sorted() where netns != 0 {  // 0: a process whose namespace could not be read
+                guard let pair = namespaces.cached(netns) else {
+                    sample.namespacesMissing += 1
+                    continue
+                }
+                let before = sample.sockets.count
+                do throws(CollectorError) {
+                    try SocketDiag.counters(into: &sample.sockets, diagFD: pair.diag, netns: netns)
+                } catch {
+                    sample.sockets.removeSubrange(before...)
+                }
+            }
+            let millis = (SystemClock.monotonic() - start) * 1000
+            healthState.withLock { h in
+                h.counterPasses += 1
+                h.lastCounterPassMillis = millis
+            }
+            return sample
+        }
+    }
+
     private func runPass(tcpInfo: Bool) -> HostSnapshot {
         let timestamp = SystemClock.realtime()
         let start = SystemClock.monotonic()

@@ -69,6 +69,9 @@ final class NamespaceSockets {
         return pair
     }
 
+    /// The sockets already open for `netns`, if any (no namespace is entered).
+    func cached(_ netns: UInt64) -> Pair? { pairs[netns] }
+
     /// Closes and forgets the sockets of `netns` (after an error, so the next pass starts clean).
     func discard(_ netns: UInt64) {
         if let pair = pairs.removeValue(forKey: netns) { closePair(pair) }

@@ -39,6 +39,29 @@ enum SocketDiag {
         }
     }
 
+    /// States whose sockets are part of a connection (what a counters-only update samples): every dumped state
+    /// but `listen` and `close`.
+    static let connectedStates = dumpedStates & ~(UInt32(1) << 10) & ~(UInt32(1) << 7)
+
+    /// The `tcp_info` counters of every connected TCP socket of the namespace (both families), appended to
+    /// `out`. No address text is made: sockets are told apart by inode. Throws when a dump fails.
+    static func counters(into out: inout [CounterSample.Socket], diagFD: Int32, netns: UInt64) throws(CollectorError) {
+        var list = psc_sock_list()
+        defer { psc_sock_list_free(&list) }
+        for family in [UInt8(AF_INET), UInt8(AF_INET6)] {
+            let rc = psc_sockdiag_dump(diagFD, family, UInt8(IPPROTO_TCP), connectedStates, 1, &list)
+            if rc < 0 { throw CollectorError(.netlink, "sock_diag dump in netns \(netns): \(NamespaceSockets.describe(-rc))") }
+        }
+        guard let items = list.items else { return }
+        out.reserveCapacity(out.count + list.count)
+        for i in 0..<list.count where items[i].has_info != 0 && items[i].inode != 0 {
+            let s = items[i]
+            out.append(.init(inode: s.inode, netns: netns,
+                             info: TCPInfoRecord(rttMicros: s.rtt_us, rttVarMicros: s.rttvar_us, bytesSent: s.bytes_acked,
+                                                 bytesReceived: s.bytes_received, retransmits: s.total_retrans)))
+        }
+    }
+
     static func record(_ s: psc_sock, netns: UInt64, names: AddressNames) -> SocketRecord {
         let family = Int32(s.family)
         let isTCP = s.protocol == UInt8(IPPROTO_TCP)

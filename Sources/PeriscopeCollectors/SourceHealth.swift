@@ -55,6 +55,8 @@ extension CollectorHealth {
             "sockets": JSONValue(socketsSeen),
             "socketsWithOwner": JSONValue(socketsWithOwner),
             "fdReadlinksLastPass": JSONValue(fdReadlinks),
+            "counterPasses": JSONValue(counterPasses),
+            "lastCounterPassMillis": JSONValue((lastCounterPassMillis * 100).rounded() / 100),
         ])
         if let output {
             health.figures["buildMillis"] = JSONValue((output.buildMillis * 100).rounded() / 100)

@@ -12,8 +12,11 @@ struct CollectionCosts {
     /// Full passes that asked the kernel for TCP counters (someone was looking).
     var passesWithCounters = 0
     var patches = 0
+    /// Counters-only updates (someone looks, between full passes).
+    var counterUpdates = 0
     var passCPUNanos: UInt64 = 0
     var patchCPUNanos: UInt64 = 0
+    var counterCPUNanos: UInt64 = 0
 
     /// Runs `work` and returns its result with the CPU time the calling thread spent in it. Any thread.
     static func measure<T>(_ work: () -> T) -> (T, UInt64) {
@@ -35,6 +38,12 @@ struct CollectionCosts {
         patchCPUNanos &+= cpuNanos
     }
 
+    /// Adds a finished counters-only update.
+    mutating func addCounters(cpuNanos: UInt64) {
+        counterUpdates += 1
+        counterCPUNanos &+= cpuNanos
+    }
+
     /// The figures, for the host map's health.
     func add(to health: inout SourceHealth) {
         health.figures["fullPasses"] = JSONValue(passes)
@@ -42,5 +51,7 @@ struct CollectionCosts {
         health.figures["patches"] = JSONValue(patches)
         health.figures["fullPassCPUMillis"] = JSONValue((Double(passCPUNanos) / 10_000).rounded() / 100)
         health.figures["patchCPUMillis"] = JSONValue((Double(patchCPUNanos) / 10_000).rounded() / 100)
+        health.figures["counterUpdates"] = JSONValue(counterUpdates)
+        health.figures["counterCPUMillis"] = JSONValue((Double(counterCPUNanos) / 10_000).rounded() / 100)
     }
 }

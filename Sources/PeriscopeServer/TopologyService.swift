@@ -59,6 +59,9 @@ public final class TopologyService {
     private var earlyTimer: LoopTimer?
     private var passRunning = false
     private var passWanted = false
+    private var countersRunning = false
+    /// Whether the last full pass read TCP counters: counters-only updates build on it.
+    private var lastPassHadCounters = false
     private var lastPassStart = -1e12
     /// When a client last asked for a view (monotonic ms).
     private var lastAsked = -1e12
@@ -146,15 +149,40 @@ public final class TopologyService {
         }
     }
 
-    /// The refresh timer: a full pass when someone looks, when events were lost or cannot be had, or when
-    /// the last one is `reconcileMillis` old.
+    /// The refresh timer: a full pass when events were lost or cannot be had, or when the last one is
+    /// `reconcileMillis` old; otherwise, while someone looks, a counters-only update (the first one after a
+    /// full pass that read counters: a full pass).
     private func refreshTick() {
         let now = monotonicMillis()
         let lost = hostMonitor.eventsLost
         defer { lastLost = lost }
-        if inDemand(now) || lost != lastLost || !hostMonitor.isComplete || pipeline.processChanges.takeOverflow()
-            || now - lastPassStart >= Double(core.configuration.reconcileMillis) - 1 {
+        let demand = inDemand(now)
+        if lost != lastLost || !hostMonitor.isComplete || pipeline.processChanges.takeOverflow()
+            || now - lastPassStart >= Double(core.configuration.reconcileMillis) - 1 || (demand && !lastPassHadCounters) {
             requestPass()
+        } else if demand {
+            requestCounters()
+        }
+    }
+
+    /// Runs a counters-only update on the collection queue (``CollectionPipeline/countersPass()``), unless a full
+    /// pass or another one is in flight. Sockets that came or went since the last full pass ask for one.
+    private func requestCounters() {
+        guard !countersRunning, !passRunning else { return }
+        countersRunning = true
+        let pipeline = self.pipeline
+        let bound = LoopBound(self, loop: core.loop)
+        let loop = core.loop
+        collectQueue.async {
+            let (output, cpu) = CollectionCosts.measure { pipeline.countersPass() }
+            loop.execute {
+                let service = bound.value
+                service.countersRunning = false
+                service.costs.addCounters(cpuNanos: cpu)
+                guard let output else { return }
+                service.install(output, full: false)
+                if output.needsFullPass { service.listenEvent() }
+            }
         }
     }
 
@@ -219,6 +247,7 @@ public final class TopologyService {
         passRunning = true
         lastPassStart = monotonicMillis()
         let tcpInfo = inDemand(lastPassStart)
+        lastPassHadCounters = tcpInfo
         let pipeline = self.pipeline
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop

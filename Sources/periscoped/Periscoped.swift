@@ -54,10 +54,10 @@ struct Periscoped: ParsableCommand {
     @Option(help: "Most subscriptions (view and node) per connection.")
     var maxSubscriptions = 64
 
-    @Option(help: "Collector refresh interval in milliseconds.")
+    @Option(help: "Refresh interval in milliseconds while someone looks: TCP counters and process figures.")
     var refreshMs = 1000
 
-    @Option(help: "Full-pass interval in milliseconds while no client subscribes or asks (events keep the map current in between).")
+    @Option(help: "Full-pass interval in milliseconds: every process and socket read again (events keep the map current in between).")
     var reconcileMs = 15_000
 
     @Flag(help: "Serve the protocol only, without kernel collectors (for protocol tests).")
