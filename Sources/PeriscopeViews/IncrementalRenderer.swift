@@ -90,7 +90,9 @@ public struct IncrementalRenderer: Sendable {
         var dirty: Set<String> = []
         let limit = max(64, new.count / 2)
         var matched = 0, seen = 0
-        for (id, node) in new {
+        // A table the report builder did not touch shares its storage with the last one: nothing to compare.
+        let connectionsSame = Self.sharesStorage(new, connections)
+        for (id, node) in new where !connectionsSame {
             if let old = connections[id] {
                 matched += 1
                 if old != node { dirty.insert(id) }
@@ -101,12 +103,13 @@ public struct IncrementalRenderer: Sendable {
             // Most of a large sample changed (a full pass): stop comparing, start over.
             if dirty.count > limit || (seen == 1024 && dirty.count * 4 > seen * 3 && new.count > 4 * seen) { return nil }
         }
-        if matched != connections.count {
+        if !connectionsSame, matched != connections.count {
             for id in connections.keys where new[id] == nil { dirty.insert(id) }
         }
         var endpointsChanged: Set<String> = []
+        let endpointsSame = Self.sharesStorage(newEndpoints, endpoints)
         matched = 0
-        for (id, node) in newEndpoints {
+        for (id, node) in newEndpoints where !endpointsSame {
             if let old = endpoints[id] {
                 matched += 1
                 if old.parents != node.parents { endpointsChanged.insert(id) }
@@ -114,7 +117,7 @@ public struct IncrementalRenderer: Sendable {
                 endpointsChanged.insert(id)
             }
         }
-        if matched != endpoints.count {
+        if !endpointsSame, matched != endpoints.count {
             for id in endpoints.keys where newEndpoints[id] == nil { endpointsChanged.insert(id) }
         }
         var processesChanged: Set<String> = []
@@ -135,6 +138,13 @@ public struct IncrementalRenderer: Sendable {
         for (id, c) in contributions where reads(c.inputs) { dirty.insert(id) }
         // A connection left out (no typed sides, or closed while closed ones are hidden) read nothing else.
         return dirty.count > limit ? nil : dirty
+    }
+
+    /// Whether two tables are one storage (a copy never mutated since), so equal without looking. A native
+    /// dictionary is one reference to its storage; anything else answers `false` (compare them).
+    static func sharesStorage(_ a: [String: Node], _ b: [String: Node]) -> Bool {
+        guard MemoryLayout<[String: Node]>.size == MemoryLayout<UInt>.size, !a.isEmpty else { return false }
+        return withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in x.elementsEqual(y) } }
     }
 
     /// What connections read of each process in this view.
