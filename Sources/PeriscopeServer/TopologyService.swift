@@ -181,7 +181,9 @@ public final class TopologyService {
                 service.costs.addCounters(cpuNanos: cpu)
                 guard let output else { return }
                 service.install(output, full: false)
-                if output.needsFullPass { service.listenEvent() }
+                // Sockets came or went without an event: a full pass soon, but on a host with socket churn and
+                // a costly pass at most every 20 passes' time, so counters updates keep most of the load.
+                if output.needsFullPass { service.listenEvent(minimumGap: max(Double(service.core.configuration.refreshMillis), 20 * service.lastPassCost)) }
             }
         }
     }
@@ -228,13 +230,13 @@ public final class TopologyService {
     }
 
     /// A socket started listening, or a process entered a namespace not scanned yet: only a full pass lists
-    /// those, soon, at most once per ``minimumGapMillis``.
-    private func listenEvent() {
+    /// those, soon: at most once per ``minimumGapMillis`` (or `minimumGap`) and 10 passes' time.
+    private func listenEvent(minimumGap: Double = 0) {
         changeEvent()
         guard let earlyTimer, !earlyTimer.isPending else { return }
         let now = monotonicMillis()
         let sinceLast = now - lastPassStart
-        let gap = max(inDemand(now) ? Self.minimumGapMillis : Self.idleGapMillis, 10 * lastPassCost)
+        let gap = max(inDemand(now) ? Self.minimumGapMillis : Self.idleGapMillis, 10 * lastPassCost, minimumGap)
         earlyTimer.schedule(afterMillis: Int(max(10, gap - sinceLast)))
     }
 
