@@ -159,7 +159,6 @@ public final class CollectionPipeline: @unchecked Sendable {
             }
         }
         lastSnapshot = last
-        countersUnknown = unknown
         // Sockets came (a server's accepted ones have no event with an owner) or went: a full pass lists them.
         let socketsChanged = unknown > 0 || matched < baseIndex.count || sample.namespacesMissing > 0
         var output = update(last, start: start, processesChanged: true, needsFullPass: !ownersGone.isEmpty || socketsChanged,
@@ -171,9 +170,6 @@ public final class CollectionPipeline: @unchecked Sendable {
         }
         return output
     }
-
-    /// Sockets of the last counters-only update that the last full pass did not list (new since, or missed).
-    public private(set) var countersUnknown = 0
 
     /// The report for `last` (the full snapshot as patched since) with the flows seen since on top; `counters`
     /// are indices of `last.sockets` whose `tcp_info` moved (a counters-only update, which also samples the
