@@ -117,8 +117,10 @@ import Glibc
         // fd search runs: found in `first`.
         let listed = [first.record, second.record].sorted { $0.pid < $1.pid }
         let inode = try #require(UInt64(first.send("open")))
-        sockets = (pairInodes + [inode]).map { Self.socket($0, netns: netns) }
-        resolver.resolve(sockets: &sockets, processes: listed)
+        for _ in 0..<2 {  // a new unknown socket is searched for from its second pass
+            sockets = (pairInodes + [inode]).map { Self.socket($0, netns: netns) }
+            resolver.resolve(sockets: &sockets, processes: listed)
+        }
         #expect(sockets.last?.pid == first.pid)
 
         // `first` hands it to `second` and closes its copy: `first` is back at the count the last pass listed.
