@@ -63,4 +63,69 @@ import Testing
         #expect(readlinks[1] + readlinks[2] == total)  // every process once, none twice
         #expect(readlinks[3] == 0 && readlinks[4] == 0)  // given up until its retry time
     }
+
+    /// The processes of a tree, as a pass lists them (open-fd counts read from the tree now).
+    static func records(_ root: String) throws -> [ProcessRecord] {
+        let fm = FileManager.default
+        return try fm.contentsOfDirectory(atPath: root).compactMap(Int32.init).sorted().map { pid in
+            let fds = try fm.contentsOfDirectory(atPath: "\(root)/\(pid)/fd").count
+            return ProcessRecord(pid: pid, ppid: 1, name: "p", command: "p", startTime: 1, openFDs: fds, netns: 1)
+        }
+    }
+
+    /// A socket found in one process (the busiest), which then exits while another process, scanned after the
+    /// search began and before it got the socket (by a dup over one of its fds: same count), holds it: the search
+    /// starts afresh and finds the new holder within two passes (a search resumed from its old start would skip it
+    /// and give up until the retry, 10 s later).
+    @Test func anOwnerThatExitsRestartsTheSearch() throws {
+        let root = try Self.makeRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let fm = FileManager.default
+        let a = 1000, b = 1001
+        for n in Self.fdsEach..<(Self.fdsEach + 50) {  // `a` is the busiest socket holder, then `b`
+            try fm.createSymbolicLink(atPath: "\(root)/\(a)/fd/\(n)", withDestinationPath: "socket:[\(Self.inode(0, n))]")
+            if n < Self.fdsEach + 20 {
+                try fm.createSymbolicLink(atPath: "\(root)/\(b)/fd/\(n)", withDestinationPath: "socket:[\(Self.inode(1, n))]")
+            }
+        }
+        var held: [SocketRecord] = []
+        for name in try fm.contentsOfDirectory(atPath: root) {
+            for fd in try fm.contentsOfDirectory(atPath: "\(root)/\(name)/fd") {
+                let link = try fm.destinationOfSymbolicLink(atPath: "\(root)/\(name)/fd/\(fd)")
+                held.append(Self.socket(UInt64(link.dropFirst(8).dropLast())!))
+            }
+        }
+        let resolver = OwnerResolver(procRoot: root)
+        var sockets = held
+        resolver.resolve(sockets: &sockets, processes: try Self.records(root))
+        #expect(sockets.allSatisfy { $0.pid != nil })
+
+        // A new socket in `a` (over fd 0: same count), while `b` opens another file (read again by step 1).
+        let x: UInt64 = 999_999
+        try fm.removeItem(atPath: "\(root)/\(a)/fd/0")
+        try fm.createSymbolicLink(atPath: "\(root)/\(a)/fd/0", withDestinationPath: "socket:[\(x)]")
+        try fm.createSymbolicLink(atPath: "\(root)/\(b)/fd/\(Self.fdsEach + 50)", withDestinationPath: "/dev/null")
+        held = held.filter { $0.inode != Self.inode(0, 0) } + [Self.socket(x)]
+        var owner: Int32?
+        for _ in 0..<3 where owner == nil {
+            sockets = held
+            resolver.resolve(sockets: &sockets, processes: try Self.records(root))
+            owner = sockets.last?.pid
+        }
+        #expect(owner == Int32(a))
+
+        // `b` takes the socket over (over its fd 0) and `a` exits.
+        try fm.removeItem(atPath: "\(root)/\(b)/fd/0")
+        try fm.createSymbolicLink(atPath: "\(root)/\(b)/fd/0", withDestinationPath: "socket:[\(x)]")
+        try fm.removeItem(atPath: "\(root)/\(a)")
+        let gone = Set(held.filter { $0.inode / 1000 == 100 }.map(\.inode)).union([Self.inode(1, 0)])
+        held = held.filter { !gone.contains($0.inode) }
+        var owners: [Int32?] = []
+        for _ in 0..<2 {
+            sockets = held
+            resolver.resolve(sockets: &sockets, processes: try Self.records(root))
+            owners.append(sockets.last?.pid)
+        }
+        #expect(owners.last == Int32(b), "owners over two passes after the exit: \(owners)")
+    }
 }
