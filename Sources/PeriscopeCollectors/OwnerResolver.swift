@@ -11,8 +11,8 @@ import Glibc
 ///    count their last scan saw (a socket opened, accepted or received since; the count is the one the scan
 ///    read, not the process list's, which is read earlier in the pass and can miss a socket held only between);
 /// 2. if inodes are still unknown since an earlier pass (a new one waits a pass: step 1 usually finds it then) and
-///    are not backed off (below), search their namespaces: each unknown inode has
-///    a search that began on the first pass it was unknown, and the candidates are the processes of a namespace
+///    are not backed off (below), search their namespaces: each unknown inode has a search that began on the
+///    first pass it was unknown, and the candidates are the processes of a namespace
 ///    not scanned since the newest search there began — busiest socket holders first, within the pass's readlink
 ///    budget (``stepTwoReadlinkBudget``); the rest continues next pass, so a burst of short-lived sockets never
 ///    turns one pass into a full fd walk. A process scanned after an inode's search began was scanned while the
@@ -49,11 +49,9 @@ final class OwnerResolver {
         var at: Double
         var wait: Double
     }
-    /// Unknown inodes under search by step 2: when their search began (monotonic seconds).
+    /// Unknown inodes under search: when their search began (monotonic seconds of the first pass they were
+    /// unknown on, or of their retry).
     private var searchStarted: [UInt64: Double] = [:]
-    /// Unknown inodes: the pass (of ``passes``) they were first unknown on; step 2 searches from the next one.
-    private var firstUnknown: [UInt64: Int] = [:]
-    private var passes = 0
     /// First wait before an unresolved inode is searched again, so an owner missed by a race is found
     /// (wall time, not passes: event-driven passes can be frequent).
     static let retryUnresolvableSeconds = 10.0
@@ -78,7 +76,6 @@ final class OwnerResolver {
     func resolve(sockets: inout [SocketRecord], processes: [ProcessRecord]) {
         lastReadlinks = 0
         lastCacheHits = 0
-        passes += 1
         let seconds = SystemClock.monotonic()
         clock = seconds
         forgetExited(processes)
@@ -107,23 +104,18 @@ final class OwnerResolver {
             }
         }
         if !unowned.isEmpty {
-            // An inode unknown for the first time waits one pass: most are found by the next pass's step 1 (a
-            // socket opened between this pass's process read and its dump; the owner's count has changed by
-            // then) or are gone (short-lived), and a search of the namespace for each would cost a budget each.
+            // An inode's search begins on the first pass it is unknown (the processes scanned on that pass were
+            // scanned while it existed: the dump precedes the scans), and step 2 waits a pass: most new inodes
+            // are found by the next pass's step 1 (a socket opened between this pass's process read and its
+            // dump: its owner's count has changed by then) or are gone (short-lived), and a search of the
+            // namespace for each would cost a budget each.
             var unknown = Set<UInt64>()
             for inode in unowned where owner[inode] == nil && (unresolvable[inode]?.at ?? 0) <= seconds {
-                guard let first = firstUnknown[inode] else {
-                    firstUnknown[inode] = passes
-                    continue
-                }
-                if first < passes { unknown.insert(inode) }
+                if searchStarted[inode] == nil { searchStarted[inode] = clock } else { unknown.insert(inode) }
             }
             if !unknown.isEmpty { search(unknown, sockets: sockets, processes: processes, done: done) }
             // A found inode has no search under way: if its owner goes, the next search starts afresh.
-            for inode in unowned where owner[inode] != nil {
-                searchStarted[inode] = nil
-                firstUnknown[inode] = nil
-            }
+            for inode in unowned where owner[inode] != nil { searchStarted[inode] = nil }
         }
         for i in sockets.indices where sockets[i].inode != 0 {
             sockets[i].pid = owner[sockets[i].inode]
@@ -138,7 +130,6 @@ final class OwnerResolver {
         var newest: [UInt64: Double] = [:]
         for inode in unknown {
             let start = searchStarted[inode] ?? clock
-            searchStarted[inode] = start
             if let ns = namespaceOf[inode] { newest[ns] = max(newest[ns] ?? -.infinity, start) }
         }
         let candidates = processes
@@ -177,7 +168,6 @@ final class OwnerResolver {
         owner[inode] = pid
         unresolvable[inode] = nil
         searchStarted[inode] = nil
-        firstUnknown[inode] = nil
     }
 
     private func forgetExited(_ processes: [ProcessRecord]) {
@@ -193,7 +183,6 @@ final class OwnerResolver {
         for inode in owner.keys where !live.contains(inode) { owner[inode] = nil }
         unresolvable = unresolvable.filter { live.contains($0.key) }
         searchStarted = searchStarted.filter { live.contains($0.key) }
-        firstUnknown = firstUnknown.filter { live.contains($0.key) && owner[$0.key] == nil }
     }
 
     private func drop(pid: Int32, entry: Scanned) {
