@@ -6,32 +6,38 @@ import Glibc
 
 /// Maps socket inodes to owning pids incrementally, instead of walking every `/proc/*/fd` each pass.
 ///
-/// On each pass, only if some socket inode has no known owner (and was not given up on):
-/// 1. scan the fds of processes that are new (or whose pid was reused) or whose open-fd count changed
-///    since their last scan;
-/// 2. if inodes are still unknown, scan the not-yet-scanned processes of those inodes' namespaces, busiest
-///    socket holders first, stopping as soon as every inode is resolved or the pass's readlink budget
-///    (``stepTwoReadlinkBudget``) is spent — the rest continues next pass, so a burst of short-lived
-///    sockets never turns one pass into a full fd walk. Inodes still unresolved after a complete search
-///    (sockets held by processes we cannot see, in flight over `SCM_RIGHTS`, …) are remembered and do not
-///    trigger scans again until their retry time: ``retryUnresolvableSeconds`` after the first failed search,
-///    doubling after each one up to ``longestRetrySeconds``, so a socket that never has an owner costs
-///    almost nothing. Sockets without an inode (`time-wait`, orphaned `fin-wait-2`, not yet accepted) can
-///    have no owner and are never searched.
+/// On each pass, only if some socket inode has no known owner:
+/// 1. scan the fds of processes that are new (or whose pid was reused) or whose open-fd count differs from the
+///    count their last scan saw (a socket opened, accepted or received since; the count is the one the scan
+///    read, not the process list's, which is read earlier in the pass and can miss a socket held only between);
+/// 2. if inodes are still unknown since an earlier pass (a new one waits a pass: step 1 usually finds it then) and
+///    are not backed off (below), search their namespaces: each unknown inode has a search that began on the
+///    first pass it was unknown, and the candidates are the processes of a namespace
+///    not scanned since the newest search there began — busiest socket holders first, within the pass's readlink
+///    budget (``stepTwoReadlinkBudget``); the rest continues next pass, so a burst of short-lived sockets never
+///    turns one pass into a full fd walk. A process scanned after an inode's search began was scanned while the
+///    inode existed (the socket dump precedes the scans), so it is not scanned again for it; and every new
+///    unknown inode starts a new search of its namespace, which rescans every process there once — a socket
+///    moved into an already scanned process without changing its fd count is found by the next such search.
+///    A search is complete once every process of its namespace was scanned after it began. Inodes a complete
+///    search did not find (held by processes we cannot see — another pid namespace — or in flight over
+///    `SCM_RIGHTS`) back off: no search for ``retryUnresolvableSeconds``, doubling after each failed search up to
+///    ``longestRetrySeconds``, so a socket that never has an owner costs almost nothing. Sockets without an
+///    inode (`time-wait`, orphaned `fin-wait-2`, not yet accepted) have no owner and are never searched.
+/// An inode whose owner is found, or whose owner is dropped, has no search under way: a later search starts
+/// afresh (a search kept from before the owner exited would skip the processes that took the socket over).
 /// Entries are dropped when their process exits or their socket disappears.
 /// - Important: not thread-safe; owned by ``HostCollector``.
 final class OwnerResolver {
     private struct Scanned {
         var startTime: Double
+        /// Fds the scan read (the count step 1 compares with the process list's).
         var fdCount: Int
         var inodes: [UInt64]
-        /// Monotonic seconds of the scan; step 2 skips processes scanned within ``rescanAfterSeconds``.
+        /// Monotonic seconds of the scan.
         var at: Double
     }
 
-    /// Step 2 scans processes scanned this recently last (step 1 still rescans them when their fd count
-    /// changes), so budget-limited searches move on to other processes first.
-    static let rescanAfterSeconds = 5.0
     private var clock = 0.0
 
     private let procRoot: String
@@ -43,6 +49,9 @@ final class OwnerResolver {
         var at: Double
         var wait: Double
     }
+    /// Unknown inodes under search: when their search began (monotonic seconds of the first pass they were
+    /// unknown on, or of their retry).
+    private var searchStarted: [UInt64: Double] = [:]
     /// First wait before an unresolved inode is searched again, so an owner missed by a race is found
     /// (wall time, not passes: event-driven passes can be frequent).
     static let retryUnresolvableSeconds = 10.0
@@ -82,57 +91,74 @@ final class OwnerResolver {
         lastCacheHits = cached
         // Step 1 runs whenever a socket has no owner, even one given up on: it only rescans processes whose
         // fds changed, and that is how a socket that sat in a listener's accept queue (no fd yet) is found
-        // once the server accepts it. Only the wider step 2 honours the unresolvable set.
-        var unknown = unowned
+        // once the server accepts it. Only the wider step 2 honours the unresolvable set. With every socket
+        // owned, only owners whose fds changed are read again: one may have closed a socket another process
+        // still holds (a listener handing an accepted connection to its child), which the next pass then finds.
+        let owning = unowned.isEmpty ? Set(owner.values) : []
+        var done = Set<Int32>()
+        for p in processes where unowned.isEmpty ? owning.contains(p.pid) : true {
+            let previous = scanned[p.pid]
+            if previous == nil || previous?.startTime != p.startTime || previous?.fdCount != p.openFDs {
+                scan(p)
+                done.insert(p.pid)
+            }
+        }
         if !unowned.isEmpty {
-            var done = Set<Int32>()
-            // Step 1: new or changed processes.
-            for p in processes {
-                let previous = scanned[p.pid]
-                if previous == nil || previous?.startTime != p.startTime || previous?.fdCount != p.openFDs {
-                    scan(p)
-                    done.insert(p.pid)
-                }
+            // An inode's search begins on the first pass it is unknown (the processes scanned on that pass were
+            // scanned while it existed: the dump precedes the scans), and step 2 waits a pass: most new inodes
+            // are found by the next pass's step 1 (a socket opened between this pass's process read and its
+            // dump: its owner's count has changed by then) or are gone (short-lived), and a search of the
+            // namespace for each would cost a budget each.
+            var unknown = Set<UInt64>()
+            for inode in unowned where owner[inode] == nil && (unresolvable[inode]?.at ?? 0) <= seconds {
+                if searchStarted[inode] == nil { searchStarted[inode] = clock } else { unknown.insert(inode) }
             }
-            unknown = unknown.filter { owner[$0] == nil && (unresolvable[$0]?.at ?? 0) <= seconds }
-            // Step 2: processes of the namespaces of the remaining unknown inodes.
-            if !unknown.isEmpty {
-                var namespaces = Set<UInt64>()
-                for s in sockets where unknown.contains(s.inode) { namespaces.insert(s.netns) }
-                // Processes scanned recently go last, so a budget-limited search moves on to others first;
-                // they are not skipped: a socket accepted after a process's scan (its fd count may read the
-                // same at the next pass) is only found there. Inodes a complete search cannot place back
-                // off (``retryUnresolvableSeconds``), so the budget is not spent on them every pass.
-                let candidates = processes
-                    .filter { !done.contains($0.pid) && namespaces.contains($0.netns) }
-                    .sorted { a, b in
-                        let recentA = clock - (scanned[a.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
-                        let recentB = clock - (scanned[b.pid]?.at ?? -1e9) < Self.rescanAfterSeconds
-                        if recentA != recentB { return !recentA }
-                        return (scanned[a.pid]?.inodes.count ?? 0) > (scanned[b.pid]?.inodes.count ?? 0)
-                    }
-                let budgetStart = lastReadlinks
-                var complete = true
-                for p in candidates {
-                    if lastReadlinks - budgetStart >= Self.stepTwoReadlinkBudget {
-                        complete = false  // continue next pass
-                        break
-                    }
-                    scan(p)
-                    unknown = unknown.filter { owner[$0] == nil }
-                    if unknown.isEmpty { break }
-                }
-                if complete {
-                    for inode in unknown {
-                        let wait = unresolvable[inode].map { min($0.wait * 2, Self.longestRetrySeconds) }
-                            ?? Self.retryUnresolvableSeconds
-                        unresolvable[inode] = Retry(at: seconds + wait, wait: wait)
-                    }
-                }
-            }
+            if !unknown.isEmpty { search(unknown, sockets: sockets, processes: processes, done: done) }
+            // A found inode has no search under way: if its owner goes, the next search starts afresh.
+            for inode in unowned where owner[inode] != nil { searchStarted[inode] = nil }
         }
         for i in sockets.indices where sockets[i].inode != 0 {
             sockets[i].pid = owner[sockets[i].inode]
+        }
+    }
+
+    /// Step 2 for the `unknown` inodes (see the type's comment); `done` were scanned by step 1 this pass.
+    private func search(_ unknown: Set<UInt64>, sockets: [SocketRecord], processes: [ProcessRecord], done: Set<Int32>) {
+        var namespaceOf: [UInt64: UInt64] = [:]
+        for s in sockets where unknown.contains(s.inode) { namespaceOf[s.inode] = s.netns }
+        // Per namespace: when its newest search began; a process scanned before that is a candidate.
+        var newest: [UInt64: Double] = [:]
+        for inode in unknown {
+            let start = searchStarted[inode] ?? clock
+            if let ns = namespaceOf[inode] { newest[ns] = max(newest[ns] ?? -.infinity, start) }
+        }
+        let candidates = processes
+            .filter { p in
+                guard !done.contains(p.pid), let since = newest[p.netns] else { return false }
+                return (scanned[p.pid]?.at ?? -.infinity) < since
+            }
+            .sorted { (scanned[$0.pid]?.inodes.count ?? 0) > (scanned[$1.pid]?.inodes.count ?? 0) }
+        var remaining = unknown
+        let budgetStart = lastReadlinks
+        for p in candidates {
+            if lastReadlinks - budgetStart >= Self.stepTwoReadlinkBudget { break }  // continue next pass
+            scan(p)
+            remaining = remaining.filter { owner[$0] == nil }
+            if remaining.isEmpty { break }
+        }
+        guard !remaining.isEmpty else { return }
+        // The oldest scan of each namespace's processes: a search that began no later is complete.
+        var oldestScan: [UInt64: Double] = [:]
+        for p in processes where newest[p.netns] != nil {
+            oldestScan[p.netns] = min(oldestScan[p.netns] ?? .infinity, scanned[p.pid]?.at ?? -.infinity)
+        }
+        for inode in remaining {
+            guard let start = searchStarted[inode],
+                  (namespaceOf[inode].flatMap { oldestScan[$0] } ?? .infinity) >= start else { continue }
+            searchStarted[inode] = nil
+            let wait = unresolvable[inode].map { min($0.wait * 2, Self.longestRetrySeconds) }
+                ?? Self.retryUnresolvableSeconds
+            unresolvable[inode] = Retry(at: clock + wait, wait: wait)
         }
     }
 
@@ -141,6 +167,7 @@ final class OwnerResolver {
         guard inode != 0, owner[inode] == nil else { return }
         owner[inode] = pid
         unresolvable[inode] = nil
+        searchStarted[inode] = nil
     }
 
     private func forgetExited(_ processes: [ProcessRecord]) {
@@ -155,6 +182,7 @@ final class OwnerResolver {
     private func forgetVanished(_ live: Set<UInt64>) {
         for inode in owner.keys where !live.contains(inode) { owner[inode] = nil }
         unresolvable = unresolvable.filter { live.contains($0.key) }
+        searchStarted = searchStarted.filter { live.contains($0.key) }
     }
 
     private func drop(pid: Int32, entry: Scanned) {
@@ -165,13 +193,17 @@ final class OwnerResolver {
     /// Reads every `/proc/PID/fd/N` link of one process and records its socket inodes.
     private func scan(_ p: ProcessRecord) {
         if let previous = scanned[p.pid] { drop(pid: p.pid, entry: previous) }
+        // A process whose fds cannot be read counts as scanned (nothing found), so a search can complete.
+        let unreadable = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: [], at: clock)
         let fd = open("\(procRoot)/\(p.pid)/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return }
-        guard let dir = fdopendir(fd) else { close(fd); return }
+        guard fd >= 0 else { scanned[p.pid] = unreadable; return }
+        guard let dir = fdopendir(fd) else { close(fd); scanned[p.pid] = unreadable; return }
         defer { closedir(dir) }
         var inodes: [UInt64] = []
+        var links = 0
         while let entry = readdir(dir) {
             if entry.pointee.d_name.0 == 0x2E { continue }   // "." and ".."
+            links += 1
             lastReadlinks += 1
             let n = withUnsafePointer(to: entry.pointee.d_name) { name in
                 name.withMemoryRebound(to: CChar.self, capacity: 256) { readlinkat(fd, $0, linkBuffer, 63) }
@@ -183,7 +215,7 @@ final class OwnerResolver {
                 owner[inode] = p.pid
             }
         }
-        scanned[p.pid] = Scanned(startTime: p.startTime, fdCount: p.openFDs, inodes: inodes, at: clock)
+        scanned[p.pid] = Scanned(startTime: p.startTime, fdCount: links, inodes: inodes, at: clock)
     }
 
     /// Parses `socket:[12345]`.

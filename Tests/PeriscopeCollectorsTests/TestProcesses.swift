@@ -5,8 +5,10 @@ import Glibc
 
 /// Spawning real child processes for the tests.
 enum TestProcesses {
-    /// posix_spawn with raw argv bytes (so arguments may be invalid UTF-8). Returns the child pid.
-    static func spawn(_ argv: [[UInt8]], stdout: Int32? = nil) throws -> pid_t {
+    /// posix_spawn with raw argv bytes (so arguments may be invalid UTF-8). Returns the child pid. `fds` are
+    /// further descriptors the child gets: (the parent's fd, the number it has in the child).
+    static func spawn(_ argv: [[UInt8]], stdout: Int32? = nil, stdin: Int32? = nil,
+                      fds: [(Int32, Int32)] = []) throws -> pid_t {
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { bytes in
             let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
             for (i, b) in bytes.enumerated() { p[i] = CChar(bitPattern: b) }
@@ -19,6 +21,8 @@ enum TestProcesses {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
+        if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
+        for (parent, child) in fds { posix_spawn_file_actions_adddup2(&actions, parent, child) }
         var pid: pid_t = 0
         guard let path = cArgs.first ?? nil else { throw TestSockets.Failure(description: "empty argv") }
         let rc = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
@@ -26,8 +30,9 @@ enum TestProcesses {
         return pid
     }
 
-    static func spawn(_ args: [String], stdout: Int32? = nil) throws -> pid_t {
-        try spawn(args.map { Array($0.utf8) }, stdout: stdout)
+    static func spawn(_ args: [String], stdout: Int32? = nil, stdin: Int32? = nil,
+                      fds: [(Int32, Int32)] = []) throws -> pid_t {
+        try spawn(args.map { Array($0.utf8) }, stdout: stdout, stdin: stdin, fds: fds)
     }
 
     /// Kills and reaps a child.
