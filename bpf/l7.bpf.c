@@ -28,9 +28,6 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 struct fdtable { unsigned int max_fds; struct file **fd; } __attribute__((preserve_access_index));
 struct files_struct { struct fdtable *fdt; } __attribute__((preserve_access_index));
 struct task_struct { struct files_struct *files; } __attribute__((preserve_access_index));
-/* Any kernel struct that starts with a `struct file *`: a slot of the fd array is read through it with a direct load
- * (a faulting load reads zero) instead of a helper call. */
-struct epoll_filefd { struct file *file; } __attribute__((preserve_access_index));
 /* The user registers saved at syscall entry: the arguments, unchanged at exit (x86-64: di, si, dx, r10, r8). */
 struct pt_regs {
     unsigned long di;
@@ -167,15 +164,16 @@ const volatile __u32 psc_self_tgid = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* Fills `a`'s socket fields for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file table
- * is walked with direct loads through BTF-typed pointers and one probe read (the fd array); a non-socket stops
+ * is walked with direct loads through BTF-typed pointers and one probe read (the fd array; a direct load of the slot
+ * through a kernel struct that starts with a file pointer measured the same, ~1 ns per run); a non-socket stops
  * at its inode's mode. No per-fd cache: a map lookup would cost as much as the walk and need invalidation. */
 static __always_inline int fd_socket(struct task_struct *task, __u64 fd, struct active *a) {
     struct fdtable *fdt = task->files->fdt;
     if (!fdt || fd >= fdt->max_fds) return 0;
     struct file **fds = fdt->fd;
-    struct epoll_filefd *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct epoll_filefd));
-    struct file *file = slot->file;
-    if (!file) return 0;
+    struct file *raw = 0;
+    if (bpf_probe_read_kernel(&raw, sizeof raw, &fds[fd]) || !raw) return 0;
+    struct file *file = bpf_rdonly_cast(raw, bpf_core_type_id_kernel(struct file));
     if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
     struct socket *sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
     struct sock *sk = sock->sk;
