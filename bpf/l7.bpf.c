@@ -65,7 +65,8 @@ struct exit_ctx { __u64 common; long nr; long ret; };
 #define HEAD 64              /* bytes read first; the rest of SCRATCH only when a decoder needs it */
 
 enum dir { DIR_IN = 0, DIR_OUT = 1 };
-enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC = 1, BUF_MSGHDR = 2 };
+/* BUF_TO: a plain buffer and a destination sockaddr (sendto's fifth argument; write's r8 is not an argument). */
+enum buf_kind { BUF_PLAIN = 0, BUF_IOVEC = 1, BUF_MSGHDR = 2, BUF_TO = 3 };
 
 /* The message of one syscall on an inet socket. */
 struct active {
@@ -81,6 +82,7 @@ struct active {
     __u16 lport;
     __u16 rport;
     __u16 pad;
+    __u32 tgid;      /* the calling process */
 };
 
 struct scratch { __u8 b[SCRATCH + PSC_L7_SNI_MAX]; };
@@ -162,7 +164,8 @@ const volatile __u32 psc_self_tgid = 0;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 /* Fills `a`'s socket fields for `fd` of the current task; returns 1 for a TCP/UDP inet socket. The file table
- * is walked with direct loads through BTF-typed pointers and one probe read (the fd array); a non-socket stops
+ * is walked with direct loads through BTF-typed pointers and one probe read (the fd array; a direct load of the slot
+ * through a kernel struct that starts with a file pointer measured the same, ~1 ns per run); a non-socket stops
  * at its inode's mode. No per-fd cache: a map lookup would cost as much as the walk and need invalidation. */
 static __always_inline int fd_socket(struct task_struct *task, __u64 fd, struct active *a) {
     struct fdtable *fdt = task->files->fdt;
@@ -191,7 +194,7 @@ static __always_inline int message(struct active *a, enum dir dir, enum buf_kind
     struct task_struct *task = bpf_get_current_task_btf();
     struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
     if (!fd_socket(task, regs->di, a)) return 0;
-    __u64 arg = regs->si, count = regs->dx, dest = kind == BUF_PLAIN && dir == DIR_OUT ? regs->r8 : 0;
+    __u64 arg = regs->si, count = regs->dx, dest = kind == BUF_TO ? regs->r8 : 0;
     a->dir = dir;
     a->buf = arg;
     if (kind == BUF_MSGHDR) {
@@ -218,8 +221,7 @@ static __always_inline int message(struct active *a, enum dir dir, enum buf_kind
             to = __builtin_bswap16(port);
         }
         if (a->lport != 53 && a->rport != 53 && to != 53) {
-            struct psc_l7_key key = { .sk = a->sk, .tgid = bpf_get_current_pid_tgid() >> 32,
-                                      .lport = a->lport, .rport = a->rport };
+            struct psc_l7_key key = { .sk = a->sk, .tgid = a->tgid, .lport = a->lport, .rport = a->rport };
             if (!bpf_map_lookup_elem(&psc_conns, &key)) return 0;
         }
     }
@@ -258,10 +260,12 @@ static __always_inline void push_request(struct psc_l7_conn *c, __u64 ts) {
     __sync_fetch_and_add(&c->requests, 1);
 }
 
-/* A response of class `cls` at `ts`: pairs it with the oldest pending request. Returns 0 when none waited. */
-static __always_inline int record_response(struct psc_l7_conn *c, __u64 ts, __u32 cls) {
+/* A response of class `cls`, now: pairs it with the oldest pending request. Returns 0 when none waited (and reads
+ * no clock). */
+static __always_inline int record_response(struct psc_l7_conn *c, __u32 cls) {
     __u32 h = c->pending_head;
     if (h == c->pending_tail) return 0;
+    __u64 ts = bpf_ktime_get_ns();
     __u64 start = c->pending[h & (PSC_L7_PENDING - 1)];
     c->pending_head = h + 1;
     __sync_fetch_and_add(&c->responses, 1);
@@ -368,10 +372,11 @@ static __always_inline int read_at(const struct active *a, __u32 off, __u8 *dst 
 
 /* HTTP/2: walks up to 8 frames of the message (from `off`), counting request HEADERS and pairing response
  * HEADERS with them by stream. */
-__noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off, __u64 ts) {
+__noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32 n, __u32 off) {
     if (!c || !a) return 0;
     int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == (a->dir == DIR_OUT);
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    __u32 tgid = a->tgid;
+    __u64 ts = 0;
     for (int i = 0; i < 8; i++) {
         __u8 h[32] = {};
         if (off + 9 > n) return 0;
@@ -380,6 +385,7 @@ __noinline int http2_frames(struct psc_l7_conn *c, const struct active *a, __u32
         __u32 type = h[3], flags = h[4];
         __u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
         if (type == 1 && stream) {
+            if (!ts) ts = bpf_ktime_get_ns();
             struct h2_key k = { .sk = a->sk, .stream = stream, .tgid = tgid };
             if (request_dir) {
                 __sync_fetch_and_add(&c->requests, 1);
@@ -484,7 +490,7 @@ static __always_inline int read_rest(struct scratch *s, const struct active *a, 
  * every path of its caller (together they exceed the verifier's budget). */
 __noinline int on_message(const struct active *a, long ret) {
     if (!a || ret <= 0) return 0;
-    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    __u32 tgid = a->tgid;
     struct psc_l7_key key = { .sk = a->sk, .tgid = tgid, .lport = a->lport, .rport = a->rport };
     __u32 zero = 0;
     struct skip_cache *skip = bpf_map_lookup_elem(&psc_skip, &zero);
@@ -505,7 +511,6 @@ __noinline int on_message(const struct active *a, long ret) {
     __u32 head = n > HEAD ? HEAD : n;
     if (bpf_probe_read_user(s->b, head & (HEAD * 2 - 1), (void *)a->buf)) return 0;
     const __u8 *b = s->b;
-    __u64 now = bpf_ktime_get_ns();
     int fresh = 0;
     if (!c) {
         __u8 protocol = 0, role = 0;
@@ -548,11 +553,10 @@ __noinline int on_message(const struct active *a, long ret) {
     }
     if (out) __sync_fetch_and_add(&c->bytes_out, (__u64)ret);
     else __sync_fetch_and_add(&c->bytes_in, (__u64)ret);
-    c->last_ns = now;
     int request_dir = (c->role == PSC_L7_ROLE_CLIENT) == out;
     /* A request starts when the client has sent it / the server has read it; a response when the server has
-     * sent it / the client has read it (each at the syscall's exit). */
-    __u64 ts = now;
+     * sent it / the client has read it (each at the syscall's exit). The clock is read only then: a message in the
+     * middle of a request or response (a long body's later reads and writes) costs no clock read. */
 
     switch (c->protocol) {
     case PSC_L7_HTTP:
@@ -560,18 +564,19 @@ __noinline int on_message(const struct active *a, long ret) {
             if (!is_http_request(b, n)) break;
             if (!read_rest(s, a, n)) break;
             __u32 count = http_requests(b, n);
+            __u64 ts = bpf_ktime_get_ns();
             for (__u32 i = 0; i < PSC_L7_PENDING; i++) {
                 if (i >= count) break;
                 push_request(c, ts);
             }
         } else if (is_http_response(b, n)) {
             __u32 digit = at(b, 9);
-            record_response(c, ts, digit == '5' ? PSC_L7_SERVER_ERROR : digit == '4' ? PSC_L7_CLIENT_ERROR : PSC_L7_OK);
+            record_response(c, digit == '5' ? PSC_L7_SERVER_ERROR : digit == '4' ? PSC_L7_CLIENT_ERROR : PSC_L7_OK);
         }
         break;
     case PSC_L7_HTTP2: {
         __u32 off = (n >= 24 && be32(b, 0) == 0x50524920) ? 24 : 0;
-        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off, ts);
+        http2_frames(c, a, (__u32)(ret > 0xffffff ? 0xffffff : ret), off);
         break;
     }
     case PSC_L7_TLS:
@@ -580,7 +585,7 @@ __noinline int on_message(const struct active *a, long ret) {
     case PSC_L7_POSTGRES: {
         __u32 tag = at(b, 0);
         if (request_dir) {
-            if (tag == 'Q' || tag == 'P' || tag == 'B') push_request(c, ts);
+            if (tag == 'Q' || tag == 'P' || tag == 'B') push_request(c, bpf_ktime_get_ns());
         } else if (c->pending_head != c->pending_tail) {
             /* Walk the server's messages in this write: an ErrorResponse anywhere makes it an error. */
             __u32 cls = PSC_L7_OK, p = 0;
@@ -590,7 +595,7 @@ __noinline int on_message(const struct active *a, long ret) {
                 if (at(b, p) == 'E') { cls = PSC_L7_SERVER_ERROR; break; }
                 p += 1 + be32(b, p + 1);
             }
-            record_response(c, ts, cls);
+            record_response(c, cls);
         }
         break;
     }
@@ -607,27 +612,27 @@ __noinline int on_message(const struct active *a, long ret) {
         c->header_only = 0;
         __u32 first = at(b, body);
         if (request_dir) {
-            if (first == 0x03 || first == 0x16 || first == 0x17) push_request(c, ts);  /* QUERY, PREPARE, EXECUTE */
+            if (first == 0x03 || first == 0x16 || first == 0x17) push_request(c, bpf_ktime_get_ns());  /* QUERY, PREPARE, EXECUTE */
         } else if (c->pending_head != c->pending_tail) {
-            record_response(c, ts, first == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+            record_response(c, first == 0xff ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
         }
         break;
     }
     case PSC_L7_REDIS: {
         __u32 first = at(b, 0);
         if (request_dir) {
-            if (first == '*') push_request(c, ts);
+            if (first == '*') push_request(c, bpf_ktime_get_ns());
         } else {
-            record_response(c, ts, (first == '-' || first == '!') ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+            record_response(c, (first == '-' || first == '!') ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
         }
         break;
     }
     case PSC_L7_DNS:
         if (n < 12) break;
         if (request_dir) {
-            if (!(at(b, 2) & 0x80)) push_request(c, ts);
+            if (!(at(b, 2) & 0x80)) push_request(c, bpf_ktime_get_ns());
         } else if (at(b, 2) & 0x80) {
-            record_response(c, ts, (at(b, 3) & 0xf) ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
+            record_response(c, (at(b, 3) & 0xf) ? PSC_L7_SERVER_ERROR : PSC_L7_OK);
         }
         break;
     }
@@ -636,8 +641,9 @@ __noinline int on_message(const struct active *a, long ret) {
 
 static __always_inline void on_exit(long ret, enum dir dir, enum buf_kind kind) {
     if (ret <= 0) return;  /* EAGAIN, EOF, errors: nothing moved */
-    if (psc_self_tgid && (bpf_get_current_pid_tgid() >> 32) == psc_self_tgid) return;
-    struct active a = {};
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (tgid == psc_self_tgid) return;
+    struct active a = { .tgid = tgid };
     if (!message(&a, dir, kind)) return;
     on_message(&a, ret);
 }
@@ -654,6 +660,6 @@ TRACE(recvfrom, DIR_IN, BUF_PLAIN)
 TRACE(readv, DIR_IN, BUF_IOVEC)
 TRACE(recvmsg, DIR_IN, BUF_MSGHDR)
 TRACE(write, DIR_OUT, BUF_PLAIN)
-TRACE(sendto, DIR_OUT, BUF_PLAIN)
+TRACE(sendto, DIR_OUT, BUF_TO)
 TRACE(writev, DIR_OUT, BUF_IOVEC)
 TRACE(sendmsg, DIR_OUT, BUF_MSGHDR)

@@ -75,7 +75,6 @@ struct psc_l7_conn {
     __u64 status[PSC_L7_STATUS_COUNT];
     __u64 bytes_in;
     __u64 bytes_out;
-    __u64 last_ns;       /* CLOCK_MONOTONIC of the last message */
     __u64 latency_sum_us;
     /* Pairing state: a ring of request timestamps. */
     __u64 pending[PSC_L7_PENDING];
