@@ -168,6 +168,8 @@ public final class CollectionPipeline: @unchecked Sendable {
             l7.annotate(&report)
             output?.report = report
         }
+        passes += 1
+        if passes % 10 == 0 { MemoryTuning.trim() }  // as after full passes: hand back what renders and dumps freed
         return output
     }
 
