@@ -23,8 +23,8 @@ public struct IncrementalRenderer: Sendable {
     }
 
     public let spec: ViewSpec
-    private var connections: [String: Node] = [:]
-    private var endpoints: [String: Node] = [:]
+    private var connections = NodeTable()
+    private var endpoints = NodeTable()
     private var processKeys: [String: ProcessKey] = [:]
     /// The hosts and their local networks (what the hosts view projects onto, and what tells remote peers from
     /// the Internet): a change resolves every connection again.
@@ -85,7 +85,7 @@ public struct IncrementalRenderer: Sendable {
     /// The connections to resolve again: new, changed or gone nodes, and those that read an endpoint whose
     /// parents changed or a process whose ``ProcessKey`` changed. `nil` when more than half of them changed
     /// (starting over is cheaper).
-    private func changedConnections(_ new: [String: Node], _ newEndpoints: [String: Node],
+    private func changedConnections(_ new: NodeTable, _ newEndpoints: NodeTable,
                                     _ keys: [String: ProcessKey]) -> Set<String>? {
         var dirty: Set<String> = []
         let limit = max(64, new.count / 2)
