@@ -127,22 +127,34 @@ public struct NodeTable: Sendable {
     /// (`nil` for absent). Shards this table still shares with `old` (same layout, untouched since a copy) are
     /// skipped without looking at their nodes, so the cost follows what changed since the copy.
     public func forEachDifference(from old: NodeTable, _ body: (String, Node?, Node?) throws -> Void) rethrows {
-        if shards.count == old.shards.count {
-            for i in shards.indices where shards[i] != old.shards[i] {  // identical storage compares in O(1)
-                try Self.differences(old.shards[i], shards[i], body)
-            }
-        } else {
-            try Self.differences(old.dictionary, dictionary, body)
+        _ = try differences(from: old) { id, before, after in
+            try body(id, before, after)
+            return true
         }
     }
 
+    /// Like ``forEachDifference(from:_:)``, stopping as soon as `body` returns `false`. Returns whether every
+    /// difference was visited.
+    public func differences(from old: NodeTable, _ body: (String, Node?, Node?) throws -> Bool) rethrows -> Bool {
+        if shards.count == old.shards.count {
+            for i in shards.indices where shards[i] != old.shards[i] {  // identical storage compares in O(1)
+                guard try Self.differences(old.shards[i], shards[i], body) else { return false }
+            }
+            return true
+        }
+        return try Self.differences(old.dictionary, dictionary, body)
+    }
+
     private static func differences(_ old: [String: Node], _ new: [String: Node],
-                                    _ body: (String, Node?, Node?) throws -> Void) rethrows {
+                                    _ body: (String, Node?, Node?) throws -> Bool) rethrows -> Bool {
         for (id, node) in new {
             let before = old[id]
-            if before != node { try body(id, before, node) }
+            if before != node, try !body(id, before, node) { return false }
         }
-        for (id, node) in old where new[id] == nil { try body(id, node, nil) }
+        for (id, node) in old where new[id] == nil {
+            guard try body(id, node, nil) else { return false }
+        }
+        return true
     }
 
     // MARK: Layout

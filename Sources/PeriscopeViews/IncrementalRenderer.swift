@@ -87,35 +87,18 @@ public struct IncrementalRenderer: Sendable {
     /// (starting over is cheaper).
     private func changedConnections(_ new: NodeTable, _ newEndpoints: NodeTable,
                                     _ keys: [String: ProcessKey]) -> Set<String>? {
+        // Only the shards the new tables no longer share with the last report's are compared (see ``NodeTable``).
         var dirty: Set<String> = []
         let limit = max(64, new.count / 2)
-        var matched = 0, seen = 0
-        for (id, node) in new {
-            if let old = connections[id] {
-                matched += 1
-                if old != node { dirty.insert(id) }
-            } else {
-                dirty.insert(id)
-            }
-            seen += 1
-            // Most of a large sample changed (a full pass): stop comparing, start over.
-            if dirty.count > limit || (seen == 1024 && dirty.count * 4 > seen * 3 && new.count > 4 * seen) { return nil }
+        // Most of them changed (a full pass): stop comparing, start over.
+        let complete = new.differences(from: connections) { id, _, _ in
+            dirty.insert(id)
+            return dirty.count <= limit
         }
-        if matched != connections.count {
-            for id in connections.keys where new[id] == nil { dirty.insert(id) }
-        }
+        guard complete else { return nil }
         var endpointsChanged: Set<String> = []
-        matched = 0
-        for (id, node) in newEndpoints {
-            if let old = endpoints[id] {
-                matched += 1
-                if old.parents != node.parents { endpointsChanged.insert(id) }
-            } else {
-                endpointsChanged.insert(id)
-            }
-        }
-        if matched != endpoints.count {
-            for id in endpoints.keys where newEndpoints[id] == nil { endpointsChanged.insert(id) }
+        newEndpoints.forEachDifference(from: endpoints) { id, old, node in
+            if old?.parents != node?.parents || old == nil || node == nil { endpointsChanged.insert(id) }
         }
         var processesChanged: Set<String> = []
         for (pid, key) in keys where processKeys[pid] != key { processesChanged.insert(pid) }
