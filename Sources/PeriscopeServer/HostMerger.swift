@@ -5,7 +5,9 @@ import PeriscopeTopology
 ///
 /// A change to one host's report recomputes only the nodes it touched: each such node is re-merged from the
 /// hosts that hold it (most ids belong to one host; shared endpoints to a few), so a 1 % change on one of 50
-/// hosts costs a few dozen node merges, not a merge of every host. ``composed`` is what the views see.
+/// hosts costs a few dozen node merges, not a merge of every host. ``composed`` is what the views see; while the
+/// loop holds the last delivered one, the next change copies only the node-table shards it touches (see
+/// ``NodeTable``), not the merged map.
 ///
 /// Gaps: a delta applies only to a held report at exactly its base revision. Otherwise the host is marked as
 /// awaiting a full report and the caller asks the publisher for one (`report/resend`); deltas that arrive before

@@ -22,8 +22,9 @@ final class MergeQueue: @unchecked Sendable {
     private let deliver: @Sendable (Report) -> Void
     private var lastDelivery = -1e12
     private var deliveryPending = false
-    /// Queue time of the first item after the last delivery, ms: it pays for copying every topology it changes
-    /// (the loop holds the delivered composition), a cost that grows with the whole merged map.
+    /// Queue time of the first item after the last delivery, ms: it pays for copying what it changes of the
+    /// delivered composition (the loop holds it): the touched shards of each ``NodeTable`` and their shard
+    /// arrays, so the cost grows with the change, and only slowly (the shard count) with the merged map.
     private var copyMillis = 0.0
     private var firstAfterDelivery = false
     /// Longest gap the copy cost may stretch deliveries to, ms.

@@ -17,11 +17,14 @@ struct ReportDelta: Sendable, Equatable {
     /// The delta taking `old` to `new`.
     init(from old: Report, to new: Report) {
         for kind in TopologyKind.allCases {
-            let before = old[kind].nodes, after = new[kind].nodes
+            // Only the shards `new` no longer shares with `old` are compared (a builder's successive reports share
+            // the rest), so the cost follows the change.
             var changed = Topology(kind: kind)
-            for (id, node) in after where before[id] != node { changed.nodes[id] = node }
+            var gone: [String] = []
+            new[kind].nodes.forEachDifference(from: old[kind].nodes) { id, _, node in
+                if let node { changed.nodes[id] = node } else { gone.append(id) }
+            }
             if !changed.nodes.isEmpty { upserts[kind] = changed }
-            let gone = before.keys.filter { after[$0] == nil }
             if !gone.isEmpty { removed[kind] = gone.sorted() }
         }
     }

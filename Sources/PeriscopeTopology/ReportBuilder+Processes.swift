@@ -1,33 +1,43 @@
 extension ReportBuilder {
     /// The process nodes of `snapshot` with their listeners. With `metrics: false`, a process whose record is
     /// the one of the last ingest keeps its node from `previous` (no new sample, no string work).
+    ///
+    /// The table is `previous` patched: an unchanged process keeps its node (the same storage), so the table
+    /// shares every shard without a change with the last report and whatever compares the two (deltas, renders)
+    /// looks only at those that changed.
     mutating func processNodes(_ snapshot: HostSnapshot, previous: Topology, listeners: [SocketRecord],
                                metrics: Bool) -> Topology {
         let t = snapshot.timestamp
-        var processes = Topology(kind: .process)
-        processes.nodes.reserveCapacity(snapshot.processes.count)
-        var records: [Int32: ProcessRecord] = [:]
-        records.reserveCapacity(snapshot.processes.count)
-        for p in snapshot.processes {
-            let id = NodeID.process(hostID: hostID, pid: p.pid)
-            if !metrics, processRecords[p.pid] == p, var kept = previous.nodes[id], kept.latest[NodeKey.exited] == nil {
-                kept.sets[NodeKey.listening] = nil  // listeners are written below, containers after
-                kept.parents[.container] = nil
-                processes.nodes[id] = kept
-            } else {
-                var node = SnapshotNodes.process(hostID, p, at: t)
-                SnapshotNodes.carry(from: previous.nodes[id], into: &node, limit: MetricHistory.capacity)
-                processes.nodes[id] = node
-            }
-            records[p.pid] = p
-        }
-        processRecords = records
+        var processes = previous
+        var listening: [String: Set<String>] = [:]
         for s in listeners {
             guard let pid = s.pid else { continue }
-            // Only for processes in the snapshot: a listener whose owner exited mid-scan adds no phantom process.
-            processes.nodes[NodeID.process(hostID: hostID, pid: pid)]?.sets[NodeKey.listening, default: []]
-                .insert(SnapshotNodes.listening(s))
+            listening[NodeID.process(hostID: hostID, pid: pid), default: []].insert(SnapshotNodes.listening(s))
         }
+        var records: [Int32: ProcessRecord] = [:]
+        records.reserveCapacity(snapshot.processes.count)
+        var present: Set<String> = []
+        present.reserveCapacity(snapshot.processes.count)
+        for p in snapshot.processes {
+            let id = NodeID.process(hostID: hostID, pid: p.pid)
+            let old = previous.nodes[id]
+            var node: Node
+            if !metrics, processRecords[p.pid] == p, let old, old.latest[NodeKey.exited] == nil {
+                node = old
+            } else {
+                node = SnapshotNodes.process(hostID, p, at: t)
+                SnapshotNodes.carry(from: old, into: &node, limit: MetricHistory.capacity)
+            }
+            // Listeners as now (only for processes in the snapshot: a listener whose owner exited mid-scan adds no
+            // phantom process); containers are written after. A node that already says so is left as it is.
+            if node.sets[NodeKey.listening] != listening[id] { node.sets[NodeKey.listening] = listening[id] }
+            if node.parents[.container] != nil { node.parents[.container] = nil }
+            if old.map({ !$0.isIdentical(to: node) }) ?? true { processes.nodes[id] = node }
+            records[p.pid] = p
+            present.insert(id)
+        }
+        processRecords = records
+        for id in previous.nodes.keys where !present.contains(id) { processes.nodes[id] = nil }
         return processes
     }
 

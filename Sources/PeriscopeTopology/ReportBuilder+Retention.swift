@@ -2,8 +2,8 @@ extension ReportBuilder {
     /// Connection `id`, open in the previous report and absent now, becomes a retained closed connection (with
     /// its endpoints and processes as they were), last seen open at `lastSeen` (the previous ingest: an idle
     /// connection's node is not rewritten by every pass).
-    mutating func noteClosed(_ id: String, _ connections: [String: Node], _ endpoints: [String: Node],
-                             _ processes: [String: Node], at t: Double, lastSeen: Double) {
+    mutating func noteClosed(_ id: String, _ connections: NodeTable, _ endpoints: NodeTable,
+                             _ processes: NodeTable, at t: Double, lastSeen: Double) {
         guard let old = connections[id], old.latest[NodeKey.closed] != "true" else { return }
         var conn = old
         conn.set(NodeKey.closed, "true", at: t)

@@ -170,7 +170,7 @@ public struct ReportBuilder: Sendable {
     /// otherwise. Then drops the closed ones. An idle connection (same members, counters that did not move
     /// since the sample before last, or no counters this pass) keeps its node untouched, so what follows the
     /// report (renders, diffs, deltas) sees no change; its `last_seen` is written when it closes.
-    private func updateConnections(_ connections: inout Topology, carryingFrom previous: [String: Node]?,
+    private func updateConnections(_ connections: inout Topology, carryingFrom previous: NodeTable?,
                                    _ state: TopologyEngine, at t: Double, touchedOnly: Bool) {
         let lastSeen = String(t)
         let limit = connectionHistoryLength

@@ -1,11 +1,16 @@
 /// The nodes of one kind in a report, by id.
 public struct Topology: Sendable, Hashable, Codable {
     public var kind: TopologyKind
-    public var nodes: [String: Node]
+    /// The nodes by id, sharded so that a copy's first change copies only what it touches (see ``NodeTable``).
+    public var nodes: NodeTable
 
-    public init(kind: TopologyKind, nodes: [String: Node] = [:]) {
+    public init(kind: TopologyKind, nodes: NodeTable = NodeTable()) {
         self.kind = kind
         self.nodes = nodes
+    }
+
+    public init(kind: TopologyKind, nodes: [String: Node]) {
+        self.init(kind: kind, nodes: NodeTable(nodes))
     }
 
     /// Adds `node`, merging it with a node of the same id if there is one.

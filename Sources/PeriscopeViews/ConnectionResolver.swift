@@ -59,9 +59,9 @@ struct ResolutionInputs: Sendable, Hashable {
 /// and `pseudo:internet` for everything else.
 struct ConnectionResolver {
     let report: Report
-    private let endpoints: [String: Node]
-    private let connectionNodes: [String: Node]
-    private let processes: [String: Node]
+    private let endpoints: NodeTable
+    private let connectionNodes: NodeTable
+    private let processes: NodeTable
     private let localNetworks: [IPNetwork]
     private var localCache: [String: Bool] = [:]
 

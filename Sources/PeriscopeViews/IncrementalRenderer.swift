@@ -23,8 +23,8 @@ public struct IncrementalRenderer: Sendable {
     }
 
     public let spec: ViewSpec
-    private var connections: [String: Node] = [:]
-    private var endpoints: [String: Node] = [:]
+    private var connections = NodeTable()
+    private var endpoints = NodeTable()
     private var processKeys: [String: ProcessKey] = [:]
     /// The hosts and their local networks (what the hosts view projects onto, and what tells remote peers from
     /// the Internet): a change resolves every connection again.
@@ -85,40 +85,20 @@ public struct IncrementalRenderer: Sendable {
     /// The connections to resolve again: new, changed or gone nodes, and those that read an endpoint whose
     /// parents changed or a process whose ``ProcessKey`` changed. `nil` when more than half of them changed
     /// (starting over is cheaper).
-    private func changedConnections(_ new: [String: Node], _ newEndpoints: [String: Node],
+    private func changedConnections(_ new: NodeTable, _ newEndpoints: NodeTable,
                                     _ keys: [String: ProcessKey]) -> Set<String>? {
+        // Only the shards the new tables no longer share with the last report's are compared (see ``NodeTable``).
         var dirty: Set<String> = []
         let limit = max(64, new.count / 2)
-        var matched = 0, seen = 0
-        // A table the report builder did not touch shares its storage with the last one: nothing to compare.
-        let connectionsSame = Self.sharesStorage(new, connections)
-        for (id, node) in new where !connectionsSame {
-            if let old = connections[id] {
-                matched += 1
-                if old != node { dirty.insert(id) }
-            } else {
-                dirty.insert(id)
-            }
-            seen += 1
-            // Most of a large sample changed (a full pass): stop comparing, start over.
-            if dirty.count > limit || (seen == 1024 && dirty.count * 4 > seen * 3 && new.count > 4 * seen) { return nil }
+        // Most of them changed (a full pass): stop comparing, start over.
+        let complete = new.differences(from: connections) { id, _, _ in
+            dirty.insert(id)
+            return dirty.count <= limit
         }
-        if !connectionsSame, matched != connections.count {
-            for id in connections.keys where new[id] == nil { dirty.insert(id) }
-        }
+        guard complete else { return nil }
         var endpointsChanged: Set<String> = []
-        let endpointsSame = Self.sharesStorage(newEndpoints, endpoints)
-        matched = 0
-        for (id, node) in newEndpoints where !endpointsSame {
-            if let old = endpoints[id] {
-                matched += 1
-                if old.parents != node.parents { endpointsChanged.insert(id) }
-            } else {
-                endpointsChanged.insert(id)
-            }
-        }
-        if !endpointsSame, matched != endpoints.count {
-            for id in endpoints.keys where newEndpoints[id] == nil { endpointsChanged.insert(id) }
+        newEndpoints.forEachDifference(from: endpoints) { id, old, node in
+            if old?.parents != node?.parents || old == nil || node == nil { endpointsChanged.insert(id) }
         }
         var processesChanged: Set<String> = []
         for (pid, key) in keys where processKeys[pid] != key { processesChanged.insert(pid) }
@@ -138,13 +118,6 @@ public struct IncrementalRenderer: Sendable {
         for (id, c) in contributions where reads(c.inputs) { dirty.insert(id) }
         // A connection left out (no typed sides, or closed while closed ones are hidden) read nothing else.
         return dirty.count > limit ? nil : dirty
-    }
-
-    /// Whether two tables are one storage (a copy never mutated since), so equal without looking. A native
-    /// dictionary is one reference to its storage; anything else answers `false` (compare them).
-    static func sharesStorage(_ a: [String: Node], _ b: [String: Node]) -> Bool {
-        guard MemoryLayout<[String: Node]>.size == MemoryLayout<UInt>.size, !a.isEmpty else { return false }
-        return withUnsafeBytes(of: a) { x in withUnsafeBytes(of: b) { y in x.elementsEqual(y) } }
     }
 
     /// What connections read of each process in this view.

@@ -11,7 +11,7 @@ struct PeriscopeBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "periscope-bench",
         abstract: "Benchmarks for the Periscope daemon and protocol.",
-        subcommands: [Ping.self, Framing.self, SocketEvents.self, HistoryBenchmark.self]
+        subcommands: [Ping.self, Framing.self, SocketEvents.self, HistoryBenchmark.self, RevisionCost.self]
     )
 }
 
