@@ -110,8 +110,7 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
                                    for r in server_rows(rpc, server.pid, peer.port)),
                        timeout=15, what=f"{k * BURST} bytes each way on the server's row")
             after = host_map(rpc)
-            assert after["counterUpdates"] > before["counterUpdates"]
-            if after["fullPasses"] == before["fullPasses"]:
+            if after["fullPasses"] == before["fullPasses"] and after["counterUpdates"] > before["counterUpdates"]:
                 seen_without_full_pass += 1
         assert seen_without_full_pass >= 2, "byte counts should move without waiting for a full pass"
 
