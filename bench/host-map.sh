@@ -199,7 +199,8 @@ def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
     s1 = c.call("daemon/status")["collectors"]
     h1, t1, w1 = s1.get("host-map", {}), ticks(pid), time.monotonic()
     cpu = (t1 - t0) / HZ
-    passes = h1["passes"] - h0["passes"]
+    # Refreshes: full passes plus counters updates (between full passes while someone looks).
+    passes = h1["passes"] - h0["passes"] + h1.get("counterUpdates", 0) - h0.get("counterUpdates", 0)
     wall = w1 - w0
     per = cpu / passes if passes else float("nan")
     events = s1.get("process-events", {}).get("eventsSeen", 0) - s0.get("process-events", {}).get("eventsSeen", 0)
@@ -221,8 +222,9 @@ def cmd_window(sock, pid, warmup, window, label, vals, subscribers="0"):
         return (h1.get(key, 0) - h0.get(key, 0)) / wall
     if "patchCPUMillis" in h1:   # the collection queue's thread CPU, split (daemon/status figures)
         print(f"{label} collection queue CPU: full passes {per_s('fullPassCPUMillis'):.1f} ms/s "
-              f"({per_s('fullPasses'):.2f}/s), patches {per_s('patchCPUMillis'):.1f} ms/s ({per_s('patches'):.2f}/s); "
-              f"the rest (event threads, loop, renders) {1000 * cpu / wall - per_s('fullPassCPUMillis') - per_s('patchCPUMillis'):.1f} ms/s")
+              f"({per_s('fullPasses'):.2f}/s), patches {per_s('patchCPUMillis'):.1f} ms/s ({per_s('patches'):.2f}/s), "
+              f"counters updates {per_s('counterCPUMillis'):.1f} ms/s ({per_s('counterUpdates'):.2f}/s); "
+              f"the rest (event threads, loop, renders) {1000 * cpu / wall - per_s('fullPassCPUMillis') - per_s('patchCPUMillis') - per_s('counterCPUMillis'):.1f} ms/s")
     r0, r1 = s0.get("subscriptions", {}), s1.get("subscriptions", {})
     if r1.get("renders", 0) > r0.get("renders", 0):   # the shared views' renders over the window
         n = r1["renders"] - r0.get("renders", 0)
