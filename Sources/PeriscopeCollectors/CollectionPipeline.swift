@@ -84,8 +84,7 @@ public final class CollectionPipeline: @unchecked Sendable {
         var base = snapshot
         var shown = FlowTracker.Overlay()
         baseVersion += 1
-        let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true)
-        if let overlay {
+        if let overlay = flows.overlay(on: snapshot, version: baseVersion, fresh: true) {
             // An owner a flow filled in on a dumped socket (the owner search had not found it yet) stays in
             // the base of later patches and is told to the owner search: the flow is dropped after this pass.
             for (i, pid) in overlay.fills.sorted(by: { $0.key < $1.key }) where base.sockets.indices.contains(i) {
@@ -108,8 +107,7 @@ public final class CollectionPipeline: @unchecked Sendable {
         }
         let built = SystemClock.monotonicMillis()
         lastNames = names(for: snapshot)
-        passes += 1
-        if passes % 10 == 0 { MemoryTuning.trim() }  // hand back what renders and dumps freed
+        refreshDone()
         return Output(report: report, names: lastNames, processCount: snapshot.processes.count,
                       socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
     }
@@ -168,8 +166,7 @@ public final class CollectionPipeline: @unchecked Sendable {
             l7.annotate(&report)
             output?.report = report
         }
-        passes += 1
-        if passes % 10 == 0 { MemoryTuning.trim() }  // as after full passes: hand back what renders and dumps freed
+        refreshDone()
         return output
     }
 
@@ -260,6 +257,12 @@ public final class CollectionPipeline: @unchecked Sendable {
             added.append(socket)
         }
         return (removed, added)
+    }
+
+    /// Counts a full pass or counters update; every tenth hands back to the system what renders and dumps freed.
+    private func refreshDone() {
+        passes += 1
+        if passes % 10 == 0 { MemoryTuning.trim() }
     }
 
     /// Indexes the sockets of a new full snapshot for counters-only updates.

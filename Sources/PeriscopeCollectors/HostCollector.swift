@@ -95,10 +95,7 @@ public final class HostCollector: @unchecked Sendable {
     public func sampleCounters(namespaces wanted: Set<UInt64>) -> CounterSample {
         passLock.withLock { _ in
             let start = SystemClock.monotonic()
-            processes.invalidate(executed.withLock { pids in
-                defer { pids.removeAll() }
-                return pids
-            })
+            invalidateExecuted()
             var host = hostFacts.read()
             host.addresses = []
             let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
@@ -125,16 +122,21 @@ public final class HostCollector: @unchecked Sendable {
         }
     }
 
+    /// Has the next scan read the exec-only fields of the pids that exec'd since the last one again. Under `passLock`.
+    private func invalidateExecuted() {
+        processes.invalidate(executed.withLock { pids in
+            defer { pids.removeAll() }
+            return pids
+        })
+    }
+
     private func runPass(tcpInfo: Bool) -> HostSnapshot {
         let timestamp = SystemClock.realtime()
         let start = SystemClock.monotonic()
         var problems: [String] = []
 
         users.refresh(using: reader)
-        processes.invalidate(executed.withLock { pids in
-            defer { pids.removeAll() }
-            return pids
-        })
+        invalidateExecuted()
         var host = hostFacts.read()
         let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
         let afterProcesses = SystemClock.monotonic()

@@ -55,11 +55,14 @@ enum SocketDiag {
         guard let items = list.items else { return }
         out.reserveCapacity(out.count + list.count)
         for i in 0..<list.count where items[i].has_info != 0 && items[i].inode != 0 {
-            let s = items[i]
-            out.append(.init(inode: s.inode, netns: netns,
-                             info: TCPInfoRecord(rttMicros: s.rtt_us, rttVarMicros: s.rttvar_us, bytesSent: s.bytes_acked,
-                                                 bytesReceived: s.bytes_received, retransmits: s.total_retrans)))
+            out.append(.init(inode: items[i].inode, netns: netns, info: tcpInfo(items[i])))
         }
+    }
+
+    /// The counters and RTT of a dumped TCP socket that has `tcp_info`.
+    static func tcpInfo(_ s: psc_sock) -> TCPInfoRecord {
+        TCPInfoRecord(rttMicros: s.rtt_us, rttVarMicros: s.rttvar_us, bytesSent: s.bytes_acked,
+                      bytesReceived: s.bytes_received, retransmits: s.total_retrans)
     }
 
     static func record(_ s: psc_sock, netns: UInt64, names: AddressNames) -> SocketRecord {
@@ -73,9 +76,7 @@ enum SocketDiag {
             localAddress: local, localPort: s.sport, remoteAddress: remote, remotePort: s.dport,
             inode: s.inode, uid: s.uid, netns: netns)
         if isTCP, s.has_info != 0, state != "listen", state != "close" {
-            record.tcpInfo = TCPInfoRecord(rttMicros: s.rtt_us, rttVarMicros: s.rttvar_us,
-                                           bytesSent: s.bytes_acked, bytesReceived: s.bytes_received,
-                                           retransmits: s.total_retrans)
+            record.tcpInfo = tcpInfo(s)
         }
         return record
     }

@@ -7,7 +7,6 @@ final class ConnectionState {
     struct Member {
         /// The member's socket in the engine (it leaves the members before the engine lets it go).
         unowned let entry: SocketEntry
-        var socket: ObjectIdentifier { ObjectIdentifier(entry) }
         var state: String
         var clientProcess: String?
         var serverProcess: String?
@@ -67,8 +66,8 @@ final class ConnectionState {
         membersChanged = true
     }
 
-    func remove(socket: ObjectIdentifier) {
-        if let i = members.firstIndex(where: { $0.socket == socket }) { members.remove(at: i) }
+    func remove(_ entry: SocketEntry) {
+        if let i = members.firstIndex(where: { $0.entry === entry }) { members.remove(at: i) }
         membersChanged = true
     }
 

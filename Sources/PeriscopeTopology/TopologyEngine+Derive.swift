@@ -77,7 +77,7 @@ extension TopologyEngine {
         reference(remote, -1)
         conn.begin(generation)
         touchedConnections.append(conn)
-        conn.remove(socket: ObjectIdentifier(e))
+        conn.remove(e)
         e.local = nil
         e.remote = nil
         e.connection = nil
