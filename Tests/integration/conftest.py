@@ -6,6 +6,7 @@ Every daemon is stopped with SIGTERM at the end of its test and must exit cleanl
 import json
 import os
 import pathlib
+import random
 import secrets
 import signal
 import socket
@@ -19,10 +20,38 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("PERISCOPE_BIN", REPO / ".build" / "debug"))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_HANDED_OUT = set()
+
+
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(v) for v in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def free_port(address="127.0.0.1"):
+    """A TCP port free on `address` now, below the kernel's ephemeral range and not handed out before in this run.
+
+    Not bind(0): that port comes from the ephemeral range, where the kernel may give it again to the next
+    bind(0) or to any outgoing connection while its server is stopped (a restarted NATS node then cannot listen).
+    """
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(10000, max(10001, low))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((address, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free TCP port below the ephemeral range")
 
 
 class Daemon:

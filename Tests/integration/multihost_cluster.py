@@ -7,6 +7,7 @@ import socket
 import subprocess
 import tempfile
 
+from conftest import free_port
 from nshosts import PERISCOPED, Bridge, NamespaceHost, Pki
 from rpc import Client, Peer, wait_until
 
@@ -23,7 +24,7 @@ class Aggregator:
 
     def __init__(self, workdir, pki, bridge, port=None):
         self.socket_path = os.path.join(workdir, "aggregator.sock")
-        self.port = port or Aggregator.free_port(bridge.address)
+        self.port = port or free_port(bridge.address)
         self.address = f"{bridge.address}:{self.port}"
         self.log = open(os.path.join(workdir, "aggregator.log"), "a")
         self.proc = subprocess.Popen(
@@ -31,12 +32,6 @@ class Aggregator:
              "--host-expiry", str(EXPIRY_S), AGGREGATOR_CONTROLS, *pki.files(socket.gethostname())],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
         wait_until(lambda: os.path.exists(self.socket_path), what="the aggregator's socket")
-
-    @staticmethod
-    def free_port(address):
-        with socket.socket() as s:
-            s.bind((address, 0))
-            return s.getsockname()[1]
 
     def connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -29,6 +29,7 @@ import zlib
 
 import pytest
 
+from conftest import free_port
 from nshosts import PERISCOPED, Pki
 from rpc import Client, wait_until
 
@@ -49,12 +50,6 @@ REFRESH_MS = 1000
 TOKEN = "periscope-bus-test-token"
 WAIT = 45.0  # JetStream's leader elections take seconds, more on a loaded machine
 KEEP = 8  # messages kept per host (--bus-keep): a full report every 8 messages, about every 8 s
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def check_schema(pointer, value):
