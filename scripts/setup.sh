@@ -6,7 +6,8 @@
 #   scripts/setup.sh --test   also what the tests drive: socat, neovim, iproute2, graphviz, tmux, podman/runc/busybox-static,
 #                             chromium, Python test packages; the L7 tests' servers and tools (nginx-light, redis-server,
 #                             postgresql, mariadb-server + mariadb-client, dnsmasq-base, curl, wrk, prometheus for promtool),
-#                             nats-server for the report bus tests
+#                             nats-server for the report bus tests, gdb (a daemon that stops answering a test is
+#                             reported with its threads' stacks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ if [[ "${1:-}" == "--test" ]]; then
     want+=(socat neovim iproute2 graphviz tmux podman runc busybox-static chromium)
     want+=(nginx-light redis-server postgresql mariadb-server mariadb-client dnsmasq-base curl wrk prometheus)  # L7 tests and bench/l7.sh
     want+=(nats-server)  # the report bus tests and bench/nats.sh run a 3-node JetStream cluster
+    want+=(gdb)  # Tests/integration/rpc.py: the stacks of a daemon that does not answer, in the failure message
 fi
 
 missing=()

@@ -23,6 +23,9 @@ public final class CollectionPipeline: @unchecked Sendable {
         /// a full pass lists that namespace's sockets and addresses), or a process that owns sockets exited:
         /// a full pass should follow soon.
         public var needsFullPass = false
+        /// When the first closed connection kept in the report expires (realtime seconds): an update after
+        /// it takes that connection out, so one should run then even if nothing else happens.
+        public var retainedUntil: Double?
     }
 
     /// The kernel collector. Any thread (see ``HostCollector``).
@@ -108,8 +111,10 @@ public final class CollectionPipeline: @unchecked Sendable {
         let built = SystemClock.monotonicMillis()
         lastNames = names(for: snapshot)
         refreshDone()
-        return Output(report: report, names: lastNames, processCount: snapshot.processes.count,
-                      socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
+        var output = Output(report: report, names: lastNames, processCount: snapshot.processes.count,
+                            socketCount: snapshot.sockets.count, collectMillis: collected - start, buildMillis: built - collected)
+        output.retainedUntil = builder.retainedUntil
+        return output
     }
 
     /// An event-driven update: the last full snapshot with the processes that changed since read again
@@ -177,12 +182,14 @@ public final class CollectionPipeline: @unchecked Sendable {
                         counters: [Int]?) -> Output? {
         let now = SystemClock.realtime()
         let flowPatch = flows.overlay(on: last, version: baseVersion)
-        guard flowPatch != nil || processesChanged else {
+        let expiring = builder.retainedUntil.map { $0 < now } ?? false
+        guard flowPatch != nil || processesChanged || expiring else {
             guard needsFullPass else { return nil }
             // Nothing to show yet, but a full pass must come: an unchanged report asks for it.
             var output = Output(report: builder.current, names: lastNames, processCount: last.processes.count,
                                 socketCount: last.sockets.count, collectMillis: 0, buildMillis: 0)
             output.needsFullPass = true
+            output.retainedUntil = builder.retainedUntil
             return output
         }
         let metrics = counters != nil
@@ -220,6 +227,8 @@ public final class CollectionPipeline: @unchecked Sendable {
                     whole.sockets += shownFlows?.appended ?? []
                     report = builder.ingest(whole, metrics: true)
                 }
+            } else if expiring, let updated = builder.ingest(patched, removing: [], adding: []) {
+                report = updated  // closed connections kept past their retention leave the report
             } else {
                 // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
                 report = builder.updateProcesses(patched)
@@ -230,6 +239,7 @@ public final class CollectionPipeline: @unchecked Sendable {
         let appended = flowPatch?.appended ?? []
         var output = Output(report: report, names: lastNames, processCount: patched.processes.count,
                             socketCount: last.sockets.count + appended.count, collectMillis: 0, buildMillis: built - start)
+        output.retainedUntil = builder.retainedUntil
         output.needsFullPass = needsFullPass || patched.processes.contains { $0.netns != 0 && !scannedNamespaces.contains($0.netns) }
             || baseHasUnscannedSocket || appended.contains { !scannedNamespaces.contains($0.netns) }
         return output

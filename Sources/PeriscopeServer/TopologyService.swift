@@ -57,6 +57,8 @@ public final class TopologyService {
     private var lastPassCost = 0.0
     private var refreshTimer: LoopTimer?
     private var earlyTimer: LoopTimer?
+    /// Fires when the first closed connection kept in the map expires: an update takes it out then.
+    private var retentionTimer: LoopTimer?
     private var passRunning = false
     private var passWanted = false
     private var countersRunning = false
@@ -112,6 +114,7 @@ public final class TopologyService {
         refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
         earlyTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
         patchTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPatch() }
+        retentionTimer = LoopTimer(loop: core.loop) { [unowned self] in self.changeEvent() }
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
         hostMonitor.start(onProcessEvent: { loop.execute { bound.value.changeEvent() } },
@@ -128,6 +131,7 @@ public final class TopologyService {
         earlyTimer?.cancel()
         hostMonitor.stop()
         patchTimer?.cancel()
+        retentionTimer?.cancel()
         pipeline.containers?.stop()
     }
 
@@ -268,6 +272,13 @@ public final class TopologyService {
             lastPassCost = output.collectMillis + output.buildMillis
         }
         lastOutput = output
+        // Closed connections leave the map when their retention ends, not at the next pass (which may be a
+        // reconcile interval away); updates coalesce (``changeEvent()``), so a burst of closes costs a few.
+        if let until = output.retainedUntil {
+            retentionTimer?.schedule(afterMillis: Int(max(10, (until - SystemClock.realtime()) * 1000 + 5).rounded(.up)))
+        } else {
+            retentionTimer?.cancel()
+        }
         localRevision += 1
         installReport(output.report, names: output.names)
         if full, passWanted {

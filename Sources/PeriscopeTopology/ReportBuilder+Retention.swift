@@ -24,6 +24,12 @@ extension ReportBuilder {
         retained[id] = Retained(closedAt: t, nodes: nodes)
     }
 
+    /// When the first retained closed connection expires (seconds, the snapshots' clock); `nil` when none is kept.
+    /// An ingest after it takes that connection out of the report.
+    public var retainedUntil: Double? {
+        retained.values.lazy.map(\.closedAt).min().map { $0 + retention }
+    }
+
     /// Forgets the retained connections that reopened or expired, and returns their ids.
     mutating func expireRetained(_ state: TopologyEngine, at t: Double) -> Set<String> {
         var expired: Set<String> = []

@@ -65,9 +65,11 @@ import Testing
     @Test func closedConnectionsAreRetainedThenDropped() throws {
         var builder = ReportBuilder(hostID: "h1", retention: 10)
         _ = builder.ingest(Fixtures.scenario(t: 100))
+        #expect(builder.retainedUntil == nil)
         let id = "h1/1;127.0.0.1;40001;tcp->h1/1;127.0.0.1;8080;tcp"
         // curl (200) exits with its connection.
         var report = builder.ingest(Fixtures.scenario(t: 101, includeCurl: false))
+        #expect(builder.retainedUntil == 111)  // the daemon schedules an update for then
         let closed = try #require(report.connections[id])
         #expect(closed.latest[NodeKey.closed] == "true")
         #expect(closed.latest[NodeKey.lastSeen] == "100.0")
@@ -81,6 +83,29 @@ import Testing
         #expect(report.processes["h1;200"] == nil)
         #expect(report.endpoints["h1/1;127.0.0.1;40001;tcp"] == nil)
         #expect(report.connections.count == 8)
+        #expect(builder.retainedUntil == nil)
+    }
+
+    /// An event-driven update with no socket change (what the daemon runs when the retention ends) drops the
+    /// expired connection as a whole ingest would.
+    @Test func retentionEndsInAnUpdateWithoutSocketChanges() throws {
+        var incremental = ReportBuilder(hostID: "h1", retention: 10)
+        var whole = ReportBuilder(hostID: "h1", retention: 10)
+        for t in [100.0, 101] {
+            _ = incremental.ingest(Fixtures.scenario(t: t, includeCurl: t == 100))
+            _ = whole.ingest(Fixtures.scenario(t: t, includeCurl: t == 100))
+        }
+        let later = Fixtures.scenario(t: 111.5, includeCurl: false)
+        let result = incremental.ingest(later, removing: [], adding: [])
+        let updated = try #require(result)
+        let expected = whole.ingest(later, metrics: false)
+        #expect(updated.connections["h1/1;127.0.0.1;40001;tcp->h1/1;127.0.0.1;8080;tcp"] == nil)
+        #expect(updated.processes["h1;200"] == nil)
+        #expect(updated.endpoints["h1/1;127.0.0.1;40001;tcp"] == nil)
+        #expect(Set(updated.connections.nodes.keys) == Set(expected.connections.nodes.keys))
+        #expect(Set(updated.endpoints.nodes.keys) == Set(expected.endpoints.nodes.keys))
+        #expect(Set(updated.processes.nodes.keys) == Set(expected.processes.nodes.keys))
+        #expect(incremental.retainedUntil == nil)
     }
 
     @Test func reopenedConnectionIsOpenAgain() throws {

@@ -9,6 +9,7 @@
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -26,6 +27,28 @@ class RPCError(Exception):
         self.code = error.get("code")
         self.message = error.get("message", "")
         self.data = error.get("data")
+
+
+def _hang_report(daemon, rid):
+    """Why a live daemon did not answer: its log's tail and, where gdb is installed, every thread's stack (the
+    whole dump is kept next to the log, or in /tmp)."""
+    proc = getattr(daemon, "proc", None)
+    if proc is None or proc.poll() is not None:
+        return "the daemon has exited: " + _daemon_log(daemon)
+    report = f"\n--- daemon log (tail) ---\n{_daemon_log(daemon)[-1500:]}"
+    if shutil.which("gdb"):
+        try:
+            dump = subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", "thread apply all bt 25"],
+                                  capture_output=True, text=True, timeout=60).stdout
+        except subprocess.TimeoutExpired:
+            dump = "gdb timed out"
+        log = getattr(daemon, "stderr_path", None)
+        path = (os.path.splitext(log)[0] if log else f"/tmp/periscoped-{proc.pid}") + f".stacks-{rid}.txt"
+        with open(path, "w") as f:
+            f.write(dump)
+        threads = [t for t in dump.split("\nThread ") if t.startswith("1 ") or "nats" in t or "Bus" in t]
+        report += f"\n--- stacks ({path}) ---\n" + "\n".join("Thread " + t[:1500] for t in threads[:6])
+    return report
 
 
 def _daemon_log(daemon):
@@ -106,7 +129,8 @@ class Client:
         """The result of request `rid`; raises RPCError for an error answer."""
         deadline = time.monotonic() + timeout
         while rid not in self.responses:
-            assert time.monotonic() < deadline, f"no response to request {rid}"
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no response to request {rid}" + _hang_report(self.daemon, rid))
             assert self.pump(deadline - time.monotonic()), \
                 "daemon closed the connection: " + _daemon_log(self.daemon)
         msg = self.responses.pop(rid)

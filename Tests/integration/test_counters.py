@@ -134,3 +134,47 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
             if p:
                 p.stop(kill=True)
         daemon.stop()
+
+
+def client_rows(client, client_pid, client_port):
+    view = client.view("processes")
+    node = next((n for n in view["nodes"] if n.get("metadata", {}).get("pid") == client_pid), None)
+    if node is None:
+        return []
+    details = client.call("node/get", {"view": "processes", "id": node["id"]})
+    return [r for r in details["outbound"] if r["localPort"] == client_port]
+
+
+def test_closed_connection_leaves_the_map_when_its_retention_ends(tmp_path):
+    """A closed connection stays in the map, marked closed, for the retention (10 s), then leaves it — when the
+    retention ends, not at the next full pass (a minute away here), with nothing else happening on the host."""
+    helper = tmp_path / "helper.py"
+    helper.write_text(HELPER)
+    daemon = Daemon("--refresh-ms", "60000", "--reconcile-ms", "60000", collectors=True)
+    server = peer = None
+    try:
+        rpc = Client(daemon)
+        rpc.call("topology/subscribe", {"view": "processes"})  # someone looks: no full pass for each get
+        wait_until(lambda: host_map(rpc).get("fullPasses", 0) >= 1, what="the first full pass")
+        server = Peer([sys.executable, str(helper), "server"])
+        peer = Peer([sys.executable, str(helper), "client", str(server.port)])
+        rows = wait_until(lambda: client_rows(rpc, peer.pid, peer.port), timeout=15, what="the client's outbound row")
+        assert not rows[0]["closed"]
+
+        command(peer, "close")  # both processes stay alive: no exit asks for a full pass
+        wait_until(lambda: all(r["closed"] for r in client_rows(rpc, peer.pid, peer.port)), timeout=15,
+                   what="the connection to show closed")
+        closed_seen = time.monotonic()
+        passes = host_map(rpc)["fullPasses"]
+        wait_until(lambda: not client_rows(rpc, peer.pid, peer.port), timeout=25,
+                   what="the closed connection to leave the map")
+        gone_after = time.monotonic() - closed_seen
+        print(f"closed connection left the map {gone_after:.1f} s after it showed closed; "
+              f"full passes meanwhile: {host_map(rpc)['fullPasses'] - passes}")
+        assert gone_after < 10 + 5, gone_after
+        rpc.close()
+    finally:
+        for p in (peer, server):
+            if p:
+                p.stop(kill=True)
+        daemon.stop()

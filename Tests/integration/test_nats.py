@@ -136,7 +136,8 @@ class BusDaemon:
         if aggregate:
             argv.append("--aggregate")
         argv += list(extra)
-        self.log = open(os.path.join(workdir, f"{host}.log"), "a")
+        self.stderr_path = os.path.join(workdir, f"{host}.log")  # rpc's failure messages quote it
+        self.log = open(self.stderr_path, "a")
         # unshare execs sh, which execs periscoped: the Popen's pid is the daemon's.
         self.proc = subprocess.Popen(["unshare", "--uts", "sh", "-c", f'hostname "$0" && exec "$@"', host, *argv],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.log)
