@@ -1,5 +1,6 @@
 import Dispatch
 import Logging
+import Synchronization
 
 /// The host's kernel event sources, wired to the collection pipeline: the process connector (each event
 /// notes the pid for the next patch, see ``ProcessChanges``) and the TCP state tracepoint (events go into the pipeline's flows
@@ -18,6 +19,8 @@ public final class HostMonitor {
     private var processEventsError: String?
     private var socketEventsError: String?
     private let logger = Logger(label: "periscope.topology")
+    /// Set when the owner was told of socket events and no patch has started since: later events ride on it.
+    private let socketNoticePending = NoticeFlag()
 
     /// Monitors for `pipeline`, which is confined to the serial `queue`.
     public init(pipeline: CollectionPipeline, queue: DispatchQueue) {
@@ -46,16 +49,24 @@ public final class HostMonitor {
         }
         let pipeline = self.pipeline
         let queue = self.queue
+        let notice = socketNoticePending
         do {
             try socketEvents.start { events in
                 queue.async { pipeline.record(events) }
-                onSocketEvent(events.contains { $0.newState == "listen" })
+                // Once per patch (a patch queued after this call sees these events and all recorded before it
+                // starts, see ``patchStarting()``): a burst wakes the owner's loop once, not per batch.
+                let listening = events.contains { $0.newState == "listen" }
+                if listening || !notice.raise() { onSocketEvent(listening) }
             }
         } catch {
             socketEventsError = "\(error)"
             logger.warning("socket events unavailable, new connections appear on the next refresh: \(error)")
         }
     }
+
+    /// Call right before queueing a ``CollectionPipeline/patchPass()`` (or a full pass): socket events recorded
+    /// after this tell the owner again. Any thread.
+    public func patchStarting() { socketNoticePending.lower() }
 
     /// Stops both sources (waits for their threads). Idempotent.
     public func stop() {
@@ -81,4 +92,15 @@ public final class HostMonitor {
         .events("tcp state tracepoint", seen: socketEvents.eventsSeen, lost: socketEvents.eventsLost,
                 cpuNanos: socketEvents.cpuNanos, startError: socketEventsError)
     }
+}
+
+/// A flag two threads share: raised by the event thread when it tells the owner, lowered by the owner when the
+/// work that covers those events is queued.
+private final class NoticeFlag: Sendable {
+    private let raised = Atomic<Bool>(false)
+
+    /// Raises the flag; returns whether it was raised already.
+    func raise() -> Bool { raised.exchange(true, ordering: .sequentiallyConsistent) }
+
+    func lower() { raised.store(false, ordering: .sequentiallyConsistent) }
 }

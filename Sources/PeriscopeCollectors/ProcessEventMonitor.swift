@@ -53,18 +53,26 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 }
                 if fds[1].revents != 0 { return }
                 guard fds[0].revents != 0 else { continue }
-                let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
-                if n < 0 {
-                    if errno == ENOBUFS { lost.add(1, ordering: .relaxed) }
-                    else if errno != EINTR && errno != EAGAIN { return }
-                    continue
-                }
-                let count = events.withUnsafeMutableBufferPointer { out in
-                    psc_proc_connector_parse(buffer, n, out.baseAddress, Int32(out.count))
-                }
-                for i in 0..<Int(max(count, 0)) {
-                    seen.add(1, ordering: .relaxed)
-                    handler(Self.event(events[i]))
+                // Every message already queued, before polling again: a burst (fork, exec, exit of a short-lived
+                // process) costs one wake-up, not one per event.
+                while true {
+                    let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
+                    if n < 0 {
+                        if errno == ENOBUFS {
+                            lost.add(1, ordering: .relaxed)
+                            continue
+                        }
+                        if errno == EINTR { continue }
+                        if errno != EAGAIN { return }
+                        break
+                    }
+                    let count = events.withUnsafeMutableBufferPointer { out in
+                        psc_proc_connector_parse(buffer, n, out.baseAddress, Int32(out.count))
+                    }
+                    for i in 0..<Int(max(count, 0)) {
+                        seen.add(1, ordering: .relaxed)
+                        handler(Self.event(events[i]))
+                    }
                 }
                 cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
             }

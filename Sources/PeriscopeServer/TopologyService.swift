@@ -209,6 +209,7 @@ public final class TopologyService {
             return
         }
         patchRunning = true
+        hostMonitor.patchStarting()
         let pipeline = self.pipeline
         let bound = LoopBound(self, loop: core.loop)
         let loop = core.loop
@@ -251,6 +252,7 @@ public final class TopologyService {
             return
         }
         passRunning = true
+        hostMonitor.patchStarting()
         lastPassStart = monotonicMillis()
         let tcpInfo = inDemand(lastPassStart)
         lastPassHadCounters = tcpInfo
