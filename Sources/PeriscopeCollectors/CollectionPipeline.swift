@@ -137,6 +137,7 @@ public final class CollectionPipeline: @unchecked Sendable {
     /// full pass stays the slow reconciliation. `nil` before the first full pass.
     public func countersPass() -> Output? {
         guard var last = lastSnapshot else { return nil }
+        lastSnapshot = nil  // `last` alone holds the sockets: their counters are written in place, not into a copy
         let start = SystemClock.monotonicMillis()
         var sample = collector.sampleCounters(namespaces: scannedNamespaces)
         sample.host.addresses = last.host.addresses
