@@ -369,11 +369,20 @@ void periscope_bus_get_stats(periscope_bus *bus, periscope_bus_stats *out) {
         }
         natsStatistics_Destroy(stats);
     }
+    periscope_bus_stats counters;
+    periscope_bus_get_counters(bus, &counters);
+    out->acked = counters.acked;
+    out->publish_errors = counters.publish_errors;
+    out->in_flight = counters.in_flight;
+    if (natsConnection_GetConnectedUrl(bus->nc, out->server, sizeof out->server) != NATS_OK) out->server[0] = 0;
+}
+
+void periscope_bus_get_counters(periscope_bus *bus, periscope_bus_stats *out) {
+    memset(out, 0, sizeof *out);
     out->acked = atomic_load(&bus->acked);
     out->publish_errors = atomic_load(&bus->publish_errors);
     int64_t in_flight = atomic_load(&bus->in_flight);
     out->in_flight = in_flight > 0 ? (uint64_t)in_flight : 0;
-    if (natsConnection_GetConnectedUrl(bus->nc, out->server, sizeof out->server) != NATS_OK) out->server[0] = 0;
 }
 
 void periscope_bus_close(periscope_bus *bus) {

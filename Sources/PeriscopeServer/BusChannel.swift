@@ -11,6 +11,14 @@ struct BusHandle: @unchecked Sendable {
     let pointer: OpaquePointer
 }
 
+/// What of the client's own figures status shows, read off the loop (reading them takes the client's connection
+/// lock, which its threads hold while they reconnect). Plain value.
+struct BusLinkFigures: Sendable {
+    var reconnects: UInt64 = 0
+    /// The server connected to when last read ("" when none).
+    var server = ""
+}
+
 /// A decoded message for the loop: a host's full report, a delta from revision `base`, or why it was refused.
 struct BusDelivery: Sendable {
     enum Content: Sendable {
@@ -57,6 +65,8 @@ final class BusChannel: @unchecked Sendable {
     /// The client, once connected (nil after close).
     let handle = Mutex<BusHandle?>(nil)
     let counters = Mutex(BusCounters())
+    /// Refreshed every refresh interval on the bus's stats queue (see ``ReportBus``).
+    let link = Mutex(BusLinkFigures())
     private let sequence = Mutex<UInt64>(0)
     private struct Waiting: Sendable {
         var data: [UInt8]

@@ -29,8 +29,10 @@ import Synchronization
 /// ``RemoteHostTable``; a delta that does not follow the revision held (a gap) leaves the host waiting for its next
 /// full report. While the bus is down, hosts do not age: the map stays as it was and status says so.
 ///
-/// Blocking client calls (connect, stream, subscribe) run on ``setupQueue``; the socket is served by the loop
-/// (the client's libevent adapter). - Important: loop thread only, except where stated.
+/// Blocking client calls (connect, stream, subscribe) run on ``setupQueue``, and the client figures that take its
+/// connection lock on ``statsQueue`` (the loop reads only lock-free counters and the last figures read): the loop
+/// never waits for the client's threads, whatever the servers do. The socket is served by the loop (the client's
+/// libevent adapter). - Important: loop thread only, except where stated.
 final class ReportBus {
     private let core: ServerCore
     private unowned let topology: TopologyService
@@ -40,6 +42,9 @@ final class ReportBus {
     private let logger = Logger(label: "periscope.bus")
     private let setupQueue = DispatchQueue(label: "periscope.bus.setup")
     private let encodeQueue = DispatchQueue(label: "periscope.bus.encode")
+    private let statsQueue = DispatchQueue(label: "periscope.bus.stats")
+    /// A read of the client's figures is under way on ``statsQueue``.
+    private var readingFigures = false
     private let channel: BusChannel
     private let subject: String
     private var connection = "connecting"
@@ -164,6 +169,7 @@ final class ReportBus {
                     return
                 }
                 bus.streamReady = true
+                bus.readFigures()
                 bus.attempts = 0
                 bus.fullEvery = BusConfiguration.fullEvery(kept: kept)
                 bus.fullAgeLimitMillis = Double(keptMillis) / 2
@@ -187,6 +193,7 @@ final class ReportBus {
         switch kind {
         case 1, 3:
             connection = "connected"
+            readFigures()  // the server connected to, for status
             if let since = downSince { logger.info("bus connected again after \(Int(monotonicMillis() - since)) ms") }
             downSince = nil
             table?.agingPaused = false
@@ -236,7 +243,7 @@ final class ReportBus {
             return
         }
         var stats = periscope_bus_stats()
-        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_stats(bus, &stats) }
+        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_counters(bus, &stats) }
         if stats.publish_errors != seenPublishErrors {  // a message may be missing: deltas after it would not apply
             seenPublishErrors = stats.publish_errors
             sentReport = nil
@@ -287,11 +294,29 @@ final class ReportBus {
 
     /// Every refresh interval: publish (the liveness signal), and check that the consumer still delivers.
     private func tick() {
+        readFigures()
         trySend()
         guard subscribed, connection == "connected" else { return }
         let silence = monotonicMillis() - max(channel.counters.withLock { $0.lastDelivery }, subscribedAt)
         if silence > max(10_000, 5 * Double(core.configuration.refreshMillis)), published > 0 {
             resubscribe("nothing delivered for \(Int(silence)) ms")
+        }
+    }
+
+    /// Reads the client's figures (connection state, reconnects, server) on ``statsQueue`` into the channel, for
+    /// status; one read at a time, so a client stuck reconnecting holds up only the figures.
+    private func readFigures() {
+        guard !readingFigures, !closed else { return }
+        readingFigures = true
+        let channel = channel
+        statsQueue.async {
+            if let bus = channel.handle.withLock({ $0 })?.pointer {
+                var stats = periscope_bus_stats()
+                periscope_bus_get_stats(bus, &stats)
+                let server = withUnsafeBytes(of: stats.server) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+                channel.link.withLock { $0 = BusLinkFigures(reconnects: stats.reconnects, server: server) }
+            }
+            channel.onLoop { $0.readingFigures = false }
         }
     }
 
@@ -323,18 +348,24 @@ final class ReportBus {
         tickTimer?.cancel()
         sendTimer.cancel()
         retryTimer.cancel()
+        // Taken away first: work queued from now on finds no client; then the work in progress ends.
+        let handle = channel.handle.withLock { handle -> BusHandle? in
+            defer { handle = nil }
+            return handle
+        }
         setupQueue.sync {}  // no connect or subscribe in progress
         encodeQueue.sync {}
-        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_close(bus) }
-        channel.handle.withLock { $0 = nil }
+        statsQueue.sync {}
+        if let bus = handle?.pointer { periscope_bus_close(bus) }
     }
 
     private func healthJSON() -> JSONValue {
         var stats = periscope_bus_stats()
-        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_stats(bus, &stats) }
+        if let bus = channel.handle.withLock({ $0 })?.pointer { periscope_bus_get_counters(bus, &stats) }
+        let link = channel.link.withLock { $0 }
         let now = monotonicMillis()
         let up = connection == "connected" && streamReady && (table == nil || subscribed)
-        let server = withUnsafeBytes(of: stats.server) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
+        let server = connection == "connected" ? link.server : ""
         var summary = up ? "connected to \(server), stream \(settings.stream)" : "bus \(connection)"
         if let downSince { summary += " for \(Int((now - downSince) / 1000)) s" }
         if !up, table != nil { summary += "; serving the last map (\(table?.summary ?? ""))" }
@@ -343,7 +374,7 @@ final class ReportBus {
             "connection": .string(connection), "servers": .string(settings.urls ?? ""), "server": .string(server),
             "stream": .string(settings.stream), "streamReady": .bool(streamReady), "subject": .string(subject),
             "role": .string(table == nil ? "publisher" : "publisher+aggregator"),
-            "disconnects": .int(Int64(disconnects)), "reconnects": .int(Int64(stats.reconnects)),
+            "disconnects": .int(Int64(disconnects)), "reconnects": .int(Int64(link.reconnects)),
             "published": .int(Int64(published)), "fullReportsPublished": .int(Int64(fullReports)),
             "deltasPublished": .int(Int64(deltas)), "fullEvery": .int(Int64(fullEvery)), "publishSkipped": .int(Int64(skipped)),
             "acknowledged": .int(Int64(stats.acked)), "publishErrors": .int(Int64(stats.publish_errors)),

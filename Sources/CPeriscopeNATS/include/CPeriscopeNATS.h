@@ -71,7 +71,12 @@ typedef struct periscope_bus_stats {
     char server[128];           // URL of the server connected to ("" when none)
 } periscope_bus_stats;
 
+/// Everything in `stats`. Takes the client's connection lock, which its threads may hold while they reconnect:
+/// call it off the event loop.
 void periscope_bus_get_stats(periscope_bus *bus, periscope_bus_stats *stats);
+
+/// Only `acked`, `publish_errors` and `in_flight` (the rest zeroed): lock-free, any thread (the event loop too).
+void periscope_bus_get_counters(periscope_bus *bus, periscope_bus_stats *stats);
 
 /// Closes the connection and frees the bus: call on the loop thread before the loop's base is freed.
 void periscope_bus_close(periscope_bus *bus);
