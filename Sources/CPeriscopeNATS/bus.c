@@ -13,8 +13,10 @@
 #include <nats/adapters/libevent.h>
 
 struct periscope_bus {
-    natsConnection *nc;
+    pthread_rwlock_t conn_lock;  // guards nc and js: replaced by reopen (write), used by everything else (read)
+    natsConnection *nc;          // NULL while the servers refuse the login (until a reopen is let in)
     jsCtx *js;
+    natsOptions *opts;           // kept for reopen; only on the setup thread (connect, reopen) and close
     natsSubscription *sub;
     periscope_bus_event_cb on_event;
     void *event_context;
@@ -28,6 +30,10 @@ struct periscope_bus {
     char connect_error[300];     // why the first attempt failed ("" when it did not): kept for a closed connection
 };
 
+static bool is_refusal(natsStatus status) {
+    return status == NATS_CONNECTION_AUTH_FAILED || status == NATS_NOT_PERMITTED;
+}
+
 static int64_t monotonic_ms(void) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -35,6 +41,7 @@ static int64_t monotonic_ms(void) {
 }
 
 static void last_error_detail(natsConnection *nc, char *buffer, size_t len);
+static natsStatus open_connection(periscope_bus *bus, natsConnection **out, jsCtx **js_out, bool *refused);
 
 static void set_error(char *error, size_t len, const char *what, natsStatus status, const char *detail) {
     if (error == NULL || len == 0) return;
@@ -49,6 +56,10 @@ static void set_error(char *error, size_t len, const char *what, natsStatus stat
 
 /// Like set_error, but when the connection itself is closed says why (an authorization violation, say).
 static void set_bus_error(periscope_bus *bus, char *error, size_t len, const char *what, natsStatus status) {
+    if (bus->nc == NULL) {
+        snprintf(error, len, "%s: not connected: %s", what, bus->connect_error);
+        return;
+    }
     if (natsConnection_Status(bus->nc) == NATS_CONN_STATUS_CLOSED) {
         char detail[256];
         last_error_detail(bus->nc, detail, sizeof detail);
@@ -83,8 +94,21 @@ static void on_reconnected(natsConnection *nc, void *closure) {
     event_cb(closure, 3, NULL);
 }
 static void on_closed(natsConnection *nc, void *closure) {
-    (void)nc;
-    event_cb(closure, 4, NULL);
+    periscope_bus *bus = closure;
+    // The client gives a server up after it refused the login twice; a connection already replaced says nothing.
+    pthread_rwlock_rdlock(&bus->conn_lock);
+    bool current = bus->nc == NULL || bus->nc == nc;
+    pthread_rwlock_unlock(&bus->conn_lock);
+    if (!current) return;
+    const char *text = NULL;
+    natsStatus status = natsConnection_GetLastError(nc, &text);
+    if (is_refusal(status)) {
+        char detail[300];
+        snprintf(detail, sizeof detail, "refused: %s%s%s", natsStatus_GetText(status), text ? ": " : "", text ? text : "");
+        event_cb(bus, 6, detail);
+    } else {
+        event_cb(bus, 4, NULL);
+    }
 }
 static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *closure) {
     (void)nc; (void)sub;
@@ -153,19 +177,51 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
         free(bus);
         return NULL;
     }
-    // First a plain attempt, so that a refusal (authorization, TLS) is reported as such; then keep retrying.
-    s = natsConnection_Connect(&bus->nc, opts);
+    free(copy);
+    bus->opts = opts;
+    pthread_rwlock_init(&bus->conn_lock, NULL);
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    bool refused = false;
+    s = open_connection(bus, &nc, &js, &refused);
+    if (s != NATS_OK && !refused) {
+        set_error(error, error_len, "connect", s, NULL);
+        natsOptions_Destroy(opts);
+        pthread_rwlock_destroy(&bus->conn_lock);
+        pthread_mutex_destroy(&bus->lock);
+        free(bus);
+        return NULL;
+    }
+    bus->nc = nc;
+    bus->js = js;
+    if (refused) event_cb(bus, 6, bus->connect_error);
+    return bus;
+}
+
+/// A connection with the kept options: first a plain attempt, so that a refusal (authorization, TLS) is reported
+/// as such (`*refused` for an authorization refusal: nothing opened, the caller tries again later); otherwise one
+/// that keeps retrying in the background when no server answers yet. Setup thread.
+static natsStatus open_connection(periscope_bus *bus, natsConnection **out, jsCtx **js_out, bool *refused) {
+    natsConnection *nc = NULL;
+    *refused = false;
+    natsStatus s = natsOptions_SetRetryOnFailedConnect(bus->opts, false, NULL, NULL);
+    if (s == NATS_OK) s = natsConnection_Connect(&nc, bus->opts);
     if (s == NATS_OK) {
+        bus->connect_error[0] = 0;
         event_cb(bus, 1, NULL);
     } else {
-        set_error(bus->connect_error, sizeof bus->connect_error, "connect", s, NULL);
+        set_error(bus->connect_error, sizeof bus->connect_error, is_refusal(s) ? "refused" : "connect", s, NULL);
+        nc = NULL;
+        if (is_refusal(s)) {
+            *refused = true;
+            return s;
+        }
         event_cb(bus, 5, bus->connect_error);
-        bus->nc = NULL;
-        s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected, bus);
-        if (s == NATS_OK) s = natsConnection_Connect(&bus->nc, opts);
+        s = natsOptions_SetRetryOnFailedConnect(bus->opts, true, on_connected, bus);
+        if (s == NATS_OK) s = natsConnection_Connect(&nc, bus->opts);
         if (s == NATS_NOT_YET_CONNECTED) s = NATS_OK;
     }
-    free(copy);
+    jsCtx *js = NULL;
     if (s == NATS_OK) {
         jsOptions jso;
         jsOptions_Init(&jso);
@@ -174,17 +230,42 @@ periscope_bus *periscope_bus_connect(const periscope_bus_options *options, peris
         jso.PublishAsync.AckHandler = on_ack;
         jso.PublishAsync.AckHandlerClosure = bus;
         jso.PublishAsync.StallWait = 1;
-        s = natsConnection_JetStream(&bus->js, bus->nc, &jso);
+        s = natsConnection_JetStream(&js, nc, &jso);
     }
-    natsOptions_Destroy(opts);
     if (s != NATS_OK) {
-        set_error(error, error_len, "connect", s, NULL);
-        if (bus->nc) natsConnection_Destroy(bus->nc);
-        pthread_mutex_destroy(&bus->lock);
-        free(bus);
-        return NULL;
+        if (nc) natsConnection_Destroy(nc);
+        return s;
     }
-    return bus;
+    *out = nc;
+    *js_out = js;
+    return NATS_OK;
+}
+
+int periscope_bus_reopen(periscope_bus *bus, char *error, size_t error_len) {
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    bool refused = false;
+    natsStatus s = open_connection(bus, &nc, &js, &refused);
+    if (s != NATS_OK) {
+        snprintf(error, error_len, "%s", bus->connect_error[0] ? bus->connect_error : natsStatus_GetText(s));
+        return refused ? 1 : -1;
+    }
+    pthread_mutex_lock(&bus->lock);
+    natsSubscription *sub = bus->sub;
+    bus->sub = NULL;
+    pthread_mutex_unlock(&bus->lock);
+    pthread_rwlock_wrlock(&bus->conn_lock);
+    natsConnection *old = bus->nc;
+    jsCtx *oldJs = bus->js;
+    bus->nc = nc;
+    bus->js = js;
+    atomic_store(&bus->in_flight, 0);
+    atomic_store(&bus->oldest_unacked_ms, 0);
+    pthread_rwlock_unlock(&bus->conn_lock);
+    if (sub) natsSubscription_Destroy(sub);
+    if (oldJs) jsCtx_Destroy(oldJs);
+    if (old) natsConnection_Destroy(old);
+    return 0;
 }
 
 static void retention(const jsStreamInfo *info, int64_t *kept_per_subject, int64_t *kept_ms) {
@@ -194,7 +275,7 @@ static void retention(const jsStreamInfo *info, int64_t *kept_per_subject, int64
     if (kept_ms) *kept_ms = age_ns > 0 ? age_ns / 1000000 : 0;
 }
 
-int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
+static int ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
                                 int64_t max_age_ms, int64_t max_per_subject, int64_t *kept_per_subject,
                                 int64_t *kept_ms, char *error, size_t error_len) {
     jsStreamInfo *info = NULL;
@@ -265,7 +346,7 @@ static void on_message(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     natsMsg_Destroy(msg);
 }
 
-int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
+static int subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
                             int replicas, periscope_bus_message_cb callback, void *context, char *error, size_t error_len) {
     bus->on_message = callback;
     bus->message_context = context;
@@ -307,7 +388,7 @@ int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *
     return 0;
 }
 
-int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
+static int publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
                           int64_t revision, int64_t base, int64_t refresh_ms, char *error, size_t error_len) {
     if (natsConnection_Status(bus->nc) != NATS_CONN_STATUS_CONNECTED) return 1;
     if (atomic_load(&bus->in_flight) >= bus->max_in_flight) {
@@ -352,8 +433,7 @@ int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t
     return 0;
 }
 
-void periscope_bus_get_stats(periscope_bus *bus, periscope_bus_stats *out) {
-    memset(out, 0, sizeof *out);
+static void get_stats(periscope_bus *bus, periscope_bus_stats *out) {
     switch (natsConnection_Status(bus->nc)) {
     case NATS_CONN_STATUS_CONNECTED: out->status = 1; break;
     case NATS_CONN_STATUS_CONNECTING: out->status = 2; break;
@@ -385,14 +465,67 @@ void periscope_bus_get_counters(periscope_bus *bus, periscope_bus_stats *out) {
     out->in_flight = in_flight > 0 ? (uint64_t)in_flight : 0;
 }
 
+// The public calls: each holds the connection (read lock) while it uses it; none while the servers refuse us.
+
+int periscope_bus_ensure_stream(periscope_bus *bus, const char *stream, const char *subjects, int replicas,
+                                int64_t max_age_ms, int64_t max_per_subject, int64_t *kept_per_subject,
+                                int64_t *kept_ms, char *error, size_t error_len) {
+    pthread_rwlock_rdlock(&bus->conn_lock);
+    int result = -1;
+    if (bus->js) {
+        result = ensure_stream(bus, stream, subjects, replicas, max_age_ms, max_per_subject, kept_per_subject, kept_ms,
+                               error, error_len);
+    } else {
+        set_bus_error(bus, error, error_len, "stream info", NATS_CONNECTION_CLOSED);
+    }
+    pthread_rwlock_unlock(&bus->conn_lock);
+    return result;
+}
+
+int periscope_bus_subscribe(periscope_bus *bus, const char *stream, const char *filter, uint64_t start_sequence,
+                            int replicas, periscope_bus_message_cb callback, void *context, char *error, size_t error_len) {
+    pthread_rwlock_rdlock(&bus->conn_lock);
+    int result = -1;
+    if (bus->js) {
+        result = subscribe(bus, stream, filter, start_sequence, replicas, callback, context, error, error_len);
+    } else {
+        set_bus_error(bus, error, error_len, "subscribe", NATS_CONNECTION_CLOSED);
+    }
+    pthread_rwlock_unlock(&bus->conn_lock);
+    return result;
+}
+
+int periscope_bus_publish(periscope_bus *bus, const char *subject, const uint8_t *data, int length,
+                          int64_t revision, int64_t base, int64_t refresh_ms, char *error, size_t error_len) {
+    pthread_rwlock_rdlock(&bus->conn_lock);
+    int result = bus->nc ? publish(bus, subject, data, length, revision, base, refresh_ms, error, error_len) : 1;
+    pthread_rwlock_unlock(&bus->conn_lock);
+    return result;
+}
+
+void periscope_bus_get_stats(periscope_bus *bus, periscope_bus_stats *out) {
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&bus->conn_lock);
+    if (bus->nc) get_stats(bus, out);
+    pthread_rwlock_unlock(&bus->conn_lock);
+}
+
 void periscope_bus_close(periscope_bus *bus) {
     pthread_mutex_lock(&bus->lock);
     natsSubscription *sub = bus->sub;
     bus->sub = NULL;
     pthread_mutex_unlock(&bus->lock);
     if (sub) natsSubscription_Destroy(sub);
-    natsConnection_Close(bus->nc);
-    jsCtx_Destroy(bus->js);
-    natsConnection_Destroy(bus->nc);
+    pthread_rwlock_wrlock(&bus->conn_lock);
+    natsConnection *nc = bus->nc;
+    jsCtx *js = bus->js;
+    bus->nc = NULL;
+    bus->js = NULL;
+    pthread_rwlock_unlock(&bus->conn_lock);
+    if (nc) natsConnection_Close(nc);
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+    natsOptions_Destroy(bus->opts);
+    bus->opts = NULL;
     // The bus itself stays allocated: a late callback on a client thread may still read it.
 }

@@ -43,6 +43,12 @@ public struct BusConfiguration: Sendable {
         kept > 0 ? Int(min(kept, 100_000)) : defaultKeep
     }
 
+    /// The wait before the login attempt that follows `refusals` refusals in a row (the servers refused the token
+    /// or credentials), ms: 1 s doubling to 60 s, so that a refused daemon does not hammer the servers.
+    static func refusalWaitMillis(after refusals: Int) -> Int {
+        min(60_000, 1000 << min(max(refusals, 0), 6))
+    }
+
     /// Whether the bus is configured.
     public var isEnabled: Bool { urls != nil }
 

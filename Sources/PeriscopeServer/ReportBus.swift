@@ -84,6 +84,11 @@ final class ReportBus {
     private var attempts = 0
     /// A stream or consumer setup is under way on the setup queue.
     private var preparing = false
+    /// Login refusals since the bus was last connected: the next attempt waits ``BusConfiguration/refusalWaitMillis(after:)``.
+    private var refusals = 0
+    /// Monotonic ms of the next login attempt after a refusal (nil: none scheduled).
+    private var retryAt: Double?
+    private lazy var reopenTimer = LoopTimer(loop: core.loop) { [unowned self] in self.reopen() }
 
     init(core: ServerCore, topology: TopologyService, settings: BusConfiguration, multiHost: MultiHostConfiguration) throws {
         if let violation = BusConfiguration.subjectViolation(host: topology.hostID) { throw ServerError("--bus: \(violation)") }
@@ -137,7 +142,7 @@ final class ReportBus {
 
     /// Makes sure the stream exists and (aggregating) subscribes, retrying on the setup queue until it works.
     private func prepare() {
-        guard !closed, !preparing else { return }
+        guard !closed, !preparing, connection != "refused" else { return }
         preparing = true
         let options = settings
         let aggregate = table != nil
@@ -183,6 +188,42 @@ final class ReportBus {
         }
     }
 
+    /// The servers refused the login (a token or credentials they do not accept): the client gave up, so the
+    /// next attempt is ours, after a wait that doubles with every refusal (``BusConfiguration/refusalWaitMillis(after:)``),
+    /// so that a refused daemon does not hammer the servers; the local map is served meanwhile.
+    func refused(_ message: String) {
+        guard !closed else { return }
+        connection = "refused"
+        streamReady = false
+        subscribed = false
+        if downSince == nil { downSince = monotonicMillis() }
+        table?.agingPaused = true
+        record(message)
+        let wait = BusConfiguration.refusalWaitMillis(after: refusals)
+        refusals += 1
+        retryAt = monotonicMillis() + Double(wait)
+        reopenTimer.schedule(afterMillis: wait)
+        logger.warning("bus: \(message); trying again in \(wait / 1000) s")
+    }
+
+    /// Logs in again after a refusal (the credentials file is read again), on the setup queue.
+    private func reopen() {
+        guard !closed, connection == "refused" else { return }
+        retryAt = nil
+        let channel = channel
+        setupQueue.async {
+            guard let bus = channel.handle.withLock({ $0 })?.pointer else { return }
+            var error = [CChar](repeating: 0, count: 512)
+            let result = periscope_bus_reopen(bus, &error, error.count)
+            let message = String(nulTerminated: error)
+            channel.onLoop { bus in
+                guard result == 0 else { return bus.refused(message) }
+                if bus.connection == "refused" { bus.connection = "connecting" }  // retrying in the background
+                bus.prepare()
+            }
+        }
+    }
+
     func failed(_ message: String) {
         record(message)
         connection = "closed"
@@ -194,6 +235,7 @@ final class ReportBus {
         case 1, 3:
             connection = "connected"
             readFigures()  // the server connected to, for status
+            refusals = 0
             if let since = downSince { logger.info("bus connected again after \(Int(monotonicMillis() - since)) ms") }
             downSince = nil
             table?.agingPaused = false
@@ -209,6 +251,8 @@ final class ReportBus {
             logger.warning("bus disconnected\(detail.map { ": \($0)" } ?? "")\(table == nil ? "" : "; serving the last map")")
         case 4:
             connection = "closed"
+        case 6:
+            refused(detail ?? "refused")
         default:
             if let detail { record(detail) }
         }
@@ -348,6 +392,7 @@ final class ReportBus {
         tickTimer?.cancel()
         sendTimer.cancel()
         retryTimer.cancel()
+        reopenTimer.cancel()
         // Taken away first: work queued from now on finds no client; then the work in progress ends.
         let handle = channel.handle.withLock { handle -> BusHandle? in
             defer { handle = nil }
@@ -368,6 +413,7 @@ final class ReportBus {
         let server = connection == "connected" ? link.server : ""
         var summary = up ? "connected to \(server), stream \(settings.stream)" : "bus \(connection)"
         if let downSince { summary += " for \(Int((now - downSince) / 1000)) s" }
+        if let retryAt { summary += ", login refused \(refusals)×, trying again in \(Int(((retryAt - now) / 1000).rounded(.up))) s" }
         if !up, table != nil { summary += "; serving the last map (\(table?.summary ?? ""))" }
         var health: [String: JSONValue] = [
             "state": .string(up ? "ok" : "degraded"), "summary": .string(summary),
@@ -382,6 +428,8 @@ final class ReportBus {
             "messagesOutPerSecond": .double(messagesOut.perSecond(now: now)), "bytesOutPerSecond": .double(outRate.perSecond(now: now)),
         ]
         if let downSince { health["downMillis"] = .int(Int64(now - downSince)) }
+        if refusals > 0 { health["refusals"] = .int(Int64(refusals)) }
+        if let retryAt { health["retryInSeconds"] = .double(max(0, (retryAt - now) / 1000)) }
         let counters = channel.counters.withLock { $0 }
         health["messagesInPerSecond"] = .double(counters.messages.perSecond(now: now))
         health["bytesInPerSecond"] = .double(counters.bytes.perSecond(now: now))

@@ -29,4 +29,10 @@ import Testing
         #expect(BusConfiguration.fullEvery(kept: 8) == 8)
         #expect(BusConfiguration.fullEvery(kept: 0) == BusConfiguration.defaultKeep)  // no limit: the default cadence
     }
+
+    @Test func refusedLoginsWaitDoublingFromOneSecondToAMinute() {
+        let waits = (0..<9).map { BusConfiguration.refusalWaitMillis(after: $0) }
+        #expect(waits == [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000, 60_000])
+        #expect(BusConfiguration.refusalWaitMillis(after: 1_000_000) == 60_000)
+    }
 }

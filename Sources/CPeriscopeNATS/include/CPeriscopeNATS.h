@@ -16,7 +16,8 @@
 
 typedef struct periscope_bus periscope_bus;
 
-/// Connection events: 1 connected, 2 disconnected, 3 reconnected, 4 closed, 5 error (text in `detail`).
+/// Connection events: 1 connected, 2 disconnected, 3 reconnected, 4 closed, 5 error (text in `detail`), 6 refused:
+/// the servers refused the login (text in `detail`); the client gave up and waits for ``periscope_bus_reopen``.
 typedef void (*periscope_bus_event_cb)(void *context, int event, const char *detail);
 /// One stored message: its subject, payload, stream sequence, messages still pending for the consumer, and the
 /// time JetStream stored it (ns since the epoch). `revision`, `base` and `refresh_ms` come from the message
@@ -39,10 +40,16 @@ typedef struct periscope_bus_options {
     int max_pending_publishes;  // publishes in flight (unacknowledged) before periscope_bus_publish skips
 } periscope_bus_options;
 
-/// A connection that keeps retrying in the background when no server answers yet. NULL with a message on
-/// failure (bad options, unreadable files). Blocking: not on the loop thread.
+/// A connection that keeps retrying in the background when no server answers yet. When the servers refuse the
+/// login, a bus without a connection (event 6 says why; ``periscope_bus_reopen`` tries again). NULL with a message
+/// on failure (bad options, unreadable files, a TLS handshake refused). Blocking: not on the loop thread.
 periscope_bus *periscope_bus_connect(const periscope_bus_options *options, periscope_bus_event_cb on_event,
                                      void *context, char *error, size_t error_len);
+
+/// Connects again with the same options (a credentials file is read again) after the servers refused the login
+/// (event 6), replacing the closed connection and its subscription. 0 connected (or retrying in the background:
+/// no server answered), 1 refused again, -1 another error (message in `error`). Blocking: not on the loop thread.
+int periscope_bus_reopen(periscope_bus *bus, char *error, size_t error_len);
 
 /// Creates the stream `stream` over `subjects` if it does not exist (file storage, discard old, `replicas`,
 /// `max_age_ms` (0: none), `max_per_subject` (0: none)). An existing stream is left as it is. 0 on success, with
