@@ -11,11 +11,8 @@ import PeriscopeViews
 /// The host map: keeps the report current off the loop and serves `topology/views`, `topology/get`,
 /// `node/get`, `report/get`.
 ///
-/// Pacing: process and socket events become patches (only the changed pids and flows, within
-/// ``minimumPatchGapMillis``); full passes (the whole of /proc and the socket tables) run every
-/// `refreshMillis` with TCP counters while someone subscribes or asked for a view in the last
-/// ``demandMillis``, otherwise every `reconcileMillis` without them, and early when a socket starts
-/// listening or an event source reports lost events.
+/// Collection (when full passes, patches and counters updates run) is paced by ``CollectionScheduler``; a
+/// view asked for within ``demandMillis``, a subscription or an aggregator's clients make it collect counters.
 ///
 /// Rendering runs on a render queue and answers through ``PendingRequest`` so a large view never
 /// stalls the loop; renders of the same view, options and filter at the same revision are cached.
@@ -45,30 +42,12 @@ public final class TopologyService {
     unowned let core: ServerCore
     let hostID: String
     let pipeline: CollectionPipeline
-    private let collectQueue = DispatchQueue(label: "periscope.collect")
+    /// Paces the pipeline's passes and updates on its collection queue.
+    let scheduler: CollectionScheduler
     /// Renders take turns per client here (see ``RenderScheduler``).
     private(set) lazy var renders = RenderScheduler(loop: core.loop)
-    /// The kernel's process and socket events, wired to the pipeline; they only pace passes here.
-    private let hostMonitor: HostMonitor
-    private var patchTimer: LoopTimer?
-    private var patchRunning = false
-    private var patchWanted = false
-    private var lastPatchCost = 0.0
-    private var lastPassCost = 0.0
-    private var refreshTimer: LoopTimer?
-    private var earlyTimer: LoopTimer?
-    /// Fires when the first closed connection kept in the map expires: an update takes it out then.
-    private var retentionTimer: LoopTimer?
-    private var passRunning = false
-    private var passWanted = false
-    private var countersRunning = false
-    /// Whether the last full pass read TCP counters: counters-only updates build on it.
-    private var lastPassHadCounters = false
-    private var lastPassStart = -1e12
     /// When a client last asked for a view (monotonic ms).
     private var lastAsked = -1e12
-    private var lastLost: UInt64 = 0
-    private var costs = CollectionCosts()
     private var lastOutput: CollectionPipeline.Output?
     private var waitingForFirstReport: [() -> Void] = []
     /// Encoded answers at the current revision, by request; shared (not copied) by every reply.
@@ -79,17 +58,6 @@ public final class TopologyService {
     /// the next uncached answer redoes only what changed since. Taken out while a render uses one; dropped after
     /// ``demandMillis`` unused (each holds the tables of the last report it rendered).
     private var viewRenderers: [ViewSpec: (renderer: IncrementalRenderer, used: Double)] = [:]
-    /// Shortest gap between two full passes triggered by process events, milliseconds; the gap also
-    /// grows with the cost of a pass (10×), so event bursts on a large host cost at most ~10 % of a core.
-    static let minimumGapMillis = 50.0
-    /// Shortest gap between two event-driven updates while someone looks; also at least 3× the cost of
-    /// the last one.
-    static let minimumPatchGapMillis = 15.0
-    /// Shortest gap between two event-driven updates while nobody looks (a build's process churn then
-    /// costs a few patches a second).
-    static let idlePatchGapMillis = 1000.0
-    /// Shortest gap between two early full passes while nobody looks.
-    static let idleGapMillis = 1000.0
     /// A view asked for this recently keeps full passes at the refresh rate.
     static let demandMillis = 10_000.0
 
@@ -99,39 +67,27 @@ public final class TopologyService {
         gethostname(&buffer, buffer.count - 1)
         hostID = String(nulTerminated: buffer)
         pipeline = CollectionPipeline(hostID: hostID, retention: retention)
-        hostMonitor = HostMonitor(pipeline: pipeline, queue: collectQueue)
+        scheduler = CollectionScheduler(loop: core.loop, pipeline: pipeline, refreshMillis: core.configuration.refreshMillis,
+                                        reconcileMillis: core.configuration.reconcileMillis)
+        scheduler.inDemand = { [unowned self] now in self.inDemand(now) }
+        scheduler.onOutput = { [unowned self] output, _ in self.install(output) }
         TopologyMethods.register(self)
         core.health["host-map"] = { [unowned self] in self.healthJSON() }
-        core.health["process-events"] = { [unowned self] in self.hostMonitor.processEventsHealth.json }
-        core.health["socket-events"] = { [unowned self] in self.hostMonitor.socketEventsHealth.json }
+        core.health["process-events"] = { [unowned self] in self.scheduler.monitor.processEventsHealth.json }
+        core.health["socket-events"] = { [unowned self] in self.scheduler.monitor.socketEventsHealth.json }
         setUpContainers()
         setUpL7()
     }
 
-    /// Starts the refresh timer, the host's event monitors and the first pass.
+    /// Starts the refresh timer, the host's event monitors, the container events and the first pass.
     public func start() {
-        refreshTimer = LoopTimer(loop: core.loop) { [unowned self] in self.refreshTick() }
-        refreshTimer?.scheduleRepeating(everyMillis: core.configuration.refreshMillis)
-        earlyTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPass() }
-        patchTimer = LoopTimer(loop: core.loop) { [unowned self] in self.requestPatch() }
-        retentionTimer = LoopTimer(loop: core.loop) { [unowned self] in self.changeEvent() }
-        let bound = LoopBound(self, loop: core.loop)
-        let loop = core.loop
-        hostMonitor.start(onProcessEvent: { loop.execute { bound.value.changeEvent() } },
-                          onSocketEvent: { listening in
-                              loop.execute { listening ? bound.value.listenEvent() : bound.value.changeEvent() }
-                          })
+        scheduler.start()
         startContainerEvents()
-        requestPass()
     }
 
     /// Stops timers and the monitors.
     public func stop() {
-        refreshTimer?.cancel()
-        earlyTimer?.cancel()
-        hostMonitor.stop()
-        patchTimer?.cancel()
-        retentionTimer?.cancel()
+        scheduler.stop()
         pipeline.containers?.stop()
     }
 
@@ -148,145 +104,19 @@ public final class TopologyService {
     /// counters at the refresh rate as for a client of its own. Turning it on starts a pass with counters now.
     var remoteDemand = false {
         didSet {
-            guard remoteDemand, !oldValue, refreshTimer != nil else { return }
-            requestPass()
+            guard remoteDemand, !oldValue, scheduler.isStarted else { return }
+            scheduler.requestPass()
         }
     }
 
-    /// The refresh timer: a full pass when events were lost or cannot be had, or when the last one is
-    /// `reconcileMillis` old; otherwise, while someone looks, a counters-only update (the first one after a
-    /// full pass that read counters: a full pass).
-    private func refreshTick() {
-        let now = monotonicMillis()
-        let lost = hostMonitor.eventsLost
-        defer { lastLost = lost }
-        let demand = inDemand(now)
-        if lost != lastLost || !hostMonitor.isComplete || pipeline.processChanges.takeOverflow()
-            || now - lastPassStart >= Double(core.configuration.reconcileMillis) - 1 || (demand && !lastPassHadCounters) {
-            requestPass()
-        } else if demand {
-            requestCounters()
-        }
-    }
+    /// Runs a full pass now, or right after the running one (a control changed something, a container started).
+    func requestPass() { scheduler.requestPass() }
 
-    /// Runs a counters-only update on the collection queue (``CollectionPipeline/countersPass()``), unless a full
-    /// pass or another one is in flight. Sockets that came or went since the last full pass ask for one.
-    private func requestCounters() {
-        guard !countersRunning, !passRunning else { return }
-        countersRunning = true
-        let pipeline = self.pipeline
-        let bound = LoopBound(self, loop: core.loop)
-        let loop = core.loop
-        collectQueue.async {
-            let (output, cpu) = CollectionCosts.measure { pipeline.countersPass() }
-            loop.execute {
-                let service = bound.value
-                service.countersRunning = false
-                service.costs.addCounters(cpuNanos: cpu)
-                guard let output else { return }
-                service.install(output, full: false)
-                // Sockets came or went without an event: a full pass soon, but on a host with socket churn and
-                // a costly pass at most every 20 passes' time, so counters updates keep most of the load.
-                if output.needsFullPass { service.listenEvent(minimumGap: max(Double(service.core.configuration.refreshMillis), 20 * service.lastPassCost)) }
-            }
-        }
-    }
-
-    /// A process or TCP state change: fold it into the model soon.
-    private func changeEvent() {
-        guard let patchTimer, !patchTimer.isPending, !patchRunning else {
-            if patchRunning { patchWanted = true }
-            return
-        }
-        let floor = inDemand(monotonicMillis()) ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis
-        patchTimer.schedule(afterMillis: Int(max(floor, 3 * lastPatchCost)))
-    }
-
-    /// Runs an event-driven update on the collection queue (after any full pass in flight).
-    private func requestPatch() {
-        guard !patchRunning else {
-            patchWanted = true
-            return
-        }
-        patchRunning = true
-        hostMonitor.patchStarting()
-        let pipeline = self.pipeline
-        let bound = LoopBound(self, loop: core.loop)
-        let loop = core.loop
-        collectQueue.async {
-            let start = monotonicMillis()
-            let (output, cpu) = CollectionCosts.measure { pipeline.patchPass() }
-            let cost = monotonicMillis() - start
-            loop.execute {
-                let service = bound.value
-                service.patchRunning = false
-                service.lastPatchCost = cost
-                service.costs.addPatch(cpuNanos: cpu)
-                if let output {
-                    service.install(output, full: false)
-                    if output.needsFullPass { service.listenEvent() }
-                }
-                if service.patchWanted {
-                    service.patchWanted = false
-                    service.changeEvent()
-                }
-            }
-        }
-    }
-
-    /// A socket started listening, or a process entered a namespace not scanned yet: only a full pass lists
-    /// those, soon: at most once per ``minimumGapMillis`` (or `minimumGap`) and 10 passes' time.
-    private func listenEvent(minimumGap: Double = 0) {
-        changeEvent()
-        guard let earlyTimer, !earlyTimer.isPending else { return }
-        let now = monotonicMillis()
-        let sinceLast = now - lastPassStart
-        let gap = max(inDemand(now) ? Self.minimumGapMillis : Self.idleGapMillis, 10 * lastPassCost, minimumGap)
-        earlyTimer.schedule(afterMillis: Int(max(10, gap - sinceLast)))
-    }
-
-    /// Runs a pass now, or right after the running one.
-    func requestPass() {
-        guard !passRunning else {
-            passWanted = true
-            return
-        }
-        passRunning = true
-        hostMonitor.patchStarting()
-        lastPassStart = monotonicMillis()
-        let tcpInfo = inDemand(lastPassStart)
-        lastPassHadCounters = tcpInfo
-        let pipeline = self.pipeline
-        let bound = LoopBound(self, loop: core.loop)
-        let loop = core.loop
-        collectQueue.async {
-            let (output, cpu) = CollectionCosts.measure { pipeline.pass(tcpInfo: tcpInfo) }
-            loop.execute {
-                bound.value.costs.addPass(cpuNanos: cpu, counters: tcpInfo)
-                bound.value.install(output, full: true)
-            }
-        }
-    }
-
-    private func install(_ output: CollectionPipeline.Output, full: Bool) {
-        if full {
-            passRunning = false
-            lastPassCost = output.collectMillis + output.buildMillis
-        }
+    /// A pass's or update's report, from the scheduler.
+    private func install(_ output: CollectionPipeline.Output) {
         lastOutput = output
-        // Closed connections leave the map when their retention ends, not at the next pass (which may be a
-        // reconcile interval away); updates coalesce (``changeEvent()``), so a burst of closes costs a few.
-        if let until = output.retainedUntil {
-            retentionTimer?.schedule(afterMillis: Int(max(10, (until - SystemClock.realtime()) * 1000 + 5).rounded(.up)))
-        } else {
-            retentionTimer?.cancel()
-        }
         localRevision += 1
         installReport(output.report, names: output.names)
-        if full, passWanted {
-            passWanted = false
-            requestPass()
-        }
     }
 
     /// Installs `report` as the next revision when it differs from the current one, as a collection pass would:
@@ -370,7 +200,7 @@ public final class TopologyService {
         guard let pending = context.pending else { return }
         let lane = context.session.id
         let now = monotonicMillis()
-        if !inDemand(now), refreshTimer != nil { requestPass() }  // counters resume from now on
+        if !inDemand(now), scheduler.isStarted { scheduler.requestPass() }  // counters resume from now on
         lastAsked = now
         whenReady { [weak self] in
             guard let self, let report = self.report, !pending.isFinished else { return }
@@ -431,7 +261,7 @@ public final class TopologyService {
         health.figures["revision"] = .int(revision)
         health.figures["refreshMillis"] = JSONValue(core.configuration.refreshMillis)
         health.figures["reconcileMillis"] = JSONValue(core.configuration.reconcileMillis)
-        costs.add(to: &health)
+        scheduler.costs.add(to: &health)
         health.figures["inDemand"] = .bool(inDemand(monotonicMillis()))
         return health.json
     }
