@@ -56,6 +56,11 @@ extension HistoryLog {
         }
     }
 
+    /// Whether a backfill runs and may still record (begun, not ended, its wait not over). Any thread.
+    public var isBackfilling: Bool {
+        shared.withLock { s in s.backfillDeadline.map { SystemClock.monotonicMillis() < $0 } ?? false }
+    }
+
     /// Ends the backfill: the live report that waited is queued after the past ones. Any thread.
     public func endBackfill() {
         let ended = shared.withLock { s -> Bool in

@@ -50,9 +50,8 @@ final class BusBackfill: @unchecked Sendable {
     private let log: HistoryLog
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "periscope.bus.backfill", qos: .utility)
-    /// Backfill queue only.
-    private let composer: BackfillComposer
-    private var stopped = false
+    /// Backfill queue only; released when the backfill ends (it holds every host's report).
+    private var composer: BackfillComposer?
 
     static let maxMessages = 50_000
     static let maxBacklogBytes = 256 << 20
@@ -103,18 +102,19 @@ final class BusBackfill: @unchecked Sendable {
     /// Decodes and applies one message; records the interval it closes. Backfill queue.
     private func compose(_ entry: BusChannel.Waiting, host: String) {
         defer { state.withLock { $0.backlogBytes -= entry.data.count } }
-        guard !stopped else { return }
+        guard let composer else { return }
+        guard log.isBackfilling else { return self.composer = nil }  // live recording stopped waiting: too late
         if let record = composer.add(BusChannel.decode(entry, host: host)) { write(record) }
     }
 
     private func write(_ record: BackfillComposer.Record) {
-        if !log.record(record.report, names: [:], at: record.time) { stopped = true }  // the hold ran out
+        if !log.record(record.report, names: [:], at: record.time) { composer = nil }  // the wait ran out meanwhile
     }
 
     /// Records the last interval and lets live recording go on. Backfill queue.
     private func finish() {
-        if !stopped, let record = composer.finish() { write(record) }
-        stopped = true
+        if let record = composer?.finish() { write(record) }
+        composer = nil
         log.endBackfill()
         state.withLock { $0.phase = $0.capped ? .capped : .done }
     }
