@@ -13,6 +13,20 @@ import PeriscopeTopology
 /// older than what the log holds (an earlier run wrote later instants): each past record is a whole state, so
 /// the next one after that instant stands on its own.
 extension HistoryLog {
+    /// What a backfill recorded: `records` handed over and written, `olderThanLog` dropped because the log
+    /// already held a later instant, the first and last instant written (seconds), and whether live recording
+    /// stopped waiting for it (``Status/backfill``).
+    public struct Backfill: Sendable {
+        public var running = true
+        public var timedOut = false
+        public var records = 0
+        public var olderThanLog = 0
+        public var from: Double?
+        public var to: Double?
+
+        public init() {}
+    }
+
     /// Starts a backfill: live reports wait until ``endBackfill()`` or for `timeoutMillis` at most. Nothing
     /// happens when history is off or a backfill already began. Any thread.
     public func beginBackfill(timeoutMillis: Int) {

@@ -33,20 +33,6 @@ public final class HistoryLog: Sendable {
         public var backfill: Backfill?
     }
 
-    /// What a backfill recorded: `records` handed over and written, `olderThanLog` dropped because the log
-    /// already held a later instant, the first and last instant written (seconds), and whether live recording
-    /// stopped waiting for it (``Status/backfill``).
-    public struct Backfill: Sendable {
-        public var running = true
-        public var timedOut = false
-        public var records = 0
-        public var olderThanLog = 0
-        public var from: Double?
-        public var to: Double?
-
-        public init() {}
-    }
-
     /// A report waiting for the writer: its state, names, instant, and whether it is a backfilled past instant.
     struct Entry {
         var report: Report

@@ -84,7 +84,6 @@ def test_fresh_aggregator_backfills_history_from_the_stream():
         health = aggregator.bus()
         check_schema("/$defs/BusHealth", health)
         figures = health["consumer"]["backfill"]
-        print("backfill", figures)
         assert figures["messages"] > 0 and figures["records"] > 0, figures
         assert figures["from"] <= rfc3339(both_published), figures
         assert rfc3339(gone) <= figures["to"] <= rfc3339(time.time()), figures
