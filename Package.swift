@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(
             name: "PeriscopeServerTests",
             dependencies: ["PeriscopeServer", "PeriscopeServerTesting", "PeriscopeClient", "PeriscopeProtocol", "PeriscopeEventLoop",
-                           "PeriscopeTopology", "PeriscopeViews", "PeriscopeFixtures", "PeriscopeSystem"]
+                           "PeriscopeTopology", "PeriscopeViews", "PeriscopeFixtures", "PeriscopeSystem", "PeriscopeHistory"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -10,6 +10,9 @@ import Synchronization
 /// so answers include the last report installed even between two timed commits. When the file cannot be used — corrupt,
 /// unwritable, disk full — history turns itself off and ``status`` says why; the daemon goes on.
 ///
+/// A backfill (an aggregator recording the past its report bus holds, ``beginBackfill(timeoutMillis:)``) records
+/// earlier instants before the live ones: see HistoryLog+Backfill.swift.
+///
 /// - Important: ``record(_:names:)`` and ``status`` from any thread (the loop); reads from any thread, one at a
 ///   time per log; ``stop()`` once.
 public final class HistoryLog: Sendable {
@@ -26,20 +29,36 @@ public final class HistoryLog: Sendable {
         /// CPU the writer thread has used, nanoseconds.
         public var writerCPUNanos: UInt64 = 0
         public var droppedReports = 0
+        /// The backfill's figures, once one began.
+        public var backfill: Backfill?
     }
 
-    private struct Shared {
-        var queue: [(Report, [String: String], Double)] = []
+    /// A report waiting for the writer: its state, names, instant, and whether it is a backfilled past instant.
+    struct Entry {
+        var report: Report
+        var names: [String: String]
+        var time: Double
+        var past = false
+    }
+
+    struct Shared {
+        var queue: [Entry] = []
         var running = true
         /// Recorded by the writer and not yet committed.
         var uncommitted = false
         /// Readers waiting for the writer to commit (each gets one `flushed` signal).
         var flushWaiters = 0
         var status: Status
+        /// While a backfill runs (until this monotonic ms): live reports wait here, the newest only.
+        var backfillDeadline: Double?
+        var held: Entry?
+        /// A backfill waits for room in the queue (the writer signals ``room`` when it takes a batch).
+        var roomWanted = false
     }
 
-    private let shared: Mutex<Shared>
-    private let wake = DispatchSemaphore(value: 0)
+    let shared: Mutex<Shared>
+    let wake = DispatchSemaphore(value: 0)
+    let room = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let flushed = DispatchSemaphore(value: 0)
     private let reader: Mutex<HistoryStore?>
@@ -117,19 +136,34 @@ public final class HistoryLog: Sendable {
         return nil  // the lock's descriptor stays open: the lock lasts as long as the daemon
     }
 
-    /// Queues `report` as the state now (loop thread; returns at once).
+    /// Queues `report` as the state now (loop thread; returns at once). While a backfill runs, it waits instead
+    /// (the newest only) and is recorded when the backfill ends.
     public func record(_ report: Report, names: [String: String]) {
         let now = clock()
+        let entry = Entry(report: report, names: names, time: now)
         let queued = shared.withLock { s -> Bool in
             guard s.status.enabled, s.running else { return false }
-            if s.queue.count >= Self.maxQueued {
-                s.queue.removeFirst()
-                s.status.droppedReports += 1
+            if let deadline = s.backfillDeadline {
+                guard SystemClock.monotonicMillis() >= deadline else {
+                    s.held = entry
+                    return false
+                }
+                Self.endBackfill(&s, timedOut: true)
             }
-            s.queue.append((report, names, now))
+            Self.enqueue(entry, &s)
             return true
         }
         if queued { wake.signal() }
+    }
+
+    /// Appends a live `entry`, dropping the oldest live report waiting when ``maxQueued`` wait (never a
+    /// backfilled one: past the backfill's end, one more may wait).
+    static func enqueue(_ entry: Entry, _ s: inout Shared) {
+        if s.queue.count >= maxQueued, let oldest = s.queue.firstIndex(where: { !$0.past }) {
+            s.queue.remove(at: oldest)
+            s.status.droppedReports += 1
+        }
+        s.queue.append(entry)
     }
 
     /// Writes what is queued and ends the writer thread (waits up to ten seconds: a commit's fsync on a busy disk
@@ -137,6 +171,7 @@ public final class HistoryLog: Sendable {
     public func stop() {
         let wasRunning = shared.withLock { s -> Bool in
             defer { s.running = false }
+            if s.backfillDeadline != nil { Self.endBackfill(&s, timedOut: false) }  // the waiting live report is written
             return s.running && s.status.enabled
         }
         guard wasRunning else { return }
@@ -171,12 +206,16 @@ public final class HistoryLog: Sendable {
         while true {
             let wait = nextCommit.map { max(0, $0 - SystemClock.monotonicMillis()) } ?? 1000
             _ = wake.wait(timeout: .now() + .milliseconds(Int(wait)))
-            let (batch, running, flushWanted) = shared.withLock { s in
-                defer { s.queue.removeAll(keepingCapacity: true) }
+            let (batch, running, flushWanted, roomWanted) = shared.withLock { s in
+                defer {
+                    s.queue.removeAll(keepingCapacity: true)
+                    s.roomWanted = false
+                }
                 if !s.queue.isEmpty { s.uncommitted = true }
-                return (s.queue, s.running, s.flushWaiters > 0)
+                return (s.queue, s.running, s.flushWaiters > 0, s.roomWanted)
             }
-            for (report, names, time) in batch { recorder.record(report, names: names, at: time) }
+            if roomWanted { room.signal() }
+            record(batch, recorder)
             let now = SystemClock.monotonicMillis()
             let due = nextCommit.map { now >= $0 } ?? !batch.isEmpty
             if due || !running || flushWanted {

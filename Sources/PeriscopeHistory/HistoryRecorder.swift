@@ -51,6 +51,10 @@ public final class HistoryRecorder {
         try store.closeOpenIntervals(at: position.time)
     }
 
+    /// The newest instant recorded (seconds; what this run or an earlier one wrote last): a later record is
+    /// clamped to it, so a past instant must not come after it.
+    public var lastRecordedTime: Double { Double(lastTime) / 1000 }
+
     /// Bytes the log's data takes (database pages in use, the WAL's included).
     public func usedBytes() throws(SQLiteError) -> Int64 { try store.usedBytes() }
 

@@ -68,7 +68,8 @@ final class BusChannel: @unchecked Sendable {
     /// Refreshed every refresh interval on the bus's stats queue (see ``ReportBus``).
     let link = Mutex(BusLinkFigures())
     private let sequence = Mutex<UInt64>(0)
-    private struct Waiting: Sendable {
+    /// A stored message as delivered, still compressed.
+    struct Waiting: Sendable {
         var data: [UInt8]
         var revision: Int64
         /// The delta's base revision; -1 for a full report.
@@ -94,6 +95,9 @@ final class BusChannel: @unchecked Sendable {
     /// of decoded on the merge queue, unbounded.
     nonisolated(unsafe) var mergeBacklog: (@Sendable () -> Int)?
     static let maxMergeBacklog = 8
+    /// The history backfill, while the aggregator records the past the stream holds (set once before any
+    /// callback can run; see ``BusBackfill``).
+    nonisolated(unsafe) var backfill: BusBackfill?
 
     init(loop: EventLoop, ownSubject: String, prefix: String) {
         self.loop = loop
@@ -135,8 +139,14 @@ final class BusChannel: @unchecked Sendable {
             $0.bytes.count(data.count, now: now)
             $0.messages.count(1, now: now)
         }
+        let host = subject.hasPrefix(prefix) ? String(subject.dropFirst(prefix.count)) : ""
+        if let backfill, !host.isEmpty {  // this host's own messages too: an earlier run of it published them
+            backfill.offer(host: host, pending: pending, storedNanos: storedNanos) {
+                Waiting(data: Array(data), revision: revision, base: base, refresh: refresh, storedNanos: storedNanos)
+            }
+        }
         guard subject != ownSubject else { return }  // this host is the local report
-        guard subject.hasPrefix(prefix), case let host = String(subject.dropFirst(prefix.count)), !host.isEmpty else {
+        guard !host.isEmpty else {
             let delivery = BusDelivery(content: .refused(host: subject, reason: "subject outside \(prefix)*"), revision: revision,
                                        refreshMillis: 0, size: data.count, storedSeconds: 0)
             return onLoop { $0.delivered([delivery]) }
@@ -193,7 +203,7 @@ final class BusChannel: @unchecked Sendable {
     }
 
     /// Inflates, parses and checks one message of `host` (section 17.1's claim rules). Decode queue.
-    private static func decode(_ entry: Waiting, host: String) -> BusDelivery {
+    static func decode(_ entry: Waiting, host: String) -> BusDelivery {
         let content: BusDelivery.Content
         do throws(ReportWireError) {
             let json = try ReportWire.inflate(entry.data)

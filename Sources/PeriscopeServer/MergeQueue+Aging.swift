@@ -11,11 +11,11 @@ extension MergeQueue {
         let timestamp = SystemClock.realtime()
         for (host, state) in hosts where !busy.contains(host) {
             let silent = now - state.lastSeen
-            if silent > Double(settings.hostExpiryMillis) {
+            if settings.isExpired(silentMillis: silent) {
                 hosts[host] = nil
                 submit { $0.remove(host) }
                 logger.info("host \(host) expired after \(Int(silent)) ms of silence")
-            } else if !state.stale, silent > Double(settings.staleAfterIntervals * state.refreshMillis) + 250 {
+            } else if !state.stale, settings.isStale(silentMillis: silent, refreshMillis: state.refreshMillis) {
                 hosts[host]?.stale = true
                 submit { $0.setStale(host, true, at: timestamp) }
                 logger.info("host \(host) is stale (silent for \(Int(silent)) ms)")

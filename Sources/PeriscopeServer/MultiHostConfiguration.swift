@@ -32,6 +32,14 @@ public struct MultiHostConfiguration: Sendable {
 
     public init() {}
 
+    /// Whether a host silent for `silentMillis` is removed from the map.
+    func isExpired(silentMillis: Double) -> Bool { silentMillis > Double(hostExpiryMillis) }
+
+    /// Whether a host silent for `silentMillis` that reports every `refreshMillis` is stale (one timer tick, 250 ms, of slack).
+    func isStale(silentMillis: Double, refreshMillis: Int) -> Bool {
+        silentMillis > Double(staleAfterIntervals * refreshMillis) + 250
+    }
+
     /// Whether either role is configured.
     public var isEnabled: Bool { publish != nil || acceptReports != nil }
 }

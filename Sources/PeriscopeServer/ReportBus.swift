@@ -101,6 +101,9 @@ final class ReportBus {
         channel = BusChannel(loop: core.loop, ownSubject: subject, prefix: settings.subjectPrefix + ".")
         channel.bus = self
         if let table {
+            if let log = topology.history?.log, log.status.enabled {
+                channel.backfill = BusBackfill(log: log, settings: multiHost)
+            }
             channel.mergeBacklog = table.mergeBacklog
             table.waitingHosts = { [channel] in channel.waitingHosts }
         }
@@ -158,6 +161,7 @@ final class ReportBus {
                                                  &kept, &keptMillis, &error, error.count) == 0
             var subscribedNow = false
             if ok, aggregate {
+                channel.backfill?.consumerMade(at: SystemClock.realtime())
                 ok = periscope_bus_subscribe(bus, options.stream, options.subjectPrefix + ".>", start, Int32(options.replicas),
                                              busMessage, context,
                                              &error, error.count) == 0
@@ -434,13 +438,15 @@ final class ReportBus {
         health["messagesInPerSecond"] = .double(counters.messages.perSecond(now: now))
         health["bytesInPerSecond"] = .double(counters.bytes.perSecond(now: now))
         if let table {
-            health["consumer"] = [
+            var consumer: [String: JSONValue] = [
                 "subscribed": .bool(subscribed), "lastSequence": .int(Int64(channel.nextSequence) - 1),
                 "lag": .int(Int64(counters.pending)), "received": .int(Int64(counters.received)),
                 "coalesced": .int(Int64(counters.coalesced)), "skippedDeltas": .int(Int64(counters.skippedDeltas)),
                 "refused": .int(Int64(refused)),
                 "resubscribes": .int(Int64(resubscribes)),
             ]
+            consumer["backfill"] = channel.backfill?.json
+            health["consumer"] = .object(consumer)
             health["hosts"] = table.hostsJSON()
             health["servingLastMap"] = .bool(!up)
         }

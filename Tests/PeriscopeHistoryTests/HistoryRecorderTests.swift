@@ -221,3 +221,73 @@ struct HistoryRecorderTests {
         #expect(before != past, "before the sample the log still had the old CPU")
     }
 }
+
+/// Backfill: past instants recorded before the live report, which waits for them.
+@Suite("History backfill")
+struct HistoryBackfillTests {
+    static func processes(_ log: HistoryLog, at time: Double) throws -> Set<String> {
+        Set(try log.state(at: time).report().0[.process].nodes.keys)
+    }
+
+    @Test func pastInstantsComeBeforeTheLiveReportThatWaited() throws {
+        let scenario = HistoryScenario()
+        defer { scenario.remove() }
+        let t0 = HistoryScenario.start
+        let now = t0 + 100
+        let log = HistoryLog(configuration: scenario.configuration, clock: { now })
+        defer { log.stop() }
+        var builder = ReportBuilder(hostID: "h1")
+        let past = (0..<12).map { builder.ingest(HistoryScenario.snapshot($0)) }
+        let live = builder.ingest(HistoryScenario.snapshot(30))
+
+        log.beginBackfill(timeoutMillis: 60_000)
+        log.record(live, names: [:])  // waits for the backfill
+        for (i, report) in past.enumerated() { #expect(log.record(report, names: [:], at: t0 + Double(i))) }
+        log.endBackfill()
+        #expect(!log.record(past[0], names: [:], at: t0 + 50), "after the end, past records are refused")
+
+        for (i, report) in past.enumerated() {
+            #expect(try Self.processes(log, at: t0 + Double(i) + 0.5) == Set(report[.process].nodes.keys), "at +\(i)")
+        }
+        #expect(try Self.processes(log, at: now) == Set(live[.process].nodes.keys))
+        #expect(try log.window().oldest == t0)
+        let figures = try #require(log.status.backfill)
+        #expect(figures.records == 12, "\(figures)")
+        #expect(figures.olderThanLog == 0 && !figures.running && !figures.timedOut)
+        #expect(figures.from == t0 && figures.to == t0 + 11)
+    }
+
+    /// A log that already holds later instants keeps them: older past records are dropped and counted; and a
+    /// backfill that outlives its wait stops, live recording goes on.
+    @Test func olderThanTheLogAndTimedOut() throws {
+        let scenario = HistoryScenario()
+        defer { scenario.remove() }
+        let t0 = HistoryScenario.start
+        var builder = ReportBuilder(hostID: "h1")
+        do {  // an earlier run wrote up to +10 (a log takes the file's lock for the process's life: a recorder here)
+            let first = try HistoryRecorder(configuration: scenario.configuration)
+            first.record(builder.ingest(HistoryScenario.snapshot(0)), names: [:], at: t0 + 10)
+            try first.commit()
+        }
+
+        let log = HistoryLog(configuration: scenario.configuration, clock: { t0 + 20 })
+        defer { log.stop() }
+        log.beginBackfill(timeoutMillis: 60_000)
+        #expect(log.record(builder.ingest(HistoryScenario.snapshot(5)), names: [:], at: t0 + 5))
+        #expect(log.record(builder.ingest(HistoryScenario.snapshot(6)), names: [:], at: t0 + 15))
+        log.endBackfill()
+        _ = try log.window()  // the writer has taken both
+        let figures = try #require(log.status.backfill)
+        #expect(figures.records == 1 && figures.olderThanLog == 1 && figures.from == t0 + 15)
+
+        let other = HistoryScenario()
+        defer { other.remove() }
+        let late = HistoryLog(configuration: other.configuration, clock: { t0 })
+        defer { late.stop() }
+        late.beginBackfill(timeoutMillis: 0)
+        #expect(!late.record(builder.ingest(HistoryScenario.snapshot(1)), names: [:], at: t0 - 5))
+        late.record(builder.ingest(HistoryScenario.snapshot(2)), names: [:])
+        #expect(try late.window().oldest == t0, "live recording went on")
+        #expect(late.status.backfill?.timedOut == true)
+    }
+}
