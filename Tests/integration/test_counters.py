@@ -63,13 +63,22 @@ def host_map(client):
     return client.call("daemon/status")["collectors"]["host-map"]
 
 
-def server_rows(client, server_pid, client_port):
+def process_rows(client, pid, direction, port_field, port):
+    """The `direction` ("inbound"/"outbound") rows of process `pid`'s details whose `port_field` is `port`."""
     view = client.view("processes")
-    node = next((n for n in view["nodes"] if n.get("metadata", {}).get("pid") == server_pid), None)
+    node = next((n for n in view["nodes"] if n.get("metadata", {}).get("pid") == pid), None)
     if node is None:
         return []
     details = client.call("node/get", {"view": "processes", "id": node["id"]})
-    return [r for r in details["inbound"] if r["remotePort"] == client_port]
+    return [r for r in details[direction] if r[port_field] == port]
+
+
+def server_rows(client, server_pid, client_port):
+    return process_rows(client, server_pid, "inbound", "remotePort", client_port)
+
+
+def client_rows(client, client_pid, client_port):
+    return process_rows(client, client_pid, "outbound", "localPort", client_port)
 
 
 def test_counters_follow_traffic_between_full_passes(tmp_path):
@@ -134,15 +143,6 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
             if p:
                 p.stop(kill=True)
         daemon.stop()
-
-
-def client_rows(client, client_pid, client_port):
-    view = client.view("processes")
-    node = next((n for n in view["nodes"] if n.get("metadata", {}).get("pid") == client_pid), None)
-    if node is None:
-        return []
-    details = client.call("node/get", {"view": "processes", "id": node["id"]})
-    return [r for r in details["outbound"] if r["localPort"] == client_port]
 
 
 def test_closed_connection_leaves_the_map_when_its_retention_ends(tmp_path):
