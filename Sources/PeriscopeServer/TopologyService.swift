@@ -69,8 +69,9 @@ public final class TopologyService {
         pipeline = CollectionPipeline(hostID: hostID, retention: retention)
         scheduler = CollectionScheduler(loop: core.loop, pipeline: pipeline, refreshMillis: core.configuration.refreshMillis,
                                         reconcileMillis: core.configuration.reconcileMillis)
-        scheduler.inDemand = { [unowned self] now in self.inDemand(now) }
-        scheduler.onOutput = { [unowned self] output, _ in self.install(output) }
+        // Weak: a pass in flight keeps the scheduler (not this service) until its result reaches the loop.
+        scheduler.inDemand = { [weak self] now in self?.inDemand(now) ?? false }
+        scheduler.onOutput = { [weak self] output, _ in self?.install(output) }
         TopologyMethods.register(self)
         core.health["host-map"] = { [unowned self] in self.healthJSON() }
         core.health["process-events"] = { [unowned self] in self.scheduler.monitor.processEventsHealth.json }
