@@ -217,23 +217,20 @@ public final class CollectionPipeline: @unchecked Sendable {
                 report = builder.ingest(flowPatch.applied(to: last, now: now), metrics: metrics)
             }
             shownFlows = flowPatch
-        } else {
-            if let moved {
-                if let updated = builder.ingest(patched, removing: [], adding: [], counters: moved, metrics: true) {
-                    report = updated
-                } else {
-                    // No incremental state to patch: the whole snapshot with the flows already shown.
-                    var whole = patched
-                    for (i, pid) in fills where whole.sockets.indices.contains(i) { whole.sockets[i].pid = pid }
-                    whole.sockets += shownFlows?.appended ?? []
-                    report = builder.ingest(whole, metrics: true)
-                }
-            } else if expiring, let updated = builder.ingest(patched, removing: [], adding: []) {
-                report = updated  // closed connections kept past their retention leave the report
+        } else if moved != nil || expiring {
+            // Counters moved, or closed connections kept past their retention leave the report.
+            if let updated = builder.ingest(patched, removing: [], adding: [], counters: moved, metrics: metrics) {
+                report = updated
             } else {
-                // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
-                report = builder.updateProcesses(patched)
+                // No incremental state to patch: the whole snapshot with the flows already shown.
+                var whole = patched
+                for (i, pid) in fills where whole.sockets.indices.contains(i) { whole.sockets[i].pid = pid }
+                whole.sockets += shownFlows?.appended ?? []
+                report = builder.ingest(whole, metrics: metrics)
             }
+        } else {
+            // Only processes changed (no socket came or went): the sockets' part of the report stays as it is.
+            report = builder.updateProcesses(patched)
         }
         if counters == nil { l7?.annotate(&report) }
         let built = SystemClock.monotonicMillis()
