@@ -70,7 +70,8 @@ def cpu(args):
               f"({hm1.get('patches', 0) - hm0.get('patches', 0)} patches)", flush=True)
         for name in ("process-events", "socket-events"):
             s0, s1 = before_status["collectors"].get(name, {}), after["collectors"].get(name, {})
-            print(f"[{args.label}] {name}: {cpu_of(s0, s1, 'eventsSeen'):.1f} events/s, thread "
+            print(f"[{args.label}] {name}: {cpu_of(s0, s1, 'eventsSeen'):.1f} events/s in "
+                  f"{cpu_of(s0, s1, 'batches'):.1f} batches/s, thread "
                   f"{cpu_of(s0, s1, 'cpuMillis'):.1f} ms per s, lost {s1.get('eventsLost')}", flush=True)
     for cmd, runs in ss_cpu.items():
         if runs:

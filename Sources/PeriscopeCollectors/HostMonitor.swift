@@ -84,13 +84,13 @@ public final class HostMonitor {
     /// `daemon/status` → `collectors` → `process-events`.
     public var processEventsHealth: SourceHealth {
         .events("process connector", seen: processEvents.eventsSeen, lost: processEvents.eventsLost,
-                cpuNanos: processEvents.cpuNanos, startError: processEventsError)
+                batches: processEvents.batches, cpuNanos: processEvents.cpuNanos, startError: processEventsError)
     }
 
     /// `daemon/status` → `collectors` → `socket-events`.
     public var socketEventsHealth: SourceHealth {
         .events("tcp state tracepoint", seen: socketEvents.eventsSeen, lost: socketEvents.eventsLost,
-                cpuNanos: socketEvents.cpuNanos, startError: socketEventsError)
+                batches: socketEvents.batches, cpuNanos: socketEvents.cpuNanos, startError: socketEventsError)
     }
 }
 

@@ -20,6 +20,10 @@ public enum ProcessEvent: Sendable, Hashable {
 /// load (the kernel drops them when the socket buffer is full: counted in ``eventsLost``), so consumers
 /// must still reconcile with ``HostCollector`` passes.
 ///
+/// Events are read in batches: while they come steadily, the thread waits ``WorkerThread/coalesceMillis``
+/// (20 ms) after each batch before it reads again, so a build's churn wakes it at most ~50 times a second; a
+/// lone event is read at once.
+///
 /// Needs `CAP_NET_ADMIN` (root). ``start(handler:)`` spawns a private thread; the handler runs on it.
 /// All members are safe to call from any thread.
 public final class ProcessEventMonitor: @unchecked Sendable {
@@ -29,6 +33,8 @@ public final class ProcessEventMonitor: @unchecked Sendable {
         let handler: @Sendable (ProcessEvent) -> Void
         let seen = Atomic<UInt64>(0)
         let lost = Atomic<UInt64>(0)
+        /// Batches read: wake-ups with events.
+        let batches = Atomic<UInt64>(0)
         /// CPU time of the monitor thread, nanoseconds, as of its last batch.
         let cpu = Atomic<UInt64>(0)
 
@@ -43,6 +49,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
             defer { buffer.deallocate() }
             var events = [psc_proc_event](repeating: psc_proc_event(), count: 512)
+            var coalescer = WorkerThread.Coalescer()
             var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: wake, events: Int16(POLLIN), revents: 0)]
             while true {
@@ -53,8 +60,9 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 }
                 if fds[1].revents != 0 { return }
                 guard fds[0].revents != 0 else { continue }
-                // Every message already queued, before polling again: a burst (fork, exec, exit of a short-lived
-                // process) costs one wake-up, not one per event.
+                // Every message already queued, before polling again, then a hold-off while events come steadily
+                // (``WorkerThread/Coalescer``): a build's fork, exec and exit of many short-lived processes cost
+                // one wake-up per 20 ms, not one per event.
                 while true {
                     let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
                     if n < 0 {
@@ -75,6 +83,9 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                     }
                 }
                 cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
+                let more = coalescer.afterBatch(eventFD: wake)
+                batches.store(coalescer.batches, ordering: .relaxed)
+                guard more else { return }
             }
         }
 
@@ -141,6 +152,12 @@ public final class ProcessEventMonitor: @unchecked Sendable {
     /// Events delivered since start. Any thread.
     public var eventsSeen: UInt64 {
         running.withLock { $0?.runner.seen.load(ordering: .relaxed) ?? 0 }
+    }
+
+    /// Batches read since start: the thread's wake-ups with events (≤ 50 per second, see
+    /// ``WorkerThread/coalesceMillis``). Any thread.
+    public var batches: UInt64 {
+        running.withLock { $0?.runner.batches.load(ordering: .relaxed) ?? 0 }
     }
 
     /// CPU time the monitor thread has used (parsing, the handler), nanoseconds. Any thread.

@@ -7,7 +7,10 @@ import Glibc
 
 /// TCP state changes as they happen, from the kernel tracepoint `sock:inet_sock_set_state` read through
 /// `perf_event_open` (no eBPF): one sampling event per CPU, each with an mmapped ring, woken on every
-/// sample, so a connection that lives a few milliseconds is still seen, within milliseconds.
+/// sample, so a connection that lives a few milliseconds is still seen, within milliseconds. While samples
+/// come steadily the reader waits ``WorkerThread/coalesceMillis`` (20 ms) after each batch before it polls
+/// again: under a stream of connections it wakes at most ~50 times a second (the rings hold far more than
+/// 20 ms of samples); a lone event is read at once.
 ///
 /// Needs root (or `CAP_PERFMON` plus a mounted, readable tracefs). Events can be lost when a ring fills
 /// faster than the reader drains it (counted in ``eventsLost``); consumers must still reconcile with
@@ -20,6 +23,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
     private final class Counters: Sendable {
         let seen = Atomic<UInt64>(0)
         let lost = Atomic<UInt64>(0)
+        /// Batches read: wake-ups that found samples.
+        let batches = Atomic<UInt64>(0)
         /// CPU time of the reader thread, nanoseconds, as of its last batch.
         let cpu = Atomic<UInt64>(0)
     }
@@ -52,7 +57,9 @@ public final class SocketStateMonitor: @unchecked Sendable {
             let tracker = SocketStateTracker()
             var decoded: [(time: UInt64, cpu: Int, order: Int, socket: UInt64, event: SocketStateEvent)] = []
             var ready: [SocketStateTracker.Held] = []
-            while true {
+            var stopping = false
+            var coalescer = WorkerThread.Coalescer()
+            while !stopping {
                 let timeout = tracker.nextDeadline(now: SystemClock.monotonicNanos()) ?? -1
                 let polled = poll(&fds, nfds_t(fds.count), timeout)
                 if polled < 0 {
@@ -72,6 +79,14 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 if lost > 0 {
                     counters.lost.add(lost, ordering: .relaxed)
                     tracker.forgetOwners()
+                }
+                // A batch read: while samples come steadily, wait a moment before polling again
+                // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per 20 ms.
+                defer {
+                    if !decoded.isEmpty || lost > 0 {
+                        stopping = !coalescer.afterBatch(eventFD: wake)
+                        counters.batches.store(coalescer.batches, ordering: .relaxed)
+                    }
                 }
                 // Rings are per CPU and each is in time order; merge them into one timeline.
                 decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
@@ -156,6 +171,12 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// corrupt ring reset) since the last start. Any thread.
     public var eventsLost: UInt64 {
         counters.withLock { $0 }.lost.load(ordering: .relaxed)
+    }
+
+    /// Batches read since the last start: the thread's wake-ups that found samples (≤ 50 per second, see
+    /// ``WorkerThread/coalesceMillis``). Any thread.
+    public var batches: UInt64 {
+        counters.withLock { $0 }.batches.load(ordering: .relaxed)
     }
 
     /// CPU time the reader thread has used (decoding, ordering, the handler), nanoseconds. Any thread.

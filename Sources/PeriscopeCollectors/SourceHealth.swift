@@ -30,11 +30,14 @@ public struct SourceHealth: Sendable, Hashable {
     }
 
     /// A kernel event source (process connector, socket state tracepoint): `ok` with its counters and the
-    /// CPU time of its thread (`cpuMillis`), or `unavailable` with the reason it could not start.
-    public static func events(_ name: String, seen: UInt64, lost: UInt64, cpuNanos: UInt64 = 0,
+    /// CPU time of its thread (`cpuMillis`) and the batches it read (`batches`: its wake-ups with events),
+    /// or `unavailable` with the reason it could not start.
+    public static func events(_ name: String, seen: UInt64, lost: UInt64, batches: UInt64 = 0, cpuNanos: UInt64 = 0,
                               startError: String?) -> SourceHealth {
-        SourceHealth(state: startError == nil ? "ok" : "unavailable", summary: "\(name): \(seen) events, \(lost) lost",
+        SourceHealth(state: startError == nil ? "ok" : "unavailable",
+                     summary: "\(name): \(seen) events in \(batches) batches, \(lost) lost",
                      lastError: startError, figures: ["eventsSeen": JSONValue(seen), "eventsLost": JSONValue(lost),
+                                                      "batches": JSONValue(batches),
                                                       "cpuMillis": JSONValue(millis(cpuNanos))])
     }
 

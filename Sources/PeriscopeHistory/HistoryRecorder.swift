@@ -22,7 +22,14 @@ public final class HistoryRecorder {
     public let configuration: HistoryConfiguration
     let store: HistoryStore
     private var state = HistoryState()
+    /// The nodes of ``previous`` as last written.
     private var known: [HistoryKey: Known] = [:]
+    /// The last report recorded: the next one is compared with it.
+    private var previous: Report?
+    /// Nodes whose volatile part changed at reports that were not sampled: the next sampling report samples them.
+    private var unsampled: Set<HistoryKey> = []
+    /// Reverse-DNS names as last written (the hash of each), by address.
+    private var knownNames: [String: Int] = [:]
     private var pending: [HistoryEvent] = []
     private var seq: Int64
     private var lastTime: Int64
@@ -58,38 +65,48 @@ public final class HistoryRecorder {
     /// Bytes the log's data takes (database pages in use, the WAL's included).
     public func usedBytes() throws(SQLiteError) -> Int64 { try store.usedBytes() }
 
-    /// Records `report` (and the reverse-DNS `names`) as the state at `time`.
+    /// Records `report` (and the reverse-DNS `names`) as the state at `time`. After the first report only the
+    /// nodes that differ from the previous report are looked at (``NodeTable/forEachDifference(from:_:)`` skips
+    /// the shards both still share), so the cost follows what changed, not the size of the map.
     public func record(_ report: Report, names: [String: String], at time: Double) {
         let t = max(Int64((time * 1000).rounded()), lastTime)
         lastTime = t
         let sampling = lastSample.map { t - $0 >= Int64(configuration.sampleSeconds * 1000) } ?? true
         if sampling { lastSample = t }
-        var seen = 0
-        for (kind, topology) in report.topologies {
-            let k = HistoryKey(kind, "").kind
-            for (id, node) in topology.nodes {
-                seen += 1
-                observe(HistoryKey(kind: k, id: id), node, t, sampling)
+        if let previous {
+            for kind in Set(report.topologies.keys).union(previous.topologies.keys) {
+                let k = HistoryKey(kind, "").kind
+                report[kind].nodes.forEachDifference(from: previous[kind].nodes) { id, _, node in
+                    let key = HistoryKey(kind: k, id: id)
+                    if let node {
+                        observe(key, node, t, sampling)
+                    } else if known.removeValue(forKey: key) != nil {
+                        unsampled.remove(key)
+                        emit(.remove, key, [], t)
+                    }
+                }
+            }
+            if sampling {
+                for key in unsampled {
+                    if let topology = key.topology, let node = report[topology].nodes[key.id] { observe(key, node, t, true) }
+                }
+                unsampled.removeAll(keepingCapacity: true)
+            }
+        } else {
+            for (kind, topology) in report.topologies {
+                let k = HistoryKey(kind, "").kind
+                for (id, node) in topology.nodes { observe(HistoryKey(kind: k, id: id), node, t, sampling) }
             }
         }
-        for (address, name) in names {
-            seen += 1
-            let key = HistoryKey(kind: HistoryKey.names, id: address)
-            if known[key]?.stable != name.hashValue {
-                known[key] = Known(stable: name.hashValue, volatile: 0, node: nil)
-                emit(.put, key, Array(name.utf8), t)
-            }
+        previous = report
+        for (address, name) in names where knownNames[address] != name.hashValue {
+            knownNames[address] = name.hashValue
+            emit(.put, HistoryKey(kind: HistoryKey.names, id: address), Array(name.utf8), t)
         }
-        if seen != known.count {
-            var gone: [HistoryKey] = []
-            for key in known.keys {
-                let present = key.kind == HistoryKey.names ? names[key.id] != nil
-                    : key.topology.map { report[$0].nodes[key.id] != nil } ?? false
-                if !present { gone.append(key) }
-            }
-            for key in gone {
-                known[key] = nil
-                emit(.remove, key, [], t)
+        if knownNames.count != names.count {
+            for address in knownNames.keys where names[address] == nil {
+                knownNames[address] = nil
+                emit(.remove, HistoryKey(kind: HistoryKey.names, id: address), [], t)
             }
         }
         // A run starts with a checkpoint (nothing of an earlier run is replayed onto it), then one every
@@ -121,6 +138,8 @@ public final class HistoryRecorder {
             if volatile != before.volatile {
                 emit(.sample, key, NodeCodec.encodeVolatile(node, key.kind, time: t), t)
             }
+        } else {
+            unsampled.insert(key)  // sampled at the next sampling report, even if it does not change again by then
         }
     }
 
