@@ -18,6 +18,8 @@ public final class HostMonitor {
     private let socketEvents = SocketStateMonitor()
     private var processEventsError: String?
     private var socketEventsError: String?
+    /// As last set by ``setInDemand(_:)`` (the sources start with the short hold-off).
+    private var inDemand = true
     private let logger = Logger(label: "periscope.topology")
     /// Set when the owner was told of socket events and no patch has started since: later events ride on it.
     private let socketNoticePending = NoticeFlag()
@@ -67,6 +69,17 @@ public final class HostMonitor {
     /// Call right before queueing a ``CollectionPipeline/patchPass()`` (or a full pass): socket events recorded
     /// after this tell the owner again. Any thread.
     public func patchStarting() { socketNoticePending.lower() }
+
+    /// Whether someone looks: the sources' readers then hold off ``WorkerThread/coalesceMillis`` (20 ms) after
+    /// a batch while events come steadily, else ``WorkerThread/idleCoalesceMillis`` (100 ms: updates are a second
+    /// apart then). Cheap when unchanged. The owner's thread.
+    public func setInDemand(_ demand: Bool) {
+        guard demand != inDemand else { return }
+        inDemand = demand
+        let millis = demand ? WorkerThread.coalesceMillis : WorkerThread.idleCoalesceMillis
+        processEvents.setHoldOff(millis: millis)
+        socketEvents.setHoldOff(millis: millis)
+    }
 
     /// Stops both sources (waits for their threads). Idempotent.
     public func stop() {

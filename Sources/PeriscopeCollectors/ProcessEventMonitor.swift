@@ -35,6 +35,8 @@ public final class ProcessEventMonitor: @unchecked Sendable {
         let lost = Atomic<UInt64>(0)
         /// Batches read: wake-ups with events.
         let batches = Atomic<UInt64>(0)
+        /// The hold-off while events come steadily, milliseconds (``WorkerThread/Coalescer``).
+        let holdOff = Atomic<Int32>(WorkerThread.coalesceMillis)
         /// CPU time of the monitor thread, nanoseconds, as of its last batch.
         let cpu = Atomic<UInt64>(0)
 
@@ -83,7 +85,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                     }
                 }
                 cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
-                let more = coalescer.afterBatch(eventFD: wake)
+                let more = coalescer.afterBatch(eventFD: wake, holdOffMillis: holdOff.load(ordering: .relaxed))
                 batches.store(coalescer.batches, ordering: .relaxed)
                 guard more else { return }
             }
@@ -158,6 +160,12 @@ public final class ProcessEventMonitor: @unchecked Sendable {
     /// ``WorkerThread/coalesceMillis``). Any thread.
     public var batches: UInt64 {
         running.withLock { $0?.runner.batches.load(ordering: .relaxed) ?? 0 }
+    }
+
+    /// Sets how long the thread waits after a batch while events come steadily (``WorkerThread/Coalescer``),
+    /// milliseconds; from the next batch on. Any thread.
+    public func setHoldOff(millis: Int32) {
+        running.withLock { $0?.runner.holdOff.store(millis, ordering: .relaxed) }
     }
 
     /// CPU time the monitor thread has used (parsing, the handler), nanoseconds. Any thread.

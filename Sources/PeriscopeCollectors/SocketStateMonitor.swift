@@ -25,6 +25,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
         let lost = Atomic<UInt64>(0)
         /// Batches read: wake-ups that found samples.
         let batches = Atomic<UInt64>(0)
+        /// The hold-off while samples come steadily, milliseconds (``WorkerThread/Coalescer``).
+        let holdOff = Atomic<Int32>(WorkerThread.coalesceMillis)
         /// CPU time of the reader thread, nanoseconds, as of its last batch.
         let cpu = Atomic<UInt64>(0)
     }
@@ -84,7 +86,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per 20 ms.
                 defer {
                     if !decoded.isEmpty || lost > 0 {
-                        stopping = !coalescer.afterBatch(eventFD: wake)
+                        stopping = !coalescer.afterBatch(eventFD: wake,
+                                                         holdOffMillis: counters.holdOff.load(ordering: .relaxed))
                         counters.batches.store(coalescer.batches, ordering: .relaxed)
                     }
                 }
@@ -109,6 +112,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
 
     private let running = Mutex<Running?>(nil)
     private let counters = Mutex<Counters>(Counters())
+    private let holdOff = Atomic<Int32>(WorkerThread.coalesceMillis)
 
     /// Creates an idle monitor.
     public init() {}
@@ -136,6 +140,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 throw CollectorError(.tracing, "eventfd: \(NamespaceSockets.describe(errno))")
             }
             let fresh = Counters()
+            fresh.holdOff.store(holdOff.load(ordering: .relaxed), ordering: .relaxed)
             counters.withLock { $0 = fresh }
             let decoder = SocketStateDecoder(layout: layout, realtimeOffsetNs: psc_realtime_offset_ns())
             let runner = Runner(rings: rings, decoder: decoder, wake: wake, counters: fresh, handler: handler)
@@ -177,6 +182,13 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// ``WorkerThread/coalesceMillis``). Any thread.
     public var batches: UInt64 {
         counters.withLock { $0 }.batches.load(ordering: .relaxed)
+    }
+
+    /// Sets how long the reader waits after a batch while samples come steadily (``WorkerThread/Coalescer``),
+    /// milliseconds; from the next batch on, and kept across restarts. Any thread.
+    public func setHoldOff(millis: Int32) {
+        holdOff.store(millis, ordering: .relaxed)
+        counters.withLock { $0 }.holdOff.store(millis, ordering: .relaxed)
     }
 
     /// CPU time the reader thread has used (decoding, ordering, the handler), nanoseconds. Any thread.

@@ -15,6 +15,11 @@ enum WorkerThread {
     /// a second per source. An event during the hold-off waits for its end (≤ 20 ms). The buffers hold far more
     /// than 20 ms of events (the connector's 4 MiB receive buffer, the tracepoint's per-CPU rings).
     static let coalesceMillis: Int32 = 20
+    /// The hold-off while nobody looks (see ``HostMonitor/setInDemand(_:)``): updates are then a second apart
+    /// anyway (``CollectionScheduler``'s idle patch gap), so a longer wait costs no visible latency and wakes a
+    /// reader at most ~10 times a second. Still short enough that the buffers hold it at thousands of
+    /// events a second, and that the first events after someone starts looking wait at most this long.
+    static let idleCoalesceMillis: Int32 = 100
     /// Events come steadily when a batch is the ``steadyBatches``-th within ``steadyMillis`` (≥ 40 batches a
     /// second): the reader then holds off. Sparser than that (a lone event, the few bursts of an occasional
     /// connection) it does not: the hold-off's own timer wake-up would cost more than it saves.
@@ -28,24 +33,24 @@ enum WorkerThread {
         /// Batches read (wake-ups that found events), for status.
         private(set) var batches: UInt64 = 0
 
-        /// Counts a batch; when events come steadily, waits ``coalesceMillis`` or until `eventFD` (the stop
-        /// signal) is written. Returns false when the reader should end.
-        mutating func afterBatch(eventFD: Int32) -> Bool {
+        /// Counts a batch; when events come steadily, waits `holdOffMillis` (``coalesceMillis`` or
+        /// ``idleCoalesceMillis``) or until `eventFD` (the stop signal) is written. Returns false when the reader should end.
+        mutating func afterBatch(eventFD: Int32, holdOffMillis: Int32) -> Bool {
             let now = SystemClock.monotonicNanos()
             batches += 1
             let steady = recent.count == WorkerThread.steadyBatches - 1
                 && now &- recent[0] < WorkerThread.steadyMillis * 1_000_000
             if recent.count == WorkerThread.steadyBatches - 1 { recent.removeFirst() }
             recent.append(now)
-            return !steady || WorkerThread.holdOff(eventFD: eventFD)
+            return !steady || WorkerThread.holdOff(eventFD: eventFD, millis: holdOffMillis)
         }
     }
 
-    /// Waits ``coalesceMillis``, or until `eventFD` (the stop signal) is written. Returns false when the reader
-    /// should end. The reader's thread.
-    static func holdOff(eventFD: Int32) -> Bool {
+    /// Waits `millis`, or until `eventFD` (the stop signal) is written. Returns false when the reader should
+    /// end. The reader's thread.
+    static func holdOff(eventFD: Int32, millis: Int32) -> Bool {
         var wake = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
-        let deadline = SystemClock.monotonicNanos() + UInt64(coalesceMillis) * 1_000_000
+        let deadline = SystemClock.monotonicNanos() + UInt64(max(0, millis)) * 1_000_000
         while true {
             let now = SystemClock.monotonicNanos()
             guard now < deadline else { return true }

@@ -16,6 +16,8 @@ import PeriscopeSystem
 ///   counters find sockets that came or went: at most once per ``minimumGapMillis`` (``idleGapMillis`` while
 ///   nobody looks) and 10 passes' time (20 for the counters' case).
 /// - An update when the first closed connection kept in the map expires.
+/// - The event sources' readers batch steadily coming events with a 20 ms hold-off while someone looks, 100 ms
+///   otherwise (``HostMonitor/setInDemand(_:)``), told at each tick, event and pass.
 ///
 /// Every result goes to ``onOutput`` on the loop, in the order the queue produced them.
 ///
@@ -109,6 +111,7 @@ final class CollectionScheduler {
         let lost = monitor.eventsLost
         defer { lastLost = lost }
         let demand = inDemand(now)
+        monitor.setInDemand(demand)
         if lost != lastLost || !monitor.isComplete || pipeline.processChanges.takeOverflow()
             || now - lastPassStart >= Double(reconcileMillis) - 1 || (demand && !lastPassHadCounters) {
             requestPass()
@@ -148,7 +151,9 @@ final class CollectionScheduler {
             if patchRunning { patchWanted = true }
             return
         }
-        let floor = inDemand(monotonicMillis()) ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis
+        let demand = inDemand(monotonicMillis())
+        monitor.setInDemand(demand)
+        let floor = demand ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis
         patchTimer.schedule(afterMillis: Int(max(floor, 3 * lastPatchCost)))
     }
 
@@ -205,6 +210,7 @@ final class CollectionScheduler {
         monitor.patchStarting()
         lastPassStart = monotonicMillis()
         let tcpInfo = inDemand(lastPassStart)
+        monitor.setInDemand(tcpInfo)
         lastPassHadCounters = tcpInfo
         let pipeline = self.pipeline
         let bound = LoopBound(self, loop: loop)
