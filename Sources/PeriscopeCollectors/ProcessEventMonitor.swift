@@ -21,8 +21,8 @@ public enum ProcessEvent: Sendable, Hashable {
 /// must still reconcile with ``HostCollector`` passes.
 ///
 /// Events are read in batches: while they come steadily, the thread waits ``WorkerThread/coalesceMillis``
-/// (20 ms) after each batch before it reads again, so a build's churn wakes it at most ~50 times a second; a
-/// lone event is read at once.
+/// (20 ms; ``WorkerThread/idleCoalesceMillis`` while nobody looks, see ``setHoldOff(millis:)``) after each batch
+/// before it reads again, so a build's churn wakes it at most ~50 times a second; a lone event is read at once.
 ///
 /// Needs `CAP_NET_ADMIN` (root). ``start(handler:)`` spawns a private thread; the handler runs on it.
 /// All members are safe to call from any thread.
@@ -65,6 +65,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 // Every message already queued, before polling again, then a hold-off while events come steadily
                 // (``WorkerThread/Coalescer``): a build's fork, exec and exit of many short-lived processes cost
                 // one wake-up per 20 ms, not one per event.
+                var batch = 0
                 while true {
                     let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
                     if n < 0 {
@@ -79,13 +80,17 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                     let count = events.withUnsafeMutableBufferPointer { out in
                         psc_proc_connector_parse(buffer, n, out.baseAddress, Int32(out.count))
                     }
+                    batch += Int(max(count, 0))
                     for i in 0..<Int(max(count, 0)) {
                         seen.add(1, ordering: .relaxed)
                         handler(Self.event(events[i]))
                     }
                 }
                 cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
-                let more = coalescer.afterBatch(eventFD: wake, holdOffMillis: holdOff.load(ordering: .relaxed))
+                // Each event takes ~1 KiB of the 4 MiB receive buffer (the message's socket buffer): after a batch of
+                // 500 or more, a hold-off at that rate could overflow it.
+                let more = coalescer.afterBatch(eventFD: wake, holdOffMillis: batch >= 500 ? 0
+                                                : holdOff.load(ordering: .relaxed))
                 batches.store(coalescer.batches, ordering: .relaxed)
                 guard more else { return }
             }

@@ -61,6 +61,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
             var ready: [SocketStateTracker.Held] = []
             var stopping = false
             var coalescer = WorkerThread.Coalescer()
+            let capacity = rings.capacity(sampleBytes: 128)  // a sample record is ~100 bytes
             while !stopping {
                 let timeout = tracker.nextDeadline(now: SystemClock.monotonicNanos()) ?? -1
                 let polled = poll(&fds, nfds_t(fds.count), timeout)
@@ -86,8 +87,10 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per 20 ms.
                 defer {
                     if !decoded.isEmpty || lost > 0 {
-                        stopping = !coalescer.afterBatch(eventFD: wake,
-                                                         holdOffMillis: counters.holdOff.load(ordering: .relaxed))
+                        // A batch that filled an eighth of a ring: at that rate a hold-off could overflow it.
+                        let full = decoded.count * 8 > capacity
+                        stopping = !coalescer.afterBatch(eventFD: wake, holdOffMillis: full ? 0
+                                                         : counters.holdOff.load(ordering: .relaxed))
                         counters.batches.store(coalescer.batches, ordering: .relaxed)
                     }
                 }

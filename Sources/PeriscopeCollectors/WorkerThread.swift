@@ -21,28 +21,41 @@ enum WorkerThread {
     /// events a second, and that the first events after someone starts looking wait at most this long.
     static let idleCoalesceMillis: Int32 = 100
     /// Events come steadily when a batch is the ``steadyBatches``-th within ``steadyMillis`` (≥ 40 batches a
-    /// second): the reader then holds off. Sparser than that (a lone event, the few bursts of an occasional
-    /// connection) it does not: the hold-off's own timer wake-up would cost more than it saves.
+    /// second), or when events were waiting right at the end of a hold-off: the reader then holds off (again).
+    /// Sparser than that (a lone event, the few bursts of an occasional connection) it does not: the hold-off's
+    /// own timer wake-up would cost more than it saves.
     static let steadyMillis: UInt64 = 100
     static let steadyBatches = 4
 
-    /// A reader's batching: call ``afterBatch(eventFD:)`` after reading each batch. The reader's thread only.
+    /// A reader's batching: call ``afterBatch(eventFD:holdOffMillis:)`` after reading each batch. The reader's
+    /// thread only.
     struct Coalescer {
         /// When the last ``steadyBatches`` - 1 batches were read (monotonic ns), oldest first.
         private var recent: [UInt64] = []
+        /// When the last hold-off ended (monotonic ns), if the reader held off after the previous batch.
+        private var heldUntil: UInt64?
         /// Batches read (wake-ups that found events), for status.
         private(set) var batches: UInt64 = 0
 
         /// Counts a batch; when events come steadily, waits `holdOffMillis` (``coalesceMillis`` or
-        /// ``idleCoalesceMillis``) or until `eventFD` (the stop signal) is written. Returns false when the reader should end.
+        /// ``idleCoalesceMillis``) or until `eventFD` (the stop signal) is written. Returns false when the reader
+        /// should end.
         mutating func afterBatch(eventFD: Int32, holdOffMillis: Int32) -> Bool {
             let now = SystemClock.monotonicNanos()
             batches += 1
-            let steady = recent.count == WorkerThread.steadyBatches - 1
-                && now &- recent[0] < WorkerThread.steadyMillis * 1_000_000
+            // Read within 10 ms of the hold-off's end: the events were waiting, they still come steadily.
+            let waiting = heldUntil.map { now &- $0 < 10_000_000 } ?? false
+            let steady = waiting || (recent.count == WorkerThread.steadyBatches - 1
+                                     && now &- recent[0] < WorkerThread.steadyMillis * 1_000_000)
             if recent.count == WorkerThread.steadyBatches - 1 { recent.removeFirst() }
             recent.append(now)
-            return !steady || WorkerThread.holdOff(eventFD: eventFD, millis: holdOffMillis)
+            guard steady else {
+                heldUntil = nil
+                return true
+            }
+            let more = WorkerThread.holdOff(eventFD: eventFD, millis: holdOffMillis)
+            heldUntil = SystemClock.monotonicNanos()
+            return more
         }
     }
 

@@ -55,6 +55,8 @@ final class CollectionScheduler {
     /// Fires when the first closed connection kept in the map expires: an update takes it out then.
     private var retentionTimer: LoopTimer?
     private var patchRunning = false
+    /// When the scheduled patch is due (monotonic ms), while ``patchTimer`` is pending.
+    private var patchDue = 0.0
     private var patchWanted = false
     private var passRunning = false
     private var passWanted = false
@@ -146,15 +148,19 @@ final class CollectionScheduler {
     }
 
     /// A process or TCP state change: fold it into the model soon.
+    /// A patch already scheduled with the idle gap is brought forward when someone has started looking since.
     func changeEvent() {
-        guard let patchTimer, !patchTimer.isPending, !patchRunning else {
+        guard let patchTimer, !patchRunning else {
             if patchRunning { patchWanted = true }
             return
         }
-        let demand = inDemand(monotonicMillis())
+        let now = monotonicMillis()
+        let demand = inDemand(now)
         monitor.setInDemand(demand)
-        let floor = demand ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis
-        patchTimer.schedule(afterMillis: Int(max(floor, 3 * lastPatchCost)))
+        let gap = max(demand ? Self.minimumPatchGapMillis : Self.idlePatchGapMillis, 3 * lastPatchCost)
+        if patchTimer.isPending, patchDue <= now + gap { return }
+        patchDue = now + gap
+        patchTimer.schedule(afterMillis: Int(gap))
     }
 
     /// Runs an event-driven update on the collection queue (after any full pass in flight).
