@@ -70,7 +70,7 @@ public final class HostMonitor {
     /// after this tell the owner again. Any thread.
     public func patchStarting() { socketNoticePending.lower() }
 
-    /// Whether someone looks: the sources' readers then hold off ``WorkerThread/coalesceMillis`` (20 ms) after
+    /// Whether someone looks: the sources' readers then hold off ``WorkerThread/coalesceMillis`` (10 ms) after
     /// a batch while events come steadily, else ``WorkerThread/idleCoalesceMillis`` (100 ms: updates are a second
     /// apart then). Cheap when unchanged. The owner's thread.
     public func setInDemand(_ demand: Bool) {

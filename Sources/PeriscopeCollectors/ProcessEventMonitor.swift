@@ -21,8 +21,9 @@ public enum ProcessEvent: Sendable, Hashable {
 /// must still reconcile with ``HostCollector`` passes.
 ///
 /// Events are read in batches: while they come steadily, the thread waits ``WorkerThread/coalesceMillis``
-/// (20 ms; ``WorkerThread/idleCoalesceMillis`` while nobody looks, see ``setHoldOff(millis:)``) after each batch
-/// before it reads again, so a build's churn wakes it at most ~50 times a second; a lone event is read at once.
+/// (10 ms; ``WorkerThread/idleCoalesceMillis``, 100 ms, while nobody looks, see ``setHoldOff(millis:)``) after
+/// each batch before it reads again, so a build's churn wakes it at most ~100 (~10) times a second; a lone event
+/// is read at once.
 ///
 /// Needs `CAP_NET_ADMIN` (root). ``start(handler:)`` spawns a private thread; the handler runs on it.
 /// All members are safe to call from any thread.
@@ -64,7 +65,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 guard fds[0].revents != 0 else { continue }
                 // Every message already queued, before polling again, then a hold-off while events come steadily
                 // (``WorkerThread/Coalescer``): a build's fork, exec and exit of many short-lived processes cost
-                // one wake-up per 20 ms, not one per event.
+                // one wake-up per hold-off, not one per event.
                 var batch = 0
                 while true {
                     let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))

@@ -8,9 +8,10 @@ import Glibc
 /// TCP state changes as they happen, from the kernel tracepoint `sock:inet_sock_set_state` read through
 /// `perf_event_open` (no eBPF): one sampling event per CPU, each with an mmapped ring, woken on every
 /// sample, so a connection that lives a few milliseconds is still seen, within milliseconds. While samples
-/// come steadily the reader waits ``WorkerThread/coalesceMillis`` (20 ms) after each batch before it polls
-/// again: under a stream of connections it wakes at most ~50 times a second (the rings hold far more than
-/// 20 ms of samples); a lone event is read at once.
+/// come steadily the reader waits ``WorkerThread/coalesceMillis`` (10 ms; ``WorkerThread/idleCoalesceMillis``
+/// while nobody looks, see ``setHoldOff(millis:)``) after each batch before it polls again, so a stream of
+/// connections wakes it at most ~100 (~10) times a second (the rings hold far more than that of samples, and
+/// a batch that filled an eighth of a ring is not followed by a hold-off); a lone event is read at once.
 ///
 /// Needs root (or `CAP_PERFMON` plus a mounted, readable tracefs). Events can be lost when a ring fills
 /// faster than the reader drains it (counted in ``eventsLost``); consumers must still reconcile with
@@ -84,7 +85,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                     tracker.forgetOwners()
                 }
                 // A batch read: while samples come steadily, wait a moment before polling again
-                // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per 20 ms.
+                // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per hold-off.
                 defer {
                     if !decoded.isEmpty || lost > 0 {
                         // A batch that filled an eighth of a ring: at that rate a hold-off could overflow it.

@@ -11,10 +11,11 @@ enum WorkerThread {
     /// events come steadily (see ``Coalescer``). The kernel wakes a reader blocked in poll() for every event;
     /// under churn (a build: fork, exec and exit of many short-lived processes, each with a few TCP state
     /// changes) that is a wake-up per event or two, and the wake-up (a context switch, poll) costs more than the
-    /// event. Holding off gathers whatever comes in the meantime into one batch: at most 1000 / 20 = 50 batches
-    /// a second per source. An event during the hold-off waits for its end (≤ 20 ms). The buffers hold far more
-    /// than 20 ms of events (the connector's 4 MiB receive buffer, the tracepoint's per-CPU rings).
-    static let coalesceMillis: Int32 = 20
+    /// event. Holding off gathers whatever comes in the meantime into one batch: at most 1000 / 10 = 100 batches
+    /// a second per source. An event during the hold-off waits for its end (≤ 10 ms: this is the hold-off while
+    /// someone looks, so it is kept short — it adds to what subscribers see). The buffers hold far more than
+    /// that of events (the connector's 4 MiB receive buffer, the tracepoint's per-CPU rings).
+    static let coalesceMillis: Int32 = 10
     /// The hold-off while nobody looks (see ``HostMonitor/setInDemand(_:)``): updates are then a second apart
     /// anyway (``CollectionScheduler``'s idle patch gap), so a longer wait costs no visible latency and wakes a
     /// reader at most ~10 times a second. Still short enough that the buffers hold it at thousands of

@@ -16,7 +16,7 @@ import PeriscopeSystem
 ///   counters find sockets that came or went: at most once per ``minimumGapMillis`` (``idleGapMillis`` while
 ///   nobody looks) and 10 passes' time (20 for the counters' case).
 /// - An update when the first closed connection kept in the map expires.
-/// - The event sources' readers batch steadily coming events with a 20 ms hold-off while someone looks, 100 ms
+/// - The event sources' readers batch steadily coming events with a 10 ms hold-off while someone looks, 100 ms
 ///   otherwise (``HostMonitor/setInDemand(_:)``), told at each tick, event and pass.
 ///
 /// Every result goes to ``onOutput`` on the loop, in the order the queue produced them.

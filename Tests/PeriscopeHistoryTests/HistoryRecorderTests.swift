@@ -44,43 +44,6 @@ struct HistoryRecorderTests {
         #expect(recorder.checkpoints >= 4)
     }
 
-    /// After the first report the recorder looks only at the nodes that changed (the cost follows the changes,
-    /// not the map); a volatile change at a report that is not sampled is still sampled at the next sampling
-    /// report, though the node did not change again by then; a node gone is removed.
-    @Test func recordsOnlyTheChanges() throws {
-        var scenario = HistoryScenario { $0.sampleSeconds = 10 }
-        defer { scenario.remove() }
-        let recorder = try HistoryRecorder(configuration: scenario.configuration)
-        let t0 = HistoryScenario.start
-        let first = scenario.report(0)
-        recorder.record(first, names: ["10.0.0.9": "nine.example"], at: t0)
-        let hashed = recorder.nodesHashed
-        #expect(hashed >= first[.process].nodes.count)
-        recorder.record(first, names: ["10.0.0.9": "nine.example"], at: t0 + 1)
-        #expect(recorder.nodesHashed == hashed, "an unchanged report costs no hashing")
-
-        var busier = first
-        let id = try #require(first[.process].nodes.keys.first)
-        var node = try #require(first[.process].nodes[id])
-        node.set(NodeKey.threads, "99", at: t0 + 2)
-        busier[.process].nodes[id] = node
-        recorder.record(busier, names: ["10.0.0.9": "nine.example"], at: t0 + 2)  // not a sampling instant
-        #expect(recorder.nodesHashed == hashed + 1)
-        let samples = recorder.eventCounts["sample process", default: 0]
-        recorder.record(busier, names: [:], at: t0 + 11)                         // sampling; the node as at t0 + 2
-        #expect(recorder.eventCounts["sample process", default: 0] == samples + 1)
-        #expect(recorder.eventCounts["remove name", default: 0] == 1)
-
-        var fewer = busier
-        fewer[.process].nodes[id] = nil
-        recorder.record(fewer, names: [:], at: t0 + 12)
-        #expect(recorder.eventCounts["remove process", default: 0] == 1)
-        try recorder.commit()
-        let log = try scenario.reader(now: t0 + 13)
-        #expect(try log.state(at: t0 + 12.5).contains(HistoryKey(.process, id)) == false)
-        #expect(try log.state(at: t0 + 11.5).contains(HistoryKey(.process, id)))
-    }
-
     /// With metrics sampled once a minute (the default), the structure is still exact.
     @Test func sampledMetricsKeepTheStructure() throws {
         var scenario = HistoryScenario()

@@ -181,6 +181,15 @@ class FramedClient:
         self.sock.close()
 
 
+def collectors(daemon):
+    """`daemon/status` → `collectors` of `daemon`, over a connection of its own."""
+    c = Client(daemon)
+    try:
+        return c.call("daemon/status")["collectors"]
+    finally:
+        c.close()
+
+
 def wait_until(check, timeout=WAIT, interval=0.05, what="the expected state"):
     """Calls `check` until it returns something true, and returns that; fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout

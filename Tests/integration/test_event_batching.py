@@ -1,9 +1,10 @@
 """Kernel events are read in batches under churn, and nothing that lives is lost to the batching (issue 16).
 
-A stream of short-lived execs a few ms apart (fork, exec, exit each) wakes the process connector's reader far fewer times than
-it has events: while events come steadily the reader holds off 20 ms after each batch (`batches` in
-`daemon/status` → `collectors.process-events`). A process started in the middle of the burst, which lives,
-appears in the map; one started alone after a quiet spell appears promptly.
+A stream of short-lived execs a few ms apart (fork, exec, exit each) wakes the process connector's reader far
+fewer times than it has events: while events come steadily the reader holds off after each batch (10 ms while
+someone looks, 100 ms otherwise; `batches` in `daemon/status` → `collectors.process-events`). A process started
+in the middle of the stream, which lives, appears in the map; one started alone after a quiet spell appears
+promptly.
 
 Needs root (the process connector); skipped otherwise.
 """
@@ -14,19 +15,11 @@ import time
 import pytest
 
 from conftest import Daemon
-from rpc import Client, wait_until
+from rpc import Client, collectors as status, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (process connector)")
 
 EXECS = 400
-
-
-def status(daemon):
-    c = Client(daemon)
-    try:
-        return c.call("daemon/status")["collectors"]
-    finally:
-        c.close()
 
 
 def listed(client, pid):
@@ -60,9 +53,9 @@ def test_burst_of_execs_costs_few_wakeups_and_keeps_the_living(tmp_path):
         print(f"{events} process events in {batches} batches over a {burst:.2f} s burst")
         assert events >= 3 * EXECS, "fork, exec and exit of each exec"
         assert after["eventsLost"] == before["eventsLost"], "no event lost to the batching"
-        # At most one batch per 20 ms hold-off, plus the few before the reader sees a steady stream (and other
+        # At most one batch per hold-off (10 ms at the shortest), plus the few before the reader sees a steady stream (and other
         # processes on this machine); per event it would be hundreds.
-        assert batches <= (burst + 0.5) * 50 + 20, f"{batches} batches for {events} events in {burst:.2f} s"
+        assert batches <= (burst + 0.5) * 100 + 20, f"{batches} batches for {events} events in {burst:.2f} s"
         assert batches * 2 <= EXECS, f"{batches} batches for {EXECS} execs {burst / EXECS * 1000:.1f} ms apart"
         middle = sleepers[0].pid
         wait_until(lambda: listed(client, middle), timeout=10, what=f"the process started mid-burst ({middle})")

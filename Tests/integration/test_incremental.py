@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import Daemon
-from rpc import PEER_PRELUDE, Client, Peer, wait_until
+from rpc import PEER_PRELUDE, Client, Peer, collectors, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (process connector, tracepoint)")
 
@@ -102,14 +102,6 @@ def summary(view, pids):
     edges = sorted((e["source"], e["target"], e["connections"], tuple(e["ports"])) for e in view["edges"]
                    if e["source"] in nodes and e["target"] in nodes and not e.get("closed"))
     return {v[0]: v[1:] for v in nodes.values()}, edges
-
-
-def collectors(daemon):
-    c = Client(daemon)
-    try:
-        return c.call("daemon/status")["collectors"]
-    finally:
-        c.close()
 
 
 def test_incremental_equals_scratch_after_churn(tmp_path):
