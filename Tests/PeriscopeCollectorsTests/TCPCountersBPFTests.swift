@@ -124,4 +124,49 @@ import Glibc
         #expect(plain.health.countersSourceReason == "BPF counters disabled by configuration")
         #expect(sample.sockets.allSatisfy { $0.netns == netns })
     }
+
+    /// A namespace whose connection is older than the programs: not answered from BPF until seeded from a thread
+    /// inside it, then answered with the counters sock_diag gives in that namespace.
+    @Test(.enabled(if: geteuid() == 0, "needs root for ip netns and BPF"))
+    func seedingAnotherNamespace() throws {
+        let name = "psc-iter-\(UInt32.random(in: 0..<UInt32.max))"
+        try #require(try TestProcesses.run("/usr/sbin/ip", ["netns", "add", name]).status == 0)
+        defer { _ = try? TestProcesses.run("/usr/sbin/ip", ["netns", "del", name]) }
+        var st = stat()
+        try #require(stat("/var/run/netns/\(name)", &st) == 0)
+        let nsInode = UInt64(st.st_ino)
+        try TestProcesses.run("/usr/sbin/ip", ["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        let script = """
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+            c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+            c.sendall(b"x" * 5000); a.recv(65536)
+            time.sleep(30)
+            """
+        let pid = try TestProcesses.spawn(["/usr/sbin/ip", "netns", "exec", name, "/usr/bin/python3", "-c", script])
+        defer { TestProcesses.kill(pid) }
+        let nsFD = open("/var/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
+        try #require(nsFD >= 0)
+        defer { close(nsFD) }
+        let diagFD = psc_netlink_open_in_netns(nsFD, Int32(PSC_NETLINK_SOCK_DIAG))
+        try #require(diagFD >= 0)
+        defer { close(diagFD) }
+        var viaDiag: [CounterSample.Socket] = []
+        #expect(TestProcesses.eventually {
+            viaDiag = []
+            try? SocketDiag.counters(into: &viaDiag, diagFD: diagFD, netns: nsInode)
+            return viaDiag.count == 2 && viaDiag.contains { $0.info.bytesReceived == 5000 }
+        })
+
+        let bpf = try TCPCountersBPF(ownNetns: NamespaceSockets(procRoot: "/proc").ownNetns)
+        var out: [CounterSample.Socket] = []
+        #expect(try bpf.counters(into: &out, namespaces: [nsInode]).isEmpty)
+        try bpf.seed(netnsFD: nsFD, netns: nsInode)
+        #expect(try bpf.counters(into: &out, namespaces: [nsInode]) == [nsInode])
+        let listed = Dictionary(out.map { ($0.inode, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(out.allSatisfy { $0.netns == nsInode })
+        for socket in viaDiag {
+            #expect(listed[socket.inode]?.info == socket.info)
+        }
+    }
 }
