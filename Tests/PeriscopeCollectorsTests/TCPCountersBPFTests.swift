@@ -129,13 +129,8 @@ import Glibc
     /// inside it, then answered with the counters sock_diag gives in that namespace.
     @Test(.enabled(if: geteuid() == 0, "needs root for ip netns and BPF"))
     func seedingAnotherNamespace() throws {
-        let name = "psc-iter-\(UInt32.random(in: 0..<UInt32.max))"
-        try #require(try TestProcesses.run("/usr/sbin/ip", ["netns", "add", name]).status == 0)
-        defer { _ = try? TestProcesses.run("/usr/sbin/ip", ["netns", "del", name]) }
-        var st = stat()
-        try #require(stat("/var/run/netns/\(name)", &st) == 0)
-        let nsInode = UInt64(st.st_ino)
-        try TestProcesses.run("/usr/sbin/ip", ["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        let (name, nsInode) = try TestProcesses.makeNetns(prefix: "psc-iter-")
+        defer { TestProcesses.deleteNetns(name) }
         let script = """
             import socket, time
             s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()

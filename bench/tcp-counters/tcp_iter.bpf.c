@@ -22,29 +22,7 @@ struct psc_iter_record {
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
-/* ---- The few kernel types read, relocated by name against the running kernel's BTF. ---- */
-struct seq_file;
-struct bpf_iter_meta { struct seq_file *seq; __u64 session_id; __u64 seq_num; } __attribute__((preserve_access_index));
-struct sock_common { unsigned short skc_family; volatile unsigned char skc_state; } __attribute__((preserve_access_index));
-struct inode { unsigned long i_ino; } __attribute__((preserve_access_index));
-struct socket { int state; } __attribute__((preserve_access_index));
-/* A socket and its inode are one allocation (the kernel's SOCK_INODE): no pointer to chase, one cache line less. */
-struct socket_alloc { struct socket socket; struct inode vfs_inode; } __attribute__((preserve_access_index));
-struct sock { struct sock_common __sk_common; struct socket *sk_socket; } __attribute__((preserve_access_index));
-struct inet_sock { struct sock sk; } __attribute__((preserve_access_index));
-struct inet_connection_sock { struct inet_sock icsk_inet; } __attribute__((preserve_access_index));
-struct tcp_sock {
-    struct inet_connection_sock inet_conn;
-    __u32 srtt_us;
-    __u32 mdev_us;
-    __u32 total_retrans;
-    __u64 bytes_acked;
-    __u64 bytes_received;
-} __attribute__((preserve_access_index));
-/* The context of an "iter/tcp" program (the kernel's bpf_iter__tcp). */
-struct bpf_iter__tcp { struct bpf_iter_meta *meta; struct sock_common *sk_common; __u32 uid; } __attribute__((preserve_access_index));
-
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#include "../../bpf/tcp_kernel_types.h"
 #define TCP_CLOSE 7
 #define TCP_LISTEN 10
 
