@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -125,4 +126,16 @@ int psc_tcpc_read(psc_tcpc *h, const struct psc_tcp_counters **records) {
     if (count > PSC_TCP_COUNTERS_MAX) return -ENOSPC;
     *records = h->out->records;
     return (int)count;
+}
+
+int psc_tcpc_track_stats(const psc_tcpc *h, uint64_t *run_time_ns, uint64_t *run_count) {
+    struct bpf_program *track = bpf_object__find_program_by_name(h->object, "psc_track");
+    if (!track) return -ENOENT;
+    struct bpf_prog_info info;
+    uint32_t len = sizeof info;
+    memset(&info, 0, sizeof info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(track), &info, &len) != 0) return -errno;
+    *run_time_ns = info.run_time_ns;
+    *run_count = info.run_cnt;
+    return 0;
 }

@@ -33,6 +33,9 @@ public struct CollectorHealth: Sendable, Hashable {
     public var countersSource = "none"
     /// Why the last counters-only read did not use BPF (not root, load failure, a failed read); nil when it did.
     public var countersSourceReason: String?
+    /// The BPF counters' state tracepoint program: kernel run time and runs so far (see ``TCPCountersBPF``).
+    public var countersTrackerRunTimeNs: UInt64 = 0
+    public var countersTrackerRuns: UInt64 = 0
 
     public init() {}
 }

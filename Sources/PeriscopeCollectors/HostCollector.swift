@@ -239,7 +239,10 @@ public final class HostCollector: @unchecked Sendable {
             }
         }
         let viaBPF = answered.contains(namespaces.ownNetns)
+        let tracker = countersBPF?.trackerStats() ?? (nanos: 0, runs: 0)
         healthState.withLock { h in
+            h.countersTrackerRunTimeNs = tracker.nanos
+            h.countersTrackerRuns = tracker.runs
             h.countersSource = viaBPF ? "bpf" : "sock_diag"
             h.countersSourceReason = viaBPF ? nil : reason ?? "the host namespace is not tracked by the BPF programs"
         }

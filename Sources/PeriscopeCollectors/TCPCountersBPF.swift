@@ -59,6 +59,14 @@ final class TCPCountersBPF {
     /// Forgets seeded namespaces that are gone (their inode numbers may be reused by a new namespace).
     func retain(only live: Set<UInt64>) { seeded.formIntersection(live) }
 
+    /// Kernel run time and runs of the state tracepoint program so far: its cost lands on the processes whose
+    /// sockets change state, not on the daemon (non-zero only while `kernel.bpf_stats_enabled` is 1).
+    func trackerStats() -> (nanos: UInt64, runs: UInt64) {
+        var nanos: UInt64 = 0, runs: UInt64 = 0
+        _ = psc_tcpc_track_stats(handle, &nanos, &runs)
+        return (nanos, runs)
+    }
+
     /// Appends the counters of every connected TCP socket with a file (inode ≠ 0) in the seeded namespaces among
     /// `wanted`, and returns those namespaces. Throws when the read fails (more sockets than one read holds, or the
     /// iterator failed): the caller then dumps with sock_diag.

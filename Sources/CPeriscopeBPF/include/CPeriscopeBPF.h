@@ -62,4 +62,8 @@ int psc_tcpc_seed_in_netns(psc_tcpc *h, int netns_fd);
  * at a time. */
 int psc_tcpc_read(psc_tcpc *h, const struct psc_tcp_counters **records);
 
+/* Kernel run time and runs of the state tracepoint program so far (it runs in the processes whose sockets change
+ * state; non-zero only while kernel.bpf_stats_enabled=1). 0 or -errno. */
+int psc_tcpc_track_stats(const psc_tcpc *h, uint64_t *run_time_ns, uint64_t *run_count);
+
 #endif
