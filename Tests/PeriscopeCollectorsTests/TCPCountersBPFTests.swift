@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import CPeriscopeBPF
 import CPeriscopeLinux
 @testable import PeriscopeCollectors
 #if canImport(Glibc)
@@ -163,5 +164,17 @@ import Glibc
         for socket in viaDiag {
             #expect(listed[socket.inode]?.info == socket.info)
         }
+    }
+
+    /// An object the kernel cannot take gives no handle and a sentence saying why (libbpf's last message), which
+    /// is what `countersSourceReason` then shows.
+    @Test func aBadObjectFailsWithAReason() {
+        let garbage = [UInt8](repeating: 0x7f, count: 64)
+        var message = [CChar](repeating: 0, count: 512)
+        let handle = garbage.withUnsafeBytes { psc_tcpc_open($0.baseAddress, $0.count, &message, message.count) }
+        #expect(handle == nil)
+        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(!text.isEmpty)
+        if let handle { psc_tcpc_close(handle) }
     }
 }
