@@ -9,18 +9,22 @@ struct BPFObjectPlugin: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let root = context.package.directoryURL
         let script = root.appending(path: "scripts/bpf-embed.sh")
-        let header = root.appending(path: "Sources/CPeriscopeBPF/include/periscope_l7.h")
+        // Each program with the header it shares with the daemon and the headers of bpf/ it includes.
+        let programs = [("l7", "periscope_l7.h", [String]()),
+                        ("tcp_counters", "periscope_tcp_counters.h", ["tcp_kernel_types.h"])]
         var environment: [String: String] = [:]
         if let clang = try? context.tool(named: "clang") { environment["CLANG"] = clang.url.path }
         if let path = ProcessInfo.processInfo.environment["PATH"] { environment["PATH"] = path }
-        return ["l7"].map { name in
+        return programs.map { name, headerName, includes in
             let source = root.appending(path: "bpf/\(name).bpf.c")
-            let output = context.pluginWorkDirectoryURL.appending(path: "\(name.capitalized)BPFObject.swift")
+            let header = root.appending(path: "Sources/CPeriscopeBPF/include/\(headerName)")
+            let output = context.pluginWorkDirectoryURL.appending(path: "\(name)_bpf_object.swift")
             return .buildCommand(displayName: "Compiling BPF program \(name).bpf.c",
                                  executable: URL(fileURLWithPath: "/bin/bash"),
                                  arguments: [script.path, source.path, output.path],
                                  environment: environment,
-                                 inputFiles: [script, source, header], outputFiles: [output])
+                                 inputFiles: [script, source, header] + includes.map { root.appending(path: "bpf/\($0)") },
+                                 outputFiles: [output])
         }
     }
 }

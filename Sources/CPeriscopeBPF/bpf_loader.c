@@ -1,6 +1,7 @@
 /* See include/CPeriscopeBPF.h. */
 #define _GNU_SOURCE
 #include "CPeriscopeBPF.h"
+#include "bpf_messages.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,23 +23,6 @@ struct psc_bpf {
     int link_count;
     int conns_fd;
 };
-
-/* libbpf reports through one process-wide print callback: keep the last warning of the thread that loads. */
-static __thread char *last_message;
-static __thread size_t last_message_size;
-
-static int capture(enum libbpf_print_level level, const char *format, va_list args) {
-    if (level == LIBBPF_DEBUG || !last_message || last_message_size == 0) return 0;
-    char line[512];
-    int n = vsnprintf(line, sizeof line, format, args);
-    if (n <= 0) return 0;
-    if (n >= (int)sizeof line) n = (int)sizeof line - 1;  /* vsnprintf returns the untruncated length */
-    /* The verifier log ends with the useful lines; keep the last non-empty one that is not a log delimiter. */
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ')) line[--n] = 0;
-    if (n == 0 || strstr(line, "-- END PROG LOAD LOG --") || strstr(line, "-- BEGIN PROG LOAD LOG --")) return 0;
-    snprintf(last_message, last_message_size, "%s", line);
-    return 0;
-}
 
 /* Sets the 32-bit read-only global `name` (in .rodata) before the object is loaded; the verifier then treats
  * it as a constant. Returns 0, or -ENOENT when the object has no such variable. */
@@ -69,14 +53,8 @@ static int set_rodata_u32(struct bpf_object *object, const char *name, uint32_t 
     return -ENOENT;
 }
 
-static pthread_once_t print_once = PTHREAD_ONCE_INIT;
-static void install_print(void) { libbpf_set_print(capture); }
-
 psc_bpf *psc_bpf_open(const void *object, size_t size, char *error, size_t error_size) {
-    pthread_once(&print_once, install_print);
-    last_message = error;
-    last_message_size = error_size;
-    if (error && error_size) error[0] = 0;
+    psc_bpf_messages_begin(error, error_size);
     psc_bpf *bpf = calloc(1, sizeof *bpf);
     if (!bpf) return NULL;
     LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "periscope_l7");
@@ -98,14 +76,8 @@ psc_bpf *psc_bpf_open(const void *object, size_t size, char *error, size_t error
         bpf->conns_fd = bpf_object__find_map_fd_by_name(bpf->object, "psc_conns");
         if (bpf->conns_fd < 0) err = bpf->conns_fd;
     }
-    last_message = NULL;
+    psc_bpf_messages_end(err, error, error_size);
     if (err) {
-        if (error && error_size) {
-            char detail[512];
-            snprintf(detail, sizeof detail, "%s", error);
-            if (detail[0]) snprintf(error, error_size, "%s (%s)", strerror(err < 0 ? -err : err), detail);
-            else snprintf(error, error_size, "%s", strerror(err < 0 ? -err : err));
-        }
         psc_bpf_close(bpf);
         return NULL;
     }

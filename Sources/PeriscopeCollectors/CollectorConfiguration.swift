@@ -11,9 +11,13 @@ public struct CollectorConfiguration: Sendable, Hashable {
     /// re-read when the process is new, when its name changes, after ``HostCollector/processExecuted(_:)``,
     /// and otherwise once every this many passes (1 = every pass).
     public var detailRefreshPasses = 10
+    /// Read the counters-only updates' `tcp_info` with the BPF programs of ``TCPCountersBPF`` when they load
+    /// (root, BTF), sock_diag otherwise; false: always sock_diag.
+    public var bpfCounters = true
 
     public init(procRoot: String = "/proc", includeUDP: Bool = true, allNamespaces: Bool = true,
-                detailRefreshPasses: Int = 10) {
+                detailRefreshPasses: Int = 10, bpfCounters: Bool = true) {
+        self.bpfCounters = bpfCounters
         self.procRoot = procRoot
         self.includeUDP = includeUDP
         self.allNamespaces = allNamespaces

@@ -28,6 +28,14 @@ public struct CollectorHealth: Sendable, Hashable {
     /// Counters-only reads (``HostCollector/sampleCounters(namespaces:)``) and the wall time of the last one.
     public var counterPasses: UInt64 = 0
     public var lastCounterPassMillis: Double = 0
+    /// Where the last counters-only read took the host namespace's `tcp_info` counters from: `bpf` (the
+    /// ``TCPCountersBPF`` programs), `sock_diag`, or `none` before the first read.
+    public var countersSource = "none"
+    /// Why the last counters-only read did not use BPF (not root, load failure, a failed read); nil when it did.
+    public var countersSourceReason: String?
+    /// The BPF counters' state tracepoint program: kernel run time and runs so far (see ``TCPCountersBPF``).
+    public var countersTrackerRunTimeNs: UInt64 = 0
+    public var countersTrackerRuns: UInt64 = 0
 
     public init() {}
 }

@@ -101,7 +101,8 @@ public final class HostCollector: @unchecked Sendable {
             let procs = processes.scan(bootTime: hostFacts.bootTime, monotonic: start)
             var sample = CounterSample(host: host, processes: procs, sockets: [])
             sample.sockets.reserveCapacity(healthState.withLock { $0.socketsSeen })
-            for netns in wanted.sorted() where netns != 0 {  // 0: a process whose namespace could not be read
+            let answered = bpfCounters(into: &sample.sockets, namespaces: wanted)
+            for netns in wanted.sorted() where netns != 0 && !answered.contains(netns) {  // 0: namespace unreadable
                 guard let pair = namespaces.cached(netns) else {
                     sample.namespacesMissing += 1
                     continue
@@ -172,6 +173,7 @@ public final class HostCollector: @unchecked Sendable {
             }
         }
         namespaces.retain(only: scannedNamespaces)
+        seedCounters(representative, scanned: scannedNamespaces)
         host.addresses = addresses
         let afterSockets = SystemClock.monotonic()
 
@@ -202,6 +204,65 @@ public final class HostCollector: @unchecked Sendable {
             h.fdReadlinks = owners.lastReadlinks
         }
         return HostSnapshot(timestamp: timestamp, host: host, processes: procs, sockets: sockets, hostNetns: hostNetns)
+    }
+
+    /// The BPF counters source: loaded at the first counters-only read (a daemon nobody looks at never loads it),
+    /// nil when it could not be (``countersUnavailable`` says why). Under `passLock`.
+    private var countersBPF: TCPCountersBPF?
+    private var countersUnavailable: String?
+    private var countersTried = false
+
+    /// Appends the BPF counters of the namespaces it answers among `wanted` and returns those; records in health
+    /// where the host namespace's counters come from. Under `passLock`.
+    private func bpfCounters(into out: inout [CounterSample.Socket], namespaces wanted: Set<UInt64>) -> Set<UInt64> {
+        if !countersTried {
+            countersTried = true
+            if !configuration.bpfCounters {
+                countersUnavailable = "BPF counters disabled by configuration"
+            } else {
+                do throws(CollectorError) {
+                    countersBPF = try TCPCountersBPF(ownNetns: namespaces.ownNetns)
+                } catch {
+                    countersUnavailable = error.message
+                }
+            }
+        }
+        var answered: Set<UInt64> = []
+        var reason = countersUnavailable
+        if let countersBPF {
+            let before = out.count
+            do throws(CollectorError) {
+                answered = try countersBPF.counters(into: &out, namespaces: wanted)
+            } catch {
+                out.removeSubrange(before...)
+                reason = error.message
+            }
+        }
+        let viaBPF = answered.contains(namespaces.ownNetns)
+        let tracker = countersBPF?.trackerStats() ?? (nanos: 0, runs: 0)
+        healthState.withLock { h in
+            h.countersTrackerRunTimeNs = tracker.nanos
+            h.countersTrackerRuns = tracker.runs
+            h.countersSource = viaBPF ? "bpf" : "sock_diag"
+            h.countersSourceReason = viaBPF ? nil : reason ?? "the host namespace is not tracked by the BPF programs"
+        }
+        return answered
+    }
+
+    /// Has the BPF counters source track the sockets that existed before it loaded in the namespaces scanned by
+    /// this pass (once per namespace). Under `passLock`.
+    private func seedCounters(_ representative: [UInt64: Int32], scanned: Set<UInt64>) {
+        guard let countersBPF else { return }
+        countersBPF.retain(only: scanned.union([namespaces.ownNetns]))
+        for (netns, pid) in representative where scanned.contains(netns) && !countersBPF.seeded.contains(netns) {
+            do throws(CollectorError) {
+                let fd = try namespaces.open(netns, viaPid: pid)
+                defer { close(fd) }
+                try countersBPF.seed(netnsFD: fd, netns: netns)
+            } catch {
+                continue  // stays with sock_diag; tried again next pass
+            }
+        }
     }
 
     /// Processes (pid and start time) seen in each namespace on the previous pass.

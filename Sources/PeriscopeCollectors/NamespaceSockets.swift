@@ -45,16 +45,8 @@ final class NamespaceSockets {
             diag = psc_netlink_open(Int32(PSC_NETLINK_SOCK_DIAG))
             route = psc_netlink_open(Int32(PSC_NETLINK_ROUTE))
         } else {
-            let nsfd = open("\(procRoot)/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
-            guard nsfd >= 0 else {
-                throw CollectorError(.namespace, "cannot open \(procRoot)/\(pid)/ns/net: \(Self.describe(errno))")
-            }
+            let nsfd = try open(netns, viaPid: pid)
             defer { close(nsfd) }
-            // The namespace may have changed under the pid; check it is still the one asked for.
-            var st = stat()
-            guard fstat(nsfd, &st) == 0, UInt64(st.st_ino) == netns else {
-                throw CollectorError(.namespace, "namespace of pid \(pid) changed")
-            }
             diag = psc_netlink_open_in_netns(nsfd, Int32(PSC_NETLINK_SOCK_DIAG))
             route = diag >= 0 ? psc_netlink_open_in_netns(nsfd, Int32(PSC_NETLINK_ROUTE)) : -1
         }
@@ -67,6 +59,21 @@ final class NamespaceSockets {
         let pair = Pair(diag: diag, route: route)
         pairs[netns] = pair
         return pair
+    }
+
+    /// `/proc/<pid>/ns/net` opened (the caller closes it), checked to still be namespace `netns`.
+    func open(_ netns: UInt64, viaPid pid: Int32) throws(CollectorError) -> Int32 {
+        let nsfd = Glibc.open("\(procRoot)/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        guard nsfd >= 0 else {
+            throw CollectorError(.namespace, "cannot open \(procRoot)/\(pid)/ns/net: \(Self.describe(errno))")
+        }
+        // The namespace may have changed under the pid; check it is still the one asked for.
+        var st = stat()
+        guard fstat(nsfd, &st) == 0, UInt64(st.st_ino) == netns else {
+            close(nsfd)
+            throw CollectorError(.namespace, "namespace of pid \(pid) changed")
+        }
+        return nsfd
     }
 
     /// The sockets already open for `netns`, if any (no namespace is entered).

@@ -60,6 +60,10 @@ extension CollectorHealth {
             "fdReadlinksLastPass": JSONValue(fdReadlinks),
             "counterPasses": JSONValue(counterPasses),
             "lastCounterPassMillis": JSONValue((lastCounterPassMillis * 100).rounded() / 100),
+            "countersSource": .string(countersSource),
+            "countersSourceReason": countersSourceReason.map(JSONValue.string) ?? .null,
+            "countersTrackerRunTimeNs": JSONValue(countersTrackerRunTimeNs),
+            "countersTrackerRuns": JSONValue(countersTrackerRuns),
         ])
         if let output {
             health.figures["buildMillis"] = JSONValue((output.buildMillis * 100).rounded() / 100)

@@ -10,13 +10,8 @@ extension KernelTests {
     /// namespace's inode and the right owner pid, and its interfaces are listed.
     @Test(.enabled(if: geteuid() == 0, "needs root for ip netns"))
     func socketsOfAnotherNetworkNamespace() throws {
-        let name = "pscope-test-\(UInt32.random(in: 0..<UInt32.max))"
-        try #require(try TestProcesses.run("/usr/sbin/ip", ["netns", "add", name]).status == 0)
-        defer { _ = try? TestProcesses.run("/usr/sbin/ip", ["netns", "del", name]) }
-        var st = stat()
-        try #require(stat("/var/run/netns/\(name)", &st) == 0)
-        let nsInode = UInt64(st.st_ino)
-        try TestProcesses.run("/usr/sbin/ip", ["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        let (name, nsInode) = try TestProcesses.makeNetns(prefix: "pscope-test-")
+        defer { TestProcesses.deleteNetns(name) }
 
         let port = UInt16.random(in: 40000..<50000)
         let script = """

@@ -66,4 +66,25 @@ enum TestProcesses {
         }
         return condition()
     }
+
+    /// A fresh network namespace (`ip netns add`) named `prefix` plus a random number, its loopback up, and its
+    /// inode; remove it with ``deleteNetns(_:)``. Needs root.
+    static func makeNetns(prefix: String) throws -> (name: String, inode: UInt64) {
+        let name = "\(prefix)\(UInt32.random(in: 0..<UInt32.max))"
+        guard try run("/usr/sbin/ip", ["netns", "add", name]).status == 0 else {
+            throw TestSockets.Failure(description: "ip netns add \(name) failed")
+        }
+        var st = stat()
+        guard stat("/var/run/netns/\(name)", &st) == 0 else {
+            deleteNetns(name)
+            throw TestSockets.fail("stat /var/run/netns/\(name)")
+        }
+        try run("/usr/sbin/ip", ["netns", "exec", name, "ip", "link", "set", "lo", "up"])
+        return (name, UInt64(st.st_ino))
+    }
+
+    /// Removes a namespace made by ``makeNetns(prefix:)``.
+    static func deleteNetns(_ name: String) {
+        _ = try? run("/usr/sbin/ip", ["netns", "del", name])
+    }
 }

@@ -122,6 +122,17 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
             if after["fullPasses"] == before["fullPasses"] and after["counterUpdates"] > before["counterUpdates"]:
                 seen_without_full_pass += 1
         assert seen_without_full_pass >= 2, "byte counts should move without waiting for a full pass"
+        # Where those counters came from: BPF where the kernel has BTF (root here), else sock_diag saying why.
+        status = host_map(rpc)
+        if os.path.exists("/sys/kernel/btf/vmlinux"):
+            assert status["countersSource"] == "bpf", status.get("countersSourceReason")
+            assert status["countersSourceReason"] is None
+            # The state tracepoint ran for this test's connection (its run counts only while bpf stats are on).
+            with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+                stats_on = f.read().strip() == "1"
+            assert (status["countersTrackerRuns"] > 0) if stats_on else (status["countersTrackerRuns"] >= 0)
+        else:
+            assert status["countersSource"] == "sock_diag" and status["countersSourceReason"]
 
         # The traffic stopped: the rate falls back to 0 (one more sample of the same counts).
         wait_until(lambda: any(r.get("bytesPerSecond", 0) == 0 and r.get("bytesSent") == 4 * BURST
