@@ -59,7 +59,7 @@ enum SnapshotNodes {
         node.set(NodeKey.proto, conn.proto.rawValue, at: t)
         node.set(NodeKey.client, conn.client, at: t)
         node.set(NodeKey.server, conn.server, at: t)
-        node.sides = conn.sides
+        node.sidesBox = conn.sidesBox
         node.set(NodeKey.state, shape.state, at: t)
         node.set(NodeKey.closed, "false", at: t)
         node.set(NodeKey.lastSeen, lastSeen, at: t)
