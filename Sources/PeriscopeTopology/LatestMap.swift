@@ -181,17 +181,10 @@ public struct LatestMap: Sendable, Hashable, Codable, Sequence {
         return true
     }
 
-    /// Order-independent, as a dictionary's: each entry hashed on its own (seeded by `hasher`), combined with XOR.
+    /// Order-independent, as a dictionary's (see ``Swift/Hasher/combineUnordered(_:)``).
     public func hash(into hasher: inout Hasher) {
-        var combined = 0
-        for (key, entry) in self {
-            var one = hasher
-            one.combine(key)
-            one.combine(entry)
-            combined ^= one.finalize()
-        }
         hasher.combine(count)
-        hasher.combine(combined)
+        hasher.combineUnordered(self)
     }
 
     private enum CodingKeys: String, CodingKey { case entries }
