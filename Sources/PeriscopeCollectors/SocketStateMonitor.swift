@@ -33,6 +33,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
     }
 
     private final class Runner: @unchecked Sendable {
+        /// Events a wakeup's buffers keep room for between wakeups (more after a burst is freed).
+        static let keptCapacity = 4096
         let rings: PerfRings
         let decoder: SocketStateDecoder
         let wake: Int32
@@ -74,7 +76,9 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 for i in 0..<wakeIndex where fds[i].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                     fds[i].fd = -1      // event gone: stop polling it (its ring is still drained)
                 }
-                decoded.removeAll(keepingCapacity: true)
+                // Kept for the next wakeup unless a burst (10,000 connections opening) grew it: then handed back,
+                // so the burst's megabytes do not stay with the daemon.
+                decoded.removeAll(keepingCapacity: decoded.capacity <= Self.keptCapacity)
                 let lost = rings.drain { cpu, sample in
                     if let (socket, event) = decoder.decode(sample) {
                         decoded.append((sample.time, cpu, decoded.count, socket, event))
@@ -97,7 +101,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 }
                 // Rings are per CPU and each is in time order; merge them into one timeline.
                 decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
-                ready.removeAll(keepingCapacity: true)
+                ready.removeAll(keepingCapacity: ready.capacity <= Self.keptCapacity)
                 for d in decoded { tracker.process(socket: d.socket, time: d.time, event: d.event, into: &ready) }
                 tracker.flush(before: SystemClock.monotonicNanos(), into: &ready)
                 guard !ready.isEmpty else { continue }

@@ -46,7 +46,7 @@ enum NodeCodec {
     /// An order-independent hash of the stable part (equal nodes hash equal, whatever their dictionaries' order).
     static func stableHash(_ node: Node, _ kind: UInt8) -> Int {
         var sum = 0
-        for (key, entry) in node.latest.entries where !isVolatile(key, kind) { sum &+= hash(key, entry.value) }
+        for (key, entry) in node.latest where !isVolatile(key, kind) { sum &+= hash(key, entry.value) }
         for (key, values) in node.sets {
             var inner = 0
             for v in values { inner &+= v.hashValue }
@@ -64,7 +64,7 @@ enum NodeCodec {
     /// show it once the connection has closed, which is a stable change.
     static func volatileHash(_ node: Node, _ kind: UInt8) -> Int {
         var sum = 0
-        for (key, entry) in node.latest.entries where isVolatile(key, kind) && key != NodeKey.lastSeen {
+        for (key, entry) in node.latest where isVolatile(key, kind) && key != NodeKey.lastSeen {
             sum &+= hash(key, entry.value)
         }
         for (key, history) in node.metrics {
@@ -86,8 +86,8 @@ enum NodeCodec {
     /// metric samples. `time` is the record's time, milliseconds.
     static func encode(_ node: Node, time: Int64) -> [UInt8] {
         var w = ByteWriter()
-        w.int(node.latest.entries.count)
-        for (key, entry) in node.latest.entries {
+        w.int(node.latest.count)
+        for (key, entry) in node.latest {
             w.string(key)
             w.string(entry.value)
         }

@@ -34,6 +34,7 @@ public final class Daemon {
     public init(configuration: ServerConfiguration) throws {
         signal(SIGPIPE, SIG_IGN)
         MemoryTuning.limitArenas()
+        MemoryTuning.fixMmapThreshold()
         Daemon.unblockSignals()
         Daemon.raiseFileLimit()
         loop = try EventLoop()

@@ -23,8 +23,10 @@ final class ConnectionState {
     /// Client and server endpoint ids (the endpoints' own strings, shared).
     let client: String
     let server: String
-    /// The same two endpoints, typed: written on the connection node for the views.
-    let sides: ConnectionSides
+    /// The same two endpoints, typed: written on the connection node for the views, which shares this box (one
+    /// per connection, not one per node written).
+    let sidesBox: ConnectionSidesBox
+    var sides: ConnectionSides { sidesBox.value }
     var proto: TransportProtocol { sides.proto }
     private(set) var members: [Member] = []
     /// The shape last written to the report, `nil` until the node has been written.
@@ -48,7 +50,7 @@ final class ConnectionState {
         self.id = id
         self.client = client
         self.server = server
-        self.sides = sides
+        sidesBox = ConnectionSidesBox(sides)
     }
 
     var isLive: Bool { !members.isEmpty }

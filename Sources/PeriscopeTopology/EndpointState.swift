@@ -39,16 +39,18 @@ final class EndpointState {
         return false
     }
 
-    /// The endpoint node these counts describe.
-    func node() -> Node {
-        var node = Node(id: id, topology: .endpoint)
+    /// The endpoint node these counts describe; its parents and adjacency shared through `shared` with the
+    /// other nodes that have the same.
+    func node(sharing shared: inout SharedSets) -> Node {
+        var parents: [TopologyKind: Set<String>] = [:]
+        var adjacency: Set<String> = []
         for c in contributions {
             switch c.kind {
-            case .hostParent: node.addParent(.host, c.value)
-            case .processParent: node.addParent(.process, c.value)
-            case .adjacency: node.adjacency.insert(c.value)
+            case .hostParent: parents[.host, default: []].insert(c.value)
+            case .processParent: parents[.process, default: []].insert(c.value)
+            case .adjacency: adjacency.insert(c.value)
             }
         }
-        return node
+        return Node(id: id, topology: .endpoint, adjacency: shared.share(adjacency), parents: shared.share(parents))
     }
 }

@@ -74,7 +74,9 @@ public struct Node: Sendable, Hashable, Codable {
         get { fields.v.sidesBox?.value }
         set { unique.v.sidesBox = newValue.map(ConnectionSidesBox.init) }
     }
-    private var sidesBox: ConnectionSidesBox? {
+    /// The storage of ``sides``: set directly to share one box between nodes (the engine's connection and the
+    /// nodes it writes for it).
+    var sidesBox: ConnectionSidesBox? {
         get { fields.v.sidesBox }
         set { unique.v.sidesBox = newValue }
     }

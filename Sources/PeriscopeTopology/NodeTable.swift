@@ -257,14 +257,7 @@ extension NodeTable: Hashable {
 
     /// Order- and layout-independent: each entry hashed on its own (seeded by `hasher`), combined with XOR.
     public func hash(into hasher: inout Hasher) {
-        var combined = 0
-        for (id, node) in self {
-            var entry = hasher
-            entry.combine(id)
-            entry.combine(node)
-            combined ^= entry.finalize()
-        }
-        hasher.combine(combined)
+        hasher.combineUnordered(self)
     }
 }
 
@@ -279,5 +272,20 @@ extension NodeTable: Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(dictionary)
+    }
+}
+
+extension Hasher {
+    /// Combines key-value pairs whatever their order (as a dictionary hashes): each pair hashed on its own, seeded
+    /// by this hasher, the results combined with XOR.
+    mutating func combineUnordered<S: Sequence, K: Hashable, V: Hashable>(_ pairs: S) where S.Element == (key: K, value: V) {
+        var combined = 0
+        for (key, value) in pairs {
+            var one = self
+            one.combine(key)
+            one.combine(value)
+            combined ^= one.finalize()
+        }
+        combine(combined)
     }
 }

@@ -149,7 +149,7 @@ public struct ReportBuilder: Sendable {
         for (id, contributors) in state.overlayEndpoints {
             let live = state.endpoints[id]
             guard live?.dirtyGeneration == generation || contributors.contains(where: expired.contains) else { continue }
-            var node = live.map { $0.node() }
+            var node = live.map { $0.node(sharing: &state.sharedSets) }
             let kept = contributors.filter { !expired.contains($0) }
             for retainedID in kept {
                 for retainedNode in retained[retainedID]?.nodes ?? [] where retainedNode.topology == .endpoint
@@ -161,7 +161,7 @@ public struct ReportBuilder: Sendable {
             state.overlayEndpoints[id] = kept.isEmpty ? nil : kept
         }
         for endpoint in state.dirtyEndpoints where state.overlayEndpoints[endpoint.id] == nil {
-            endpoints.nodes[endpoint.id] = endpoint.references > 0 ? endpoint.node() : nil
+            endpoints.nodes[endpoint.id] = endpoint.references > 0 ? endpoint.node(sharing: &state.sharedSets) : nil
         }
     }
 
@@ -176,6 +176,7 @@ public struct ReportBuilder: Sendable {
         let limit = connectionHistoryLength
         let generation = state.generation
         let hostID = self.hostID
+        let hostParent = state.sharedSets.share([NodeID.host(hostID)])
         for conn in state.closed { connections.nodes[conn.id] = nil }
         if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
         func write(_ conn: ConnectionState) {
@@ -203,7 +204,8 @@ public struct ReportBuilder: Sendable {
                 conn.membersChanged = false
                 return
             }
-            var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples)
+            var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples,
+                                                hostParent: hostParent)
             SnapshotNodes.carry(from: previous.map { $0[conn.id] } ?? connections.nodes[conn.id], into: &node, limit: limit)
             connections.nodes[conn.id] = node
             conn.written = shape

@@ -50,24 +50,23 @@ enum SnapshotNodes {
         return "\(s.proto.rawValue)/\(addr):\(s.localPort)"
     }
 
-    /// The connection node of `conn` as written in one snapshot at `t`, without history.
+    /// The connection node of `conn` as written in one snapshot at `t`, without history. `hostParent`, when
+    /// given, is the set `[host node id]` shared by the host's connection nodes (see ``SharedSets``).
     static func connection(_ conn: ConnectionState, _ shape: ConnectionState.Shape, hostID: String, at t: Double,
-                           lastSeen: String, samples: Bool) -> Node {
+                           lastSeen: String, samples: Bool, hostParent: Set<String>? = nil) -> Node {
         let hostNode = NodeID.host(hostID)
         var node = Node(id: conn.id, topology: .connection, latest: LatestMap(Dictionary(minimumCapacity: 9)))
         node.set(NodeKey.proto, conn.proto.rawValue, at: t)
         node.set(NodeKey.client, conn.client, at: t)
         node.set(NodeKey.server, conn.server, at: t)
-        node.sides = conn.sides
+        node.sidesBox = conn.sidesBox
         node.set(NodeKey.state, shape.state, at: t)
         node.set(NodeKey.closed, "false", at: t)
         node.set(NodeKey.lastSeen, lastSeen, at: t)
         node.set(NodeKey.host, hostNode, at: t)
         if let p = shape.clientProcess { node.set(NodeKey.clientProcess, p, at: t) }
         if let p = shape.serverProcess { node.set(NodeKey.serverProcess, p, at: t) }
-        node.addParent(.endpoint, conn.client)
-        node.addParent(.endpoint, conn.server)
-        node.addParent(.host, hostNode)
+        node.parents = [.endpoint: Set([conn.client, conn.server]), .host: hostParent ?? [hostNode]]
         if samples {
             node.record(MetricKey.clientBytesSent, conn.sent, at: t)
             node.record(MetricKey.clientBytesReceived, conn.received, at: t)

@@ -33,6 +33,9 @@ final class TopologyEngine {
     /// counters-only update samples them again even if unchanged, as a full pass would (their rates fall to 0).
     var movingConnections: [ConnectionState] = []
 
+    /// Parent maps and adjacency sets shared by the nodes the builder writes.
+    var sharedSets = SharedSets()
+
     /// Retained connections whose nodes the builder merged into the report, by endpoint id.
     var overlayEndpoints: [String: [String]] = [:]
     /// Retained connections whose connection node is in the report.

@@ -155,7 +155,7 @@ struct ConnectionFields {
     var lastSeen: String?
 
     init(_ latest: LatestMap) {
-        for (key, entry) in latest.entries {
+        for (key, entry) in latest {
             if Self.same(key, NodeKey.client) {
                 client = entry.value
             } else if Self.same(key, NodeKey.server) {

@@ -26,7 +26,7 @@ enum NodeL7 {
     static func rows(of processes: [Node]) -> [L7Row] {
         var sums: [String: L7Figures] = [:]
         for p in processes {
-            for (key, entry) in p.latest.entries where key.hasPrefix(NodeKey.l7Prefix) {
+            for (key, entry) in p.latest where key.hasPrefix(NodeKey.l7Prefix) {
                 guard let f = L7Figures(text: entry.value) else { continue }
                 let side = key.hasSuffix(":server") ? "server" : "client"
                 sums[f.protocolName + ":" + side, default: L7Figures(protocolName: f.protocolName, seconds: f.seconds)]
@@ -45,7 +45,7 @@ enum NodeL7 {
     /// The figures are the server side's when the node served requests, else the client side's.
     static func decorate(_ nodes: inout [String: NodeSummary], view: String, report: Report) {
         var members: [String: [Node]] = [:]
-        for p in report.processes.nodes.values where p.latest.entries.keys.contains(where: { $0.hasPrefix(NodeKey.l7Prefix) }) {
+        for p in report.processes.nodes.values where p.latest.contains(where: { $0.key.hasPrefix(NodeKey.l7Prefix) }) {
             let id: String?
             switch view {
             case ViewCatalog.processesByName: id = NodeFactory.groupID(NodeFactory.groupName(p))

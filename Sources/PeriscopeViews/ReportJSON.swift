@@ -21,7 +21,9 @@ extension Node: JSONRepresentable {
     public var json: JSONValue {
         [
             "id": .string(id), "topology": .string(topology.rawValue),
-            "latest": .object(latest.entries.mapValues { ["timestamp": .double($0.timestamp), "value": .string($0.value)] }),
+            "latest": .object(Dictionary(uniqueKeysWithValues: latest.map { key, entry in
+                (key, ["timestamp": .double(entry.timestamp), "value": .string(entry.value)] as JSONValue)
+            })),
             "sets": .object(sets.mapValues { JSONValue($0.sorted()) }),
             "adjacency": JSONValue(adjacency.sorted()),
             "parents": .object(Dictionary(uniqueKeysWithValues: parents.map { ($0.key.rawValue, JSONValue($0.value.sorted())) })),

@@ -103,7 +103,7 @@ extension ViewRenderer {
     }
 
     private static func addAll(_ n: Node, to metadata: inout [String: JSONValue]) {
-        for (key, entry) in n.latest.entries where !key.hasPrefix(NodeKey.l7Prefix) {
+        for (key, entry) in n.latest where !key.hasPrefix(NodeKey.l7Prefix) {
             let k = NodeFactory.camel(key)
             if metadata[k] == nil { metadata[k] = .string(entry.value) }
         }

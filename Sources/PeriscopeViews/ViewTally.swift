@@ -3,6 +3,11 @@ import PeriscopeTopology
 /// What one connection adds to a view: the view nodes it is drawn between, the pseudo nodes it brings in, its
 /// figures on the edge, and what its resolution read (so a later change to those inputs re-resolves it).
 /// Pure value.
+///
+/// The renderer keeps one per connection and the tally one ``Member`` per connection, so at 10,000 connections
+/// every byte of their inline size counts twice ten thousand times (and more, by the dictionaries' spare buckets).
+/// The fields that most connections leave `nil` and that are large inline (a pseudo party, L7 figures) are
+/// therefore held in a ``Boxed`` reference: 8 bytes when absent, one small allocation when present.
 struct ConnectionContribution: Sendable {
     /// The figures a connection adds to its edge.
     struct Member: Sendable {
@@ -12,14 +17,28 @@ struct ConnectionContribution: Sendable {
         var lastSeen: Double?
         var bytesPerSecond: Double?
         var rttMillis: Double?
-        var l7: L7Figures?
+        private var l7Box: Boxed<L7Figures>?
+        var l7: L7Figures? { l7Box?.value }
+
+        init(proto: String, port: Int, closed: Bool, lastSeen: Double?, bytesPerSecond: Double?, rttMillis: Double?,
+             l7: L7Figures?) {
+            self.proto = proto
+            self.port = port
+            self.closed = closed
+            self.lastSeen = lastSeen
+            self.bytesPerSecond = bytesPerSecond
+            self.rttMillis = rttMillis
+            l7Box = l7.map(Boxed.init)
+        }
     }
 
     var source: String
     var target: String
+    private var sourcePseudoBox: Boxed<Party>?
+    private var targetPseudoBox: Boxed<Party>?
     /// Pseudo nodes the ends are drawn as (`nil` for a process or a view node of the report).
-    var sourcePseudo: Party?
-    var targetPseudo: Party?
+    var sourcePseudo: Party? { sourcePseudoBox?.value }
+    var targetPseudo: Party? { targetPseudoBox?.value }
     /// The processes of the two sides, drawn or not.
     var clientProcess: String?
     var serverProcess: String?
@@ -28,7 +47,25 @@ struct ConnectionContribution: Sendable {
     /// consulted (found or not).
     var inputs: ResolutionInputs
 
+    init(source: String, target: String, sourcePseudo: Party?, targetPseudo: Party?, clientProcess: String?,
+         serverProcess: String?, member: Member, inputs: ResolutionInputs) {
+        self.source = source
+        self.target = target
+        sourcePseudoBox = sourcePseudo.map(Boxed.init)
+        targetPseudoBox = targetPseudo.map(Boxed.init)
+        self.clientProcess = clientProcess
+        self.serverProcess = serverProcess
+        self.member = member
+        self.inputs = inputs
+    }
+
     var isSelfEdge: Bool { source == target }
+}
+
+/// An immutable value behind a reference: keeps a rarely-set, large field out of a struct's inline size.
+final class Boxed<Value: Sendable>: Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// The view's accumulation over its connections, kept as counts so that a connection can be taken out again

@@ -193,6 +193,9 @@ int64_t psc_realtime_offset_ns(void);
 int psc_malloc_limit_arenas(int arenas);
 /* Returns free heap memory to the kernel (malloc_trim(0)); 1 if memory was released. */
 int psc_malloc_trim(void);
+/* Fixes the size from which glibc serves an allocation with its own mmap (mallopt M_MMAP_THRESHOLD; this also
+ * stops glibc raising the threshold after each large free, and with it the trim threshold). 1 on success. */
+int psc_malloc_mmap_threshold(int bytes);
 
 #ifdef __cplusplus
 }
