@@ -96,19 +96,19 @@ fi
 if part churn; then
     wait_time_wait_gone
     echo "# churn, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    A churn --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" & BG_PID=$!
+    python3 bench/always_on.py churn --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" & BG_PID=$!   # not through A: killing a function's subshell would leave python running
     A cpu --pid "$DAEMON_PID" --socket "$SOCK" --label churn --window "$WINDOW" --warmup "$WARMUP"
     wait "$BG_PID"; BG_PID=""
 fi
 if part make; then
     echo "# make -j2, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    A make --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" --tmp "$TMP" & BG_PID=$!
+    python3 bench/always_on.py make --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" --tmp "$TMP" & BG_PID=$!   # not through A: killing a function's subshell would leave python running
     A cpu --pid "$DAEMON_PID" --socket "$SOCK" --label make --window "$WINDOW" --warmup "$WARMUP"
     wait "$BG_PID"; BG_PID=""
 fi
 if part latency; then
     echo "# latency under churn, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    A churn --seconds 600 & BG_PID=$!
+    python3 bench/always_on.py churn --seconds 600 & BG_PID=$!   # not through A: killing a function's subshell would leave python running
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"
     kill -TERM "$BG_PID" 2>/dev/null; wait "$BG_PID" 2>/dev/null || true; BG_PID=""
     A timewait --count 10000
