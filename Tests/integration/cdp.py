@@ -96,11 +96,21 @@ class Page:
                 return m.get("result", {})
             self.events.append(m)
 
-    def navigate(self, url, wait=True):
+    def navigate(self, url, wait=True, timeout=20):
+        """Opens `url` and (with `wait`) returns once the new document has loaded: readyState alone can be read
+        from the old document before the navigation commits. Returns Page.navigate's result (its `errorText`
+        says why a load failed)."""
         self.events.clear()
-        self.send("Page.navigate", url=url)
+        result = self.send("Page.navigate", url=url)
         if wait:
-            self.wait_for("document.readyState === 'complete'", timeout=20)
+            deadline = time.time() + timeout
+            while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+                if time.time() > deadline:
+                    raise AssertionError(f"{url}: no load event in {timeout} s (navigate: {result})")
+                self.eval("0")  # collects the events that arrived meanwhile
+                time.sleep(0.05)
+            self.wait_for("document.readyState === 'complete'", timeout=timeout)
+        return result
 
     def eval(self, expression, await_promise=False):
         r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=await_promise)

@@ -75,13 +75,29 @@ def ui(talker):
     stop_ui(u)
 
 
+def fresh_token(ui):
+    """A rerun sets the page up again, and the printed token works once: a new `periscope ui` on the same daemon
+    prints a new one (so the rerun shows its own failure, not a spent token)."""
+    ui["proc"].terminate()
+    ui["proc"].communicate(timeout=10)
+    ui.update(start_ui(ui["daemon"]))
+
+
 @pytest.fixture(scope="module")
 def page(ui):
     """The browser's page, opened with the printed URL: the token is spent for the session cookie."""
+    if ui.get("spent"):
+        fresh_token(ui)
+    ui["spent"] = True
     b = cdp.Browser(width=1500, height=950)
     try:
-        b.page.navigate(ui["url"])
-        assert b.page.eval("location.pathname + location.search") == "/", "redirected to / (the token leaves the URL)"
+        opened = b.page.navigate(ui["url"])
+        where = b.page.eval("location.pathname + location.search")
+        if where != "/":
+            text = b.page.eval("document.body ? document.body.innerText.slice(0, 300) : ''")
+            log = open(os.path.join(ui["daemon"].dir, "ui.stderr")).read()
+            raise AssertionError(f"redirected to / (the token leaves the URL); at {where!r}, navigate: {opened}, "
+                                 f"page text: {text!r}, ui stderr: {log[-2000:]!r}")
         try:
             b.page.wait_for("document.getElementById('status').textContent.includes('live')", timeout=WAIT, what="a live map")
         except AssertionError as e:
