@@ -5,6 +5,7 @@ Reuses the three-tier stack of test_containers.py (3 db, 2 app, 2 lb busybox con
 lb1) with its own daemon, started with every control enabled (`--controls`). Every check drives the real
 `periscope` binary or the daemon's JSON-RPC.
 """
+import json
 import os
 import pty
 import re
@@ -76,11 +77,21 @@ def test_processes_carry_their_container(stack, d):
     # The peers of db1's cats are the app containers' nc clients, named with their container.
     apps = {f"nc ({stack.name('app1')})", f"nc ({stack.name('app2')})"}
 
+    inbound = []
+
     def peers():
         found[:] = [n for n in processes_in(c, stack.ids["db1"]) if n["label"] == "cat"]
-        return {r["peerLabel"] for n in found
-                for r in c.call("node/get", {"view": "processes", "id": n["id"]})["inbound"]}
-    wait_until(lambda: apps <= peers(), WAIT, what="inbound peers named 'nc (app…)'")
+        inbound[:] = [r for n in found for r in c.call("node/get", {"view": "processes", "id": n["id"]})["inbound"]]
+        return {r["peerLabel"] for r in inbound}
+    try:
+        wait_until(lambda: apps <= peers(), WAIT, what="inbound peers named 'nc (app…)'")
+    except AssertionError as e:
+        # What the daemon saw instead, for a failure that has not been reproduced outside CI.
+        ncs = [(n["id"], n["parents"].get("container"), n.get("adjacency")) for n in
+               c.call("topology/get", {"view": "processes", "options": {"all": True}})["nodes"] if n["label"] == "nc"]
+        status = c.call("daemon/status")["collectors"]
+        raise AssertionError(f"{e}; db1's cats' inbound rows: {inbound}; nc processes: {ncs}; "
+                             f"collectors: {json.dumps(status)[:3000]}") from None
     # The shell client shows them the same way, in the view and in the node's connection table.
     out = cli(d, "get", "processes").stdout
     assert f"cat ({db1})" in out and f"nc ({stack.name('app1')})" in out, out
