@@ -62,6 +62,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 A() { python3 bench/always_on.py "$@"; }
+# Starts a background load with Python itself as BG_PID (`A ... &` would make BG_PID a subshell, and killing that
+# left the Python running).
+background() { python3 bench/always_on.py "$@" & BG_PID=$!; }
 wait_time_wait_gone() {   # other runs' TIME_WAIT sockets would inflate the quiet figure
     for _ in $(seq 1 75); do
         [[ $(ss -tan state time-wait | tail -n +2 | wc -l) -lt 200 ]] && return
@@ -96,19 +99,19 @@ fi
 if part churn; then
     wait_time_wait_gone
     echo "# churn, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 bench/always_on.py churn --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" & BG_PID=$!   # not through A: killing a function's subshell would leave python running
+    background churn --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)"
     A cpu --pid "$DAEMON_PID" --socket "$SOCK" --label churn --window "$WINDOW" --warmup "$WARMUP"
     wait "$BG_PID"; BG_PID=""
 fi
 if part make; then
     echo "# make -j2, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 bench/always_on.py make --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" --tmp "$TMP" & BG_PID=$!   # not through A: killing a function's subshell would leave python running
+    background make --seconds "$(echo "$WINDOW + $WARMUP + 1" | bc)" --tmp "$TMP"
     A cpu --pid "$DAEMON_PID" --socket "$SOCK" --label make --window "$WINDOW" --warmup "$WARMUP"
     wait "$BG_PID"; BG_PID=""
 fi
 if part latency; then
     echo "# latency under churn, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    python3 bench/always_on.py churn --seconds 600 & BG_PID=$!   # not through A: killing a function's subshell would leave python running
+    background churn --seconds 600
     python3 bench/subscriptions.py latency --socket "$SOCK" --trials "$TRIALS" --exec-trials "$TRIALS" --tmp "$TMP"
     kill -TERM "$BG_PID" 2>/dev/null; wait "$BG_PID" 2>/dev/null || true; BG_PID=""
     A timewait --count 10000
