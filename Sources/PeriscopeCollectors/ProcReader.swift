@@ -44,6 +44,26 @@ final class ProcReader {
         return body(UnsafeRawBufferPointer(start: buffer, count: used))
     }
 
+    /// Reads an already open procfs file again from its start (`pread` at offset 0: a seq_file regenerates its
+    /// text) and passes its bytes to `body`: one syscall for a file kept open across passes. Reads until a short
+    /// read, which for procfs's one-record files (`/proc/PID/stat`) is the end. Returns nil on a read error
+    /// (ESRCH: the process the file belongs to is gone).
+    func withOpenFile<R>(_ fd: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        var used = 0
+        while true {
+            if used == capacity { grow() }
+            let asked = capacity - used
+            let n = pread(fd, buffer + used, asked, off_t(used))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            used += n
+            if n < asked { break }
+        }
+        return body(UnsafeRawBufferPointer(start: buffer, count: used))
+    }
+
     /// Reads the whole file as bytes (copied).
     func bytes(_ name: String, in directory: Int32 = AT_FDCWD) -> [UInt8]? {
         withFile(name, in: directory) { Array($0) }

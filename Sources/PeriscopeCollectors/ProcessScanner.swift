@@ -7,8 +7,8 @@ import Glibc
 /// Walks `/proc` and builds one ``ProcessRecord`` per process, keeping per-pid CPU tick counters
 /// across passes for CPU %.
 ///
-/// Every file is read relative to an `O_PATH` descriptor of `/proc/PID`, so each process costs a handful
-/// of cheap syscalls and no path walks. A process that disappears mid-read is skipped.
+/// Each process is read through descriptors kept open between scans (``ProcessHandles``): three syscalls
+/// for a known process, no path walks. A process that disappears mid-read is skipped.
 /// - Important: not thread-safe; owned by ``HostCollector``.
 final class ProcessScanner {
     private struct CPUSample {
@@ -17,9 +17,9 @@ final class ProcessScanner {
         var monotonic: Double
     }
 
-    /// Fields that change only on exec or rarely (cwd, cgroup migration), re-read when the process is new, its
-    /// name changed (exec), it was invalidated (process connector exec event), or every
-    /// `detailRefreshPasses` passes.
+    /// Fields that change only on exec or rarely (cwd, cgroup migration, a `setns` of the network namespace),
+    /// re-read when the process is new, its name changed (exec), it was invalidated (process connector exec
+    /// event), or every `detailRefreshPasses` passes.
     private struct Details {
         var startTicks: Int64
         var name: String
@@ -27,10 +27,13 @@ final class ProcessScanner {
         var executable: String?
         var cwd: String?
         var cgroup: String
+        /// Inode of the network namespace (0 when unreadable).
+        var netns: UInt64
     }
 
     private let procRoot: String
     private let reader: ProcReader
+    private let handles: ProcessHandles
     private let users: UserNames
     private var samples: [Int32: CPUSample] = [:]
     private var details: [Int32: Details] = [:]
@@ -47,6 +50,7 @@ final class ProcessScanner {
         self.detailRefreshPasses = UInt64(max(detailRefreshPasses, 1))
         self.reader = reader
         self.users = users
+        handles = ProcessHandles(procRoot: procRoot)
         let hz = sysconf(Int32(_SC_CLK_TCK))
         ticksPerSecond = hz > 0 ? Double(hz) : 100
         let page = sysconf(Int32(_SC_PAGESIZE))
@@ -72,6 +76,7 @@ final class ProcessScanner {
             seen[pid] = sample
         }
         samples = seen
+        handles.closeAll { seen[$0] != nil }
         if details.count > seen.count { details = details.filter { seen[$0.key] != nil } }
         stale.removeAll()
         records.sort { $0.pid < $1.pid }
@@ -82,7 +87,7 @@ final class ProcessScanner {
     /// last scan did not see (a process that forked and connected a moment ago). Same record as a scan
     /// gives, with CPU % from the last scan's sample when there is one (else 0); no sample is kept.
     func record(pid: Int32, bootTime: Double, monotonic: Double) -> ProcessRecord? {
-        read(pid: pid, bootTime: bootTime, monotonic: monotonic)?.0
+        read(pid: pid, bootTime: bootTime, monotonic: monotonic, keep: false)?.0
     }
 
     /// The inode of `pid`'s network namespace now, or nil when it cannot be read.
@@ -106,13 +111,22 @@ final class ProcessScanner {
         return value
     }
 
-    private func read(pid: Int32, bootTime: Double, monotonic: Double) -> (ProcessRecord, CPUSample)? {
-        let dfd = psc_open_path_directory("\(procRoot)/\(pid)")
-        guard dfd >= 0 else { return nil }
-        defer { close(dfd) }
-        var st = stat()
-        guard fstat(dfd, &st) == 0 else { return nil }
-        guard let stat = reader.withFile("stat", in: dfd, { ProcStat.parse($0) }) ?? nil else { return nil }
+    /// Processes whose /proc descriptors are kept between scans (for status and tests).
+    var keptHandles: Int { handles.count }
+
+    private func read(pid: Int32, bootTime: Double, monotonic: Double,
+                      keep: Bool = true) -> (ProcessRecord, CPUSample)? {
+        handles.with(pid, keep: keep) { handle in
+            var st = stat()
+            guard fstat(handle.directory, &st) == 0,
+                  let stat = reader.withOpenFile(handle.stat, { ProcStat.parse($0) }) ?? nil else { return nil }
+            return record(pid: pid, dfd: handle.directory, owner: st.st_uid, stat: stat, bootTime: bootTime,
+                          monotonic: monotonic)
+        }
+    }
+
+    private func record(pid: Int32, dfd: Int32, owner: uid_t, stat: ProcStat, bootTime: Double,
+                        monotonic: Double) -> (ProcessRecord, CPUSample) {
 
         let sample = CPUSample(startTicks: stat.startTicks, cpuTicks: stat.cpuTicks, monotonic: monotonic)
         var cpu = 0.0
@@ -122,9 +136,7 @@ final class ProcessScanner {
         }
 
         let info = details(pid: pid, dfd: dfd, stat: stat)
-        var ns = Glibc.stat()
-        let netns = fstatat(dfd, "ns/net", &ns, 0) == 0 ? UInt64(ns.st_ino) : 0
-        let uid = UInt32(st.st_uid)
+        let uid = UInt32(owner)
 
         var record = ProcessRecord(pid: pid, ppid: stat.ppid, name: stat.name, command: info.command)
         record.executable = info.executable
@@ -138,7 +150,7 @@ final class ProcessScanner {
         record.rssBytes = UInt64(stat.rssPages * pageSize)
         record.openFDs = openFDCount(dfd)
         record.cgroup = info.cgroup
-        record.netns = netns
+        record.netns = info.netns
         return (record, sample)
     }
 
@@ -154,8 +166,10 @@ final class ProcessScanner {
         let executable = reader.link("exe", in: dfd)
         let cwd = reader.link("cwd", in: dfd)
         let cgroup = reader.withFile("cgroup", in: dfd) { Self.cgroupPath($0) } ?? ""
+        var ns = Glibc.stat()
+        let netns = fstatat(dfd, "ns/net", &ns, 0) == 0 ? UInt64(ns.st_ino) : 0
         let fresh = Details(startTicks: stat.startTicks, name: stat.name, command: command,
-                            executable: executable, cwd: cwd, cgroup: cgroup)
+                            executable: executable, cwd: cwd, cgroup: cgroup, netns: netns)
         details[pid] = fresh
         return fresh
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import PeriscopeCollectors
 import PeriscopeTopology
@@ -101,5 +102,61 @@ extension KernelTests {
         let client = third.sockets.first { $0.proto == .tcp && $0.localPort == clientPort && $0.remotePort == listener.port }
         #expect(client?.pid == getpid())
         #expect(collector.health.fdReadlinks < full.fdReadlinks)
+    }
+
+    /// The scanner keeps each process's /proc descriptors between passes; what a user sees must still follow
+    /// the process: an owner that changes without an exec (a server dropping root after start).
+    @Test func ownerChangeWithoutExecIsSeenThroughKeptDescriptors() throws {
+        try #require(geteuid() == 0, "setuid to another user needs root (the suite runs as root)")
+        var go: [Int32] = [0, 0]
+        try #require(pipe(&go) == 0)
+        defer { close(go[0]); close(go[1]) }
+        let script = "import os, sys\nsys.stdin.readline()\nos.setuid(65534)\nsys.stdin.readline()\n"
+        let pid = try TestProcesses.spawn(["/usr/bin/python3", "-c", script], stdin: go[0])
+        defer { TestProcesses.kill(pid) }
+        let collector = HostCollector()
+        try #require(TestProcesses.eventually { collector.collect().processes.first { $0.pid == pid }?.uid == 0 })
+        _ = write(go[1], "\n", 1)
+        let changed = TestProcesses.eventually { collector.collect().processes.first { $0.pid == pid }?.uid == 65534 }
+        #expect(changed, "uid now \(String(describing: collector.collect().processes.first { $0.pid == pid }?.uid))")
+    }
+
+    /// Kept descriptors end with their process: a long-running daemon must not collect descriptors of every
+    /// process that ever ran.
+    @Test func descriptorsOfExitedProcessesAreClosed() throws {
+        Self.raiseFileLimit()   // as periscoped does: room to keep descriptors for every process of the host
+        let collector = HostCollector()
+        var children: [pid_t] = []
+        var reaped = false
+        defer { if !reaped { children.forEach(TestProcesses.kill) } }
+        for _ in 0..<5 { children.append(try TestProcesses.spawn(["/bin/sleep", "30"])) }
+        try #require(TestProcesses.eventually {
+            let snapshot = collector.collect()
+            return children.allSatisfy { child in snapshot.processes.contains { $0.pid == child && $0.name == "sleep" } }
+        })
+        #expect(Self.descriptors(under: children) == children.count * 2, "/proc/PID and /proc/PID/stat, each kept")
+        children.forEach(TestProcesses.kill)
+        reaped = true
+        let snapshot = collector.collect()
+        #expect(!snapshot.processes.contains { children.contains($0.pid) })
+        #expect(Self.descriptors(under: children) == 0, "the exited processes' descriptors are closed")
+    }
+
+    /// This test process's descriptors open on `/proc/PID` or below it, for any of `pids`.
+    private static func descriptors(under pids: [pid_t]) -> Int {
+        let prefixes = pids.map { "/proc/\($0)" }
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        return entries.count { entry in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)")
+            else { return false }
+            return prefixes.contains { target == $0 || target.hasPrefix($0 + "/") }
+        }
+    }
+
+    private static func raiseFileLimit() {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
     }
 }
