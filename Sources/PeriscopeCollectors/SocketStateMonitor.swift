@@ -76,9 +76,14 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 for i in 0..<wakeIndex where fds[i].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                     fds[i].fd = -1      // event gone: stop polling it (its ring is still drained)
                 }
-                // Kept for the next wakeup unless a burst (10,000 connections opening) grew it: then handed back,
-                // so the burst's megabytes do not stay with the daemon.
-                decoded.removeAll(keepingCapacity: decoded.capacity <= Self.keptCapacity)
+                decoded.removeAll(keepingCapacity: true)
+                // Kept for the next wakeup unless a burst (10,000 connections opening) grew them: then handed back
+                // when the burst's batch is done, so its megabytes do not stay with the daemon while the sockets it
+                // opened sit idle (before, they went at the next event, which may not come for a long time).
+                defer {
+                    if decoded.capacity > Self.keptCapacity { decoded = [] }
+                    if ready.capacity > Self.keptCapacity { ready = [] }
+                }
                 let lost = rings.drain { cpu, sample in
                     if let (socket, event) = decoder.decode(sample) {
                         decoded.append((sample.time, cpu, decoded.count, socket, event))
@@ -101,7 +106,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                 }
                 // Rings are per CPU and each is in time order; merge them into one timeline.
                 decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
-                ready.removeAll(keepingCapacity: ready.capacity <= Self.keptCapacity)
+                ready.removeAll(keepingCapacity: true)
                 for d in decoded { tracker.process(socket: d.socket, time: d.time, event: d.event, into: &ready) }
                 tracker.flush(before: SystemClock.monotonicNanos(), into: &ready)
                 guard !ready.isEmpty else { continue }
