@@ -30,17 +30,7 @@ final class ProcReader {
         let fd = openat(directory, name, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var used = 0
-        while true {
-            if used == capacity { grow() }
-            let n = read(fd, buffer + used, capacity - used)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return nil
-            }
-            if n == 0 { break }
-            used += n
-        }
+        guard let used = fill(from: fd, fromStart: false) else { return nil }
         return body(UnsafeRawBufferPointer(start: buffer, count: used))
     }
 
@@ -49,19 +39,28 @@ final class ProcReader {
     /// read, which for procfs's one-record files (`/proc/PID/stat`) is the end. Returns nil on a read error
     /// (ESRCH: the process the file belongs to is gone).
     func withOpenFile<R>(_ fd: Int32, _ body: (UnsafeRawBufferPointer) -> R) -> R? {
+        guard let used = fill(from: fd, fromStart: true) else { return nil }
+        return body(UnsafeRawBufferPointer(start: buffer, count: used))
+    }
+
+    /// Reads `fd` into the buffer (grown as needed) and returns the byte count, nil on a read error. Sequential
+    /// `read`s until end of file, or, `fromStart`, `pread`s from offset 0 until a short read (see
+    /// ``withOpenFile(_:_:)``: that saves the final zero-byte read).
+    private func fill(from fd: Int32, fromStart: Bool) -> Int? {
         var used = 0
         while true {
             if used == capacity { grow() }
             let asked = capacity - used
-            let n = pread(fd, buffer + used, asked, off_t(used))
+            let n = fromStart ? pread(fd, buffer + used, asked, off_t(used)) : read(fd, buffer + used, asked)
             if n < 0 {
                 if errno == EINTR { continue }
                 return nil
             }
+            if n == 0 { break }
             used += n
-            if n < asked { break }
+            if fromStart && n < asked { break }
         }
-        return body(UnsafeRawBufferPointer(start: buffer, count: used))
+        return used
     }
 
     /// Reads the whole file as bytes (copied).

@@ -43,9 +43,6 @@ final class ProcessHandles {
         for handle in kept.values { Self.close(handle) }
     }
 
-    /// Processes whose descriptors are kept now.
-    var count: Int { kept.count }
-
     /// `body` on `pid`'s handle: the kept one, else a fresh one (kept afterwards when `keep` and there is
     /// room). When `body` returns nil on a kept handle (the process exited, or its pid now names another
     /// process), that handle is closed and `body` runs once more on a fresh one. Nil when the process cannot be

@@ -111,9 +111,6 @@ final class ProcessScanner {
         return value
     }
 
-    /// Processes whose /proc descriptors are kept between scans (for status and tests).
-    var keptHandles: Int { handles.count }
-
     private func read(pid: Int32, bootTime: Double, monotonic: Double,
                       keep: Bool = true) -> (ProcessRecord, CPUSample)? {
         handles.with(pid, keep: keep) { handle in
@@ -127,7 +124,6 @@ final class ProcessScanner {
 
     private func record(pid: Int32, dfd: Int32, owner: uid_t, stat: ProcStat, bootTime: Double,
                         monotonic: Double) -> (ProcessRecord, CPUSample) {
-
         let sample = CPUSample(startTicks: stat.startTicks, cpuTicks: stat.cpuTicks, monotonic: monotonic)
         var cpu = 0.0
         if let previous = samples[pid], previous.startTicks == stat.startTicks, monotonic > previous.monotonic {
