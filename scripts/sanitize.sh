@@ -65,7 +65,7 @@ fi
 
 status=0
 echo "sanitize: swift test ($kind)" >&2
-SWIFT_TEST_LOG="$scratch/swift-test.log" timeout 1500 scripts/swift-test.sh --scratch-path "$scratch" \
+SWIFT_TEST_HANG_SECONDS=420 SWIFT_TEST_LOG="$scratch/swift-test.log" timeout 1500 scripts/swift-test.sh --scratch-path "$scratch" \
         --sanitize "$kind" "${skip[@]}" || status=1
 unit=$SECONDS
 
