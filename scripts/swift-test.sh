@@ -24,12 +24,13 @@ run_watched() {
             grep -oE '(◇|✔|✘) Test [A-Za-z_][A-Za-z0-9_]*\(' "$out" | sed -E 's/\($//' \
                 | awk '$1 == "◇" { open[$3] = 1; next } { delete open[$3] } END { for (t in open) print "  " t }' >&2
             local p
-            for p in $(pgrep -f 'PeriscopePackageTests\.xctest'); do
+            # The test bundle runs as a child of this `swift test` (not any test process of the machine).
+            for p in $(pgrep -P "$pid"); do
                 echo "swift-test: stacks of pid $p (threads, and their frames in this project's code)" >&2
                 timeout 120 gdb -batch -ex 'thread apply all bt 40' -p "$p" 2>/dev/null \
                     | grep -E '^Thread |/(Sources|Tests)/' | cut -c1-300 | head -150 >&2
             done
-            pkill -KILL -f 'PeriscopePackageTests\.xctest'
+            pkill -KILL -P "$pid"
             kill "$pid" 2>/dev/null
             wait "$pid"
             return 124
