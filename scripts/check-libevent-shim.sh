@@ -27,6 +27,7 @@ enum {
 #undef BEV_EVENT_EOF
 #undef BEV_EVENT_ERROR
 #include "Sources/CLibevent/shim.h"
+_Static_assert(PERISCOPE_EVENT_BASE_FLAG_PRECISE_TIMER == EVENT_BASE_FLAG_PRECISE_TIMER, "precise timer flag");
 _Static_assert(EV_TIMEOUT == R_TIMEOUT && EV_READ == R_READ && EV_WRITE == R_WRITE, "EV_*");
 _Static_assert(EV_SIGNAL == R_SIGNAL && EV_PERSIST == R_PERSIST, "EV_*");
 _Static_assert(LEV_OPT_CLOSE_ON_FREE == R_LEV_FREE && LEV_OPT_CLOSE_ON_EXEC == R_LEV_EXEC, "LEV_OPT_*");

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct event_base;
+struct event_config;
 struct event;
 struct bufferevent;
 struct evbuffer;
@@ -36,8 +37,16 @@ typedef void (*bufferevent_event_cb)(struct bufferevent *bev, short what, void *
 #define BEV_EVENT_EOF 0x10
 #define BEV_EVENT_ERROR 0x20
 
+// libevent's enum event_base_config_flag: time timers with the precise monotonic clock (and a timerfd with
+// epoll) rather than CLOCK_MONOTONIC_COARSE, whose lag woke the loop early and then again for each timer.
+#define PERISCOPE_EVENT_BASE_FLAG_PRECISE_TIMER 0x20
+
 int evthread_use_pthreads(void);
 struct event_base *event_base_new(void);
+struct event_config *event_config_new(void);
+void event_config_free(struct event_config *cfg);
+int event_config_set_flag(struct event_config *cfg, int flag);
+struct event_base *event_base_new_with_config(const struct event_config *);
 void event_base_free(struct event_base *);
 const char *event_base_get_method(const struct event_base *);
 int event_base_loop(struct event_base *, int);

@@ -42,6 +42,11 @@ int psc_perf_enable(int fd, int enable) {
     return 0;
 }
 
+int psc_perf_set_output(int fd, int target) {
+    if (ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, target) < 0) return -errno;
+    return 0;
+}
+
 int psc_perf_ring_map(int fd, unsigned data_pages_log2, psc_perf_ring *ring) {
     if (!ring || data_pages_log2 > 16) return -EINVAL;
     long page = sysconf(_SC_PAGESIZE);

@@ -1,3 +1,4 @@
+import CPeriscopeLinux
 import PeriscopeSystem
 import PeriscopeTopology
 import Synchronization
@@ -24,6 +25,8 @@ public final class ContainerCollector: @unchecked Sendable {
         var needsList = true
         var dirty: Set<String> = []
         var eventFD: Int32 = -1
+        /// The events thread's eventfd: written by ``stop()`` to end its wait between reconnections.
+        var wakeFD: Int32 = -1
         var stopping = false
         var eventsStarted = false
     }
@@ -75,6 +78,7 @@ public final class ContainerCollector: @unchecked Sendable {
         let start = shared.withLock { s -> Bool in
             if s.eventsStarted { return false }
             s.eventsStarted = true
+            s.wakeFD = psc_eventfd()
             return true
         }
         guard start else { return }
@@ -87,10 +91,18 @@ public final class ContainerCollector: @unchecked Sendable {
         shared.withLock { s in
             s.stopping = true
             if s.eventFD >= 0 { shutdown(s.eventFD, Int32(SHUT_RDWR)) }
+            var one: UInt64 = 1
+            if s.wakeFD >= 0 { _ = write(s.wakeFD, &one, 8) }
         }
     }
 
     private func eventLoop(_ handler: @escaping @Sendable (ContainerEvent?) -> Void) {
+        defer {
+            shared.withLock { s in
+                if s.wakeFD >= 0 { close(s.wakeFD) }
+                s.wakeFD = -1
+            }
+        }
         var delay = 1.0
         while !shared.withLock({ $0.stopping }) {
             let engine = self.engine
@@ -126,11 +138,17 @@ public final class ContainerCollector: @unchecked Sendable {
             shared.withLock { $0.needsList = true; $0.health.eventsConnected = false }
             if shared.withLock({ $0.stopping }) { return }
             if connected { handler(nil) }
-            // Sleep in small steps so stop() is honoured quickly.
-            var slept = 0.0
-            while slept < delay, !shared.withLock({ $0.stopping }) {
-                usleep(100_000)
-                slept += 0.1
+            // Wait out the back-off, or until stop(): one wake-up per attempt (no engine on the host is the
+            // common case, and this thread must not cost anything then).
+            if let wake = shared.withLock({ $0.wakeFD >= 0 ? $0.wakeFD : nil }) {
+                var fd = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
+                let deadline = SystemClock.monotonic() + delay
+                while !shared.withLock({ $0.stopping }) {
+                    let left = deadline - SystemClock.monotonic()
+                    if left <= 0 || poll(&fd, 1, Int32((left * 1000).rounded(.up))) > 0 { break }
+                }
+            } else {
+                usleep(UInt32(delay * 1_000_000))
             }
             delay = min(delay * 2, 30)
         }

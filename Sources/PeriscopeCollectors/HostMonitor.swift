@@ -71,15 +71,17 @@ public final class HostMonitor {
     public func patchStarting() { socketNoticePending.lower() }
 
     /// Whether someone looks: the process connector's reader then holds off ``WorkerThread/coalesceMillis``
-    /// (10 ms) after a batch while events come steadily, else ``WorkerThread/idleCoalesceMillis`` (100 ms: updates
-    /// are a second apart then). The socket-state reader always holds off 10 ms: a connection flood (10k
-    /// connections opened and closed in 0.3 s) overflowed its perf rings within a 100 ms hold-off, where the
-    /// unbatched reader lost nothing. Cheap when unchanged. The owner's thread.
+    /// (10 ms) after a batch while events come steadily and the socket-state reader reads its rings every 10 ms;
+    /// else both wait ``WorkerThread/idleCoalesceMillis`` (100 ms: updates are a second apart then). A flood
+    /// does not wait either out: the connector's 4 MiB buffer holds 100 ms of thousands of events a second, and
+    /// the kernel wakes the socket-state reader as soon as a ring holds ``SocketStateMonitor/wakeupSamples``.
+    /// Cheap when unchanged. The owner's thread.
     public func setInDemand(_ demand: Bool) {
         guard demand != inDemand else { return }
         inDemand = demand
         let millis = demand ? WorkerThread.coalesceMillis : WorkerThread.idleCoalesceMillis
         processEvents.setHoldOff(millis: millis)
+        socketEvents.setHoldOff(millis: millis)
     }
 
     /// Stops both sources (waits for their threads). Idempotent.

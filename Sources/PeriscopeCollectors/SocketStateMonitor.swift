@@ -6,12 +6,14 @@ import Glibc
 #endif
 
 /// TCP state changes as they happen, from the kernel tracepoint `sock:inet_sock_set_state` read through
-/// `perf_event_open` (no eBPF): one sampling event per CPU, each with an mmapped ring, woken on every
-/// sample, so a connection that lives a few milliseconds is still seen, within milliseconds. While samples
-/// come steadily the reader waits ``WorkerThread/coalesceMillis`` (10 ms; ``WorkerThread/idleCoalesceMillis``
-/// while nobody looks, see ``setHoldOff(millis:)``) after each batch before it polls again, so a stream of
-/// connections wakes it at most ~100 (~10) times a second (the rings hold far more than that of samples, and
-/// a batch that filled an eighth of a ring is not followed by a hold-off); a lone event is read at once.
+/// `perf_event_open` (no eBPF): per CPU, an mmapped ring fed by one of two sampling events (``PerfRings``).
+/// While state changes are sparse the kernel wakes the reader on every one, so a lone connection is seen at once
+/// and a quiet host costs no wake-up at all. When they come faster than one per period — ``WorkerThread/
+/// coalesceMillis`` (10 ms) while someone looks, ``WorkerThread/idleCoalesceMillis`` (100 ms) while nobody does
+/// (``setHoldOff(millis:)``) — the reader switches to the other event: it reads the rings once a period, and
+/// the kernel wakes it sooner only when a ring holds ``wakeupSamples`` samples, so a flood is read as fast as
+/// it comes and never waits out a period. Five periods that bring nothing switch back. So a stream of
+/// connections costs ≤ 100 (≤ 10) wake-ups a second, not one per state change.
 ///
 /// Needs root (or `CAP_PERFMON` plus a mounted, readable tracefs). Events can be lost when a ring fills
 /// faster than the reader drains it (counted in ``eventsLost``); consumers must still reconcile with
@@ -26,13 +28,20 @@ public final class SocketStateMonitor: @unchecked Sendable {
         let lost = Atomic<UInt64>(0)
         /// Batches read: wake-ups that found samples.
         let batches = Atomic<UInt64>(0)
-        /// The hold-off while samples come steadily, milliseconds (``WorkerThread/Coalescer``).
+        /// The period, milliseconds (``setHoldOff(millis:)``).
         let holdOff = Atomic<Int32>(WorkerThread.coalesceMillis)
         /// CPU time of the reader thread, nanoseconds, as of its last batch.
         let cpu = Atomic<UInt64>(0)
     }
 
+    /// Samples in one CPU's ring that wake a batching reader before its period ends: with ~100-byte samples, a
+    /// fifth of the smallest ring (32 KiB, when the locked-memory limit refuses larger ones), so a flood is read
+    /// long before a ring fills.
+    static let wakeupSamples: UInt32 = 64
+
     private final class Runner: @unchecked Sendable {
+        /// Periods in a row without a sample after which a batching reader goes back to waking on each sample.
+        static let emptyPeriodsBeforeSparse = 5
         /// Events a wakeup's buffers keep room for between wakeups (more after a burst is freed).
         static let keptCapacity = 4096
         let rings: PerfRings
@@ -62,11 +71,19 @@ public final class SocketStateMonitor: @unchecked Sendable {
             let tracker = SocketStateTracker()
             var decoded: [(time: UInt64, cpu: Int, order: Int, socket: UInt64, event: SocketStateEvent)] = []
             var ready: [SocketStateTracker.Held] = []
-            var stopping = false
-            var coalescer = WorkerThread.Coalescer()
-            let capacity = rings.capacity(sampleBytes: 128)  // a sample record is ~100 bytes
-            while !stopping {
-                let timeout = tracker.nextDeadline(now: SystemClock.monotonicNanos()) ?? -1
+            var batches: UInt64 = 0
+            var lastBatch: UInt64 = 0
+            var emptyPeriods = 0
+            // Per CPU, the last sample: one written twice while the rings switch events comes back to back, within
+            // microseconds (a socket never makes the same transition twice in a row).
+            var previous = [(time: UInt64, socket: UInt64, old: String, new: String)?](repeating: nil,
+                                                                                      count: rings.fds.count)
+            while true {
+                // Batching: the period, or sooner when a held `syn-sent` falls due (the kernel wakes us when a ring
+                // fills). Sparse: the kernel wakes us for every sample.
+                let period = max(1, counters.holdOff.load(ordering: .relaxed))
+                let deadline = tracker.nextDeadline(now: SystemClock.monotonicNanos())
+                let timeout = rings.batching ? min(deadline ?? period, period) : (deadline ?? -1)
                 let polled = poll(&fds, nfds_t(fds.count), timeout)
                 if polled < 0 {
                     if errno == EINTR { continue }
@@ -85,24 +102,29 @@ public final class SocketStateMonitor: @unchecked Sendable {
                     if ready.capacity > Self.keptCapacity { ready = [] }
                 }
                 let lost = rings.drain { cpu, sample in
-                    if let (socket, event) = decoder.decode(sample) {
-                        decoded.append((sample.time, cpu, decoded.count, socket, event))
-                    }
+                    guard let (socket, event) = decoder.decode(sample) else { return }
+                    if let last = previous[cpu], sample.time &- last.time < 100_000, last.socket == socket,
+                       last.old == event.oldState, last.new == event.newState { return }
+                    previous[cpu] = (sample.time, socket, event.oldState, event.newState)
+                    decoded.append((sample.time, cpu, decoded.count, socket, event))
                 }
                 if lost > 0 {
                     counters.lost.add(lost, ordering: .relaxed)
                     tracker.forgetOwners()
                 }
-                // A batch read: while samples come steadily, wait a moment before polling again
-                // (``WorkerThread/Coalescer``), so a stream of connections wakes this thread once per hold-off.
-                defer {
-                    if !decoded.isEmpty || lost > 0 {
-                        // A batch that filled an eighth of a ring: at that rate a hold-off could overflow it.
-                        let full = decoded.count * 8 > capacity
-                        stopping = !coalescer.afterBatch(eventFD: wake, holdOffMillis: full ? 0
-                                                         : counters.holdOff.load(ordering: .relaxed))
-                        counters.batches.store(coalescer.batches, ordering: .relaxed)
-                    }
+                let now = SystemClock.monotonicNanos()
+                if !decoded.isEmpty || lost > 0 {
+                    batches += 1
+                    counters.batches.store(batches, ordering: .relaxed)
+                    // A second batch within a period: samples come steadily, read them once a period.
+                    if !rings.batching && now &- lastBatch < UInt64(period) * 1_000_000 { rings.setBatching(true) }
+                    lastBatch = now
+                    emptyPeriods = 0
+                } else if rings.batching && polled == 0 && (deadline ?? period) >= period {
+                    // Periods without a sample: back to waking on each. Not after the first (switching costs an
+                    // inter-processor call per CPU, and a stream of connections has gaps).
+                    emptyPeriods += 1
+                    if emptyPeriods >= Self.emptyPeriodsBeforeSparse { rings.setBatching(false) }
                 }
                 // Rings are per CPU and each is in time order; merge them into one timeline.
                 decoded.sort { ($0.time, $0.cpu, $0.order) < ($1.time, $1.cpu, $1.order) }
@@ -147,7 +169,8 @@ public final class SocketStateMonitor: @unchecked Sendable {
             let name = "sock:inet_sock_set_state"
             let event = try TraceFS.event("sock", "inet_sock_set_state")
             let layout = try InetSockSetStateLayout(fields: TracepointFormat.parse(event.format))
-            let rings = try PerfRings(tracepoint: event.id, name: name, wakeupEvents: 1)
+            let rings = try PerfRings(tracepoint: event.id, name: name, wakeupEvents: 1,
+                                      batchWakeupEvents: Self.wakeupSamples)
             let wake = psc_eventfd()
             guard wake >= 0 else {
                 throw CollectorError(.tracing, "eventfd: \(NamespaceSockets.describe(errno))")
@@ -191,14 +214,15 @@ public final class SocketStateMonitor: @unchecked Sendable {
         counters.withLock { $0 }.lost.load(ordering: .relaxed)
     }
 
-    /// Batches read since the last start: the thread's wake-ups that found samples (≤ 50 per second, see
-    /// ``WorkerThread/coalesceMillis``). Any thread.
+    /// Batches read since the last start: the thread's wake-ups that found samples (one per lone state change;
+    /// ≤ 100 a second while someone looks, ≤ 10 while nobody does, more only in a flood). Any thread.
     public var batches: UInt64 {
         counters.withLock { $0 }.batches.load(ordering: .relaxed)
     }
 
-    /// Sets how long the reader waits after a batch while samples come steadily (``WorkerThread/Coalescer``),
-    /// milliseconds; from the next batch on, and kept across restarts. Any thread.
+    /// Sets the period, milliseconds: how often a batching reader reads the rings when the kernel does not wake it
+    /// sooner, and how close two batches must come for it to start batching. From the next read on, and kept
+    /// across restarts. Any thread.
     public func setHoldOff(millis: Int32) {
         holdOff.store(millis, ordering: .relaxed)
         counters.withLock { $0 }.holdOff.store(millis, ordering: .relaxed)

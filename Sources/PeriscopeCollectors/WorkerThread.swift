@@ -18,9 +18,7 @@ enum WorkerThread {
     static let coalesceMillis: Int32 = 10
     /// The hold-off while nobody looks (see ``HostMonitor/setInDemand(_:)``): updates are then a second apart
     /// anyway (``CollectionScheduler``'s idle patch gap), so a longer wait costs no visible latency and wakes a
-    /// reader at most ~10 times a second. Used by the process connector only (its 4 MiB buffer holds 100 ms at
-    /// thousands of events a second); the TCP state tracepoint's per-CPU rings do not hold 100 ms of a
-    /// connection flood, so ``HostMonitor`` keeps that reader at ``coalesceMillis``.
+    /// reader at most ~10 times a second.
     static let idleCoalesceMillis: Int32 = 100
     /// Events come steadily when a batch is the ``steadyBatches``-th within ``steadyMillis`` (≥ 40 batches a
     /// second), or when events were waiting right at the end of a hold-off: the reader then holds off (again).

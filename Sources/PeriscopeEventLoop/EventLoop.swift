@@ -44,7 +44,13 @@ public final class EventLoop: @unchecked Sendable {
         if evthread_use_pthreads() != 0 {
             throw EventLoopError("evthread_use_pthreads failed")
         }
-        guard let base = event_base_new() else { throw EventLoopError("event_base_new failed") }
+        // Precise timers: with the default coarse clock each timer woke the loop a jiffy early and then again.
+        guard let config = event_config_new() else { throw EventLoopError("event_config_new failed") }
+        defer { event_config_free(config) }
+        _ = event_config_set_flag(config, PERISCOPE_EVENT_BASE_FLAG_PRECISE_TIMER)
+        guard let base = event_base_new_with_config(config) else {
+            throw EventLoopError("event_base_new_with_config failed")
+        }
         self.base = base
         let context = Unmanaged.passUnretained(self).toOpaque()
         guard let wake = periscope_evuser_new(base, { _, _, context in

@@ -205,4 +205,62 @@ extension KernelTests.SocketStateMonitorTests {
         defer { close(again.client); close(again.server) }
         #expect(TestProcesses.eventually { stopped.load(ordering: .relaxed) })
     }
+
+    /// While nobody looks the reader reads its rings every 100 ms: a sparse stream of connections then costs a
+    /// wake-up per period, not one per state change, and a flood still loses nothing, because the kernel wakes
+    /// the reader as soon as a ring holds ``SocketStateMonitor/wakeupSamples`` samples.
+    @Test(.enabled(if: isRoot, "perf_event_open on a tracepoint needs root"))
+    func idlePeriodBatchesASparseStreamAndKeepsUpWithAFlood() throws {
+        let recorder = StateRecorder()
+        let monitor = SocketStateMonitor()
+        monitor.setHoldOff(millis: 100)
+        try monitor.start { recorder.record($0) }
+        defer { monitor.stop() }
+        // Phase 1: 30 connections of 40 ms, 40 ms apart (2.4 s: a burst of state changes every 40 ms, too sparse
+        // for a hold-off after each batch); phase 2, after a line on stdout: 3,000 as fast as they go.
+        let script = """
+        import os, socket, sys, threading, time
+        srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(4096)
+        port = srv.getsockname()[1]
+        def accept():
+            while True:
+                c, _ = srv.accept(); c.close()
+        threading.Thread(target=accept, daemon=True).start()
+        def connect(hold=0):
+            s = socket.create_connection(("127.0.0.1", port)); time.sleep(hold); s.close()
+        for _ in range(30):
+            connect(0.04); time.sleep(0.04)
+        print(os.getpid(), port, flush=True)
+        sys.stdin.readline()
+        for _ in range(3000):
+            connect()
+        print("done", flush=True)
+        """
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        try #require(pipe(&toChild) == 0 && pipe(&fromChild) == 0)
+        let child = try TestProcesses.spawn(["/usr/bin/python3", "-c", script], stdout: fromChild[1], stdin: toChild[0])
+        close(toChild[0]); close(fromChild[1])
+        defer { close(toChild[1]); close(fromChild[0]); TestProcesses.kill(child) }
+        func line() -> String {
+            var bytes: [UInt8] = []
+            var byte: UInt8 = 0
+            while read(fromChild[0], &byte, 1) == 1, byte != 10 { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let first = line().split(separator: " ").compactMap { UInt16($0) }
+        try #require(first.count == 2)
+        let serverPort = first[1]
+        let connects = { recorder.matching { $0.newState == "syn-sent" && $0.remotePort == serverPort }.count }
+        #expect(TestProcesses.eventually { connects() >= 30 })
+        let sparseBatches = recorder.batches.load(ordering: .relaxed)
+        // Each connection is two bursts of state changes (connect; close): read on every wake-up that is ≥ 60
+        // batches; read every 100 ms it is ~25 (other tests' sockets may add a few).
+        print("30 connections over 2.4 s read in \(sparseBatches) batches")
+        #expect(sparseBatches < 40)
+        _ = write(toChild[1], "go\n", 3)
+        #expect(line() == "done")
+        #expect(TestProcesses.eventually(seconds: 10) { connects() >= 3030 })
+        #expect(connects() == 3030)
+        #expect(monitor.eventsLost == 0)
+    }
 }

@@ -6,7 +6,8 @@ import Glibc
 /// Spawning real child processes for the tests.
 enum TestProcesses {
     /// posix_spawn with raw argv bytes (so arguments may be invalid UTF-8). Returns the child pid. `fds` are
-    /// further descriptors the child gets: (the parent's fd, the number it has in the child).
+    /// further descriptors the child gets: (the parent's fd, the number it has in the child); other descriptors
+    /// above those are closed in the child.
     static func spawn(_ argv: [[UInt8]], stdout: Int32? = nil, stdin: Int32? = nil,
                       fds: [(Int32, Int32)] = []) throws -> pid_t {
         var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { bytes in
@@ -23,11 +24,23 @@ enum TestProcesses {
         if let stdout { posix_spawn_file_actions_adddup2(&actions, stdout, 1) }
         if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
         for (parent, child) in fds { posix_spawn_file_actions_adddup2(&actions, parent, child) }
+        // Nothing else: without this the child inherits every descriptor of the test process, among them other
+        // tests' pipe ends, and a reader waiting for EOF on such a pipe waits for unrelated children too.
+        if let closeFrom = addCloseFrom {
+            _ = closeFrom(&actions, max(3, (fds.map { $0.1 }.max() ?? 0) + 1))
+        }
         var pid: pid_t = 0
         guard let path = cArgs.first ?? nil else { throw TestSockets.Failure(description: "empty argv") }
         let rc = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
         guard rc == 0 else { throw TestSockets.Failure(description: "posix_spawn: \(rc)") }
         return pid
+    }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module does not export.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32)
+                                      -> Int32)? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+        unsafeBitCast($0, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32)
+                               -> Int32).self)
     }
 
     static func spawn(_ args: [String], stdout: Int32? = nil, stdin: Int32? = nil,

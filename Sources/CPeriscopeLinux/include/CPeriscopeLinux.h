@@ -151,6 +151,10 @@ int psc_perf_tracepoint_open(uint64_t id, int cpu, uint32_t wakeup_events);
 /* PERF_EVENT_IOC_ENABLE / _DISABLE. 0 or -errno. */
 int psc_perf_enable(int fd, int enable);
 
+/* PERF_EVENT_IOC_SET_OUTPUT: `fd`'s samples go to the ring mmapped on `target` (same CPU; `fd` itself is never
+ * mmapped). 0 or -errno. */
+int psc_perf_set_output(int fd, int target);
+
 /* An mmapped perf ring buffer: one metadata page followed by 2^k data pages. */
 typedef struct psc_perf_ring {
     int fd;
