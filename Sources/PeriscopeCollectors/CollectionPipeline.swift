@@ -1,4 +1,5 @@
 import PeriscopeSystem
+import Synchronization
 import PeriscopeTopology
 
 /// One refresh of the host map, done off the event loop: kernel collection, flows seen since, then the
@@ -69,14 +70,46 @@ public final class CollectionPipeline: @unchecked Sendable {
         builder = ReportBuilder(hostID: hostID, retention: retention)
     }
 
+    /// Socket-state events waiting for the next pass or patch, which folds them into the flows first.
+    private let pendingEvents = Mutex<[SocketStateEvent]>([])
+
     /// Folds socket-state events into the flows the next ``patchPass()`` (or ``pass()``) adds.
     public func record(_ events: [SocketStateEvent]) {
+        foldPendingEvents()
         flows.record(events)
+    }
+
+    /// Events kept at most before ``enqueue(_:)`` asks for them to be folded at once (a connection flood while
+    /// nobody looks would otherwise pile up until the next patch, a second later).
+    public static let pendingEventsLimit = 4096
+
+    /// Keeps socket-state events for the next ``patchPass()``, ``countersPass()`` or ``pass()``, which fold them
+    /// into the flows before anything else. Any thread: the tracepoint's reader hands its batches over here
+    /// instead of queueing a block per batch on the collection queue, which woke a worker thread for each
+    /// (recording is bookkeeping that only the next update reads, and the reader asks for that update).
+    /// Returns true when this call took the pending events past ``pendingEventsLimit``: the caller should then
+    /// queue ``foldPendingEvents()``.
+    public func enqueue(_ events: [SocketStateEvent]) -> Bool {
+        pendingEvents.withLock { pending in
+            let before = pending.count
+            pending.append(contentsOf: events)
+            return before < Self.pendingEventsLimit && pending.count >= Self.pendingEventsLimit
+        }
+    }
+
+    /// Folds the events kept by ``enqueue(_:)`` into the flows. On the pipeline's queue.
+    public func foldPendingEvents() {
+        let events = pendingEvents.withLock { pending -> [SocketStateEvent] in
+            defer { pending = [] }
+            return pending
+        }
+        if !events.isEmpty { flows.record(events) }
     }
 
     /// A full pass: the kernel's state, plus flows that started during it. `tcpInfo` asks for the TCP
     /// counters and RTT (see ``HostCollector/collect(tcpInfo:)``).
     public func pass(tcpInfo: Bool = true) -> Output {
+        foldPendingEvents()
         let start = SystemClock.monotonicMillis()
         let passStart = SystemClock.realtime()
         var snapshot = collector.collect(tcpInfo: tcpInfo)
@@ -182,6 +215,7 @@ public final class CollectionPipeline: @unchecked Sendable {
     private func update(_ last: HostSnapshot, start: Double, processesChanged: Bool, needsFullPass: Bool,
                         counters: [Int]?) -> Output? {
         let now = SystemClock.realtime()
+        foldPendingEvents()
         let flowPatch = flows.overlay(on: last, version: baseVersion)
         let expiring = builder.retainedUntil.map { $0 < now } ?? false
         guard flowPatch != nil || processesChanged || expiring else {

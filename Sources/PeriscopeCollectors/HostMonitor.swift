@@ -54,7 +54,7 @@ public final class HostMonitor {
         let notice = socketNoticePending
         do {
             try socketEvents.start { events in
-                queue.async { pipeline.record(events) }
+                if pipeline.enqueue(events) { queue.async { pipeline.foldPendingEvents() } }
                 // Once per patch (a patch queued after this call sees these events and all recorded before it
                 // starts, see ``patchStarting()``): a burst wakes the owner's loop once, not per batch.
                 let listening = events.contains { $0.newState == "listen" }
