@@ -55,12 +55,14 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=0:log_path=$logs/asan:${ASAN_O
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan-suppressions.txt:log_path=$logs/tsan:${TSAN_OPTIONS:-}"
 export PERISCOPE_BIN="$PWD/$scratch/debug"
 
-skip=()
+# A throughput check of the optimized socket-state reader against a 3,000-connection flood: under ASan the
+# reader is several times slower than the flood and its rings overflowed (350 and 1,532 samples lost in CI).
+skip=(--skip idlePeriodKeepsUpWithAFlood)
 if [[ "$kind" == thread ]]; then
     # Counts fd links re-read across the whole host between two passes: under TSan a pass is slow enough
     # for other processes' fd churn to exceed its bound (failed in 2 of 3 TSan runs on a busy machine,
     # never under ASan). It checks a cache, not concurrency; the normal and ASan runs keep it.
-    skip=(--skip ownersAreResolvedIncrementally)
+    skip+=(--skip ownersAreResolvedIncrementally)
 fi
 
 status=0
