@@ -41,6 +41,9 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Creates the loop. Call once per process before any other libevent use.
     public init() throws {
+        // A peer that hangs up must give the loop's writes EPIPE, not kill the process: libevent writes sockets
+        // with writev, which raises SIGPIPE. (The daemon did this itself; every user of the loop needs it.)
+        signal(SIGPIPE, SIG_IGN)
         if evthread_use_pthreads() != 0 {
             throw EventLoopError("evthread_use_pthreads failed")
         }
