@@ -56,19 +56,42 @@ enum TestProcesses {
         _ = waitpid(pid, &status, 0)
     }
 
-    /// Runs a command to completion; returns exit status and stdout.
+    /// Runs a command to completion; returns exit status (128 + the signal when one killed it) and stdout.
+    /// Through ``spawn(_:stdout:stdin:fds:)`` and `waitpid`, not Foundation's `Process`: its
+    /// `waitUntilExit()` once waited forever for a child (`ip netns add`) that had exited, in a fresh-clone CI run
+    /// (the same stuck `run` as stop 21's TSan hang).
     @discardableResult
     static func run(_ path: String, _ args: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = args
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { throw TestSockets.Failure(description: "pipe: \(errno)") }
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let devNull = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
+        let pid: pid_t
+        do {
+            pid = try spawn([path] + args, stdout: ends[1], fds: devNull >= 0 ? [(devNull, Int32(2))] : [])
+        } catch {
+            close(ends[0]); close(ends[1])
+            throw error
+        }
+        close(ends[1])
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = read(ends[0], &buffer, buffer.count)
+            if n > 0 {
+                output.append(contentsOf: buffer[..<n])
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        close(ends[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7f
+        return (signal == 0 ? (status >> 8) & 0xff : 128 + signal, String(decoding: output, as: UTF8.self))
     }
 
     /// Polls `condition` every 50 ms for up to `seconds`.
