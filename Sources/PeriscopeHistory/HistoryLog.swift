@@ -224,17 +224,14 @@ public final class HistoryLog: Sendable {
                     try recorder.commit()
                     let used = (try? recorder.store.usedBytes()) ?? 0
                     let cpu = SystemClock.threadCPUNanos()
-                    let waiters = shared.withLock { s -> Int in
+                    let waiters = shared.withLock { s in
+                        defer { s.flushWaiters = 0 }
                         s.uncommitted = !s.queue.isEmpty
                         s.status.eventsWritten = recorder.eventsWritten
                         s.status.commits = recorder.commits
                         s.status.checkpoints = recorder.checkpoints
                         s.status.usedBytes = used
                         s.status.writerCPUNanos = cpu
-                        // More was queued while this batch was written (each queueing signalled `wake`, so the
-                        // next turn takes it at once): a reader waits for what it queued before it asked, too.
-                        guard !s.uncommitted else { return 0 }
-                        defer { s.flushWaiters = 0 }
                         return s.flushWaiters
                     }
                     for _ in 0..<waiters { flushed.signal() }
