@@ -141,12 +141,7 @@ public final class ContainerCollector: @unchecked Sendable {
             // Wait out the back-off, or until stop(): one wake-up per attempt (no engine on the host is the
             // common case, and this thread must not cost anything then).
             if let wake = shared.withLock({ $0.wakeFD >= 0 ? $0.wakeFD : nil }) {
-                var fd = pollfd(fd: wake, events: Int16(POLLIN), revents: 0)
-                let deadline = SystemClock.monotonic() + delay
-                while !shared.withLock({ $0.stopping }) {
-                    let left = deadline - SystemClock.monotonic()
-                    if left <= 0 || poll(&fd, 1, Int32((left * 1000).rounded(.up))) > 0 { break }
-                }
+                _ = WorkerThread.holdOff(eventFD: wake, millis: Int32(delay * 1000))
             } else {
                 usleep(UInt32(delay * 1_000_000))
             }

@@ -142,13 +142,6 @@ final class PerfRings {
         samples.deallocate()
     }
 
-    /// About how many samples of `sampleBytes` bytes the smallest ring holds (rings are smaller when the
-    /// locked-memory limit refused the full size).
-    func capacity(sampleBytes: Int) -> Int {
-        guard !closed, !fds.isEmpty else { return 0 }
-        return (0..<fds.count).map { Int(rings[$0].data_size) }.min().map { $0 / max(1, sampleBytes) } ?? 0
-    }
-
     /// Starts (or stops) sampling on every CPU, with the per-sample events.
     func enable(_ on: Bool) throws(CollectorError) {
         for fd in fds {
