@@ -72,8 +72,9 @@ public final class HostMonitor {
 
     /// Whether someone looks: the process connector's reader then holds off ``WorkerThread/coalesceMillis``
     /// (10 ms) after a batch while events come steadily and the socket-state reader reads its rings every 10 ms;
-    /// else both wait ``WorkerThread/idleCoalesceMillis`` (100 ms: updates are a second apart then). A flood
-    /// does not wait either out: the connector's 4 MiB buffer holds 100 ms of thousands of events a second, and
+    /// else both wait ``WorkerThread/idleCoalesceMillis`` (500 ms: updates are a second apart then). A flood
+    /// does not wait either out: the connector's 8 MiB buffer holds 500 ms of ~16,000 events a second (and a
+    /// batch of 500 or more ends the connector's hold-off), and
     /// the kernel wakes the socket-state reader as soon as a ring holds ``SocketStateMonitor/wakeupSamples``.
     /// Cheap when unchanged. The owner's thread.
     public func setInDemand(_ demand: Bool) {

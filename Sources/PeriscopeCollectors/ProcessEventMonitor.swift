@@ -21,8 +21,8 @@ public enum ProcessEvent: Sendable, Hashable {
 /// must still reconcile with ``HostCollector`` passes.
 ///
 /// Events are read in batches: while they come steadily, the thread waits ``WorkerThread/coalesceMillis``
-/// (10 ms; ``WorkerThread/idleCoalesceMillis``, 100 ms, while nobody looks, see ``setHoldOff(millis:)``) after
-/// each batch before it reads again, so a build's churn wakes it at most ~100 (~10) times a second; a lone event
+/// (10 ms; ``WorkerThread/idleCoalesceMillis``, 500 ms, while nobody looks, see ``setHoldOff(millis:)``) after
+/// each batch before it reads again, so a build's churn wakes it at most ~100 (~2) times a second; a lone event
 /// is read at once.
 ///
 /// Needs `CAP_NET_ADMIN` (root). ``start(handler:)`` spawns a private thread; the handler runs on it.
@@ -48,9 +48,6 @@ public final class ProcessEventMonitor: @unchecked Sendable {
         }
 
         func run() {
-            let capacity = 64 * 1024
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-            defer { buffer.deallocate() }
             var events = [psc_proc_event](repeating: psc_proc_event(), count: 512)
             var coalescer = WorkerThread.Coalescer()
             var fds = [pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
@@ -63,32 +60,26 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                 }
                 if fds[1].revents != 0 { return }
                 guard fds[0].revents != 0 else { continue }
-                // Every message already queued, before polling again, then a hold-off while events come steadily
-                // (``WorkerThread/Coalescer``): a build's fork, exec and exit of many short-lived processes cost
-                // one wake-up per hold-off, not one per event.
+                // Every message already queued (recvmmsg, many a call), before polling again, then a hold-off while
+                // events come steadily (``WorkerThread/Coalescer``): a build's fork, exec and exit of many
+                // short-lived processes cost one wake-up per hold-off, not one per event.
                 var batch = 0
                 while true {
-                    let n = recv(socket, buffer, capacity, Int32(MSG_DONTWAIT))
-                    if n < 0 {
-                        if errno == ENOBUFS {
-                            lost.add(1, ordering: .relaxed)
-                            continue
-                        }
-                        if errno == EINTR { continue }
-                        if errno != EAGAIN { return }
-                        break
-                    }
+                    var overruns: UInt64 = 0
                     let count = events.withUnsafeMutableBufferPointer { out in
-                        psc_proc_connector_parse(buffer, n, out.baseAddress, Int32(out.count))
+                        psc_proc_connector_read(socket, out.baseAddress, Int32(out.count), &overruns)
                     }
-                    batch += Int(max(count, 0))
-                    for i in 0..<Int(max(count, 0)) {
+                    if overruns > 0 { lost.add(overruns, ordering: .relaxed) }
+                    guard count >= 0 else { return }
+                    batch += Int(count)
+                    for i in 0..<Int(count) {
                         seen.add(1, ordering: .relaxed)
                         handler(Self.event(events[i]))
                     }
+                    if Int(count) < events.count { break }  // drained
                 }
                 cpu.store(SystemClock.threadCPUNanos(), ordering: .relaxed)
-                // Each event takes ~1 KiB of the 4 MiB receive buffer (the message's socket buffer): after a batch of
+                // Each event takes ~1 KiB of the 8 MiB receive buffer (the message's socket buffer): after a batch of
                 // 500 or more, a hold-off at that rate could overflow it.
                 let more = coalescer.afterBatch(eventFD: wake, holdOffMillis: batch >= 500 ? 0
                                                 : holdOff.load(ordering: .relaxed))

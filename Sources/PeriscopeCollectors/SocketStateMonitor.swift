@@ -9,11 +9,11 @@ import Glibc
 /// `perf_event_open` (no eBPF): per CPU, an mmapped ring fed by one of two sampling events (``PerfRings``).
 /// While state changes are sparse the kernel wakes the reader on every one, so a lone connection is seen at once
 /// and a quiet host costs no wake-up at all. When they come faster than one per period — ``WorkerThread/
-/// coalesceMillis`` (10 ms) while someone looks, ``WorkerThread/idleCoalesceMillis`` (100 ms) while nobody does
+/// coalesceMillis`` (10 ms) while someone looks, ``WorkerThread/idleCoalesceMillis`` (500 ms) while nobody does
 /// (``setHoldOff(millis:)``) — the reader switches to the other event: it reads the rings once a period, and
 /// the kernel wakes it sooner only when a ring holds ``wakeupSamples`` samples, so a flood is read as fast as
 /// it comes and never waits out a period. Five periods that bring nothing switch back. So a stream of
-/// connections costs ≤ 100 (≤ 10) wake-ups a second, not one per state change.
+/// connections costs ≤ 100 (≤ 2) wake-ups a second, not one per state change.
 ///
 /// Needs root (or `CAP_PERFMON` plus a mounted, readable tracefs). Events can be lost when a ring fills
 /// faster than the reader drains it (counted in ``eventsLost``); consumers must still reconcile with

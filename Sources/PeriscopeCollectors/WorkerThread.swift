@@ -14,12 +14,14 @@ enum WorkerThread {
     /// event. Holding off gathers whatever comes in the meantime into one batch: at most 1000 / 10 = 100 batches
     /// a second per source. An event during the hold-off waits for its end (≤ 10 ms: this is the hold-off while
     /// someone looks, so it is kept short — it adds to what subscribers see). The buffers hold far more than
-    /// that of events (the connector's 4 MiB receive buffer, the tracepoint's per-CPU rings).
+    /// that of events (the connector's 8 MiB receive buffer, the tracepoint's per-CPU rings).
     static let coalesceMillis: Int32 = 10
     /// The hold-off while nobody looks (see ``HostMonitor/setInDemand(_:)``): updates are then a second apart
     /// anyway (``CollectionScheduler``'s idle patch gap), so a longer wait costs no visible latency and wakes a
-    /// reader at most ~10 times a second.
-    static let idleCoalesceMillis: Int32 = 100
+    /// reader at most ~2 times a second under steady churn (on this class of VM each wake-up costs the woken
+    /// thread ~50-70 us of CPU whatever it then does, which made the readers most of an idle daemon's cost
+    /// during a build).
+    static let idleCoalesceMillis: Int32 = 500
     /// Events come steadily when a batch is the ``steadyBatches``-th within ``steadyMillis`` (≥ 40 batches a
     /// second), or when events were waiting right at the end of a hold-off: the reader then holds off (again).
     /// Sparser than that (a lone event, the few bursts of an occasional connection) it does not: the hold-off's

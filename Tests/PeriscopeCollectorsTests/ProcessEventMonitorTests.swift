@@ -32,6 +32,41 @@ extension KernelTests {
         monitor.stop()   // idempotent
     }
 
+    /// A build-like burst read with the hold-off used while nobody looks: every child's fork and exit arrives
+    /// exactly once (the batched reads take many datagrams a call), nothing is lost, and the thread wakes once
+    /// per hold-off, not once per event.
+    @Test(.enabled(if: geteuid() == 0, "the process connector needs CAP_NET_ADMIN"))
+    func burstIsReadWholeInFewBatchesWhileNobodyLooks() throws {
+        let events = Mutex<[ProcessEvent]>([])
+        let monitor = ProcessEventMonitor()
+        try monitor.start { event in events.withLock { $0.append(event) } }
+        defer { monitor.stop() }
+        monitor.setHoldOff(millis: 500)
+        let children = 1_500
+        let shell = try TestProcesses.spawn(["/bin/sh", "-c",
+                                             "i=0; while [ $i -lt \(children) ]; do /bin/true; i=$((i+1)); done"])
+        var status: Int32 = 0
+        _ = waitpid(shell, &status, 0)
+        func forked() -> [Int32] {
+            events.withLock { all in all.compactMap { if case .fork(shell, let child) = $0 { child } else { nil } } }
+        }
+        func exits(of kids: Set<Int32>) -> [ProcessEvent] {
+            events.withLock { all in all.filter { if case .exit(let pid, _) = $0 { kids.contains(pid) } else { false } } }
+        }
+        #expect(TestProcesses.eventually(seconds: 10) {
+            let kids = Set(forked())
+            return kids.count == children && exits(of: kids).count == children
+        })
+        let kids = forked()
+        #expect(kids.count == children && Set(kids).count == children)  // each fork once
+        let exited = exits(of: Set(kids))
+        #expect(exited.count == children)  // each exit once, with /bin/true's status
+        #expect(exited.allSatisfy { if case .exit(_, 0) = $0 { true } else { false } })
+        #expect(monitor.eventsLost == 0)
+        // 4,500 events over a second or more: with a 500 ms hold-off the reader wakes a few times a second.
+        #expect(monitor.batches < 200, "\(monitor.batches) batches for \(monitor.eventsSeen) events")
+    }
+
     @Test func reverseResolverNeverBlocksAndCaches() {
         let resolver = ReverseResolver(ttl: 60)
         #expect(resolver.name(for: "not an address") == nil)

@@ -2,7 +2,7 @@
 
 A stream of short-lived execs a few ms apart (fork, exec, exit each) wakes the process connector's reader far
 fewer times than it has events: while events come steadily the reader holds off after each batch (10 ms while
-someone looks, 100 ms otherwise; `batches` in `daemon/status` → `collectors.process-events`). A process started
+someone looks, 500 ms otherwise; `batches` in `daemon/status` → `collectors.process-events`). A process started
 in the middle of the stream, which lives, appears in the map; one started alone after a quiet spell appears
 promptly.
 

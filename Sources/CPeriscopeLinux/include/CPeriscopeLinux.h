@@ -137,6 +137,12 @@ void psc_proc_connector_ignore(int fd);
  * only process-level fork, exec and exit are reported). Returns the number of events written. */
 int psc_proc_connector_parse(const void *buf, size_t len, psc_proc_event *out, int cap);
 
+/* Reads what the connector socket holds now (MSG_DONTWAIT, recvmmsg: up to 32 datagrams a call) and parses it into
+ * at most `cap` events. Returns the number of events written; fewer than `cap` means the socket was drained
+ * (`cap` means there may be more: call again). Each ENOBUFS (the kernel dropped events: the buffer overran) adds one
+ * to `*overruns` and reading goes on. Returns -errno on any other error before an event was read. */
+int psc_proc_connector_read(int fd, psc_proc_event *out, int cap, uint64_t *overruns);
+
 /* ---------- perf tracepoints (perf_event_open, no eBPF) ---------- */
 
 /* Mounts tracefs at `path` (e.g. "/sys/kernel/tracing") in the caller's mount namespace. 0 or -errno. */
