@@ -215,7 +215,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
     }
 
     /// Batches read since the last start: the thread's wake-ups that found samples (one per lone state change;
-    /// ≤ 100 a second while someone looks, ≤ 10 while nobody does, more only in a flood). Any thread.
+    /// ≤ 100 a second while someone looks, ≤ 2 while nobody does, more only in a flood). Any thread.
     public var batches: UInt64 {
         counters.withLock { $0 }.batches.load(ordering: .relaxed)
     }
