@@ -91,8 +91,7 @@ public final class ContainerCollector: @unchecked Sendable {
         shared.withLock { s in
             s.stopping = true
             if s.eventFD >= 0 { shutdown(s.eventFD, Int32(SHUT_RDWR)) }
-            var one: UInt64 = 1
-            if s.wakeFD >= 0 { _ = write(s.wakeFD, &one, 8) }
+            if s.wakeFD >= 0 { WorkerThread.signalStop(s.wakeFD) }
         }
     }
 

@@ -58,7 +58,7 @@ public final class ProcessEventMonitor: @unchecked Sendable {
                     if errno == EINTR { continue }
                     return
                 }
-                if fds[1].revents != 0 { return }
+                if fds[1].revents != 0 && WorkerThread.readSignal(wake) { return }  // else a nudge: nothing to end
                 guard fds[0].revents != 0 else { continue }
                 // Every message already queued (recvmmsg, many a call), before polling again, then a hold-off while
                 // events come steadily (``WorkerThread/Coalescer``): a build's fork, exec and exit of many
@@ -161,8 +161,13 @@ public final class ProcessEventMonitor: @unchecked Sendable {
 
     /// Sets how long the thread waits after a batch while events come steadily (``WorkerThread/Coalescer``),
     /// milliseconds; from the next batch on. Any thread.
+    /// A shorter hold-off also ends the one under way (someone started looking: the events waiting are read now,
+    /// not after up to ``WorkerThread/idleCoalesceMillis``).
     public func setHoldOff(millis: Int32) {
-        running.withLock { $0?.runner.holdOff.store(millis, ordering: .relaxed) }
+        running.withLock { state in
+            guard let runner = state?.runner else { return }
+            if runner.holdOff.exchange(millis, ordering: .relaxed) > millis { WorkerThread.nudge(runner.wake) }
+        }
     }
 
     /// CPU time the monitor thread has used (parsing, the handler), nanoseconds. Any thread.

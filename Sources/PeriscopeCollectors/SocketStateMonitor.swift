@@ -59,12 +59,13 @@ public final class SocketStateMonitor: @unchecked Sendable {
             self.handler = handler
         }
 
-        /// The reader loop. Owns the rings and the wake fd: releases them when it ends.
+        /// The wake fd lives as long as the runner: ``stop()`` and ``setHoldOff(millis:)`` may still write it after
+        /// the thread has ended on its own.
+        deinit { close(wake) }
+
+        /// The reader loop. Owns the rings: releases them when it ends.
         func run() {
-            defer {
-                rings.close()
-                close(wake)
-            }
+            defer { rings.close() }
             var fds = rings.fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: wake, events: Int16(POLLIN), revents: 0))
             let wakeIndex = fds.count - 1
@@ -89,7 +90,7 @@ public final class SocketStateMonitor: @unchecked Sendable {
                     if errno == EINTR { continue }
                     return
                 }
-                if fds[wakeIndex].revents != 0 { return }
+                if fds[wakeIndex].revents != 0 && WorkerThread.readSignal(wake) { return }  // else a nudge: read now
                 for i in 0..<wakeIndex where fds[i].revents & Int16(POLLHUP | POLLERR | POLLNVAL) != 0 {
                     fds[i].fd = -1      // event gone: stop polling it (its ring is still drained)
                 }
@@ -183,12 +184,10 @@ public final class SocketStateMonitor: @unchecked Sendable {
             do throws(CollectorError) {
                 try rings.enable(true)
             } catch {
-                close(wake)
-                throw error
+                throw error  // the runner's end closes `wake`
             }
             guard let thread = SystemThread.start(name: "periscope-sockst", { runner.run() }) else {
                 rings.close()
-                close(wake)
                 throw CollectorError(.tracing, "cannot start the socket state reader thread")
             }
             state = Running(runner: runner, thread: thread)
@@ -223,9 +222,11 @@ public final class SocketStateMonitor: @unchecked Sendable {
     /// Sets the period, milliseconds: how often a batching reader reads the rings when the kernel does not wake it
     /// sooner, and how close two batches must come for it to start batching. From the next read on, and kept
     /// across restarts. Any thread.
+    /// A shorter period also ends the one under way (someone started looking: the samples waiting are read now).
     public func setHoldOff(millis: Int32) {
         holdOff.store(millis, ordering: .relaxed)
-        counters.withLock { $0 }.holdOff.store(millis, ordering: .relaxed)
+        let before = counters.withLock { $0 }.holdOff.exchange(millis, ordering: .relaxed)
+        if before > millis { running.withLock { state in state.map { WorkerThread.nudge($0.runner.wake) } } }
     }
 
     /// CPU time the reader thread has used (decoding, ordering, the handler), nanoseconds. Any thread.

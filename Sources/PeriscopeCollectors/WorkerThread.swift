@@ -61,8 +61,34 @@ enum WorkerThread {
         }
     }
 
-    /// Waits `millis`, or until `eventFD` (the stop signal) is written. Returns false when the reader should
-    /// end. The reader's thread.
+    /// What ``signalStop(_:)`` adds to a reader's eventfd; ``nudge(_:)`` adds 1. A reader that reads the counter
+    /// (``readSignal(_:)``) tells them apart: at or above this, the stop signal came (perhaps with nudges).
+    static let stopValue: UInt64 = 1 << 32
+
+    /// Tells the reader waiting on `eventFD` to end. Any thread.
+    static func signalStop(_ eventFD: Int32) {
+        var value = stopValue
+        _ = write(eventFD, &value, 8)
+    }
+
+    /// Ends the current hold-off of the reader waiting on `eventFD` early (someone started looking: its hold-off
+    /// became shorter), without ending the reader. Any thread.
+    static func nudge(_ eventFD: Int32) {
+        var one: UInt64 = 1
+        _ = write(eventFD, &one, 8)
+    }
+
+    /// Reads (and so clears) `eventFD` once poll() found it readable: true when it carries the stop signal,
+    /// false for a nudge only. The reader's thread.
+    static func readSignal(_ eventFD: Int32) -> Bool {
+        var value: UInt64 = 0
+        var n = read(eventFD, &value, 8)
+        while n < 0 && errno == EINTR { n = read(eventFD, &value, 8) }
+        return n != 8 || value >= stopValue
+    }
+
+    /// Waits `millis`, or until `eventFD` is written: a nudge ends the wait early (returns true), the stop signal
+    /// returns false (the reader should end). The reader's thread.
     static func holdOff(eventFD: Int32, millis: Int32) -> Bool {
         var wake = pollfd(fd: eventFD, events: Int16(POLLIN), revents: 0)
         let deadline = SystemClock.monotonicNanos() + UInt64(max(0, millis)) * 1_000_000
@@ -70,15 +96,15 @@ enum WorkerThread {
             let now = SystemClock.monotonicNanos()
             guard now < deadline else { return true }
             let ready = poll(&wake, 1, Int32((deadline - now + 999_999) / 1_000_000))
-            if ready != 0 && !(ready < 0 && errno == EINTR) { return false }
+            if ready > 0 { return !readSignal(eventFD) }
+            if ready < 0 && errno != EINTR { return false }
         }
     }
 
     /// Wakes a reader blocked in poll() through its eventfd and waits for its thread to end — unless
     /// called from that very thread (from its handler), where it detaches instead. Any thread.
     static func wakeAndJoin(_ thread: pthread_t, eventFD: Int32) {
-        var one: UInt64 = 1
-        _ = write(eventFD, &one, 8)
+        signalStop(eventFD)
         if pthread_equal(pthread_self(), thread) != 0 {
             pthread_detach(thread)
         } else {

@@ -1,6 +1,7 @@
 import Testing
 import Synchronization
 import PeriscopeCollectors
+import PeriscopeSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,6 +66,31 @@ extension KernelTests {
         #expect(monitor.eventsLost == 0)
         // 4,500 events over a second or more: with a 500 ms hold-off the reader wakes a few times a second.
         #expect(monitor.batches < 200, "\(monitor.batches) batches for \(monitor.eventsSeen) events")
+    }
+
+    /// Someone starts looking while the reader holds off for nobody: the shorter hold-off ends the one under way,
+    /// so the events waiting are read now, not when the long one ends.
+    @Test(.enabled(if: geteuid() == 0, "the process connector needs CAP_NET_ADMIN"))
+    func shorterHoldOffEndsTheOneUnderWay() throws {
+        let events = Mutex<[ProcessEvent]>([])
+        let monitor = ProcessEventMonitor()
+        try monitor.start { event in events.withLock { $0.append(event) } }
+        defer { monitor.stop() }
+        monitor.setHoldOff(millis: 20_000)
+        let shell = try TestProcesses.spawn(["/bin/sh", "-c", "i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i+1)); done"])
+        var status: Int32 = 0
+        _ = waitpid(shell, &status, 0)
+        usleep(300_000)
+        let shellExit = ProcessEvent.exit(pid: shell, code: 0)
+        // The loop's events came steadily: the reader is holding off, its last events not read yet.
+        #expect(!events.withLock { $0.contains(shellExit) })
+        let asked = SystemClock.monotonicNanos()
+        monitor.setHoldOff(millis: 10)
+        #expect(TestProcesses.eventually(seconds: 5) { events.withLock { $0.contains(shellExit) } })
+        let waited = Double(SystemClock.monotonicNanos() - asked) / 1e9
+        #expect(waited < 5, "read \(waited) s after the hold-off was shortened")
+        monitor.stop()  // the stop signal still ends the reader after a nudge
+        #expect(monitor.eventsLost == 0)
     }
 
     @Test func reverseResolverNeverBlocksAndCaches() {
