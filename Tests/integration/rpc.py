@@ -12,6 +12,7 @@ import select
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 from conftest import FramedReader, frame
@@ -179,6 +180,28 @@ class FramedClient:
 
     def close(self):
         self.sock.close()
+
+
+class DrainingSubscriber:
+    """A `topology/subscribe` held on `daemon` whose notifications a thread reads and drops (a subscriber that stops
+    reading is disconnected as too slow): someone looks at the view for as long as it is open."""
+
+    def __init__(self, daemon, view="processes", options=None):
+        self.client = Client(daemon)
+        self.client.call("topology/subscribe", {"view": view, "options": options or {}})
+        self._reading = threading.Event()
+        self._reading.set()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        while self._reading.is_set() and self.client.pump(0.1):
+            self.client.notes.clear()
+
+    def close(self):
+        self._reading.clear()
+        self._thread.join(timeout=5)
+        self.client.close()
 
 
 def collectors(daemon):

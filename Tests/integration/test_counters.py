@@ -9,13 +9,12 @@ Needs root (the process connector and the tracepoint); skipped otherwise.
 """
 import os
 import sys
-import threading
 import time
 
 import pytest
 
 from conftest import Daemon
-from rpc import PEER_PRELUDE, Client, Peer, wait_until
+from rpc import PEER_PRELUDE, Client, DrainingSubscriber, Peer, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (process connector, tracepoint)")
 
@@ -87,16 +86,7 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
     daemon = Daemon("--refresh-ms", "300", "--reconcile-ms", "60000", collectors=True)
     server = peer = None
     try:
-        sub = Client(daemon)
-        sub.call("topology/subscribe", {"view": "processes"})  # someone looks: counters at the refresh rate
-        reading = threading.Event()
-        reading.set()
-
-        def drain():
-            while reading.is_set() and sub.pump(0.1):
-                sub.notes.clear()
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
+        sub = DrainingSubscriber(daemon)  # someone looks: counters at the refresh rate
         rpc = Client(daemon)
         wait_until(lambda: host_map(rpc).get("fullPasses", 0) >= 1, what="the first full pass")
 
@@ -144,8 +134,6 @@ def test_counters_follow_traffic_between_full_passes(tmp_path):
         wait_until(lambda: (lambda rows: rows and all(r["closed"] for r in rows))(server_rows(rpc, server.pid, peer.port)), timeout=15,
                    what="the connection to show closed")
         rpc.close()
-        reading.clear()
-        reader.join(timeout=5)
         sub.close()
     finally:
         for p in (peer, server):
