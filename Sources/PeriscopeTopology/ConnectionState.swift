@@ -9,7 +9,13 @@ final class ConnectionState {
         unowned let entry: SocketEntry
         var state: String
         var clientProcess: String?
+        /// The server's process: the owner of the member's own socket when the member is the accepted (server)
+        /// side, else a guess from the peer's listener (see ``serverIsOwner``).
         var serverProcess: String?
+        /// `serverProcess` owns this member's socket (the server side's own socket). A client-side member only
+        /// knows the process listening on the peer address, which for a pre-forking server (`nc -ll -e cat`,
+        /// nginx's master) is not the process serving the connection.
+        var serverIsOwner = false
     }
 
     /// The member-dependent part of the node's `latest` map.
@@ -73,12 +79,19 @@ final class ConnectionState {
         membersChanged = true
     }
 
+    /// The node's member-dependent fields. A server process that owns its socket beats one guessed from a
+    /// listener; among equals the greatest wins, so the shape does not depend on the members' order.
     var shape: Shape {
         var shape = Shape(state: members.first?.state ?? "")
+        var serverIsOwner = false
         for m in members {
             if m.state > shape.state { shape.state = m.state }
             if let c = m.clientProcess, shape.clientProcess.map({ c > $0 }) ?? true { shape.clientProcess = c }
-            if let s = m.serverProcess, shape.serverProcess.map({ s > $0 }) ?? true { shape.serverProcess = s }
+            guard let s = m.serverProcess, m.serverIsOwner || !serverIsOwner else { continue }
+            if (m.serverIsOwner && !serverIsOwner) || (shape.serverProcess.map { s > $0 } ?? true) {
+                shape.serverProcess = s
+                serverIsOwner = m.serverIsOwner
+            }
         }
         return shape
     }

@@ -48,7 +48,7 @@ extension TopologyEngine {
         conn.begin(generation)
         touchedConnections.append(conn)
         conn.add(.init(entry: e, state: s.state, clientProcess: inbound ? nil : localProcess,
-                       serverProcess: serverProcess))
+                       serverProcess: serverProcess, serverIsOwner: inbound && serverProcess != nil))
 
         e.local = local
         e.remote = remote

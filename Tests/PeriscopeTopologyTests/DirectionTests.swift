@@ -42,4 +42,28 @@ struct DirectionTests {
         #expect(connection?.latest[NodeKey.serverProcess] == "h1;101")
         #expect(connection?.latest[NodeKey.clientProcess] == nil)
     }
+
+    /// `nc -ll -e cat` in one namespace, its client in another: the listener belongs to `nc`, each accepted socket
+    /// to a `cat` that `nc` forked. The client's side only knows the listener, so the connection's server is the
+    /// accepted socket's owner whichever pid sorts first as text (a 4-digit listener pid such as "9876" sorts
+    /// after a 5-digit worker's "10213", which once handed every connection to the listener).
+    @Test(arguments: [(Int32(9876), Int32(10213)), (Int32(100), Int32(101)), (Int32(30000), Int32(2019))])
+    func acceptedSocketsOwnerIsTheServerNotThePeersListenerGuess(listener: Int32, worker: Int32) {
+        let client: Int32 = 555
+        let sockets = [
+            Fixtures.listen("::", 5432, pid: listener, netns: Fixtures.otherNS),
+            Fixtures.conn("10.200.0.2", 5432, "10.200.0.1", 47542, pid: worker, netns: Fixtures.otherNS),
+            Fixtures.conn("10.200.0.1", 47542, "10.200.0.2", 5432, pid: client),
+        ]
+        let processes = [Fixtures.process(listener, "nc", netns: Fixtures.otherNS),
+                         Fixtures.process(worker, "cat", netns: Fixtures.otherNS), Fixtures.process(client, "nc")]
+        let snapshot = HostSnapshot(timestamp: 1, host: Fixtures.host("h1", addresses: Fixtures.h1Addresses),
+                                    processes: processes, sockets: sockets, hostNetns: Fixtures.rootNS)
+        var builder = ReportBuilder(hostID: "h1")
+        let report = builder.ingest(snapshot)
+        let connections = Array(report.connections.nodes.values)
+        #expect(connections.count == 1)
+        #expect(connections.first?.latest[NodeKey.serverProcess] == "h1;\(worker)")
+        #expect(connections.first?.latest[NodeKey.clientProcess] == "h1;\(client)")
+    }
 }

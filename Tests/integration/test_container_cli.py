@@ -86,7 +86,7 @@ def test_processes_carry_their_container(stack, d):
     try:
         wait_until(lambda: apps <= peers(), WAIT, what="inbound peers named 'nc (app…)'")
     except AssertionError as e:
-        # What the daemon saw instead, for a failure that has not been reproduced outside CI.
+        # What the daemon saw instead (these rows once went to db1's listening nc when its pid sorted after the cats').
         ncs = [(n["id"], n["parents"].get("container"), n.get("adjacency")) for n in
                c.call("topology/get", {"view": "processes", "options": {"all": True}})["nodes"] if n["label"] == "nc"]
         status = c.call("daemon/status")["collectors"]
