@@ -26,7 +26,7 @@ public final class Daemon {
     private var stdioBridge: StdioBridge?
     /// The host map, unless started with collectors off (and no injected reports).
     public private(set) var topology: TopologyService?
-    private var subscriptions: SubscriptionManager?
+    private(set) var subscriptions: SubscriptionManager?
     private var history: HistoryService?
     private let logger = Logger(label: "periscope.daemon")
 

@@ -15,7 +15,7 @@ import PeriscopeViews
 final class SubscriptionManager {
     private unowned let topology: TopologyService
     /// One per view and options as parsed (``ViewSpec``): the filter is applied per subscriber.
-    private var shared: [ViewSpec: SharedView] = [:]
+    private(set) var shared: [ViewSpec: SharedView] = [:]
     private var subscriptions: [String: Subscription] = [:]
     private var nodeSubscriptions: [String: NodeSubscription] = [:]
     private var nextID = 1

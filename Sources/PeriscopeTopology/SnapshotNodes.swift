@@ -23,7 +23,7 @@ enum SnapshotNodes {
 
     static func process(_ hostID: String, _ p: ProcessRecord, at t: Double) -> Node {
         var node = Node(id: NodeID.process(hostID: hostID, pid: p.pid), topology: .process,
-                        latest: LatestMap(Dictionary(minimumCapacity: 15)))
+                        latest: LatestMap(minimumCapacity: 15))
         node.set(NodeKey.pid, String(p.pid), at: t)
         node.set(NodeKey.ppid, String(p.ppid), at: t)
         node.set(NodeKey.name, p.name, at: t)
@@ -55,7 +55,7 @@ enum SnapshotNodes {
     static func connection(_ conn: ConnectionState, _ shape: ConnectionState.Shape, hostID: String, at t: Double,
                            lastSeen: String, samples: Bool, hostParent: Set<String>? = nil) -> Node {
         let hostNode = NodeID.host(hostID)
-        var node = Node(id: conn.id, topology: .connection, latest: LatestMap(Dictionary(minimumCapacity: 9)))
+        var node = Node(id: conn.id, topology: .connection, latest: LatestMap(minimumCapacity: 9))
         node.set(NodeKey.proto, conn.proto.rawValue, at: t)
         node.set(NodeKey.client, conn.client, at: t)
         node.set(NodeKey.server, conn.server, at: t)

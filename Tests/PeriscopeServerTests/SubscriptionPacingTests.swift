@@ -1,6 +1,6 @@
 import PeriscopeFixtures
 import PeriscopeProtocol
-import PeriscopeServer
+@testable import PeriscopeServer
 import PeriscopeServerTesting
 import PeriscopeSystem
 import PeriscopeTopology
@@ -44,6 +44,11 @@ struct SubscriptionPacingTests {
         }
 
         private var passes: UInt64 = 1
+
+        /// The oldest revision that every shared view has rendered (0 before any render lands).
+        var renderedRevision: Int64 {
+            embedded.daemon.subscriptions?.shared.values.map(\.revision).min() ?? 0
+        }
 
         /// Runs the loop until `done` holds (or `millis` pass).
         func run(until done: () -> Bool, millis: Int = 10_000) {
@@ -205,6 +210,10 @@ struct SubscriptionPacingTests {
             latest = harness.install(next)
             harness.embedded.run(millis: 100)
         }
+        // Renders take their own time (2,000 processes in a debug build under ASan can take longer than the
+        // windows above): wait until the last one has landed, so the held changes are all there to coalesce.
+        harness.run(until: { harness.renderedRevision == latest })
+        #expect(harness.renderedRevision == latest)
         #expect(client.stream.outputBufferedCount == unread, "nothing is added while the client is behind")
         let snapshot = try #require(client.next(timeoutMillis: 5_000)?["result"])
         #expect(snapshot["revision"]?.intValue == base)
