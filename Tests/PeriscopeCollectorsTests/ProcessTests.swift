@@ -97,9 +97,15 @@ extension KernelTests {
         // A new connection in this process: only processes whose fd count changed are re-read.
         let pair = try TestSockets.connectPair(listener: listener.fd, address: "127.0.0.1", port: listener.port)
         defer { close(pair.client); close(pair.server) }
-        let third = collector.collect()
         let clientPort = try TestSockets.localPort(pair.client)
-        let client = third.sockets.first { $0.proto == .tcp && $0.localPort == clientPort && $0.remotePort == listener.port }
+        func clientSocket() -> SocketRecord? {
+            collector.collect().sockets.first { $0.proto == .tcp && $0.localPort == clientPort && $0.remotePort == listener.port }
+        }
+        // Tests running beside this one in the same process open and close descriptors too: when one closed a
+        // descriptor as the pair was made, this process's count is unchanged and the owner is found by the
+        // next pass's search (the resolver's documented bound), not this one.
+        var client = clientSocket()
+        if client?.pid == nil { client = clientSocket() }
         #expect(client?.pid == getpid())
         #expect(collector.health.fdReadlinks < full.fdReadlinks)
     }
