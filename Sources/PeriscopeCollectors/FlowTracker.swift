@@ -119,6 +119,12 @@ public final class FlowTracker {
     /// the flows, not the 20,000 sockets of a busy host. `nil` builds the index afresh and does not keep it.
     public func overlay(on snapshot: HostSnapshot, version: Int?, fresh: Bool = false) -> Overlay? {
         guard fresh || hasWork else { return nil }
+        // No flows, nothing to put on top: the index is built when one comes (at 10,000 sockets it holds ~1.5 MB,
+        // which a host with only long-lived connections would keep for nothing).
+        guard !flows.isEmpty else {
+            if self.index?.version != version { self.index = nil }
+            return nil
+        }
         let index: Index
         if let version, let cached = self.index, cached.version == version {
             index = cached

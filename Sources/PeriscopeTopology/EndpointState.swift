@@ -3,10 +3,12 @@
 final class EndpointState {
     enum Kind: UInt8 { case hostParent, processParent, adjacency }
 
+    /// 24 bytes (value, count, kind in that order): an endpoint has about three, 20,000 endpoints at 10,000
+    /// connections.
     struct Contribution {
-        var kind: Kind
         var value: String
-        var count: Int
+        var count: Int32
+        var kind: Kind
     }
 
     let id: String
@@ -24,7 +26,7 @@ final class EndpointState {
             contributions[i].count += 1
             return false
         }
-        contributions.append(Contribution(kind: kind, value: value, count: 1))
+        contributions.append(Contribution(value: value, count: 1, kind: kind))
         return true
     }
 

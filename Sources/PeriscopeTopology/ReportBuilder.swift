@@ -24,7 +24,9 @@ public struct ReportBuilder: Sendable {
     /// Seconds a closed connection stays in the report after it was last seen open.
     public var retention: Double
     /// Samples kept per connection metric (byte counters, RTT); histories of processes and hosts keep
-    /// ``MetricHistory/capacity``. Short per-connection histories keep memory flat at 10,000 connections.
+    /// ``MetricHistory/capacity``. A connection's figures are its counters' last values and the rate between
+    /// its last two samples, so two are all it needs; at 10,000 connections each extra sample costs ~0.5 MB
+    /// per report generation.
     public var connectionHistoryLength: Int
 
     /// The report returned by the last ``ingest(_:)``.
@@ -45,7 +47,7 @@ public struct ReportBuilder: Sendable {
     var lastIngest: Double?
 
     /// A builder for host `hostID`, keeping closed connections for `retention` seconds (default 10).
-    public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 8) {
+    public init(hostID: String, retention: Double = 10, connectionHistoryLength: Int = 2) {
         self.hostID = hostID
         self.retention = retention
         self.connectionHistoryLength = max(2, connectionHistoryLength)
@@ -176,7 +178,7 @@ public struct ReportBuilder: Sendable {
         let limit = connectionHistoryLength
         let generation = state.generation
         let hostID = self.hostID
-        let hostParent = state.sharedSets.share([NodeID.host(hostID)])
+        let hostParents = state.sharedSets.share([.host: [NodeID.host(hostID)]])
         for conn in state.closed { connections.nodes[conn.id] = nil }
         if connections.nodes.isEmpty { connections.nodes.reserveCapacity(state.connections.count) }
         func write(_ conn: ConnectionState) {
@@ -205,7 +207,7 @@ public struct ReportBuilder: Sendable {
                 return
             }
             var node = SnapshotNodes.connection(conn, shape, hostID: hostID, at: t, lastSeen: lastSeen, samples: samples,
-                                                hostParent: hostParent)
+                                                parents: hostParents)
             SnapshotNodes.carry(from: previous.map { $0[conn.id] } ?? connections.nodes[conn.id], into: &node, limit: limit)
             connections.nodes[conn.id] = node
             conn.written = shape

@@ -50,10 +50,11 @@ enum SnapshotNodes {
         return "\(s.proto.rawValue)/\(addr):\(s.localPort)"
     }
 
-    /// The connection node of `conn` as written in one snapshot at `t`, without history. `hostParent`, when
-    /// given, is the set `[host node id]` shared by the host's connection nodes (see ``SharedSets``).
+    /// The connection node of `conn` as written in one snapshot at `t`, without history. Its only parent is the
+    /// host; `parents`, when given, is that map shared by the host's connection nodes (see ``SharedSets``), so a
+    /// connection costs no parent storage of its own. Its endpoints are in `client` / `server` (and its sides).
     static func connection(_ conn: ConnectionState, _ shape: ConnectionState.Shape, hostID: String, at t: Double,
-                           lastSeen: String, samples: Bool, hostParent: Set<String>? = nil) -> Node {
+                           lastSeen: String, samples: Bool, parents: [TopologyKind: Set<String>]? = nil) -> Node {
         let hostNode = NodeID.host(hostID)
         var node = Node(id: conn.id, topology: .connection, latest: LatestMap(minimumCapacity: 9))
         node.set(NodeKey.proto, conn.proto.rawValue, at: t)
@@ -66,7 +67,7 @@ enum SnapshotNodes {
         node.set(NodeKey.host, hostNode, at: t)
         if let p = shape.clientProcess { node.set(NodeKey.clientProcess, p, at: t) }
         if let p = shape.serverProcess { node.set(NodeKey.serverProcess, p, at: t) }
-        node.parents = [.endpoint: Set([conn.client, conn.server]), .host: hostParent ?? [hostNode]]
+        node.parents = parents ?? [.host: [hostNode]]
         if samples {
             node.record(MetricKey.clientBytesSent, conn.sent, at: t)
             node.record(MetricKey.clientBytesReceived, conn.received, at: t)

@@ -45,17 +45,15 @@ extension TopologyEngine {
             conn = ConnectionState(id: id, client: client, server: server, sides: sides)
             connections[id] = conn
         }
-        conn.begin(generation)
-        touchedConnections.append(conn)
-        conn.add(.init(entry: e, state: s.state, clientProcess: inbound ? nil : localProcess,
-                       serverProcess: serverProcess, serverIsOwner: inbound && serverProcess != nil))
-
         e.local = local
         e.remote = remote
         e.connection = conn
         e.inbound = inbound
         e.localProcess = localProcess
         e.serverProcess = serverProcess
+        conn.begin(generation)
+        touchedConnections.append(conn)
+        conn.add(.init(entry: e))  // reads what `e` now says
     }
 
     /// Withdraws everything ``derive(_:)`` counted for `e`.

@@ -77,8 +77,8 @@ public struct IncrementalRenderer: Sendable {
 
     private mutating func add(_ node: Node, _ resolver: inout ConnectionResolver, _ assembler: inout ViewAssembler) {
         guard let c = resolver.resolve(node), spec.effective.includeClosed || !c.closed else { return }
-        let contribution = assembler.contribution(c, node: node)
-        tally.add(c.id, contribution)
+        let (contribution, member) = assembler.contribution(c, node: node)
+        tally.add(c.id, contribution, member)
         contributions[c.id] = contribution
     }
 

@@ -80,20 +80,22 @@ struct ViewAssembler {
         }
     }
 
-    /// What connection `c` (of connection node `node`) adds to the view.
-    mutating func contribution(_ c: ResolvedConnection, node: Node) -> ConnectionContribution {
+    /// What connection `c` (of connection node `node`) adds to the view, and its figures on the edge.
+    mutating func contribution(_ c: ResolvedConnection, node: Node)
+        -> (contribution: ConnectionContribution, member: ConnectionContribution.Member) {
         let (source, sourcePseudo) = projection(c.clientParty)
         let (target, targetPseudo) = projection(c.serverParty)
         func unknown(_ party: Party, _ id: String) -> Party? { party.kind == .unknown && id == party.nodeID ? party : nil }
         let member = ConnectionContribution.Member(
-            proto: c.proto, port: Int(c.server.port), closed: c.closed, lastSeen: c.lastSeen,
+            proto: c.sides.proto, port: Int(c.server.port), closed: c.closed, lastSeen: c.lastSeen,
             bytesPerSecond: c.bytesPerSecond, rttMillis: c.rttMillis, l7: EdgeL7.figures(of: node))
-        return ConnectionContribution(
+        let contribution = ConnectionContribution(
             source: source, target: target,
             sourcePseudo: sourcePseudo ?? unknown(c.clientParty, source),
             targetPseudo: targetPseudo ?? unknown(c.serverParty, target),
             clientProcess: c.clientParty.processID, serverProcess: c.serverParty.processID,
-            member: member, inputs: c.inputs)
+            port: member.port, closed: member.closed, inputs: c.inputs)
+        return (contribution, member)
     }
 
     /// Resolves and accumulates every connection of the report.
@@ -104,7 +106,8 @@ struct ViewAssembler {
         for node in nodes.values {
             guard let c = resolver.resolve(node), options.includeClosed || !c.closed else { continue }
             connections.append(c)
-            tally.add(c.id, contribution(c, node: node))
+            let (contribution, member) = contribution(c, node: node)
+            tally.add(c.id, contribution, member)
         }
         tally.refreshSummaries()
     }

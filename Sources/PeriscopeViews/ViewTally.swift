@@ -5,29 +5,41 @@ import PeriscopeTopology
 /// Pure value.
 ///
 /// The renderer keeps one per connection and the tally one ``Member`` per connection, so at 10,000 connections
-/// every byte of their inline size counts twice ten thousand times (and more, by the dictionaries' spare buckets).
-/// The fields that most connections leave `nil` and that are large inline (a pseudo party, L7 figures) are
-/// therefore held in a ``Boxed`` reference: 8 bytes when absent, one small allocation when present.
+/// every byte of their inline size counts ten thousand times (and more, by the dictionaries' spare buckets).
+/// The member (the edge figures) is therefore not part of the contribution the renderer keeps: it is handed to
+/// the tally beside it (``ViewTally/add(_:_:_:)``), and the contribution keeps only the port and whether the
+/// connection is closed, which taking it out again needs. The fields that most connections leave `nil` and that
+/// are large inline (a pseudo party, L7 figures) are held in a ``Boxed`` reference: 8 bytes when absent, one
+/// small allocation when present.
 struct ConnectionContribution: Sendable {
-    /// The figures a connection adds to its edge.
+    /// The figures a connection adds to its edge. The tally keeps one per connection, so it is stored narrow
+    /// (40 bytes, not 88): the protocol as its enum, the port in 32 bits, absent figures as NaN (figures are
+    /// finite: histories drop non-finite samples).
     struct Member: Sendable {
-        var proto: String
-        var port: Int
-        var closed: Bool
-        var lastSeen: Double?
-        var bytesPerSecond: Double?
-        var rttMillis: Double?
+        // Widest first: Swift lays a struct's fields out in this order.
+        private var lastSeenValue: Double
+        private var rateValue: Double
+        private var rttValue: Double
         private var l7Box: Boxed<L7Figures>?
+        private var port32: Int32
+        private var protocolValue: TransportProtocol
+        var closed: Bool
+
+        var proto: String { protocolValue.rawValue }
+        var port: Int { Int(port32) }
+        var lastSeen: Double? { lastSeenValue.isNaN ? nil : lastSeenValue }
+        var bytesPerSecond: Double? { rateValue.isNaN ? nil : rateValue }
+        var rttMillis: Double? { rttValue.isNaN ? nil : rttValue }
         var l7: L7Figures? { l7Box?.value }
 
-        init(proto: String, port: Int, closed: Bool, lastSeen: Double?, bytesPerSecond: Double?, rttMillis: Double?,
-             l7: L7Figures?) {
-            self.proto = proto
-            self.port = port
+        init(proto: TransportProtocol, port: Int, closed: Bool, lastSeen: Double?, bytesPerSecond: Double?,
+             rttMillis: Double?, l7: L7Figures?) {
+            protocolValue = proto
+            port32 = Int32(clamping: port)
             self.closed = closed
-            self.lastSeen = lastSeen
-            self.bytesPerSecond = bytesPerSecond
-            self.rttMillis = rttMillis
+            lastSeenValue = lastSeen ?? .nan
+            rateValue = bytesPerSecond ?? .nan
+            rttValue = rttMillis ?? .nan
             l7Box = l7.map(Boxed.init)
         }
     }
@@ -42,20 +54,23 @@ struct ConnectionContribution: Sendable {
     /// The processes of the two sides, drawn or not.
     var clientProcess: String?
     var serverProcess: String?
-    var member: Member
+    /// The member's server port and closed flag (what ``ViewTally/remove(_:_:)`` takes out of the counts).
+    var port: Int
+    var closed: Bool
     /// The inputs the resolution read besides the connection node: the endpoint nodes and the process ids
     /// consulted (found or not).
     var inputs: ResolutionInputs
 
     init(source: String, target: String, sourcePseudo: Party?, targetPseudo: Party?, clientProcess: String?,
-         serverProcess: String?, member: Member, inputs: ResolutionInputs) {
+         serverProcess: String?, port: Int, closed: Bool, inputs: ResolutionInputs) {
         self.source = source
         self.target = target
         sourcePseudoBox = sourcePseudo.map(Boxed.init)
         targetPseudoBox = targetPseudo.map(Boxed.init)
         self.clientProcess = clientProcess
         self.serverProcess = serverProcess
-        self.member = member
+        self.port = port
+        self.closed = closed
         self.inputs = inputs
     }
 
@@ -90,8 +105,9 @@ struct ViewTally: Sendable {
     private(set) var l7: [String: L7Figures] = [:]
     private var touched: Set<EdgeKey> = []
 
-    /// Adds connection `id`'s contribution.
-    mutating func add(_ id: String, _ c: ConnectionContribution) {
+    /// Adds connection `id`'s contribution `c` with its edge figures `member` (whose port and closed flag are
+    /// the contribution's).
+    mutating func add(_ id: String, _ c: ConnectionContribution, _ member: ConnectionContribution.Member) {
         if let p = c.sourcePseudo { notePseudo(c.source, p, +1) }
         if let p = c.targetPseudo { notePseudo(c.target, p, +1) }
         if let p = c.clientProcess { Self.bump(&connectedProcesses, p, +1) }
@@ -101,14 +117,14 @@ struct ViewTally: Sendable {
             return
         }
         let key = EdgeKey(source: c.source, target: c.target)
-        edges[key, default: [:]][id] = c.member
+        edges[key, default: [:]][id] = member
         touched.insert(key)
-        if !c.member.closed {  // metrics count open connections; closed ones are history (node details)
+        if !c.closed {  // metrics count open connections; closed ones are history (node details)
             counts[c.source, default: (0, 0)].out += 1
             counts[c.target, default: (0, 0)].in += 1
         }
-        ports[c.source, default: [:]][c.member.port, default: 0] += 1
-        ports[c.target, default: [:]][c.member.port, default: 0] += 1
+        ports[c.source, default: [:]][c.port, default: 0] += 1
+        ports[c.target, default: [:]][c.port, default: 0] += 1
     }
 
     /// Takes out connection `id`'s contribution `c` (the one ``add(_:_:)`` was given).
@@ -125,12 +141,12 @@ struct ViewTally: Sendable {
         edges[key]?[id] = nil
         if edges[key]?.isEmpty ?? false { edges[key] = nil }
         touched.insert(key)
-        if !c.member.closed {
+        if !c.closed {
             Self.decrement(&counts, c.source, out: true)
             Self.decrement(&counts, c.target, out: false)
         }
-        Self.dropPort(&ports, c.source, c.member.port)
-        Self.dropPort(&ports, c.target, c.member.port)
+        Self.dropPort(&ports, c.source, c.port)
+        Self.dropPort(&ports, c.target, c.port)
     }
 
     /// Recomputes the summaries of the edges touched since the last call.
