@@ -27,6 +27,11 @@ final class ConnectionState {
         var state: String
         var clientProcess: String?
         var serverProcess: String?
+        /// No member names the client's process and the client side is an orphaned socket (no inode: its process
+        /// is gone). The node then says so (an empty `client_process`), so that a view does not borrow the process
+        /// that owns the same local address and port now: the kernel hands a freed ephemeral port to the next
+        /// client while the orphan lingers, and that client has nothing to do with this connection.
+        var clientOrphaned = false
     }
 
     let id: String
@@ -88,7 +93,9 @@ final class ConnectionState {
     var shape: Shape {
         var shape = Shape(state: members.first?.state ?? "")
         var serverIsOwner = false
+        var orphanedClient = false
         for m in members {
+            if !m.entry.inbound, m.entry.localProcess == nil, m.entry.record.inode == 0 { orphanedClient = true }
             if m.state > shape.state { shape.state = m.state }
             if let c = m.clientProcess, shape.clientProcess.map({ c > $0 }) ?? true { shape.clientProcess = c }
             guard let s = m.serverProcess, m.serverIsOwner || !serverIsOwner else { continue }
@@ -97,6 +104,7 @@ final class ConnectionState {
                 serverIsOwner = m.serverIsOwner
             }
         }
+        shape.clientOrphaned = orphanedClient && shape.clientProcess == nil
         return shape
     }
 
