@@ -20,6 +20,8 @@ final class ConnectionState {
         /// knows the process listening on the peer address, which for a pre-forking server (`nc -ll -e cat`,
         /// nginx's master) is not the process serving the connection.
         var serverIsOwner: Bool { entry.inbound && entry.serverProcess != nil }
+        /// The client side's socket is orphaned: no owner and no inode (its process is gone).
+        var isOrphanedClient: Bool { !entry.inbound && entry.localProcess == nil && entry.record.inode == 0 }
     }
 
     /// The member-dependent part of the node's `latest` map.
@@ -27,11 +29,6 @@ final class ConnectionState {
         var state: String
         var clientProcess: String?
         var serverProcess: String?
-        /// No member names the client's process and the client side is an orphaned socket (no inode: its process
-        /// is gone). The node then says so (an empty `client_process`), so that a view does not borrow the process
-        /// that owns the same local address and port now: the kernel hands a freed ephemeral port to the next
-        /// client while the orphan lingers, and that client has nothing to do with this connection.
-        var clientOrphaned = false
     }
 
     let id: String
@@ -95,7 +92,7 @@ final class ConnectionState {
         var serverIsOwner = false
         var orphanedClient = false
         for m in members {
-            if !m.entry.inbound, m.entry.localProcess == nil, m.entry.record.inode == 0 { orphanedClient = true }
+            if m.isOrphanedClient { orphanedClient = true }
             if m.state > shape.state { shape.state = m.state }
             if let c = m.clientProcess, shape.clientProcess.map({ c > $0 }) ?? true { shape.clientProcess = c }
             guard let s = m.serverProcess, m.serverIsOwner || !serverIsOwner else { continue }
@@ -104,7 +101,10 @@ final class ConnectionState {
                 serverIsOwner = m.serverIsOwner
             }
         }
-        shape.clientOrphaned = orphanedClient && shape.clientProcess == nil
+        // No member names the client's process and the client side is an orphaned socket: the node says so (an
+        // empty `client_process`), so that a view does not borrow the process that owns the same local address
+        // and port now (the kernel hands a freed ephemeral port to the next client while the orphan lingers).
+        if orphanedClient && shape.clientProcess == nil { shape.clientProcess = "" }
         return shape
     }
 

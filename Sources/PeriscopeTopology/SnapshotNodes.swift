@@ -65,7 +65,7 @@ enum SnapshotNodes {
         node.set(NodeKey.closed, "false", at: t)
         node.set(NodeKey.lastSeen, lastSeen, at: t)
         node.set(NodeKey.host, hostNode, at: t)
-        if let p = shape.clientProcess ?? (shape.clientOrphaned ? "" : nil) { node.set(NodeKey.clientProcess, p, at: t) }
+        if let p = shape.clientProcess { node.set(NodeKey.clientProcess, p, at: t) }
         if let p = shape.serverProcess { node.set(NodeKey.serverProcess, p, at: t) }
         node.parents = parents ?? [.host: [hostNode]]
         if samples {
@@ -105,8 +105,7 @@ extension Node {
     /// Whether this node is an open connection node with the member-dependent values of `shape`.
     func isConnection(_ shape: ConnectionState.Shape) -> Bool {
         latest[NodeKey.closed] == "false" && latest[NodeKey.state] == shape.state
-            && latest[NodeKey.clientProcess] == (shape.clientProcess ?? (shape.clientOrphaned ? "" : nil))
-            && latest[NodeKey.serverProcess] == shape.serverProcess
+            && latest[NodeKey.clientProcess] == shape.clientProcess && latest[NodeKey.serverProcess] == shape.serverProcess
     }
 
     /// Brings the connection node written by the previous pass (same members, so same keys) to time `t`:

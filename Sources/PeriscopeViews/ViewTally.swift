@@ -127,7 +127,7 @@ struct ViewTally: Sendable {
         ports[c.target, default: [:]][c.port, default: 0] += 1
     }
 
-    /// Takes out connection `id`'s contribution `c` (the one ``add(_:_:)`` was given).
+    /// Takes out connection `id`'s contribution `c` (the one ``add(_:_:_:)`` was given).
     mutating func remove(_ id: String, _ c: ConnectionContribution) {
         if let p = c.sourcePseudo { notePseudo(c.source, p, -1) }
         if let p = c.targetPseudo { notePseudo(c.target, p, -1) }
